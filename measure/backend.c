@@ -1,0 +1,59 @@
+/* backend: the registry of measurement backends. */
+#include "measure/backend.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+extern const struct meas_backend meas_proc;
+
+/* Order matters for "auto": the first that probes fine wins, except that the
+ * detailed backends are preferred when they work (see meas_backend_get). */
+static const struct meas_backend *const backends[] = {
+    &meas_proc,
+    NULL,
+};
+
+void meas_opts_init(struct meas_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->fd_interval = 0.01;
+    o->wait_descendants = true;
+    o->top_files = 10;
+    o->hist_kinds = (1u << FDK_FILE) | (1u << FDK_BLOCKDEV);
+}
+
+const struct meas_backend *const *meas_backend_all(void)
+{
+    return backends;
+}
+
+static const char *const auto_order[] = {"trace", "fs_usage", "proc", NULL};
+
+const struct meas_backend *meas_backend_get(const char *name, char *err, size_t errlen)
+{
+    char why[256];
+    if (!strcmp(name, "auto")) {
+        for (const char *const *n = auto_order; *n; n++)
+            for (const struct meas_backend *const *b = backends; *b; b++)
+                if (!strcmp((*b)->name, *n) && (*b)->probe(why, sizeof(why)) == 0)
+                    return *b;
+        snprintf(err, errlen, "no measurement backend works on this system");
+        return NULL;
+    }
+    for (const struct meas_backend *const *b = backends; *b; b++) {
+        if (strcmp((*b)->name, name))
+            continue;
+        if ((*b)->probe(why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "backend '%s' cannot be used here: %s", name, why);
+            return NULL;
+        }
+        return *b;
+    }
+    size_t off = (size_t)snprintf(err, errlen, "unknown backend '%s' (known: auto", name);
+    for (const struct meas_backend *const *b = backends; *b && off < errlen; b++)
+        off += (size_t)snprintf(err + off, errlen - off, ", %s", (*b)->name);
+    if (off < errlen)
+        snprintf(err + off, errlen - off, ")");
+    return NULL;
+}

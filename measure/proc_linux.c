@@ -1,0 +1,380 @@
+/* proc_linux: the `proc` backend. Counters from /proc/<pid>/io, descriptor
+ * counts sampled from /proc/<pid>/fd; no stops, near-zero cost.
+ *
+ * How a spawned run is counted exactly, without iopsd's own I/O:
+ *
+ *   iopsd (sampler) --fork--> reaper --fork+exec--> command --> descendants
+ *
+ * The reaper is a child subreaper that does no I/O at all: it waits for the
+ * command and every orphan that reparents to it, then stops itself. Linux
+ * folds each reaped child's counters into its parent's, so the reaper's own
+ * /proc/<pid>/io is then exactly the tree's I/O. The sampler reads it while
+ * the reaper is stopped, then kills it. The sampler's own reads of /proc are
+ * its own and never enter the tree. Results the reaper must hand back
+ * (statuses, times, rusage) go through shared memory, not a pipe, because a
+ * pipe write would count as the reaper's I/O. */
+#include "measure/backend.h"
+#include "measure/procfs.h"
+#include "measure/spawn.h"
+#include "util/clock.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REAPED_MAX 4096
+#define SAMPLE_MAX 4096
+
+/* Written by the reaper (and the command's pid by the command), read by the
+ * sampler once the reaper has stopped. */
+struct proc_shared {
+    volatile pid_t cmd_pid;
+    int cmd_status;
+    uint64_t t_start, t_end; /* CLOCK_MONOTONIC ns */
+    struct rusage ru;
+    uint32_t nreaped; /* may exceed REAPED_MAX: then only the first are listed */
+    pid_t reaped[REAPED_MAX];
+};
+
+/* A small set of pids (the processes seen). */
+struct pidset {
+    pid_t *v;
+    size_t n, cap;
+};
+
+static void pidset_add(struct pidset *s, pid_t p)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i] == p)
+            return;
+    s->v = xgrow(s->v, &s->cap, s->n + 1, sizeof(*s->v));
+    s->v[s->n++] = p;
+}
+
+static int proc_probe(char *err, size_t errlen)
+{
+    struct proc_io io;
+    int rc = procfs_read_io(getpid(), &io);
+    if (rc)
+        snprintf(err, errlen, "cannot read /proc/self/io: %s", strerror(-rc));
+    return rc;
+}
+
+static void reaper_main(const struct meas_opts *o, char *const argv[], struct proc_shared *sh,
+                        struct spawn_guard *g, int errr, int errw)
+{
+    close(errr);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* The reaper must outlive the command whatever the terminal sends. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    sh->t_start = clock_mono_ns();
+    pid_t c = fork();
+    if (c == 0) {
+        sh->cmd_pid = getpid();
+        spawn_child_reset(g);
+        spawn_child_exec(argv, errw);
+    }
+    close(errw);
+    if (c < 0)
+        _exit(125);
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, __WALL);
+        if (p < 0) {
+            if (errno == EINTR)
+                continue;
+            break; /* ECHILD: the whole tree is gone */
+        }
+        if (sh->nreaped < REAPED_MAX)
+            sh->reaped[sh->nreaped] = p;
+        sh->nreaped++;
+        if (p == c) {
+            sh->cmd_status = st;
+            if (!o->wait_descendants)
+                break;
+        }
+    }
+    sh->t_end = clock_mono_ns();
+    getrusage(RUSAGE_CHILDREN, &sh->ru);
+    raise(SIGSTOP);
+    _exit(0);
+}
+
+/* One descriptor sample of the tree under the reaper. */
+static void sample_tree(pid_t reaper, struct report *r, struct pidset *seen, bool *any)
+{
+    pid_t pids[SAMPLE_MAX];
+    long n = procfs_descendants(reaper, pids, SAMPLE_MAX);
+    if (n <= 0)
+        return;
+    if (n > SAMPLE_MAX)
+        n = SAMPLE_MAX;
+    long total = 0;
+    for (long i = 0; i < n; i++) {
+        long c = procfs_count_fds(pids[i]);
+        if (c > 0)
+            total += c;
+        pidset_add(seen, pids[i]);
+    }
+    r->fds.end = total;
+    if (total > r->fds.peak)
+        r->fds.peak = total;
+    *any = true;
+}
+
+static double tv_seconds(const struct timeval *tv)
+{
+    return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+static int proc_run(const struct meas_opts *o, char *const argv[], struct report *r, char *err,
+                    size_t errlen)
+{
+    int rc = 0, pfd[2] = {-1, -1};
+    struct spawn_guard g = {0};
+    struct pidset seen = {0};
+    sigset_t chld, oldmask;
+    struct proc_shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED) {
+        snprintf(err, errlen, "mmap: %s", strerror(errno));
+        return -errno;
+    }
+    memset(sh, 0, sizeof(*sh));
+    snprintf(r->backend, sizeof(r->backend), "proc");
+    report_set_argv(r, argv);
+    r->fds.sampled = true;
+    r->fds.interval_seconds = o->fd_interval;
+    r->processes_exact = false;
+    r->has_storage = true;
+    long start_fds = spawn_inheritable_fds();
+    r->fds.start = r->fds.peak = r->fds.end = start_fds > 0 ? start_fds : 0;
+
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        goto out_unmap;
+    }
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    spawn_guard_begin(&g);
+    sigprocmask(SIG_BLOCK, &chld, &oldmask);
+    r->start_time = clock_wall_seconds();
+    pid_t reaper = fork();
+    if (reaper < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        goto out_signals;
+    }
+    if (reaper == 0)
+        reaper_main(o, argv, sh, &g, pfd[0], pfd[1]);
+    close(pfd[1]);
+    pfd[1] = -1;
+
+    int exec_err = spawn_read_exec_result(pfd[0]);
+    pfd[0] = -1;
+    if (exec_err)
+        spawn_record_exec_error(r, argv[0], exec_err);
+    else
+        spawn_forward_pid = sh->cmd_pid;
+
+    /* Sample descriptors until the reaper stops. */
+    bool sampled_any = false;
+    struct timespec ts = {(time_t)o->fd_interval,
+                          (long)((o->fd_interval - (double)(time_t)o->fd_interval) * 1e9)};
+    if (ts.tv_sec == 0 && ts.tv_nsec < 1000000)
+        ts.tv_nsec = 1000000;
+    int st = 0;
+    for (;;) {
+        pid_t w = waitpid(reaper, &st, WUNTRACED | WNOHANG);
+        if (w == reaper)
+            break;
+        if (w < 0 && errno != EINTR) {
+            rc = -errno;
+            snprintf(err, errlen, "waitpid: %s", strerror(errno));
+            goto out_signals;
+        }
+        int s = sigtimedwait(&chld, NULL, &ts);
+        if (s < 0 && errno == EAGAIN && !exec_err)
+            sample_tree(reaper, r, &seen, &sampled_any);
+    }
+    if (!WIFSTOPPED(st)) {
+        rc = -ECHILD;
+        snprintf(err, errlen, "the measuring process ended unexpectedly (status %d)", st);
+        goto out_signals;
+    }
+
+    /* The reaper is stopped: its counters are the tree's. */
+    struct proc_io total;
+    int ioerr = procfs_read_io(reaper, &total);
+    if (ioerr) {
+        rc = ioerr;
+        snprintf(err, errlen, "reading /proc/%d/io: %s", (int)reaper, strerror(-ioerr));
+    }
+    if (!o->wait_descendants) {
+        pid_t pids[SAMPLE_MAX];
+        long n = procfs_descendants(reaper, pids, SAMPLE_MAX);
+        for (long i = 0; i < n && i < SAMPLE_MAX; i++) {
+            struct proc_io one;
+            if (procfs_read_io(pids[i], &one) == 0)
+                proc_io_add(&total, &one);
+            pidset_add(&seen, pids[i]);
+        }
+        r->still_running = n > 0 ? (uint64_t)n : 0;
+    }
+    kill(reaper, SIGKILL);
+    waitpid(reaper, NULL, 0);
+
+    if (!exec_err)
+        spawn_record_status(r, sh->cmd_status);
+    r->read_ops = total.syscr;
+    r->write_ops = total.syscw;
+    r->read_bytes = total.rchar;
+    r->write_bytes = total.wchar;
+    r->storage_read_bytes = total.read_bytes;
+    r->storage_write_bytes = total.write_bytes;
+    r->cancelled_write_bytes = total.cancelled_write_bytes;
+    r->wall_seconds = (double)(sh->t_end - sh->t_start) / 1e9;
+    r->user_seconds = tv_seconds(&sh->ru.ru_utime);
+    r->system_seconds = tv_seconds(&sh->ru.ru_stime);
+    for (uint32_t i = 0; i < sh->nreaped && i < REAPED_MAX; i++)
+        pidset_add(&seen, sh->reaped[i]);
+    r->processes = seen.n > sh->nreaped ? seen.n : sh->nreaped;
+    if (!sampled_any)
+        r->fds.end = r->fds.start;
+
+out_signals:
+    sigprocmask(SIG_SETMASK, &oldmask, NULL);
+    spawn_guard_end(&g);
+    if (pfd[0] >= 0)
+        close(pfd[0]);
+    if (pfd[1] >= 0)
+        close(pfd[1]);
+out_unmap:
+    munmap(sh, sizeof(*sh));
+    free(seen.v);
+    return rc;
+}
+
+/* ---- attached windows: sum the tree at the start and at the end ---- */
+
+struct meas_window {
+    pid_t root;
+    struct proc_io io0;
+    uint64_t cpu0_ticks_user, cpu0_ticks_sys;
+    uint64_t t0;
+    double wall0;
+    long fds0;
+    struct pidset seen;
+};
+
+/* Sums io, CPU ticks and descriptors over root and its live descendants. */
+static int tree_totals(pid_t root, struct proc_io *io, uint64_t *ut, uint64_t *stt, long *fds,
+                       struct pidset *seen)
+{
+    pid_t pids[SAMPLE_MAX + 1];
+    long n = procfs_descendants(root, pids + 1, SAMPLE_MAX);
+    if (n < 0)
+        return (int)n;
+    if (n > SAMPLE_MAX)
+        n = SAMPLE_MAX;
+    pids[0] = root;
+    memset(io, 0, sizeof(*io));
+    *ut = *stt = 0;
+    *fds = 0;
+    for (long i = 0; i <= n; i++) {
+        struct proc_io one;
+        struct proc_stat st;
+        int rc = procfs_read_io(pids[i], &one);
+        if (rc && i == 0)
+            return rc;
+        if (rc == 0)
+            proc_io_add(io, &one);
+        if (procfs_read_stat(pids[i], &st) == 0) {
+            *ut += st.utime + st.cutime;
+            *stt += st.stime + st.cstime;
+        }
+        long c = procfs_count_fds(pids[i]);
+        if (c > 0)
+            *fds += c;
+        if (seen && i > 0)
+            pidset_add(seen, pids[i]);
+    }
+    return 0;
+}
+
+static int proc_window_begin(pid_t root, const struct meas_opts *o, struct meas_window **out,
+                             char *err, size_t errlen)
+{
+    struct meas_window *w = xcalloc(1, sizeof(*w));
+    w->root = root;
+    int rc = tree_totals(root, &w->io0, &w->cpu0_ticks_user, &w->cpu0_ticks_sys, &w->fds0, NULL);
+    if (rc) {
+        snprintf(err, errlen, "reading /proc/%d: %s", (int)root, strerror(-rc));
+        free(w);
+        return rc;
+    }
+    w->wall0 = clock_wall_seconds();
+    w->t0 = clock_mono_ns();
+    *out = w;
+    return 0;
+}
+
+static int proc_window_end(struct meas_window *w, struct report *r, char *err, size_t errlen)
+{
+    struct proc_io io1;
+    uint64_t ut, stt;
+    long fds1;
+    uint64_t t1 = clock_mono_ns();
+    int rc = tree_totals(w->root, &io1, &ut, &stt, &fds1, &w->seen);
+    if (rc) {
+        snprintf(err, errlen, "reading /proc/%d: %s", (int)w->root, strerror(-rc));
+        goto out;
+    }
+    proc_io_sub(&io1, &w->io0);
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    snprintf(r->backend, sizeof(r->backend), "proc");
+    r->start_time = w->wall0;
+    r->wall_seconds = (double)(t1 - w->t0) / 1e9;
+    r->user_seconds = ut > w->cpu0_ticks_user ? (double)(ut - w->cpu0_ticks_user) / tick : 0;
+    r->system_seconds = stt > w->cpu0_ticks_sys ? (double)(stt - w->cpu0_ticks_sys) / tick : 0;
+    r->read_ops = io1.syscr;
+    r->write_ops = io1.syscw;
+    r->read_bytes = io1.rchar;
+    r->write_bytes = io1.wchar;
+    r->storage_read_bytes = io1.read_bytes;
+    r->storage_write_bytes = io1.write_bytes;
+    r->cancelled_write_bytes = io1.cancelled_write_bytes;
+    r->has_storage = true;
+    r->fds.sampled = true;
+    r->fds.start = w->fds0;
+    r->fds.end = fds1;
+    r->fds.peak = fds1 > w->fds0 ? fds1 : w->fds0;
+    r->processes = 1 + w->seen.n;
+    r->processes_exact = false;
+out:
+    free(w->seen.v);
+    free(w);
+    return rc;
+}
+
+const struct meas_backend meas_proc = {
+    .name = "proc",
+    .summary = "counters from /proc/<pid>/io; no stops, near-zero cost",
+    .probe = proc_probe,
+    .run = proc_run,
+    .window_begin = proc_window_begin,
+    .window_end = proc_window_end,
+};

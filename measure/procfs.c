@@ -1,0 +1,259 @@
+/* procfs: parsers for /proc/<pid>/io and /proc/<pid>/stat, and their readers. */
+#include "measure/procfs.h"
+#include "util/buf.h"
+#include "util/xalloc.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int parse_u64(const char **pp, const char *end, uint64_t *out)
+{
+    const char *p = *pp;
+    uint64_t v = 0;
+    if (p >= end || !isdigit((unsigned char)*p))
+        return -EBADMSG;
+    while (p < end && isdigit((unsigned char)*p)) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -EBADMSG;
+        v = v * 10 + d;
+        p++;
+    }
+    *pp = p;
+    *out = v;
+    return 0;
+}
+
+int procfs_parse_io(const char *text, size_t len, struct proc_io *out)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+    } fields[] = {
+        {"rchar", offsetof(struct proc_io, rchar)},
+        {"wchar", offsetof(struct proc_io, wchar)},
+        {"syscr", offsetof(struct proc_io, syscr)},
+        {"syscw", offsetof(struct proc_io, syscw)},
+        {"read_bytes", offsetof(struct proc_io, read_bytes)},
+        {"write_bytes", offsetof(struct proc_io, write_bytes)},
+        {"cancelled_write_bytes", offsetof(struct proc_io, cancelled_write_bytes)},
+    };
+    const size_t nfields = sizeof(fields) / sizeof(fields[0]);
+    unsigned seen = 0;
+    if (len > PROCFS_MAX_IO)
+        return -EBADMSG;
+    const char *p = text, *end = text + len;
+    memset(out, 0, sizeof(*out));
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *lend = eol ? eol : end;
+        const char *colon = memchr(p, ':', (size_t)(lend - p));
+        if (!colon)
+            return -EBADMSG;
+        size_t klen = (size_t)(colon - p);
+        const char *v = colon + 1;
+        while (v < lend && *v == ' ')
+            v++;
+        uint64_t val;
+        if (parse_u64(&v, lend, &val) || v != lend)
+            return -EBADMSG;
+        for (size_t i = 0; i < nfields; i++) {
+            if (strlen(fields[i].key) != klen || memcmp(fields[i].key, p, klen))
+                continue;
+            if (seen & (1u << i))
+                return -EBADMSG;
+            seen |= 1u << i;
+            memcpy((char *)out + fields[i].off, &val, sizeof(val));
+        }
+        p = eol ? eol + 1 : end;
+    }
+    return seen == (1u << nfields) - 1 ? 0 : -EBADMSG;
+}
+
+int procfs_parse_stat(const char *text, size_t len, struct proc_stat *out)
+{
+    if (len > PROCFS_MAX_STAT || len == 0)
+        return -EBADMSG;
+    memset(out, 0, sizeof(*out));
+    const char *p = text, *end = text + len;
+    uint64_t v;
+    if (parse_u64(&p, end, &v) || v > INT32_MAX)
+        return -EBADMSG;
+    out->pid = (pid_t)v;
+    const char *rp = NULL;
+    for (const char *q = text; q < end; q++)
+        if (*q == ')')
+            rp = q;
+    if (!rp || rp < p)
+        return -EBADMSG;
+    p = rp + 1;
+    /* field 3 state, 4 ppid, ..., 14 utime, 15 stime, ..., 22 starttime */
+    for (int field = 3; field <= 22; field++) {
+        if (p >= end || *p != ' ')
+            return -EBADMSG;
+        p++;
+        if (field == 3) {
+            if (p >= end || *p == ' ')
+                return -EBADMSG;
+            out->state = *p++;
+            continue;
+        }
+        const char *start = p;
+        if (p < end && *p == '-')
+            p++;
+        if (parse_u64(&p, end, &v))
+            return -EBADMSG;
+        if (field == 4) {
+            if (*start == '-' || v > INT32_MAX)
+                return -EBADMSG;
+            out->ppid = (pid_t)v;
+        } else if (field == 14)
+            out->utime = v;
+        else if (field == 15)
+            out->stime = v;
+        else if (field == 16)
+            out->cutime = v;
+        else if (field == 17)
+            out->cstime = v;
+        else if (field == 22)
+            out->starttime = v;
+    }
+    return 0;
+}
+
+int procfs_read_io(pid_t pid, struct proc_io *out)
+{
+    char path[64], text[PROCFS_MAX_IO + 1];
+    snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n;
+    do
+        n = read(fd, text, sizeof(text));
+    while (n < 0 && errno == EINTR);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return -e;
+    if ((size_t)n > PROCFS_MAX_IO)
+        return -EBADMSG;
+    return procfs_parse_io(text, (size_t)n, out);
+}
+
+int procfs_read_stat(pid_t pid, struct proc_stat *out)
+{
+    char path[64], text[PROCFS_MAX_STAT + 1];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n;
+    do
+        n = read(fd, text, sizeof(text));
+    while (n < 0 && errno == EINTR);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return -e;
+    if ((size_t)n > PROCFS_MAX_STAT)
+        return -EBADMSG;
+    if (n > 0 && text[n - 1] == '\n')
+        n--;
+    return procfs_parse_stat(text, (size_t)n, out);
+}
+
+long procfs_count_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -errno;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+void proc_io_add(struct proc_io *a, const struct proc_io *b)
+{
+    a->rchar += b->rchar;
+    a->wchar += b->wchar;
+    a->syscr += b->syscr;
+    a->syscw += b->syscw;
+    a->read_bytes += b->read_bytes;
+    a->write_bytes += b->write_bytes;
+    a->cancelled_write_bytes += b->cancelled_write_bytes;
+}
+
+static uint64_t sat_sub(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+void proc_io_sub(struct proc_io *a, const struct proc_io *b)
+{
+    a->rchar = sat_sub(a->rchar, b->rchar);
+    a->wchar = sat_sub(a->wchar, b->wchar);
+    a->syscr = sat_sub(a->syscr, b->syscr);
+    a->syscw = sat_sub(a->syscw, b->syscw);
+    a->read_bytes = sat_sub(a->read_bytes, b->read_bytes);
+    a->write_bytes = sat_sub(a->write_bytes, b->write_bytes);
+    a->cancelled_write_bytes = sat_sub(a->cancelled_write_bytes, b->cancelled_write_bytes);
+}
+
+struct pp {
+    pid_t pid, ppid;
+};
+
+long procfs_descendants(pid_t root, pid_t *out, size_t max)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -errno;
+    struct pp *all = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        struct proc_stat st;
+        if (procfs_read_stat((pid_t)atoi(e->d_name), &st))
+            continue;
+        all = xgrow(all, &cap, n + 1, sizeof(*all));
+        all[n].pid = st.pid;
+        all[n].ppid = st.ppid;
+        n++;
+    }
+    closedir(d);
+    /* Breadth-first from root over the parent links. */
+    pid_t *queue = xmalloc((n + 1) * sizeof(pid_t));
+    size_t qh = 0, qt = 0;
+    long found = 0;
+    queue[qt++] = root;
+    while (qh < qt) {
+        pid_t parent = queue[qh++];
+        for (size_t i = 0; i < n; i++) {
+            if (all[i].ppid != parent || all[i].pid == root)
+                continue;
+            if ((size_t)found < max)
+                out[found] = all[i].pid;
+            found++;
+            if (qt <= n)
+                queue[qt++] = all[i].pid;
+        }
+    }
+    free(queue);
+    free(all);
+    return found;
+}

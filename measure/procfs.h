@@ -1,0 +1,50 @@
+/* procfs: parsers for /proc/<pid>/io and /proc/<pid>/stat text, and the small
+ * readers around them. Parsing never reads files; readers never parse. */
+#ifndef IOPSD_PROCFS_H
+#define IOPSD_PROCFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* /proc files are small; anything bigger than this is refused. */
+#define PROCFS_MAX_IO 4096
+#define PROCFS_MAX_STAT 4096
+
+struct proc_io {
+    uint64_t rchar, wchar, syscr, syscw;
+    uint64_t read_bytes, write_bytes, cancelled_write_bytes;
+};
+
+/* Parses the text of /proc/<pid>/io. All seven fields are required, each once;
+ * unknown keys are ignored. Returns 0 or -EBADMSG. */
+int procfs_parse_io(const char *text, size_t len, struct proc_io *out);
+
+struct proc_stat {
+    pid_t pid, ppid;
+    char state;
+    uint64_t utime, stime;   /* clock ticks */
+    uint64_t cutime, cstime; /* of reaped children, clock ticks */
+    uint64_t starttime;    /* clock ticks after boot */
+};
+
+/* Parses /proc/<pid>/stat; the command name may hold spaces and ')', so the
+ * fields are read after the last ')'. Returns 0 or -EBADMSG. */
+int procfs_parse_stat(const char *text, size_t len, struct proc_stat *out);
+
+/* Readers: 0 or -errno (-ENOENT / -ESRCH when the process is gone). */
+int procfs_read_io(pid_t pid, struct proc_io *out);
+int procfs_read_stat(pid_t pid, struct proc_stat *out);
+/* Number of open descriptors of pid, or -errno. */
+long procfs_count_fds(pid_t pid);
+
+/* a += b, a -= b (saturating at 0). */
+void proc_io_add(struct proc_io *a, const struct proc_io *b);
+void proc_io_sub(struct proc_io *a, const struct proc_io *b);
+
+/* Every live descendant of root (not root itself), found by scanning /proc for
+ * parent links. Writes up to max pids; returns how many there were (may exceed
+ * max) or -errno. */
+long procfs_descendants(pid_t root, pid_t *out, size_t max);
+
+#endif

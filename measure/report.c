@@ -1,0 +1,194 @@
+/* report: the model of one measured run; lifecycle, buckets, names. */
+#include "measure/report.h"
+#include "util/xalloc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const kind_names[FDK__COUNT] = {
+    "file", "blockdev", "chardev", "pipe", "socket", "anon",
+};
+
+static const char *const meta_names[META__COUNT] = {
+    "open",     "close", "stat", "seek", "fsync", "getdents", "unlink",
+    "rename",   "mkdir", "truncate", "fcntl", "dup", "other",
+};
+
+void report_init(struct report *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->hist_kinds = (1u << FDK_FILE) | (1u << FDK_BLOCKDEV);
+    r->processes_exact = true;
+}
+
+void report_release(struct report *r)
+{
+    if (r->argv) {
+        for (char **a = r->argv; *a; a++)
+            free(*a);
+        free(r->argv);
+    }
+    free(r->code);
+    free(r->error);
+    for (size_t i = 0; i < r->fds.nleaked; i++)
+        free(r->fds.leaked[i].path);
+    free(r->fds.leaked);
+    for (size_t i = 0; i < r->nfiles; i++)
+        free(r->files[i].path);
+    free(r->files);
+    report_init(r);
+}
+
+void report_set_argv(struct report *r, char *const argv[])
+{
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    char **a = xcalloc(n + 1, sizeof(*a));
+    for (size_t i = 0; i < n; i++)
+        a[i] = xstrdup(argv[i]);
+    r->argv = a;
+}
+
+void report_set_code(struct report *r, const char *code)
+{
+    free(r->code);
+    r->code = xstrdup(code);
+}
+
+void report_set_error(struct report *r, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    free(r->error);
+    r->error = xstrdup(msg);
+}
+
+unsigned report_size_bucket(uint64_t bytes)
+{
+    if (bytes == 0)
+        return 0;
+    return 64u - (unsigned)__builtin_clzll(bytes); /* 1 -> 1, 2..3 -> 2, 4096 -> 13 */
+}
+
+unsigned report_lat_bucket(uint64_t ns)
+{
+    unsigned b = report_size_bucket(ns);
+    return b < HIST_LAT_BUCKETS ? b : HIST_LAT_BUCKETS - 1;
+}
+
+void report_size_bucket_range(unsigned i, uint64_t *lo, uint64_t *hi)
+{
+    if (i == 0) {
+        *lo = 0;
+        *hi = 1;
+        return;
+    }
+    *lo = 1ull << (i - 1);
+    *hi = i >= 64 ? UINT64_MAX : 1ull << i;
+}
+
+void report_lat_bucket_range(unsigned i, uint64_t *lo, uint64_t *hi)
+{
+    report_size_bucket_range(i, lo, hi);
+    if (i == HIST_LAT_BUCKETS - 1)
+        *hi = UINT64_MAX;
+}
+
+void report_add_leaked(struct report *r, pid_t pid, int fd, enum fd_kind kind, const char *path)
+{
+    r->fds.leaked = xgrow(r->fds.leaked, &r->fds.leaked_cap, r->fds.nleaked + 1,
+                          sizeof(*r->fds.leaked));
+    struct leaked_fd *l = &r->fds.leaked[r->fds.nleaked++];
+    l->fd = fd;
+    l->pid = pid;
+    l->kind = kind;
+    l->path = path ? xstrdup(path) : NULL;
+}
+
+struct file_row *report_add_file(struct report *r, const char *path, enum fd_kind kind)
+{
+    r->files = xgrow(r->files, &r->files_cap, r->nfiles + 1, sizeof(*r->files));
+    struct file_row *f = &r->files[r->nfiles++];
+    memset(f, 0, sizeof(*f));
+    f->path = xstrdup(path);
+    f->kind = kind;
+    if (r->files_total < r->nfiles)
+        r->files_total = r->nfiles;
+    return f;
+}
+
+static int file_cmp(const void *a, const void *b)
+{
+    const struct file_row *x = a, *y = b;
+    uint64_t bx = x->read_bytes + x->write_bytes, by = y->read_bytes + y->write_bytes;
+    if (bx != by)
+        return bx < by ? 1 : -1;
+    uint64_t ox = x->read_ops + x->write_ops + x->opens, oy = y->read_ops + y->write_ops + y->opens;
+    if (ox != oy)
+        return ox < oy ? 1 : -1;
+    return strcmp(x->path, y->path);
+}
+
+void report_trim_files(struct report *r, size_t n)
+{
+    if (r->nfiles > 1)
+        qsort(r->files, r->nfiles, sizeof(*r->files), file_cmp);
+    if (r->files_total < r->nfiles)
+        r->files_total = r->nfiles;
+    if (n && r->nfiles > n) {
+        for (size_t i = n; i < r->nfiles; i++)
+            free(r->files[i].path);
+        r->nfiles = n;
+    }
+}
+
+double report_rate(uint64_t count, double wall_seconds)
+{
+    return wall_seconds > 0 ? (double)count / wall_seconds : 0.0;
+}
+
+const char *fd_kind_name(enum fd_kind k)
+{
+    return (unsigned)k < FDK__COUNT ? kind_names[k] : "unknown";
+}
+
+int fd_kind_from_name(const char *name)
+{
+    for (int i = 0; i < FDK__COUNT; i++)
+        if (!strcmp(name, kind_names[i]))
+            return i;
+    return -1;
+}
+
+const char *meta_op_name(enum meta_op m)
+{
+    return (unsigned)m < META__COUNT ? meta_names[m] : "unknown";
+}
+
+int meta_op_from_name(const char *name)
+{
+    for (int i = 0; i < META__COUNT; i++)
+        if (!strcmp(name, meta_names[i]))
+            return i;
+    return -1;
+}
+
+struct io_counts report_kind_total(const struct report *r, unsigned mask)
+{
+    struct io_counts t = {0};
+    for (int k = 0; k < FDK__COUNT; k++) {
+        if (!(mask & (1u << k)))
+            continue;
+        t.read_ops += r->by_kind[k].read_ops;
+        t.write_ops += r->by_kind[k].write_ops;
+        t.read_bytes += r->by_kind[k].read_bytes;
+        t.write_bytes += r->by_kind[k].write_bytes;
+    }
+    return t;
+}

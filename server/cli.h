@@ -1,0 +1,18 @@
+/* cli: the subcommands of the iopsd program and what they share. */
+#ifndef IOPSD_CLI_H
+#define IOPSD_CLI_H
+
+/* Exit statuses of iopsd's own, as env(1) and timeout(1) use them. */
+#define EXIT_USAGE 2
+#define EXIT_IOPSD_FAILED 125
+#define EXIT_CANNOT_EXEC 126
+#define EXIT_NOT_FOUND 127
+
+/* Each subcommand gets argv with argv[0] being the subcommand's name and
+ * returns the process exit status. */
+int cmd_measure(int argc, char **argv);
+
+/* Prints "iopsd: <message>\n" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

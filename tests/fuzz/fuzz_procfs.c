@@ -1,0 +1,23 @@
+/* fuzz_procfs: the /proc/<pid>/io and /proc/<pid>/stat parsers on any bytes. */
+#include "measure/procfs.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* A heap copy of exactly `size` bytes: the parsers must not read past it. */
+    char *copy = malloc(size ? size : 1);
+    memcpy(copy, data, size);
+    struct proc_io io;
+    struct proc_stat st;
+    if (procfs_parse_io(copy, size, &io) == 0 && size > PROCFS_MAX_IO)
+        abort();
+    if (procfs_parse_stat(copy, size, &st) == 0 && st.pid < 0)
+        abort();
+    free(copy);
+    return 0;
+}

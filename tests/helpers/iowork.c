@@ -1,0 +1,116 @@
+/* iowork: a workload with exactly known I/O, for the integration tests.
+ *
+ *   iowork write FILE BS COUNT [FILLCHAR]  COUNT write(2)s of BS bytes
+ *   iowork read FILE BS                     read(2)s of BS until EOF
+ *   iowork orphan FILE BS COUNT             the writes are done by an orphaned
+ *                                           grandchild after its parent exited
+ *   iowork fork N FILE BS COUNT             N children, each COUNT/N writes
+ *   iowork exit CODE                        exits with CODE, no I/O
+ *   iowork kill SIG                         kills itself with SIG
+ *   iowork sleep SECONDS                    sleeps, no I/O
+ *
+ * Files are opened with O_CLOEXEC; nothing else is read or written. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void die(const char *what)
+{
+    perror(what);
+    exit(100);
+}
+
+static void do_writes(const char *path, size_t bs, long count, int fill, int flags)
+{
+    char *b = malloc(bs ? bs : 1);
+    if (!b)
+        die("malloc");
+    for (size_t i = 0; i < bs; i++)
+        b[i] = (i % 64 == 63) ? '\n' : (char)fill;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
+    if (fd < 0)
+        die(path);
+    for (long i = 0; i < count; i++)
+        if (write(fd, b, bs) != (ssize_t)bs)
+            die("write");
+    close(fd);
+    free(b);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return 99;
+    const char *mode = argv[1];
+    if (!strcmp(mode, "write") && argc >= 5) {
+        do_writes(argv[2], strtoul(argv[3], NULL, 0), strtol(argv[4], NULL, 0),
+                  argc > 5 ? argv[5][0] : ')', O_TRUNC);
+    } else if (!strcmp(mode, "read") && argc >= 4) {
+        size_t bs = strtoul(argv[3], NULL, 0);
+        char *b = malloc(bs);
+        int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+        if (!b || fd < 0)
+            die(argv[2]);
+        ssize_t n;
+        while ((n = read(fd, b, bs)) > 0)
+            ;
+        if (n < 0)
+            die("read");
+        close(fd);
+        free(b);
+    } else if (!strcmp(mode, "orphan") && argc >= 5) {
+        pid_t c = fork();
+        if (c < 0)
+            die("fork");
+        if (c == 0) {
+            pid_t parent = getpid();
+            pid_t g = fork();
+            if (g < 0)
+                die("fork");
+            if (g == 0) {
+                while (getppid() == parent) /* wait until orphaned */
+                    usleep(1000);
+                do_writes(argv[2], strtoul(argv[3], NULL, 0), strtol(argv[4], NULL, 0), ')',
+                          O_TRUNC);
+                _exit(0);
+            }
+            _exit(0);
+        }
+        waitpid(c, NULL, 0);
+    } else if (!strcmp(mode, "fork") && argc >= 6) {
+        int n = atoi(argv[2]);
+        long count = strtol(argv[5], NULL, 0);
+        int fd = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            die(argv[3]);
+        close(fd);
+        for (int i = 0; i < n; i++) {
+            pid_t c = fork();
+            if (c < 0)
+                die("fork");
+            if (c == 0) {
+                do_writes(argv[3], strtoul(argv[4], NULL, 0), count / n, ')', O_APPEND);
+                _exit(0);
+            }
+        }
+        while (wait(NULL) > 0)
+            ;
+    } else if (!strcmp(mode, "exit") && argc >= 3) {
+        return atoi(argv[2]);
+    } else if (!strcmp(mode, "kill") && argc >= 3) {
+        signal(atoi(argv[2]), SIG_DFL);
+        kill(getpid(), atoi(argv[2]));
+        pause();
+    } else if (!strcmp(mode, "sleep") && argc >= 3) {
+        usleep((useconds_t)(atof(argv[2]) * 1e6));
+    } else {
+        fprintf(stderr, "iowork: bad arguments\n");
+        return 99;
+    }
+    return 0;
+}
