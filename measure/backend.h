@@ -33,8 +33,8 @@ struct meas_backend {
                size_t errlen);
     /* Attached mode (the kernels): measure the tree rooted at `root` from
      * window_begin to window_end. NULL where the backend cannot attach. */
-    int (*window_begin)(pid_t root, const struct meas_opts *o, struct meas_window **w,
-                        char *err, size_t errlen);
+    int (*window_begin)(pid_t root, const struct meas_opts *o, struct meas_window **w, char *err,
+                        size_t errlen);
     /* Ends the window, fills r, frees w. */
     int (*window_end)(struct meas_window *w, struct report *r, char *err, size_t errlen);
 };

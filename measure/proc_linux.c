@@ -112,25 +112,30 @@ static void reaper_main(const struct meas_opts *o, char *const argv[], struct pr
     _exit(0);
 }
 
-/* One descriptor sample of the tree under the reaper. */
-static void sample_tree(pid_t reaper, struct report *r, struct pidset *seen, bool *any)
+/* One sample: the descriptors of the command's own process (while it runs
+ * and is not tearing down its table at exit), and the processes of the tree. */
+static void sample_tree(pid_t reaper, pid_t cmd, struct report *r, struct pidset *seen, bool *any)
 {
     pid_t pids[SAMPLE_MAX];
-    long n = procfs_descendants(reaper, pids, SAMPLE_MAX);
-    if (n <= 0)
-        return;
+    long n = procfs_descendants_live(reaper, pids, SAMPLE_MAX);
     if (n > SAMPLE_MAX)
         n = SAMPLE_MAX;
-    long total = 0;
+    bool cmd_live = false;
     for (long i = 0; i < n; i++) {
-        long c = procfs_count_fds(pids[i]);
-        if (c > 0)
-            total += c;
         pidset_add(seen, pids[i]);
+        if (pids[i] == cmd)
+            cmd_live = true;
     }
-    r->fds.end = total;
-    if (total > r->fds.peak)
-        r->fds.peak = total;
+    if (!cmd_live)
+        return;
+    long c = procfs_count_fds(cmd);
+    struct proc_stat st;
+    /* Re-check after counting: an exit may have begun meanwhile. */
+    if (c < 0 || procfs_read_stat(cmd, &st) || st.state == 'Z' || (st.flags & 0x4))
+        return;
+    r->fds.end = c;
+    if (c > r->fds.peak)
+        r->fds.peak = c;
     *any = true;
 }
 
@@ -146,8 +151,8 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
     struct spawn_guard g = {0};
     struct pidset seen = {0};
     sigset_t chld, oldmask;
-    struct proc_shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct proc_shared *sh =
+        mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) {
         snprintf(err, errlen, "mmap: %s", strerror(errno));
         return -errno;
@@ -208,7 +213,7 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
         }
         int s = sigtimedwait(&chld, NULL, &ts);
         if (s < 0 && errno == EAGAIN && !exec_err)
-            sample_tree(reaper, r, &seen, &sampled_any);
+            sample_tree(reaper, sh->cmd_pid, r, &seen, &sampled_any);
     }
     if (!WIFSTOPPED(st)) {
         rc = -ECHILD;
@@ -306,9 +311,11 @@ static int tree_totals(pid_t root, struct proc_io *io, uint64_t *ut, uint64_t *s
             *ut += st.utime + st.cutime;
             *stt += st.stime + st.cstime;
         }
-        long c = procfs_count_fds(pids[i]);
-        if (c > 0)
-            *fds += c;
+        if (i == 0) { /* descriptors: of the root process, as for a command */
+            long c = procfs_count_fds(pids[i]);
+            if (c > 0)
+                *fds = c;
+        }
         if (seen && i > 0)
             pidset_add(seen, pids[i]);
     }

@@ -4,6 +4,7 @@
 #include "util/xalloc.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -109,6 +110,8 @@ int procfs_parse_stat(const char *text, size_t len, struct proc_stat *out)
             p++;
         if (parse_u64(&p, end, &v))
             return -EBADMSG;
+        if (field == 9)
+            out->flags = (unsigned)v;
         if (field == 4) {
             if (*start == '-' || v > INT32_MAX)
                 return -EBADMSG;
@@ -214,9 +217,11 @@ void proc_io_sub(struct proc_io *a, const struct proc_io *b)
 
 struct pp {
     pid_t pid, ppid;
+    char state;
+    unsigned flags;
 };
 
-long procfs_descendants(pid_t root, pid_t *out, size_t max)
+static long descendants(pid_t root, pid_t *out, size_t max, bool live_only)
 {
     DIR *d = opendir("/proc");
     if (!d)
@@ -233,6 +238,8 @@ long procfs_descendants(pid_t root, pid_t *out, size_t max)
         all = xgrow(all, &cap, n + 1, sizeof(*all));
         all[n].pid = st.pid;
         all[n].ppid = st.ppid;
+        all[n].state = st.state;
+        all[n].flags = st.flags;
         n++;
     }
     closedir(d);
@@ -246,9 +253,12 @@ long procfs_descendants(pid_t root, pid_t *out, size_t max)
         for (size_t i = 0; i < n; i++) {
             if (all[i].ppid != parent || all[i].pid == root)
                 continue;
-            if ((size_t)found < max)
-                out[found] = all[i].pid;
-            found++;
+            bool gone = all[i].state == 'Z' || all[i].state == 'X' || (all[i].flags & 0x4);
+            if (!live_only || !gone) {
+                if ((size_t)found < max)
+                    out[found] = all[i].pid;
+                found++;
+            }
             if (qt <= n)
                 queue[qt++] = all[i].pid;
         }
@@ -256,4 +266,14 @@ long procfs_descendants(pid_t root, pid_t *out, size_t max)
     free(queue);
     free(all);
     return found;
+}
+
+long procfs_descendants(pid_t root, pid_t *out, size_t max)
+{
+    return descendants(root, out, max, false);
+}
+
+long procfs_descendants_live(pid_t root, pid_t *out, size_t max)
+{
+    return descendants(root, out, max, true);
 }

@@ -8,7 +8,7 @@
 #include <sys/types.h>
 
 /* /proc files are small; anything bigger than this is refused. */
-#define PROCFS_MAX_IO 4096
+#define PROCFS_MAX_IO   4096
 #define PROCFS_MAX_STAT 4096
 
 struct proc_io {
@@ -23,9 +23,10 @@ int procfs_parse_io(const char *text, size_t len, struct proc_io *out);
 struct proc_stat {
     pid_t pid, ppid;
     char state;
+    unsigned flags;          /* kernel PF_* flags (PF_EXITING = 0x4) */
     uint64_t utime, stime;   /* clock ticks */
     uint64_t cutime, cstime; /* of reaped children, clock ticks */
-    uint64_t starttime;    /* clock ticks after boot */
+    uint64_t starttime;      /* clock ticks after boot */
 };
 
 /* Parses /proc/<pid>/stat; the command name may hold spaces and ')', so the
@@ -46,5 +47,8 @@ void proc_io_sub(struct proc_io *a, const struct proc_io *b);
  * parent links. Writes up to max pids; returns how many there were (may exceed
  * max) or -errno. */
 long procfs_descendants(pid_t root, pid_t *out, size_t max);
+/* The same, leaving out processes that are exiting or are zombies (exited,
+ * not yet reaped): their descriptor tables are being torn down. */
+long procfs_descendants_live(pid_t root, pid_t *out, size_t max);
 
 #endif

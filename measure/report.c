@@ -12,8 +12,8 @@ static const char *const kind_names[FDK__COUNT] = {
 };
 
 static const char *const meta_names[META__COUNT] = {
-    "open",     "close", "stat", "seek", "fsync", "getdents", "unlink",
-    "rename",   "mkdir", "truncate", "fcntl", "dup", "other",
+    "open",   "close", "stat",     "seek",  "fsync", "getdents", "unlink",
+    "rename", "mkdir", "truncate", "fcntl", "dup",   "other",
 };
 
 void report_init(struct report *r)
@@ -102,8 +102,8 @@ void report_lat_bucket_range(unsigned i, uint64_t *lo, uint64_t *hi)
 
 void report_add_leaked(struct report *r, pid_t pid, int fd, enum fd_kind kind, const char *path)
 {
-    r->fds.leaked = xgrow(r->fds.leaked, &r->fds.leaked_cap, r->fds.nleaked + 1,
-                          sizeof(*r->fds.leaked));
+    r->fds.leaked =
+        xgrow(r->fds.leaked, &r->fds.leaked_cap, r->fds.nleaked + 1, sizeof(*r->fds.leaked));
     struct leaked_fd *l = &r->fds.leaked[r->fds.nleaked++];
     l->fd = fd;
     l->pid = pid;

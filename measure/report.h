@@ -82,22 +82,22 @@ struct report {
     double start_time; /* UNIX time, seconds */
     bool exited;       /* the command exited normally: exit_status is valid */
     int exit_status;
-    int term_signal;   /* signal that killed it, 0 if none */
-    char *error;       /* owned; iopsd's own failure, NULL if none */
-    int exec_errno;    /* the command could not be executed: why (ENOENT, EACCES, ...) */
+    int term_signal; /* signal that killed it, 0 if none */
+    char *error;     /* owned; iopsd's own failure, NULL if none */
+    int exec_errno;  /* the command could not be executed: why (ENOENT, EACCES, ...) */
 
     /* time */
     double wall_seconds, user_seconds, system_seconds;
 
     /* processes */
-    uint64_t processes;      /* processes that took part (command + descendants) */
-    bool processes_exact;    /* false when only sampled */
-    uint64_t still_running;  /* descendants still alive when the run ended */
+    uint64_t processes;     /* processes that took part (command + descendants) */
+    bool processes_exact;   /* false when only sampled */
+    uint64_t still_running; /* descendants still alive when the run ended */
 
     /* syscall-level and storage-level totals (files only when traced) */
     uint64_t read_ops, write_ops, read_bytes, write_bytes;
     uint64_t storage_read_bytes, storage_write_bytes, cancelled_write_bytes;
-    bool has_storage; /* storage-level counters were available */
+    bool has_storage;                   /* storage-level counters were available */
     uint64_t read_errors, write_errors; /* failed data calls (traced only) */
 
     /* descriptors */
@@ -130,8 +130,7 @@ void report_release(struct report *r);
 
 void report_set_argv(struct report *r, char *const argv[]);
 void report_set_code(struct report *r, const char *code);
-void report_set_error(struct report *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void report_set_error(struct report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Bucket index of a size / a latency, as described above. */
 unsigned report_size_bucket(uint64_t bytes);

@@ -367,7 +367,8 @@ int report_from_json(const json_t *doc, struct report *r, char *err, size_t errl
     if (json_is_array(v)) {
         size_t n = json_array_size(v);
         r->argv = xcalloc(n + 1, sizeof(char *));
-        json_array_foreach(v, i, e) r->argv[i] = xstrdup(json_is_string(e) ? json_string_value(e) : "");
+        json_array_foreach(v, i, e) r->argv[i] =
+            xstrdup(json_is_string(e) ? json_string_value(e) : "");
     }
     v = json_object_get(doc, "code");
     if (json_is_string(v))

@@ -3,10 +3,10 @@
 #define IOPSD_CLI_H
 
 /* Exit statuses of iopsd's own, as env(1) and timeout(1) use them. */
-#define EXIT_USAGE 2
+#define EXIT_USAGE        2
 #define EXIT_IOPSD_FAILED 125
-#define EXIT_CANNOT_EXEC 126
-#define EXIT_NOT_FOUND 127
+#define EXIT_CANNOT_EXEC  126
+#define EXIT_NOT_FOUND    127
 
 /* Each subcommand gets argv with argv[0] being the subcommand's name and
  * returns the process exit status. */

@@ -13,7 +13,10 @@ struct buf {
     size_t max; /* 0 = unlimited; appends past it fail with -E2BIG */
 };
 
-#define BUF_INIT {NULL, 0, 0, 0}
+#define BUF_INIT                                                                                   \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 void buf_init(struct buf *b, size_t max);
 void buf_release(struct buf *b);

@@ -29,8 +29,8 @@ const char *tap_binary_dir(void);
         uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                                           \
         tap_checks++;                                                                              \
         if (a_ != b_)                                                                              \
-            tap_fail(__FILE__, __LINE__, "%s == %" PRIu64 ", expected %s == %" PRIu64, #a, a_,    \
-                     #b, b_);                                                                      \
+            tap_fail(__FILE__, __LINE__, "%s == %" PRIu64 ", expected %s == %" PRIu64, #a, a_, #b, \
+                     b_);                                                                          \
     } while (0)
 
 #define CHECK_INT(a, b)                                                                            \
@@ -38,7 +38,7 @@ const char *tap_binary_dir(void);
         long long a_ = (long long)(a), b_ = (long long)(b);                                        \
         tap_checks++;                                                                              \
         if (a_ != b_)                                                                              \
-            tap_fail(__FILE__, __LINE__, "%s == %lld, expected %s == %lld", #a, a_, #b, b_);      \
+            tap_fail(__FILE__, __LINE__, "%s == %lld, expected %s == %lld", #a, a_, #b, b_);       \
     } while (0)
 
 #define CHECK_STR(a, b)                                                                            \

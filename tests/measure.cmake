@@ -1,0 +1,15 @@
+# Tests of measure/ (report model, /proc parsing, the proc backend) and of
+# `iopsd measure`.
+iopsd_unit_test(test_procfs SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_procfs.c LIBS iopsd_measure)
+iopsd_unit_test(test_report SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_report.c LIBS iopsd_measure)
+iopsd_unit_test(test_util SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_util.c LIBS iopsd_util)
+iopsd_fuzz_target(procfs ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_procfs.c
+  ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/procfs iopsd_measure)
+iopsd_fuzz_target(report_json ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_report_json.c
+  ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/report_json iopsd_measure)
+
+add_test(NAME measure_cli
+  COMMAND /usr/bin/python3 -m unittest -v test_measure
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
+set_tests_properties(measure_cli PROPERTIES TIMEOUT 300
+  ENVIRONMENT "IOPSD=${CMAKE_BINARY_DIR}/iopsd;IOPSD_HELPERS=${CMAKE_BINARY_DIR}/tests/helpers")

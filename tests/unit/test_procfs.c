@@ -1,0 +1,154 @@
+/* test_procfs: the /proc/<pid>/io and /proc/<pid>/stat parsers against
+ * captured fixtures, malformed input, and the live readers. */
+#include "measure/procfs.h"
+#include "tests/unit/tap.h"
+#include "util/buf.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static int parse_io_fixture(const char *name, struct proc_io *io)
+{
+    char path[1024];
+    struct buf b;
+    buf_init(&b, 0);
+    snprintf(path, sizeof(path), "%s/tests/fixtures/proc/%s", tap_source_dir(), name);
+    int rc = buf_slurp(&b, path, 1 << 16);
+    if (rc == 0)
+        rc = procfs_parse_io(b.data, b.len, io);
+    buf_release(&b);
+    return rc;
+}
+
+static int parse_stat_text(const char *text, struct proc_stat *st)
+{
+    return procfs_parse_stat(text, strlen(text), st);
+}
+
+static void test_io_fixtures(void)
+{
+    struct proc_io io;
+    CHECK_INT(parse_io_fixture("io-cat.txt", &io), 0);
+    CHECK_U64(io.rchar, 6976);
+    CHECK_U64(io.wchar, 0);
+    CHECK_U64(io.syscr, 10);
+    CHECK_U64(io.syscw, 0);
+    CHECK_U64(io.read_bytes, 0);
+    CHECK_U64(io.write_bytes, 8192);
+    CHECK_U64(io.cancelled_write_bytes, 0);
+
+    CHECK_INT(parse_io_fixture("io-max.txt", &io), 0);
+    CHECK_U64(io.rchar, UINT64_MAX);
+    CHECK_U64(io.syscw, 2);
+    CHECK_U64(io.cancelled_write_bytes, 5);
+}
+
+static void test_io_malformed(void)
+{
+    struct proc_io io;
+    const char *full = "rchar: 1\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 5\n"
+                       "write_bytes: 6\ncancelled_write_bytes: 7\n";
+    CHECK_INT(procfs_parse_io(full, strlen(full), &io), 0);
+    CHECK_U64(io.write_bytes, 6);
+    /* no trailing newline is fine */
+    CHECK_INT(procfs_parse_io(full, strlen(full) - 1, &io), 0);
+    /* unknown keys are ignored */
+    const char *extra = "rchar: 1\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 5\n"
+                        "write_bytes: 6\ncancelled_write_bytes: 7\nfuture_field: 9\n";
+    CHECK_INT(procfs_parse_io(extra, strlen(extra), &io), 0);
+    /* a missing field */
+    CHECK_INT(procfs_parse_io(full, 60, &io), -EBADMSG);
+    const char *bad[] = {
+        "",
+        "rchar: 1\nrchar: 1\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 5\nwrite_bytes: 6\n"
+        "cancelled_write_bytes: 7\n", /* duplicate */
+        "rchar: -1\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 5\nwrite_bytes: 6\n"
+        "cancelled_write_bytes: 7\n", /* negative */
+        "rchar: 18446744073709551616\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 5\n"
+        "write_bytes: 6\ncancelled_write_bytes: 7\n", /* overflow */
+        "rchar: 1x\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 5\nwrite_bytes: 6\n"
+        "cancelled_write_bytes: 7\n", /* junk */
+        "rchar 1\n",                  /* no colon */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK_INT(procfs_parse_io(bad[i], strlen(bad[i]), &io), -EBADMSG);
+    /* over the size cap */
+    static char big[PROCFS_MAX_IO + 2];
+    memset(big, '\n', sizeof(big));
+    CHECK_INT(procfs_parse_io(big, sizeof(big), &io), -EBADMSG);
+}
+
+static void test_stat(void)
+{
+    struct proc_stat st;
+    struct buf b;
+    char path[1024];
+    buf_init(&b, 0);
+    snprintf(path, sizeof(path), "%s/tests/fixtures/proc/stat-parens.txt", tap_source_dir());
+    CHECK_INT(buf_slurp(&b, path, 4096), 0);
+    CHECK_INT(procfs_parse_stat(b.data, b.len, &st), 0);
+    CHECK_INT(st.pid, 4242);
+    CHECK_INT(st.state, 'S');
+    CHECK_INT(st.ppid, 1);
+    CHECK_U64(st.flags, 4194560);
+    CHECK_U64(st.utime, 17);
+    CHECK_U64(st.stime, 23);
+    CHECK_U64(st.cutime, 5);
+    CHECK_U64(st.cstime, 7);
+    CHECK_U64(st.starttime, 12345);
+    buf_release(&b);
+
+    snprintf(path, sizeof(path), "%s/tests/fixtures/proc/stat-init.txt", tap_source_dir());
+    buf_init(&b, 0);
+    CHECK_INT(buf_slurp(&b, path, 4096), 0);
+    CHECK_INT(procfs_parse_stat(b.data, b.len, &st), 0);
+    CHECK_INT(st.pid, 1);
+    CHECK_INT(st.ppid, 0);
+    CHECK_U64(st.utime, 56);
+    CHECK_U64(st.stime, 180);
+    buf_release(&b);
+
+    CHECK_INT(parse_stat_text("12 (x", &st), -EBADMSG);
+    CHECK_INT(parse_stat_text("12 (x) S", &st), -EBADMSG);
+    CHECK_INT(parse_stat_text("(x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19", &st),
+              -EBADMSG);
+    CHECK_INT(parse_stat_text("", &st), -EBADMSG);
+}
+
+static void test_live(void)
+{
+    struct proc_io io;
+    struct proc_stat st;
+    CHECK_INT(procfs_read_io(getpid(), &io), 0);
+    CHECK_INT(procfs_read_stat(getpid(), &st), 0);
+    CHECK_INT(st.pid, getpid());
+    CHECK_INT(st.ppid, getppid());
+    CHECK(procfs_count_fds(getpid()) >= 3);
+    /* A pid that cannot exist (above pid_max's hard limit). */
+    CHECK(procfs_read_io(0x7ffffff0, &io) < 0);
+
+    /* A child shows up as our descendant. */
+    pid_t c = fork();
+    if (c == 0) {
+        pause();
+        _exit(0);
+    }
+    pid_t kids[16];
+    CHECK_INT(procfs_descendants(getpid(), kids, 16), 1);
+    CHECK_INT(kids[0], c);
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    CHECK_INT(procfs_descendants(getpid(), kids, 16), 0);
+}
+
+int main(void)
+{
+    test_io_fixtures();
+    test_io_malformed();
+    test_stat();
+    test_live();
+    return tap_done("test_procfs");
+}
