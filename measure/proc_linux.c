@@ -112,25 +112,30 @@ static void reaper_main(const struct meas_opts *o, char *const argv[], struct pr
     _exit(0);
 }
 
+/* How often the process tree is scanned for "processes seen": a scan reads
+ * /proc/<pid>/stat of every process on the system, so it runs at most this
+ * often, whatever the descriptor sampling interval. */
+#define TREE_SCAN_NS 100000000ull
+
 /* One sample: the descriptors of the command's own process (while it runs
- * and is not tearing down its table at exit), and the processes of the tree. */
-static void sample_tree(pid_t reaper, pid_t cmd, struct report *r, struct pidset *seen, bool *any)
+ * and is not tearing down its table at exit), and now and then the processes
+ * of the tree. */
+static void sample(pid_t reaper, pid_t cmd, struct report *r, struct pidset *seen, bool *any,
+                   uint64_t *last_scan)
 {
-    pid_t pids[SAMPLE_MAX];
-    long n = procfs_descendants_live(reaper, pids, SAMPLE_MAX);
-    if (n > SAMPLE_MAX)
-        n = SAMPLE_MAX;
-    bool cmd_live = false;
-    for (long i = 0; i < n; i++) {
-        pidset_add(seen, pids[i]);
-        if (pids[i] == cmd)
-            cmd_live = true;
+    uint64_t now = clock_mono_ns();
+    if (now - *last_scan >= TREE_SCAN_NS) {
+        pid_t pids[SAMPLE_MAX];
+        long n = procfs_descendants_live(reaper, pids, SAMPLE_MAX);
+        for (long i = 0; i < n && i < SAMPLE_MAX; i++)
+            pidset_add(seen, pids[i]);
+        *last_scan = now;
     }
-    if (!cmd_live)
+    struct proc_stat st;
+    if (cmd <= 0 || procfs_read_stat(cmd, &st) || st.ppid != reaper)
         return;
     long c = procfs_count_fds(cmd);
-    struct proc_stat st;
-    /* Re-check after counting: an exit may have begun meanwhile. */
+    /* Check after counting: an exit may have begun meanwhile. */
     if (c < 0 || procfs_read_stat(cmd, &st) || st.state == 'Z' || (st.flags & 0x4))
         return;
     r->fds.end = c;
@@ -197,6 +202,7 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
 
     /* Sample descriptors until the reaper stops. */
     bool sampled_any = false;
+    uint64_t last_scan = clock_mono_ns();
     struct timespec ts = {(time_t)o->fd_interval,
                           (long)((o->fd_interval - (double)(time_t)o->fd_interval) * 1e9)};
     if (ts.tv_sec == 0 && ts.tv_nsec < 1000000)
@@ -213,7 +219,7 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
         }
         int s = sigtimedwait(&chld, NULL, &ts);
         if (s < 0 && errno == EAGAIN && !exec_err)
-            sample_tree(reaper, sh->cmd_pid, r, &seen, &sampled_any);
+            sample(reaper, sh->cmd_pid, r, &seen, &sampled_any, &last_scan);
     }
     if (!WIFSTOPPED(st)) {
         rc = -ECHILD;
