@@ -1,0 +1,297 @@
+/* magic: parsing `%%iops` / `%iops` lines into options and the code to run. */
+#include "magics/magic.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "Usage: %%iops [OPTIONS]            (first line of a cell: measure the cell)\n"
+    "       %iops [OPTIONS] STATEMENT   (measure one line)\n"
+    "\n"
+    "Options:\n"
+    "  -b, --backend NAME   auto (default), proc or trace\n"
+    "  -n, --top N          rows in the per-file table (default 10; 0: all)\n"
+    "      --no-hist        no histogram picture\n"
+    "      --json           also print the report as JSON text\n"
+    "  -q, --quiet          show the report only if the cell fails\n"
+    "  -h, --help           show this help\n";
+
+const char *magic_usage(void)
+{
+    return usage_text;
+}
+
+void magic_init(struct magic *m)
+{
+    memset(m, 0, sizeof(*m));
+    snprintf(m->backend, sizeof(m->backend), "auto");
+    m->histograms = true;
+    m->top_files = -1;
+}
+
+void magic_release(struct magic *m)
+{
+    free(m->before);
+    free(m->measured);
+    free(m->after);
+    magic_init(m);
+}
+
+/* Splits a magic line's argument text into words: blanks separate, '...' and
+ * "..." quote, a backslash escapes the next character. Words are written into
+ * `store` (same size as the text + 1). Returns the count or -EINVAL. */
+static int split_words(const char *s, size_t n, char *store, char **words, int max, char *err,
+                       size_t errlen)
+{
+    int count = 0;
+    size_t i = 0, o = 0;
+    while (i < n) {
+        while (i < n && (s[i] == ' ' || s[i] == '\t'))
+            i++;
+        if (i >= n)
+            break;
+        if (count == max) {
+            snprintf(err, errlen, "%%iops: too many arguments (at most %d)", max);
+            return -EINVAL;
+        }
+        words[count++] = store + o;
+        char quote = 0;
+        while (i < n) {
+            char c = s[i];
+            if (quote) {
+                if (c == quote) {
+                    quote = 0;
+                    i++;
+                    continue;
+                }
+                if (c == '\\' && quote == '"' && i + 1 < n) {
+                    store[o++] = s[i + 1];
+                    i += 2;
+                    continue;
+                }
+                store[o++] = c;
+                i++;
+                continue;
+            }
+            if (c == ' ' || c == '\t')
+                break;
+            if (c == '\'' || c == '"') {
+                quote = c;
+                i++;
+                continue;
+            }
+            if (c == '\\' && i + 1 < n) {
+                store[o++] = s[i + 1];
+                i += 2;
+                continue;
+            }
+            store[o++] = c;
+            i++;
+        }
+        if (quote) {
+            snprintf(err, errlen, "%%iops: unterminated %c quote", quote);
+            return -EINVAL;
+        }
+        store[o++] = '\0';
+    }
+    return count;
+}
+
+static int parse_top(const char *v, long *out, char *err, size_t errlen)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < 0 || n > 1000000) {
+        snprintf(err, errlen, "%%iops: --top: '%.40s' is not a count", v);
+        return -EINVAL;
+    }
+    *out = n;
+    return 0;
+}
+
+/* Parses options from words[0..n). Sets *first_operand to the index of the
+ * first word that is not an option (n if none). */
+static int parse_options(struct magic *m, char **words, int n, int *first_operand, char *err,
+                         size_t errlen)
+{
+    int i = 0;
+    for (; i < n; i++) {
+        const char *w = words[i];
+        if (!strcmp(w, "--")) {
+            i++;
+            break;
+        }
+        if (w[0] != '-' || !w[1])
+            break;
+        const char *val = NULL;
+        const char *eq = strchr(w, '=');
+        char name[32];
+        size_t nlen = eq && w[1] == '-' ? (size_t)(eq - w) : strlen(w);
+        if (nlen >= sizeof(name)) {
+            snprintf(err, errlen, "%%iops: unknown option '%.40s'", w);
+            return -EINVAL;
+        }
+        memcpy(name, w, nlen);
+        name[nlen] = '\0';
+        if (eq && w[1] == '-')
+            val = eq + 1;
+        bool takes = !strcmp(name, "-b") || !strcmp(name, "--backend") || !strcmp(name, "-n") ||
+                     !strcmp(name, "--top");
+        if (takes && !val) {
+            if (i + 1 >= n) {
+                snprintf(err, errlen, "%%iops: option '%s' needs an argument", name);
+                return -EINVAL;
+            }
+            val = words[++i];
+        } else if (!takes && val) {
+            snprintf(err, errlen, "%%iops: option '%s' takes no argument", name);
+            return -EINVAL;
+        }
+        if (!strcmp(name, "-b") || !strcmp(name, "--backend")) {
+            if (strlen(val) >= sizeof(m->backend) || !val[0]) {
+                snprintf(err, errlen, "%%iops: unknown backend '%.40s'", val);
+                return -EINVAL;
+            }
+            snprintf(m->backend, sizeof(m->backend), "%s", val);
+        } else if (!strcmp(name, "-n") || !strcmp(name, "--top")) {
+            if (parse_top(val, &m->top_files, err, errlen))
+                return -EINVAL;
+        } else if (!strcmp(name, "--no-hist")) {
+            m->histograms = false;
+        } else if (!strcmp(name, "--hist")) {
+            m->histograms = true;
+        } else if (!strcmp(name, "--json")) {
+            m->json_text = true;
+        } else if (!strcmp(name, "-q") || !strcmp(name, "--quiet")) {
+            m->quiet = true;
+        } else if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
+            m->help = true;
+        } else {
+            snprintf(err, errlen, "%%iops: unknown option '%.40s'", w);
+            return -EINVAL;
+        }
+    }
+    *first_operand = i;
+    return 0;
+}
+
+/* Does the line [s, s+n) start (after blanks) with `word` followed by a blank
+ * or the end? Returns the offset just past the word, or 0. */
+static size_t starts_with_word(const char *s, size_t n, const char *word)
+{
+    size_t i = 0, wl = strlen(word);
+    while (i < n && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    if (n - i < wl || memcmp(s + i, word, wl))
+        return 0;
+    i += wl;
+    if (i < n && s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+        return 0;
+    return i;
+}
+
+int magic_parse(const char *cell, struct magic *m, char *err, size_t errlen)
+{
+    size_t len = strlen(cell);
+    const char *line = cell;
+    int rc = 0;
+    magic_release(m);
+    /* Find the magic line: the first line if %%iops, else the first %iops. */
+    while (line <= cell + len) {
+        const char *nl = memchr(line, '\n', (size_t)(cell + len - line));
+        size_t llen = nl ? (size_t)(nl - line) : (size_t)(cell + len - line);
+        size_t off;
+        if (line == cell && (off = starts_with_word(line, llen, "%%iops")))
+            m->kind = MAGIC_CELL;
+        else if ((off = starts_with_word(line, llen, "%iops")))
+            m->kind = MAGIC_LINE;
+        if (m->kind != MAGIC_NONE) {
+            if (llen > MAGIC_MAX_LINE) {
+                snprintf(err, errlen, "%%iops: the magic line is longer than %d bytes",
+                         MAGIC_MAX_LINE);
+                return -EINVAL;
+            }
+            const char *args = line + off;
+            size_t alen = llen - off;
+            while (alen && args[alen - 1] == '\r')
+                alen--;
+            char *store = xmalloc(alen + 1);
+            char *words[MAGIC_MAX_ARGS];
+            int n = split_words(args, alen, store, words, MAGIC_MAX_ARGS, err, errlen);
+            int first = 0;
+            if (n < 0 || parse_options(m, words, n < 0 ? 0 : n, &first, err, errlen)) {
+                free(store);
+                rc = -EINVAL;
+                goto fail;
+            }
+            const char *rest = nl ? nl + 1 : cell + len;
+            m->before = xstrndup(cell, (size_t)(line - cell));
+            if (m->kind == MAGIC_CELL) {
+                if (first < n) {
+                    snprintf(err, errlen,
+                             "%%%%iops: unexpected argument '%.40s' (the code goes "
+                             "on the lines below)",
+                             words[first]);
+                    free(store);
+                    rc = -EINVAL;
+                    goto fail;
+                }
+                m->measured = xstrdup(rest);
+                m->after = xstrdup("");
+            } else {
+                if (first >= n && !m->help) {
+                    snprintf(err, errlen, "%%iops: no statement to measure");
+                    free(store);
+                    rc = -EINVAL;
+                    goto fail;
+                }
+                /* The statement is the raw text after the options, so that its
+                 * own quoting reaches the shell untouched. */
+                const char *stmt = args;
+                size_t slen = alen;
+                if (first < n) {
+                    /* Skip `first` words of raw text (options, and `--`). */
+                    size_t i = 0;
+                    for (int w = 0; w < first; w++) {
+                        while (i < alen && (args[i] == ' ' || args[i] == '\t'))
+                            i++;
+                        char q = 0;
+                        while (i < alen && (q || (args[i] != ' ' && args[i] != '\t'))) {
+                            if (q && args[i] == q)
+                                q = 0;
+                            else if (!q && (args[i] == '\'' || args[i] == '"'))
+                                q = args[i];
+                            else if (args[i] == '\\' && i + 1 < alen && q != '\'')
+                                i++;
+                            i++;
+                        }
+                    }
+                    while (i < alen && (args[i] == ' ' || args[i] == '\t'))
+                        i++;
+                    stmt = args + i;
+                    slen = alen - i;
+                } else
+                    slen = 0;
+                m->measured = xstrndup(stmt, slen);
+                m->after = xstrdup(rest);
+            }
+            free(store);
+            return 0;
+        }
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    m->kind = MAGIC_NONE;
+    m->before = xstrdup("");
+    m->measured = xstrdup(cell);
+    m->after = xstrdup("");
+    return 0;
+fail:
+    magic_release(m);
+    return rc;
+}

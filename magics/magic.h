@@ -1,0 +1,47 @@
+/* magic: the `%%iops` cell magic and `%iops` line magic. A magic line is
+ * parsed like a command line (quotes, `--`, short and long options); unknown
+ * options are an error that carries the usage text. */
+#ifndef IOPSD_MAGIC_H
+#define IOPSD_MAGIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Longest magic line accepted; longer ones are an error, not truncated. */
+#define MAGIC_MAX_LINE 4096
+#define MAGIC_MAX_ARGS 64
+
+enum magic_kind {
+    MAGIC_NONE, /* the cell has no magic */
+    MAGIC_CELL, /* %%iops on the first line: measure the whole cell */
+    MAGIC_LINE, /* %iops STATEMENT on one line: measure that line */
+};
+
+struct magic {
+    enum magic_kind kind;
+    bool help;        /* --help: show the usage, run nothing */
+    char backend[16]; /* "auto" unless --backend */
+    bool histograms;  /* the PNG panels (default on; --no-hist) */
+    long top_files;   /* rows of the per-file table; -1: the default */
+    bool json_text;   /* --json: also print the report JSON as text */
+    bool quiet;       /* --quiet: show nothing unless the cell fails */
+    /* The code split around what is measured (all owned, never NULL):
+     * before + measured + after == the cell without the magic itself. */
+    char *before;
+    char *measured;
+    char *after;
+};
+
+void magic_init(struct magic *m);
+void magic_release(struct magic *m);
+
+/* Looks for a magic in a cell: `%%iops [OPTIONS]` as the first line, or a line
+ * `%iops [OPTIONS] STATEMENT` (the first such line; leading blanks allowed).
+ * Returns 0 with m filled (kind MAGIC_NONE when there is no magic: then the
+ * whole cell is in m->measured), or -EINVAL with a one-line reason in err. */
+int magic_parse(const char *cell, struct magic *m, char *err, size_t errlen);
+
+/* The usage text shown by --help and after a usage error. */
+const char *magic_usage(void);
+
+#endif
