@@ -54,9 +54,12 @@ static json_t *counts_json(const struct io_counts *c)
 static json_t *time_json(double t)
 {
     char s[64];
-    time_t sec = (time_t)t;
+    time_t sec;
     struct tm tm;
-    if (t <= 0 || !gmtime_r(&sec, &tm))
+    if (!(t > 0 && t < 253402300800.0)) /* NaN, negative, or after year 9999 */
+        return json_null();
+    sec = (time_t)t;
+    if (!gmtime_r(&sec, &tm))
         return json_null();
     size_t n = strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
     int usec = (int)((t - (double)sec) * 1e6);
@@ -166,7 +169,11 @@ json_t *report_to_json(const struct report *r)
     set(fds, "start", json_integer(r->fds.start));
     set(fds, "peak", json_integer(r->fds.peak));
     set(fds, "end", json_integer(r->fds.end));
-    set(fds, "delta", json_integer(r->fds.end - r->fds.start));
+    /* 128-bit-safe difference: absurd counts (from a fuzzed report) saturate. */
+    long long delta;
+    if (__builtin_sub_overflow((long long)r->fds.end, (long long)r->fds.start, &delta))
+        delta = r->fds.end > r->fds.start ? INT64_MAX : INT64_MIN;
+    set(fds, "delta", json_integer(delta));
     set(fds, "sampled", json_boolean(r->fds.sampled));
     if (r->fds.sampled)
         set(fds, "interval_seconds", jreal(r->fds.interval_seconds));

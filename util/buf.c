@@ -104,10 +104,14 @@ int buf_slurp_fd(struct buf *b, int fd, size_t max)
     off_t off = 0;
     buf_reset(b);
     for (;;) {
-        ssize_t n = pread(fd, tmp, sizeof(tmp), off);
+        ssize_t n = off >= 0 ? pread(fd, tmp, sizeof(tmp), off) : read(fd, tmp, sizeof(tmp));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == ESPIPE && off == 0) { /* a pipe or tty: read sequentially */
+                off = -1;
+                continue;
+            }
             return -errno;
         }
         if (n == 0)
@@ -117,7 +121,8 @@ int buf_slurp_fd(struct buf *b, int fd, size_t max)
         int rc = buf_append(b, tmp, (size_t)n);
         if (rc)
             return rc;
-        off += n;
+        if (off >= 0)
+            off += n;
     }
     if (!b->data)
         return buf_append(b, "", 0);

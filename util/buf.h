@@ -31,7 +31,8 @@ char *buf_detach(struct buf *b, size_t *len);
 /* Reads a whole file (regular or /proc) into b, at most `max` bytes.
  * Returns 0, -errno on failure, -EFBIG when the file is larger than max. */
 int buf_slurp(struct buf *b, const char *path, size_t max);
-/* Same, from an open descriptor read with pread at offset 0. */
+/* Same, from an open descriptor: read with pread from offset 0, or
+ * sequentially when fd is a pipe or terminal. */
 int buf_slurp_fd(struct buf *b, int fd, size_t max);
 
 #endif
