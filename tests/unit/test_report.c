@@ -3,6 +3,7 @@
 #include "measure/report_json.h"
 #include "tests/unit/tap.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -159,8 +160,28 @@ static void test_json_errors(void)
     }
 }
 
+static void test_json_absurd(void)
+{
+    struct report r;
+    report_init(&r);
+    r.fds.start = LONG_MIN;
+    r.fds.end = LONG_MAX;
+    r.start_time = 1e300;
+    r.wall_seconds = 0;
+    r.read_ops = UINT64_MAX;
+    json_t *j = report_to_json(&r);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "fds"), "delta")), INT64_MAX);
+    CHECK(json_is_null(json_object_get(j, "start_time")));
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "io"), "read_ops")),
+              INT64_MAX);
+    CHECK(json_real_value(json_object_get(json_object_get(j, "io"), "iops")) == 0.0);
+    json_decref(j);
+    report_release(&r);
+}
+
 int main(void)
 {
+    test_json_absurd();
     test_buckets();
     test_files();
     test_json_roundtrip();

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static void test_buf(void)
 {
@@ -24,6 +25,14 @@ static void test_buf(void)
     buf_release(&b);
     CHECK_INT(buf_slurp(&b, "/nonexistent/file", 100), -ENOENT);
     CHECK_INT(buf_slurp(&b, "/proc/self/status", 10), -EFBIG);
+    /* a pipe is read sequentially */
+    int p[2];
+    CHECK_INT(pipe(p), 0);
+    CHECK_INT(write(p[1], "abc", 3), 3);
+    close(p[1]);
+    CHECK_INT(buf_slurp_fd(&b, p[0], 100), 0);
+    CHECK_STR(b.data, "abc");
+    close(p[0]);
     buf_release(&b);
 }
 
