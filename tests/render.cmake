@@ -1,0 +1,11 @@
+# tests/render.cmake: the renderers (text, HTML, PNG, display bundle), their
+# golden files, the fuzz target, the `iopsd render` subcommand, the benchmark.
+set(RENDER_FIXTURES ${CMAKE_SOURCE_DIR}/tests/unit/test_render_fixtures.c)
+
+iopsd_unit_test(test_render_golden
+  SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_render_golden.c ${RENDER_FIXTURES}
+  LIBS iopsd_render iopsd_measure iopsd_util)
+
+# Not a test: a benchmark run by hand (see docs/rendering.md).
+add_executable(bench_render ${CMAKE_SOURCE_DIR}/bench/bench_render.c ${RENDER_FIXTURES})
+target_link_libraries(bench_render PRIVATE iopsd_render iopsd_measure iopsd_util)
