@@ -321,7 +321,7 @@ static void draw_panel(struct canvas *c, const struct report *r, const struct pn
             lw = text_width(s, fs);
     }
     int sw = (p->x1 - p->x0) / (int)p->nslots;
-    static const unsigned steps[] = {1, 2, 3, 4, 5, 10, 20, 30, 70};
+    static const unsigned steps[] = {1, 2, 5, 10, 20, 30, 70};
     unsigned k = 70;
     for (size_t j = 0; j < sizeof(steps) / sizeof(steps[0]); j++)
         if ((int)steps[j] * sw >= lw + 6 * S) {
@@ -368,8 +368,9 @@ static void draw_header(struct canvas *c, const struct report *r, const struct p
         bytes = add_sat(bytes, add_sat(r->size_hist[i].read_bytes, r->size_hist[i].write_bytes));
     }
     char a[RFMT_MAX], b[RFMT_MAX], sub[RFMT_MAX * 3];
-    snprintf(sub, sizeof(sub), "%s operations, %s (backend: %.15s)",
-             render__count(a, sizeof(a), ops), render__bytes_short(b, sizeof(b), bytes),
+    snprintf(sub, sizeof(sub), "%s operation%s, %s (backend: %.15s)",
+             render__count(a, sizeof(a), ops), ops == 1 ? "" : "s",
+             render__bytes_short(b, sizeof(b), bytes),
              r->backend[0] ? r->backend : "unknown");
     if (sizes)
         text(c, x, y + 9 * ft + 2 * S, sub, fs, C_MUTED);

@@ -9,3 +9,10 @@ iopsd_unit_test(test_render_golden
 # Not a test: a benchmark run by hand (see docs/rendering.md).
 add_executable(bench_render ${CMAKE_SOURCE_DIR}/bench/bench_render.c ${RENDER_FIXTURES})
 target_link_libraries(bench_render PRIVATE iopsd_render iopsd_measure iopsd_util)
+
+iopsd_unit_test(test_render_png
+  SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_render_png.c ${RENDER_FIXTURES}
+  LIBS iopsd_render iopsd_measure iopsd_util PkgConfig::PNG)
+
+iopsd_fuzz_target(render ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_render.c
+  ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/render iopsd_render iopsd_measure iopsd_util m)
