@@ -119,9 +119,10 @@ static void build(struct reader *in, struct report *r, struct render_opts *o)
     r->cancelled_write_bytes = rd_count(in);
     r->read_errors = rd_count(in);
     r->write_errors = rd_count(in);
-    r->fds.start = (long)rd_u64(in, 8);
-    r->fds.peak = (long)rd_u64(in, 2);
-    r->fds.end = (long)rd_u64(in, 8);
+    /* Descriptor counts within int32 (report_to_json subtracts them as longs). */
+    r->fds.start = (long)(int32_t)rd_u64(in, 4);
+    r->fds.peak = (long)(int32_t)rd_u64(in, 4);
+    r->fds.end = (long)(int32_t)rd_u64(in, 4);
     r->fds.sampled = flags & 16;
     r->fds.interval_seconds = rd_double(in);
     unsigned nleaked = rd_u8(in) % 30;
