@@ -51,8 +51,10 @@ int display_bundle_to_jupyter(const struct display_bundle *b, json_t **data, jso
     json_t *d = json_object(), *m = json_object();
     if (!d || !m)
         goto fail;
-    json_object_set_new(d, "text/plain", json_stringn(b->text.data ? b->text.data : "", b->text.len));
-    json_object_set_new(d, "text/html", json_stringn(b->html.data ? b->html.data : "", b->html.len));
+    json_object_set_new(d, "text/plain",
+                        json_stringn(b->text.data ? b->text.data : "", b->text.len));
+    json_object_set_new(d, "text/html",
+                        json_stringn(b->html.data ? b->html.data : "", b->html.len));
     if (b->json)
         json_object_set(d, "application/json", b->json);
     if (b->has_png) {

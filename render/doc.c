@@ -15,7 +15,7 @@
 #include <time.h>
 
 /* Longest command, code line or path shown, in columns. */
-#define SHOW_CMD_MAX 100
+#define SHOW_CMD_MAX  100
 #define SHOW_PATH_MAX 60
 
 static struct rtable *table_add(struct rdoc *d, const char *title, const char *align, ...)
@@ -49,7 +49,8 @@ static struct rrow *row_add(struct rtable *t, unsigned flags)
     return row;
 }
 
-static void __attribute__((format(printf, 3, 4))) cell(struct rrow *row, int i, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4)))
+cell(struct rrow *row, int i, const char *fmt, ...)
 {
     char tmp[1024];
     va_list ap;
@@ -231,8 +232,8 @@ static void identity(struct rdoc *d, const struct report *r)
         snprintf(c, sizeof(c), ", %s still running", render__count(b, sizeof(b), r->still_running));
     else
         c[0] = '\0';
-    cell(row, 1, "%s%s%s", a, r->processes_exact ? "" : " seen (sampled: short-lived ones may be missed)",
-         c);
+    cell(row, 1, "%s%s%s", a,
+         r->processes_exact ? "" : " seen (sampled: short-lived ones may be missed)", c);
 
     row = row_add(t, 0);
     cell(row, 0, "descriptors");
@@ -324,8 +325,9 @@ static void io_table(struct rdoc *d, const struct report *r)
         kinds_list(a, sizeof(a), r->hist_kinds);
         note(t, "Counts %s; other descriptors are listed by kind below.", a);
     } else {
-        note(t, "Counts every read and write call (files, pipes, sockets, terminals): the %s "
-                "backend cannot tell them apart.",
+        note(t,
+             "Counts every read and write call (files, pipes, sockets, terminals): the %s "
+             "backend cannot tell them apart.",
              r->backend[0] ? r->backend : "unknown");
     }
     if (!r->has_storage)
@@ -337,8 +339,8 @@ static void io_table(struct rdoc *d, const struct report *r)
 static void kinds_table(struct rdoc *d, const struct report *r)
 {
     static const char *const label[FDK__COUNT] = {
-        "regular files",          "block devices", "char devices (tty, /dev/null)", "pipes",
-        "sockets",                "eventfd, epoll, timerfd",
+        "regular files", "block devices", "char devices (tty, /dev/null)",
+        "pipes",         "sockets",       "eventfd, epoll, timerfd",
     };
     char a[RFMT_MAX];
     struct rtable *t = table_add(d, "By descriptor kind", "lrrrr", "read ops", "write ops",

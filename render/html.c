@@ -42,12 +42,23 @@ static void esc(struct buf *b, const char *s)
         return;
     for (; *s; s++) {
         switch (*s) {
-        case '<': buf_puts(b, "&lt;"); break;
-        case '>': buf_puts(b, "&gt;"); break;
-        case '&': buf_puts(b, "&amp;"); break;
-        case '"': buf_puts(b, "&quot;"); break;
-        case '\'': buf_puts(b, "&#39;"); break;
-        default: buf_append(b, s, 1);
+        case '<':
+            buf_puts(b, "&lt;");
+            break;
+        case '>':
+            buf_puts(b, "&gt;");
+            break;
+        case '&':
+            buf_puts(b, "&amp;");
+            break;
+        case '"':
+            buf_puts(b, "&quot;");
+            break;
+        case '\'':
+            buf_puts(b, "&#39;");
+            break;
+        default:
+            buf_append(b, s, 1);
         }
     }
 }
@@ -70,9 +81,9 @@ static void put_table(struct buf *b, const struct rtable *t)
     buf_puts(b, "<tbody>");
     for (size_t j = 0; j < t->nrows; j++) {
         const struct rrow *row = &t->rows[j];
-        const char *cls = row->flags & RROW_TOTAL  ? " class=\"t\""
-                          : row->flags & RROW_RULE ? (row->flags & RROW_MUTED ? " class=\"r m\""
-                                                                              : " class=\"r\"")
+        const char *cls = row->flags & RROW_TOTAL ? " class=\"t\""
+                          : row->flags & RROW_RULE
+                              ? (row->flags & RROW_MUTED ? " class=\"r m\"" : " class=\"r\"")
                           : row->flags & RROW_MUTED ? " class=\"m\""
                                                     : "";
         buf_printf(b, "<tr%s>", cls);
@@ -81,8 +92,9 @@ static void put_table(struct buf *b, const struct rtable *t)
                 double f = row->bar > 1 ? 1 : row->bar > 0 ? row->bar : 0;
                 if (f > 0 && f < 0.01)
                     f = 0.01;
-                buf_printf(b, "<td class=\"l\"><span class=\"iopsd-b\" style=\"width:%.0fpx\">"
-                              "</span></td>",
+                buf_printf(b,
+                           "<td class=\"l\"><span class=\"iopsd-b\" style=\"width:%.0fpx\">"
+                           "</span></td>",
                            f * 160);
                 continue;
             }
@@ -123,8 +135,7 @@ int render__html(const struct report *r, const struct render_opts *o, const stru
         buf_printf(&b,
                    "<img class=\"iopsd-i\" width=\"%u\" height=\"%u\" alt=\"I/O histograms: "
                    "operations and bytes by size%s\" src=\"data:image/png;base64,",
-                   info->display_width, info->display_height,
-                   r->has_latency ? ", latency" : "");
+                   info->display_width, info->display_height, r->has_latency ? ", latency" : "");
         render_base64(&b, png->data, png->len);
         buf_puts(&b, "\">\n");
     }

@@ -23,9 +23,9 @@ static const uint32_t palette_rgb[C__COUNT] = {
 };
 
 /* Layout in displayed pixels (multiplied by the scale). */
-#define MARGIN 14
-#define HEADER_H 44
-#define ROW_H 250
+#define MARGIN    14
+#define HEADER_H  44
+#define ROW_H     250
 #define PANEL_GAP 20
 #define MIN_SLOTS 8
 
@@ -107,9 +107,8 @@ static bool data_range(const struct report *r, enum png_panel_kind k, unsigned *
 {
     bool any = false;
     for (unsigned i = 0; i < nbuckets(k); i++) {
-        bool nz = k == PANEL_LATENCY
-                      ? (r->lat_hist[i].read_ops || r->lat_hist[i].write_ops)
-                      : (r->size_hist[i].read_ops || r->size_hist[i].write_ops);
+        bool nz = k == PANEL_LATENCY ? (r->lat_hist[i].read_ops || r->lat_hist[i].write_ops)
+                                     : (r->size_hist[i].read_ops || r->size_hist[i].write_ops);
         if (!nz)
             continue;
         if (!any)
@@ -244,8 +243,8 @@ int render__png_layout(const struct report *r, const struct render_opts *o, stru
     if (sizes) {
         widen(&slo, &shi, HIST_SIZE_BUCKETS - 1);
         int mid = (left + right) / 2;
-        panel_place(r, &l->panel[l->npanels++], PANEL_OPS, slo, shi, left,
-                    mid - PANEL_GAP * S / 2, y, S);
+        panel_place(r, &l->panel[l->npanels++], PANEL_OPS, slo, shi, left, mid - PANEL_GAP * S / 2,
+                    y, S);
         panel_place(r, &l->panel[l->npanels++], PANEL_BYTES, slo, shi, mid + PANEL_GAP * S / 2,
                     right, y, S);
         y += ROW_H * S;
@@ -283,8 +282,7 @@ void render__png_bar(const struct png_panel *p, unsigned scale, unsigned bucket,
 
 static void draw_panel(struct canvas *c, const struct report *r, const struct png_panel *p, int S)
 {
-    static const char *const titles[] = {"Operations by size", "Bytes by size",
-                                         "Latency per call"};
+    static const char *const titles[] = {"Operations by size", "Bytes by size", "Latency per call"};
     static const char *const ytitles[] = {"operations", "bytes", "calls"};
     int fs = (3 * S + 1) / 2;
     int glyph_h = 7 * fs;
@@ -370,8 +368,7 @@ static void draw_header(struct canvas *c, const struct report *r, const struct p
     char a[RFMT_MAX], b[RFMT_MAX], sub[RFMT_MAX * 3];
     snprintf(sub, sizeof(sub), "%s operation%s, %s (backend: %.15s)",
              render__count(a, sizeof(a), ops), ops == 1 ? "" : "s",
-             render__bytes_short(b, sizeof(b), bytes),
-             r->backend[0] ? r->backend : "unknown");
+             render__bytes_short(b, sizeof(b), bytes), r->backend[0] ? r->backend : "unknown");
     if (sizes)
         text(c, x, y + 9 * ft + 2 * S, sub, fs, C_MUTED);
     /* legend, right-aligned on the title line */
@@ -412,8 +409,8 @@ static void png_warning_cb(png_structp png, png_const_charp msg)
 /* Encodes the canvas into out (appending). Returns 0 or -EIO. */
 static int encode(const struct canvas *c, unsigned scale, struct buf *out)
 {
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_error_cb,
-                                              png_warning_cb);
+    png_structp png =
+        png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_error_cb, png_warning_cb);
     if (!png)
         return -ENOMEM;
     png_infop info = png_create_info_struct(png);

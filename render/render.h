@@ -17,12 +17,12 @@
 
 /* What to render; set up with render_opts_init(), then change fields. */
 struct render_opts {
-    bool histograms;      /* draw the PNG (and the size/latency tables in text) */
-    bool html_image;      /* embed the PNG in the HTML as a data: URI */
-    size_t top_files;     /* rows of the per-file table shown; 0: all in the report */
-    size_t max_leaked;    /* rows of leaked descriptors shown; 0: all */
-    unsigned scale;       /* PNG pixels per displayed pixel, 1..4 (default 2) */
-    unsigned png_width;   /* displayed PNG width in pixels, 480..1600 (default 800) */
+    bool histograms;    /* draw the PNG (and the size/latency tables in text) */
+    bool html_image;    /* embed the PNG in the HTML as a data: URI */
+    size_t top_files;   /* rows of the per-file table shown; 0: all in the report */
+    size_t max_leaked;  /* rows of leaked descriptors shown; 0: all */
+    unsigned scale;     /* PNG pixels per displayed pixel, 1..4 (default 2) */
+    unsigned png_width; /* displayed PNG width in pixels, 480..1600 (default 800) */
 };
 
 void render_opts_init(struct render_opts *o);
@@ -56,12 +56,12 @@ int render_png(const struct report *r, const struct render_opts *o, struct buf *
 
 /* Everything a notebook needs to show one report in a single display_data. */
 struct display_bundle {
-    struct buf text;            /* text/plain */
-    struct buf html;            /* text/html (embeds the PNG when there is one) */
-    struct buf png;             /* image/png; empty when has_png is false */
+    struct buf text; /* text/plain */
+    struct buf html; /* text/html (embeds the PNG when there is one) */
+    struct buf png;  /* image/png; empty when has_png is false */
     bool has_png;
     struct render_png_info png_info;
-    json_t *json;               /* application/json: the report; owned */
+    json_t *json; /* application/json: the report; owned */
 };
 
 void display_bundle_init(struct display_bundle *b);

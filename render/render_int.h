@@ -46,7 +46,7 @@ struct rrow {
 };
 
 struct rtable {
-    char *title;           /* owned; section title, printed in the first head cell */
+    char *title; /* owned; section title, printed in the first head cell */
     int ncols;
     char *head[RDOC_COLS]; /* owned; may be NULL */
     char align[RDOC_COLS]; /* 'l' or 'r' */
@@ -59,7 +59,7 @@ struct rtable {
 };
 
 struct rdoc {
-    char *title; /* owned */
+    char *title;            /* owned */
     struct rtable **tables; /* owned, each owned */
     size_t ntables, cap;
 };
@@ -71,19 +71,19 @@ void render__doc_release(struct rdoc *d);
 /* ---- the bitmap font (font.c): 95 printable ASCII glyphs, FONT_W x FONT_H
  * pixels each (rows 0..6 above the baseline, 7..8 descenders); anything else
  * is drawn as '?'. Returns the row bits of glyph c, bit FONT_W-1 leftmost. */
-#define FONT_W 5
-#define FONT_H 9
+#define FONT_W       5
+#define FONT_H       9
 #define FONT_ADVANCE 6
 const uint8_t *render__glyph(unsigned char c);
 
 /* ---- the PNG's layout (png.c), shared with the tests */
 /* Palette colours, 0xRRGGBB. */
-#define RENDER_RGB_BG 0xffffff
-#define RENDER_RGB_TEXT 0x24292f
+#define RENDER_RGB_BG    0xffffff
+#define RENDER_RGB_TEXT  0x24292f
 #define RENDER_RGB_MUTED 0x57606a
-#define RENDER_RGB_GRID 0xe4e8ec
-#define RENDER_RGB_AXIS 0x8c959f
-#define RENDER_RGB_READ 0x2f6fdf
+#define RENDER_RGB_GRID  0xe4e8ec
+#define RENDER_RGB_AXIS  0x8c959f
+#define RENDER_RGB_READ  0x2f6fdf
 #define RENDER_RGB_WRITE 0xe8772e
 
 enum png_panel_kind { PANEL_OPS, PANEL_BYTES, PANEL_LATENCY };

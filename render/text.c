@@ -6,8 +6,8 @@
 
 #include <string.h>
 
-#define GAP 3
-#define BAR_WIDTH 20
+#define GAP        3
+#define BAR_WIDTH  20
 #define NOTE_WIDTH 78
 
 static const char *const RULE_CHAR = "\xe2\x94\x80"; /* ─ */

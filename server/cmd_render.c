@@ -55,12 +55,29 @@ static int write_file(const char *path, const struct buf *b)
     return 0;
 }
 
+/* Reads all of fd (a pipe too: no pread) into b, capped by b->max. */
+static int slurp_stream(struct buf *b, int fd)
+{
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return 0;
+        if (buf_append(b, chunk, (size_t)n) < 0)
+            return -EFBIG;
+    }
+}
+
 static int load_report(const char *path, struct report *r)
 {
     struct buf in;
     buf_init(&in, RENDER_INPUT_MAX);
     int rc = strcmp(path, "-") ? buf_slurp(&in, path, RENDER_INPUT_MAX)
-                               : buf_slurp_fd(&in, STDIN_FILENO, RENDER_INPUT_MAX);
+                               : slurp_stream(&in, STDIN_FILENO);
     if (rc == -EFBIG || rc == -E2BIG) {
         cli_error("%s: larger than %u MiB, not a report", path, RENDER_INPUT_MAX >> 20);
         buf_release(&in);

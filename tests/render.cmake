@@ -16,3 +16,9 @@ iopsd_unit_test(test_render_png
 
 iopsd_fuzz_target(render ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_render.c
   ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/render iopsd_render iopsd_measure iopsd_util m)
+
+add_test(NAME render_cli
+  COMMAND /usr/bin/python3 -m unittest -v test_render_cli
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
+set_tests_properties(render_cli PROPERTIES TIMEOUT 120
+  ENVIRONMENT "IOPSD_BINARY_DIR=${CMAKE_BINARY_DIR}")

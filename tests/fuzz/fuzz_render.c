@@ -92,7 +92,11 @@ static void build(struct reader *in, struct report *r, struct render_opts *o)
         report_set_code(r, s);
         free(s);
     }
-    r->start_time = rd_double(in) * 1e9;
+    /* Start times stay finite and before 2100: report_to_json casts them to
+     * time_t (the text and HTML renderers accept any value). */
+    r->start_time = fmod(fabs(rd_double(in)) * 1e9, 4.1e9);
+    if (!isfinite(r->start_time))
+        r->start_time = 0;
     unsigned flags = rd_u8(in);
     r->exited = flags & 1;
     r->exit_status = (int)(int8_t)rd_u8(in);
@@ -128,21 +132,21 @@ static void build(struct reader *in, struct report *r, struct render_opts *o)
     unsigned nleaked = rd_u8(in) % 30;
     for (unsigned i = 0; i < nleaked; i++) {
         s = rd_str(in);
-        report_add_leaked(r, (pid_t)rd_u64(in, 4), (int)rd_u64(in, 4), (enum fd_kind)(rd_u8(in) % 9),
-                          (rd_u8(in) & 1) ? s : NULL);
+        report_add_leaked(r, (pid_t)rd_u64(in, 4), (int)rd_u64(in, 4),
+                          (enum fd_kind)(rd_u8(in) % 9), (rd_u8(in) & 1) ? s : NULL);
         free(s);
     }
     r->detailed = flags & 32;
     for (int k = 0; k < FDK__COUNT; k++)
         if (rd_u8(in) & 1)
-            r->by_kind[k] = (struct io_counts){rd_count(in), rd_count(in), rd_count(in),
-                                               rd_count(in)};
+            r->by_kind[k] =
+                (struct io_counts){rd_count(in), rd_count(in), rd_count(in), rd_count(in)};
     r->hist_kinds = rd_u8(in);
     unsigned nb = rd_u8(in) % 70;
     for (unsigned i = 0; i < nb; i++) {
         unsigned b = rd_u8(in) % HIST_SIZE_BUCKETS;
-        r->size_hist[b] = (struct size_bucket){rd_count(in), rd_count(in), rd_count(in),
-                                               rd_count(in)};
+        r->size_hist[b] =
+            (struct size_bucket){rd_count(in), rd_count(in), rd_count(in), rd_count(in)};
     }
     r->has_latency = flags & 64;
     nb = rd_u8(in) % 50;

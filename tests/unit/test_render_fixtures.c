@@ -61,8 +61,8 @@ static void f_huge(struct report *r)
     r->fds.peak = 1048576;
     r->fds.end = 3;
     r->detailed = true;
-    r->by_kind[FDK_FILE] = (struct io_counts){1000000000000ull, 1000000000000ull, 1ull << 60,
-                                              (1ull << 60) - 1};
+    r->by_kind[FDK_FILE] =
+        (struct io_counts){1000000000000ull, 1000000000000ull, 1ull << 60, (1ull << 60) - 1};
     r->by_kind[FDK_SOCKET] = (struct io_counts){UINT64_MAX, 0, UINT64_MAX, 0};
     /* 10^12 reads of 1 MiB-ish, 10^12 writes spread over 4K and 1G */
     r->size_hist[21] = (struct size_bucket){1000000000000ull, 0, 1ull << 60, 0};
@@ -223,9 +223,14 @@ static void f_proc_sampled(struct report *r)
 }
 
 const struct render_fixture render_fixtures[] = {
-    {"empty", f_empty},   {"tiny", f_tiny},     {"huge", f_huge},
-    {"full", f_full},     {"failed", f_failed}, {"signal", f_signal},
-    {"proc_sampled", f_proc_sampled},           {NULL, NULL},
+    {"empty", f_empty},
+    {"tiny", f_tiny},
+    {"huge", f_huge},
+    {"full", f_full},
+    {"failed", f_failed},
+    {"signal", f_signal},
+    {"proc_sampled", f_proc_sampled},
+    {NULL, NULL},
 };
 
 int render_fixture_build(const char *name, struct report *r)

@@ -75,7 +75,7 @@ static void check_bar(const struct image *im, const struct png_panel *p, unsigne
             bad += px(im, x, y) != rgb;
     CHECK_INT(bad, 0);
     int cx = (bx0 + bx1) / 2;
-    CHECK(px(im, cx, by - 1) != rgb);         /* nothing above the bar */
+    CHECK(px(im, cx, by - 1) != rgb);              /* nothing above the bar */
     CHECK_U64(px(im, cx, p->y1), RENDER_RGB_AXIS); /* it stands on the axis */
 }
 
@@ -254,8 +254,8 @@ static void full_fixture(void)
     const struct png_panel *lat = &l.panel[2];
     CHECK(lat->ymax == 1500);
     check_bar(&im, lat, 2, 11, 1, 1500, lat->y1 - lat->y0, RENDER_RGB_WRITE);
-    check_bar(&im, lat, 2, 10, 0, 1200,
-              (int)(1200.0 / 1500 * (lat->y1 - lat->y0) + 0.5), RENDER_RGB_READ);
+    check_bar(&im, lat, 2, 10, 0, 1200, (int)(1200.0 / 1500 * (lat->y1 - lat->y0) + 0.5),
+              RENDER_RGB_READ);
     /* the single write in bucket 21 is drawn at the minimum height, 1 px at 1x */
     check_bar(&im, lat, 2, 21, 1, 1, 2, RENDER_RGB_WRITE);
     free(im.rgb);
@@ -293,10 +293,12 @@ static void bundle(void)
     CHECK_INT(display_bundle_to_jupyter(&db, &data, &meta), 0);
     CHECK_INT(json_object_size(data), 4);
     CHECK_STR(json_string_value(json_object_get(data, "image/png")), b64.data);
-    CHECK_STR(json_string_value(json_object_get(json_object_get(data, "application/json"), "schema")),
-              REPORT_SCHEMA);
+    CHECK_STR(
+        json_string_value(json_object_get(json_object_get(data, "application/json"), "schema")),
+        REPORT_SCHEMA);
     CHECK_STR(json_string_value(json_object_get(data, "text/plain")), db.text.data);
-    CHECK_INT(json_integer_value(json_object_get(json_object_get(meta, "image/png"), "width")), 800);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(meta, "image/png"), "width")),
+              800);
     CHECK_INT(json_integer_value(json_object_get(json_object_get(meta, "image/png"), "height")),
               565);
     json_decref(data);
@@ -340,7 +342,8 @@ static void bundle(void)
 static void base64(void)
 {
     static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    static const char *const out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    static const char *const out[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                      "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (int i = 0; i < 7; i++) {
         struct buf b;
         buf_init(&b, 0);
@@ -367,8 +370,7 @@ static void formatting(void)
     CHECK_STR(render__bytes(s, sizeof(s), 10485760), "10.00 MiB (10,485,760 B)");
     CHECK_STR(render__bytes(s, sizeof(s), 1048575), "1.00 MiB (1,048,575 B)");
     CHECK_STR(render__bytes(s, sizeof(s), 1ull << 60), "1.00 EiB (1,152,921,504,606,846,976 B)");
-    CHECK_STR(render__bytes(s, sizeof(s), UINT64_MAX),
-              "16.00 EiB (18,446,744,073,709,551,615 B)");
+    CHECK_STR(render__bytes(s, sizeof(s), UINT64_MAX), "16.00 EiB (18,446,744,073,709,551,615 B)");
     CHECK_STR(render__bytes_short(s, sizeof(s), 1536), "1.50 KiB");
     CHECK_STR(render__rate(s, sizeof(s), 44372.114), "44,372.11");
     CHECK_STR(render__rate(s, sizeof(s), 0.999), "1.00");
@@ -396,7 +398,9 @@ static void formatting(void)
     CHECK_STR(render__lat_label(s, sizeof(s), 11, false), "1.0\xc2\xb5s");
     CHECK_STR(render__lat_label(s, sizeof(s), 21, true), "1.0ms");
     CHECK_STR(render__lat_label(s, sizeof(s), 31, true), "1.1s");
-    CHECK_U64(render__width("a\xc2\xb7" "b\xe2\x94\x80"), 4);
+    CHECK_U64(render__width("a\xc2\xb7"
+                            "b\xe2\x94\x80"),
+              4);
 }
 
 int main(void)
