@@ -29,9 +29,12 @@ static const uint32_t palette_rgb[C__COUNT] = {
 #define PANEL_GAP 20
 #define MIN_SLOTS 8
 
+/* The raster is kept packed as the PNG stores it: two 4-bit palette indices
+ * per byte, the left pixel in the high nibble, so encoding needs no pass. */
 struct canvas {
     int w, h;
-    uint8_t *px; /* one palette index per pixel */
+    size_t stride; /* bytes per row: (w + 1) / 2 */
+    uint8_t *px;
 };
 
 static void fill(struct canvas *c, int x0, int y0, int x1, int y1, uint8_t col)
@@ -44,9 +47,22 @@ static void fill(struct canvas *c, int x0, int y0, int x1, int y1, uint8_t col)
         x1 = c->w;
     if (y1 > c->h)
         y1 = c->h;
-    for (int y = y0; y < y1; y++)
-        if (x1 > x0)
-            memset(c->px + (size_t)y * (size_t)c->w + (size_t)x0, col, (size_t)(x1 - x0));
+    if (x1 <= x0)
+        return;
+    for (int y = y0; y < y1; y++) {
+        uint8_t *row = c->px + (size_t)y * c->stride;
+        int a = x0, b = x1;
+        if (a & 1) { /* odd start: the low nibble of its byte */
+            row[a / 2] = (uint8_t)((row[a / 2] & 0xf0) | col);
+            a++;
+        }
+        if (b > a && (b & 1)) { /* odd end: the last pixel is a high nibble */
+            row[(b - 1) / 2] = (uint8_t)((row[(b - 1) / 2] & 0x0f) | col << 4);
+            b--;
+        }
+        if (b > a)
+            memset(row + a / 2, col * 0x11, (size_t)(b - a) / 2);
+    }
 }
 
 static int text_width(const char *s, int fs)
@@ -415,12 +431,10 @@ static int encode(const struct canvas *c, unsigned scale, struct buf *out)
         return -ENOMEM;
     png_infop info = png_create_info_struct(png);
     png_bytep *rows = xcalloc((size_t)c->h, sizeof(*rows));
-    uint8_t *packed = xmalloc(((size_t)c->w + 1) / 2 * (size_t)c->h);
     size_t start = out->len;
     if (!info || setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, info ? &info : NULL);
         free(rows);
-        free(packed);
         out->len = start;
         if (out->data)
             out->data[start] = '\0';
@@ -445,38 +459,12 @@ static int encode(const struct canvas *c, unsigned scale, struct buf *out)
     png_set_compression_level(png, 1);
     png_set_check_for_invalid_index(png, 0); /* our indices are valid by construction */
     png_write_info(png, info);
-    /* Two pixels per byte, packed here eight at a time (faster than libpng's
-     * packing). Palette indices are < 16, so shifts never carry. */
-    size_t rowbytes = ((size_t)c->w + 1) / 2;
-    for (int y = 0; y < c->h; y++) {
-        const uint8_t *src = c->px + (size_t)y * (size_t)c->w;
-        uint8_t *dst = packed + (size_t)y * rowbytes;
-        size_t x = 0;
-        for (; x + 8 <= (size_t)c->w; x += 8) {
-            uint64_t v, t;
-            memcpy(&v, src + x, 8);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            t = ((v << 4) | (v >> 8)) & 0x00ff00ff00ff00ffull;
-            t = (t | t >> 8) & 0x0000ffff0000ffffull;
-            t = (t | t >> 16) & 0xffffffffull;
-            uint32_t w = (uint32_t)t;
-            memcpy(dst + x / 2, &w, 4);
-#else
-            for (size_t k = 0; k < 8; k += 2)
-                dst[(x + k) / 2] = (uint8_t)(src[x + k] << 4 | src[x + k + 1]);
-            (void)v;
-            (void)t;
-#endif
-        }
-        for (; x < (size_t)c->w; x += 2)
-            dst[x / 2] = (uint8_t)(src[x] << 4 | (x + 1 < (size_t)c->w ? src[x + 1] : 0));
-        rows[y] = dst;
-    }
+    for (int y = 0; y < c->h; y++)
+        rows[y] = c->px + (size_t)y * c->stride;
     png_write_image(png, rows);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     free(rows);
-    free(packed);
     return 0;
 }
 
@@ -493,9 +481,9 @@ int render_png(const struct report *r, const struct render_opts *o, struct buf *
     if (rc < 0)
         return rc;
     int S = (int)l.scale;
-    struct canvas c = {(int)l.width, (int)l.height, NULL};
-    c.px = xmalloc((size_t)c.w * (size_t)c.h);
-    memset(c.px, C_BG, (size_t)c.w * (size_t)c.h);
+    struct canvas c = {(int)l.width, (int)l.height, (l.width + 1) / 2, NULL};
+    c.px = xmalloc(c.stride * (size_t)c.h);
+    memset(c.px, C_BG * 0x11, c.stride * (size_t)c.h);
     draw_header(&c, r, &l, S);
     for (int i = 0; i < l.npanels; i++)
         draw_panel(&c, r, &l.panel[i], S);
