@@ -3,6 +3,7 @@
 Run by ctest with /usr/bin/python3 -m unittest; IOPSD_BINARY_DIR points at
 the build tree. Exact numbers: the table must show the saved counts exactly,
 formatted with thousands separators and binary units."""
+import html.parser
 import json
 import os
 import struct
@@ -29,6 +30,34 @@ def png_size(path):
         head = f.read(24)
     assert head[:8] == b"\x89PNG\r\n\x1a\n", head[:8]
     return struct.unpack(">II", head[16:24])
+
+
+class TagBalance(html.parser.HTMLParser):
+    """Fails on a closing tag that does not match the open one."""
+    VOID = {"img", "br", "meta", "hr"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.errors = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(tag)
+
+
+def check_html(test, text):
+    p = TagBalance()
+    p.feed(text)
+    p.close()
+    test.assertEqual(p.errors, [])
+    test.assertEqual(p.stack, [])
+    test.assertNotIn("<script", text)
+    test.assertNotIn("http://", text)
+    test.assertNotIn("https://", text)
 
 
 def traced_report():
@@ -94,7 +123,7 @@ class RenderCli(unittest.TestCase):
         self.assertIn(b"--png: no histograms to draw", r.stderr)
         html = slurp(h)
         self.assertTrue(html.startswith('<div class="iopsd">'))
-        self.assertNotIn("<script", html)
+        check_html(self, html)
         self.assertIn(f"{io['write_ops']:,}", html)
 
         r = run("render", j)
@@ -120,6 +149,7 @@ class RenderCli(unittest.TestCase):
         self.assertIn("  write              2,560   10.00 MiB (10,485,760 B)", text)
         self.assertIn("  4K\u20138K              2,560       2,560", text)
         html = slurp(h)
+        check_html(self, html)
         self.assertIn('<img class="iopsd-i" width="800" height="565"', html)
         # Same input, same bytes.
         p2 = self.path("t2.png")
@@ -170,6 +200,14 @@ class RenderCli(unittest.TestCase):
         self.assertIn(b"Usage: iopsd render", r.stdout)
         r = run("--help")
         self.assertIn(b"render", r.stdout)
+
+    def test_golden_html_wellformed(self):
+        golden = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../fixtures/golden")
+        names = sorted(n for n in os.listdir(golden) if n.endswith(".html"))
+        self.assertEqual(len(names), 7)
+        for n in names:
+            with self.subTest(n):
+                check_html(self, slurp(os.path.join(golden, n)))
 
     def test_stdin(self):
         r = run("render", "-", input=json.dumps(traced_report()).encode())
