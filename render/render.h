@@ -23,6 +23,7 @@ struct render_opts {
     size_t max_leaked;  /* rows of leaked descriptors shown; 0: all */
     unsigned scale;     /* PNG pixels per displayed pixel, 1..4 (default 2) */
     unsigned png_width; /* displayed PNG width in pixels, 480..1600 (default 800) */
+    bool ascii;         /* text: ASCII only, for terminals without UTF-8 */
 };
 
 void render_opts_init(struct render_opts *o);

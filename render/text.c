@@ -161,6 +161,47 @@ static void put_table(struct buf *b, const struct rtable *t)
         put_note(b, t->notes[j]);
 }
 
+/* One ASCII character for each non-ASCII one, so the columns stay aligned:
+ * the table's own symbols get look-alikes, anything else (paths) is '?'. */
+static void to_ascii(struct buf *b)
+{
+    static const struct {
+        const char *utf8;
+        char ascii;
+    } map[] = {
+        {"\xc2\xb7", '|'},     /* · */
+        {"\xe2\x94\x80", '-'}, /* ─ */
+        {"\xe2\x80\x93", '-'}, /* – */
+        {"\xe2\x80\xa6", '~'}, /* … */
+        {"\xc2\xb5", 'u'},     /* µ */
+        {"\xe2\x89\xa5", '>'}, /* ≥ */
+        {"\xe2\x96\x88", '#'}, /* █ */
+    };
+    size_t o = 0;
+    for (size_t i = 0; i < b->len;) {
+        unsigned char c = (unsigned char)b->data[i];
+        if (c < 0x80) {
+            b->data[o++] = b->data[i++];
+            continue;
+        }
+        size_t n = 1;
+        while (i + n < b->len && ((unsigned char)b->data[i + n] & 0xc0) == 0x80)
+            n++;
+        char rep = '?';
+        for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++)
+            if (strlen(map[k].utf8) == n && !memcmp(map[k].utf8, b->data + i, n))
+                rep = map[k].ascii;
+        if (n == 3 && !memcmp(b->data + i, "\xe2\x96", 2) &&
+            (unsigned char)b->data[i + 2] >= 0x89 && (unsigned char)b->data[i + 2] <= 0x8f)
+            rep = '+'; /* partial blocks ▉..▏ */
+        b->data[o++] = rep;
+        i += n;
+    }
+    b->len = o;
+    if (b->data)
+        b->data[o] = '\0';
+}
+
 int render_text_opts(const struct report *r, const struct render_opts *o, struct buf *out)
 {
     struct render_opts def;
@@ -180,6 +221,8 @@ int render_text_opts(const struct report *r, const struct render_opts *o, struct
         put_table(&b, d.tables[i]);
     }
     render__doc_release(&d);
+    if (o->ascii)
+        to_ascii(&b);
     int rc = buf_append(out, b.data, b.len);
     buf_release(&b);
     return rc;

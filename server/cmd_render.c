@@ -32,6 +32,7 @@ static void render_usage(FILE *f)
           "                        report has no histograms, no file is written and\n"
           "                        the exit status is 3\n"
           "      --no-histograms   leave the histograms out of the text and HTML\n"
+          "      --ascii           text table in ASCII only (no UTF-8 symbols)\n"
           "  -n, --top N           rows of the per-file table shown (default: all saved)\n"
           "  -h, --help            show this help and exit\n",
           f);
@@ -107,15 +108,12 @@ static int load_report(const char *path, struct report *r)
 
 int cmd_render(int argc, char **argv)
 {
-    enum { OPT_NO_HIST = 1000 };
+    enum { OPT_NO_HIST = 1000, OPT_ASCII };
     static const struct option longopts[] = {
-        {"text", required_argument, NULL, 't'},
-        {"html", required_argument, NULL, 'H'},
-        {"png", required_argument, NULL, 'p'},
-        {"no-histograms", no_argument, NULL, OPT_NO_HIST},
-        {"top", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"text", required_argument, NULL, 't'},  {"html", required_argument, NULL, 'H'},
+        {"png", required_argument, NULL, 'p'},   {"no-histograms", no_argument, NULL, OPT_NO_HIST},
+        {"ascii", no_argument, NULL, OPT_ASCII}, {"top", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     const char *text_path = NULL, *html_path = NULL, *png_path = NULL;
     struct render_opts o;
@@ -137,6 +135,9 @@ int cmd_render(int argc, char **argv)
             break;
         case OPT_NO_HIST:
             o.histograms = false;
+            break;
+        case OPT_ASCII:
+            o.ascii = true;
             break;
         case 'n': {
             char *end;

@@ -69,6 +69,28 @@ int main(void)
         CHECK_INT(render_text(&r, &again), 0);
         CHECK(again.len == text.len && !memcmp(again.data, text.data, text.len));
 
+        /* ASCII mode: no byte above 0x7f, every line as wide as in UTF-8. */
+        o.ascii = true;
+        struct buf ascii;
+        buf_init(&ascii, 0);
+        CHECK_INT(render_text_opts(&r, &o, &ascii), 0);
+        size_t high = 0;
+        for (size_t i = 0; i < ascii.len; i++)
+            high += (unsigned char)ascii.data[i] >= 0x80;
+        CHECK_U64(high, 0);
+        const char *u = text.data, *a = ascii.data;
+        while (*u && *a) {
+            size_t ul = strcspn(u, "\n"), al = strcspn(a, "\n");
+            size_t uw = 0;
+            for (size_t i = 0; i < ul; i++)
+                uw += ((unsigned char)u[i] & 0xc0) != 0x80;
+            CHECK_U64(al, uw);
+            u += ul + (u[ul] == '\n');
+            a += al + (a[al] == '\n');
+        }
+        CHECK(!*u && !*a);
+        buf_release(&ascii);
+
         buf_release(&text);
         buf_release(&html);
         buf_release(&again);
