@@ -229,10 +229,15 @@ static void panel_place(const struct report *r, struct png_panel *p, enum png_pa
     p->first = lo;
     p->nslots = hi - lo + 1;
     double max = 0;
+    p->series = 0;
     for (unsigned i = lo; i <= hi; i++)
-        for (int s = 0; s < 2; s++)
-            if (value(r, k, i, s) > max)
-                max = value(r, k, i, s);
+        for (int s = 0; s < 2; s++) {
+            double v = value(r, k, i, s);
+            if (v > 0)
+                p->series |= 1u << s;
+            if (v > max)
+                max = v;
+        }
     scale_axis(p, max);
     p->x0 = bx0 + 16 * S + ymax_label_width(p, fs) + 8 * S;
     p->x1 = bx1 - 6 * S;
@@ -285,8 +290,13 @@ void render__png_bar(const struct png_panel *p, unsigned scale, unsigned bucket,
     unsigned i = bucket - p->first;
     int e0 = slot_edge(p, i), e1 = slot_edge(p, i + 1);
     int sw = e1 - e0, gap = sw / 8, mid = e0 + sw / 2;
-    *bx0 = series ? mid : e0 + gap;
-    *bx1 = series ? e1 - gap : mid;
+    if (p->series == 1u || p->series == 2u) { /* one series: whole slot */
+        *bx0 = e0 + gap;
+        *bx1 = e1 - gap;
+    } else {
+        *bx0 = series ? mid : e0 + gap;
+        *bx1 = series ? e1 - gap : mid;
+    }
     int ph = p->y1 - p->y0;
     double h = v > 0 && p->ymax > 0 ? round(v / p->ymax * ph) : 0;
     if (v > 0 && h < scale)

@@ -99,6 +99,8 @@ struct png_panel {
     unsigned first, nslots;
     double ymax, step; /* top of the value axis; distance between grid lines */
     double unit;       /* divisor of the tick labels (1024^k for bytes, else 1) */
+    unsigned series;   /* bit 0: the panel has reads, bit 1: writes; with only one,
+                          its bars take the whole slot (less the gaps) */
 };
 
 struct png_layout {

@@ -231,6 +231,39 @@ static void zero_byte_ops(void)
     report_release(&r);
 }
 
+static void one_series(void)
+{
+    /* Writes only: the write bar takes the whole slot, centred on its label. */
+    struct report r;
+    report_init(&r);
+    r.detailed = true;
+    r.size_hist[13] = (struct size_bucket){0, 20, 0, 81920};
+    struct render_opts o;
+    render_opts_init(&o);
+    struct png_layout l;
+    CHECK_INT(render__png_layout(&r, &o, &l), 0);
+    const struct png_panel *p = &l.panel[0];
+    CHECK_INT(p->series, 2);
+    int bx0, bx1, by;
+    render__png_bar(p, 2, 13, 1, 20, &bx0, &bx1, &by);
+    int e0 = p->x0 + 4 * (p->x1 - p->x0) / 8, e1 = p->x0 + 5 * (p->x1 - p->x0) / 8;
+    CHECK_INT(bx0, e0 + (e1 - e0) / 8);
+    CHECK_INT(bx1, e1 - (e1 - e0) / 8);
+    struct buf b;
+    buf_init(&b, 0);
+    CHECK_INT(render_png(&r, NULL, &b, NULL), 0);
+    struct image im;
+    CHECK_INT(decode(&b, &im), 0);
+    check_bar(&im, p, 2, 13, 1, 20, p->y1 - p->y0, RENDER_RGB_WRITE);
+    int w;
+    CHECK_INT(runs(&im, p->y1 - 1, p->x0, p->x1, RENDER_RGB_WRITE, &w), 1);
+    CHECK_INT(w, bx1 - bx0);
+    CHECK_INT(runs(&im, p->y1 - 1, p->x0, p->x1, RENDER_RGB_READ, NULL), 0);
+    free(im.rgb);
+    buf_release(&b);
+    report_release(&r);
+}
+
 static void full_fixture(void)
 {
     struct report r;
@@ -408,6 +441,7 @@ int main(void)
     one_bucket();
     nothing_to_draw();
     zero_byte_ops();
+    one_series();
     full_fixture();
     bundle();
     base64();
