@@ -196,7 +196,7 @@ int cmd_measure(int argc, char **argv)
     }
     if ((html_path && !(html = open_output(html_path))) ||
         (png_path && !(png = open_output(png_path)))) {
-        cli_error("cannot open %s: %s", html && png_path ? png_path : html_path, strerror(errno));
+        cli_error("cannot open %s: %s", html_path && !html ? html_path : png_path, strerror(errno));
         if (table && table != stderr)
             fclose(table);
         if (json && json != stdout)

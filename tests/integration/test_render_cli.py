@@ -137,6 +137,20 @@ class RenderCli(unittest.TestCase):
         self.assertIn(f"({io['write_bytes']:,} B)", lines["write"])
         self.assertIn(f"{io['read_ops'] + io['write_ops']:,}", lines["total"])
 
+    def test_measure_bad_output_paths(self):
+        """--html/--png are opened before the command runs: a bad path fails early."""
+        marker = self.path("ran")
+        for opts, bad in ((["--png", "/nonexistent/x.png"], "/nonexistent/x.png"),
+                          (["--html", "/nonexistent/x.html"], "/nonexistent/x.html"),
+                          (["--html", self.path("ok.html"), "--png", "/nonexistent/y.png"],
+                           "/nonexistent/y.png")):
+            with self.subTest(bad):
+                r = run("measure", *opts, "--", IOWORK, "write", marker, "1", "1")
+                self.assertEqual(r.returncode, 125)
+                self.assertEqual(r.stderr.decode(),
+                                 f"iopsd: cannot open {bad}: No such file or directory\n")
+                self.assertFalse(os.path.exists(marker))
+
     def test_traced_report_png_and_html(self):
         j = self.save(traced_report())
         t, h, p = self.path("t.txt"), self.path("t.html"), self.path("t.png")
