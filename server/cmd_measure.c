@@ -30,6 +30,8 @@ static void measure_usage(FILE *f)
         fprintf(f, "                            %-8s %s\n", (*b)->name, (*b)->summary);
     fputs("  -o, --output FILE       write the report table to FILE, not stderr\n"
           "  -j, --json FILE         write the report as JSON to FILE ('-': stdout)\n"
+          "      --html FILE         write the report as HTML (histograms embedded) to FILE\n"
+          "      --png FILE          write the histograms as a PNG to FILE (trace backend)\n"
           "  -q, --quiet             print no table; only what --json etc. ask for\n"
           "  -i, --interval SECONDS  descriptor sampling interval (default 0.01)\n"
           "      --no-wait-descendants\n"
@@ -84,11 +86,13 @@ static int parse_double(const char *s, double *out)
 
 int cmd_measure(int argc, char **argv)
 {
-    enum { OPT_NO_WAIT = 1000, OPT_WAIT };
+    enum { OPT_NO_WAIT = 1000, OPT_WAIT, OPT_HTML, OPT_PNG };
     static const struct option longopts[] = {
         {"backend", required_argument, NULL, 'b'},
         {"output", required_argument, NULL, 'o'},
         {"json", required_argument, NULL, 'j'},
+        {"html", required_argument, NULL, OPT_HTML},
+        {"png", required_argument, NULL, OPT_PNG},
         {"quiet", no_argument, NULL, 'q'},
         {"interval", required_argument, NULL, 'i'},
         {"no-wait-descendants", no_argument, NULL, OPT_NO_WAIT},
@@ -98,6 +102,7 @@ int cmd_measure(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *backend_name = "auto", *output_path = NULL, *json_path = NULL;
+    const char *html_path = NULL, *png_path = NULL;
     bool quiet = false;
     struct meas_opts mo;
     meas_opts_init(&mo);
@@ -118,6 +123,12 @@ int cmd_measure(int argc, char **argv)
             break;
         case 'q':
             quiet = true;
+            break;
+        case OPT_HTML:
+            html_path = optarg;
+            break;
+        case OPT_PNG:
+            png_path = optarg;
             break;
         case 'i':
             if (parse_double(optarg, &mo.fd_interval)) {
@@ -169,7 +180,7 @@ int cmd_measure(int argc, char **argv)
         return strstr(err, "unknown backend") ? EXIT_USAGE : EXIT_IOPSD_FAILED;
     }
 
-    FILE *table = NULL, *json = NULL;
+    FILE *table = NULL, *json = NULL, *html = NULL, *png = NULL;
     if (!quiet || output_path) {
         table = output_path ? open_output(output_path) : stderr;
         if (!table) {
@@ -181,6 +192,17 @@ int cmd_measure(int argc, char **argv)
         cli_error("cannot open %s: %s", json_path, strerror(errno));
         if (table && table != stderr)
             fclose(table);
+        return EXIT_IOPSD_FAILED;
+    }
+    if ((html_path && !(html = open_output(html_path))) ||
+        (png_path && !(png = open_output(png_path)))) {
+        cli_error("cannot open %s: %s", html_path && !html ? html_path : png_path, strerror(errno));
+        if (table && table != stderr)
+            fclose(table);
+        if (json && json != stdout)
+            fclose(json);
+        if (html && html != stdout)
+            fclose(html);
         return EXIT_IOPSD_FAILED;
     }
     fflush(stdout);
@@ -210,10 +232,35 @@ int cmd_measure(int argc, char **argv)
             fputs(s, json);
             free(s);
         }
+        if (html) {
+            struct buf b;
+            buf_init(&b, 0);
+            render_html(&r, NULL, &b);
+            fwrite(b.data, 1, b.len, html);
+            buf_release(&b);
+        }
+        if (png) {
+            struct buf b;
+            buf_init(&b, 0);
+            if (render_png(&r, NULL, &b, NULL) == 0) {
+                fwrite(b.data, 1, b.len, png);
+            } else {
+                cli_error("--png: no histograms to draw (they need --backend trace); "
+                          "%s not written",
+                          png_path);
+                if (png != stdout)
+                    unlink(png_path);
+            }
+            buf_release(&b);
+        }
     }
     if (table && close_output(table, output_path ? output_path : "stderr") && status == 0)
         status = EXIT_IOPSD_FAILED;
     if (json && close_output(json, json_path) && status == 0)
+        status = EXIT_IOPSD_FAILED;
+    if (html && close_output(html, html_path) && status == 0)
+        status = EXIT_IOPSD_FAILED;
+    if (png && close_output(png, png_path) && status == 0)
         status = EXIT_IOPSD_FAILED;
     report_release(&r);
     return status;

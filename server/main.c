@@ -14,6 +14,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     {"measure", cmd_measure, "run a command and report its I/O"},
+    {"render", cmd_render, "turn a saved report (JSON) into text, HTML and PNG"},
     {NULL, NULL, NULL},
 };
 
