@@ -14,6 +14,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     {"measure", cmd_measure, "run a command and report its I/O"},
+    {"import", cmd_import, "build a report from a saved log (fs_usage)"},
     {NULL, NULL, NULL},
 };
 
