@@ -424,7 +424,7 @@ static size_t find_elapsed(const char *s, size_t dot, struct fsu_event *ev)
         size_t j = q + 1;
         while (j < q + 7 && is_digit(s[j]))
             j++;
-        if (j != q + 7 || s[j] != ' ')
+        if (j != q + 7 || !is_space(s[j]))
             continue;
         size_t b = q;
         while (b > 0 && is_digit(s[b - 1]))
@@ -433,7 +433,7 @@ static size_t find_elapsed(const char *s, size_t dot, struct fsu_event *ev)
             continue;
         bool waited = false;
         size_t name = j;
-        if (j + 2 < dot && s[j + 1] == 'W' && s[j + 2] == ' ') {
+        if (j + 2 < dot && s[j + 1] == 'W' && is_space(s[j + 2])) {
             waited = true;
             name = j + 3;
         } else {
