@@ -6,3 +6,15 @@ iopsd_unit_test(test_fsusage
 
 iopsd_fuzz_target(fsusage ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_fsusage.c
   ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/fsusage iopsd_measure iopsd_util)
+
+# `iopsd import fs_usage` end to end, with the streaming test (1 GiB by
+# default; a quarter of that under the sanitizers, IOPSD_TEST_SCALE).
+set(FSU_SCALE 1)
+if(IOPSD_SANITIZE)
+  set(FSU_SCALE 0.25)
+endif()
+add_test(NAME import_fsusage
+  COMMAND /usr/bin/python3 -m unittest -v test_import
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
+set_tests_properties(import_fsusage PROPERTIES TIMEOUT 300
+  ENVIRONMENT "IOPSD_SOURCE_DIR=${CMAKE_SOURCE_DIR};IOPSD_BINARY_DIR=${CMAKE_BINARY_DIR};IOPSD_TEST_SCALE=${FSU_SCALE}")
