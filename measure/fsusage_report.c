@@ -81,6 +81,16 @@ struct fsu_agg {
     size_t proc_slots;
 };
 
+/* A NUL-terminated copy of n bytes that may themselves hold NULs (the
+ * tables compare all n bytes; the report sees the string up to a NUL). */
+static char *copy_bytes(const char *p, size_t n)
+{
+    char *c = xmalloc(n + 1);
+    memcpy(c, p, n);
+    c[n] = '\0';
+    return c;
+}
+
 static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed)
 {
     uint64_t h = 14695981039346656037ull ^ seed;
@@ -173,7 +183,7 @@ static uint32_t proc_id(struct fsu_agg *a, struct fsu_str name)
     }
     a->procs = xgrow(a->procs, &a->procs_cap, a->nprocs + 1, sizeof(*a->procs));
     struct agg_proc *p = &a->procs[a->nprocs];
-    p->name = xstrndup(name.p, name.n);
+    p->name = copy_bytes(name.p, name.n);
     p->n = name.n;
     p->hash = h;
     size_t s = h & (a->proc_slots - 1);
@@ -219,7 +229,7 @@ static int32_t file_add_row(struct fsu_agg *a, const char *p, size_t n, uint64_t
     a->files = xgrow(a->files, &a->files_cap, a->nfiles + 1, sizeof(*a->files));
     struct agg_file *f = &a->files[a->nfiles];
     memset(f, 0, sizeof(*f));
-    f->path = xstrndup(p, n);
+    f->path = copy_bytes(p, n);
     f->plen = n;
     f->hash = h;
     f->kind = kind;
