@@ -310,10 +310,12 @@ static size_t parse_hex(const char *s, size_t n, uint64_t *v)
     return i;
 }
 
-/* True when s[i] ends a field: end of the region or whitespace. */
+/* True when s[i] ends a field: end of the region, whitespace, or the next
+ * "X=" field (fs_usage prints "B=0x%-8x" and "O=0x..." with no space between
+ * them when the byte count has eight hex digits). */
 static bool field_end(const char *s, size_t i, size_t end)
 {
-    return i >= end || is_space(s[i]);
+    return i >= end || is_space(s[i]) || (i + 1 < end && is_upper(s[i]) && s[i + 1] == '=');
 }
 
 /* Tries "[  2]" at s[i..end): sets *err and returns the length, or 0. */

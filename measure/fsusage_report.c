@@ -111,6 +111,7 @@ struct fsu_agg *fsu_agg_new(const struct fsu_agg_opts *o)
     if (!a->o.hist_kinds)
         a->o.hist_kinds = (1u << FDK_FILE) | (1u << FDK_BLOCKDEV);
     a->other_file = -1;
+    a->day_offset = DAY_US;
     a->file_slots = 1024;
     a->file_idx = xcalloc(a->file_slots, sizeof(*a->file_idx));
     a->fd_slots = 256;
@@ -368,25 +369,33 @@ static int32_t fd_target(struct fsu_agg *a, uint32_t proc, const struct fsu_even
 
 /* ---- events ---- */
 
-static void add_time(struct fsu_agg *a, uint64_t ts_us)
+/* Times are kept in microseconds from the midnight before the log's first
+ * day (day_offset starts at one day, so that a start time computed as
+ * timestamp - elapsed never goes below zero). fs_usage prints the time the
+ * call completed (its exit event), so a call spans [ts - elapsed, ts]. */
+static void add_time(struct fsu_agg *a, uint64_t ts_us, uint64_t elapsed_ns)
 {
     uint64_t t = ts_us + a->day_offset;
+    if (a->any_time) {
+        /* fs_usage prints the time of day only: a jump back by more than 12
+         * hours is the clock passing midnight. */
+        if (t + DAY_US / 2 < a->last_t) {
+            a->day_offset += DAY_US;
+            t += DAY_US;
+        } else if (t > a->last_t + DAY_US / 2 && a->day_offset >= 2 * DAY_US) {
+            t -= DAY_US; /* a late line from before midnight: keep the day */
+        }
+    }
+    uint64_t el = elapsed_ns / 1000;
+    uint64_t start = t - (el < DAY_US ? el : DAY_US);
     if (!a->any_time) {
         a->any_time = true;
-        a->min_t = a->max_t = a->last_t = t;
-        return;
-    }
-    /* fs_usage prints the time of day only: a jump back by more than 12
-     * hours is the clock passing midnight. */
-    if (t + DAY_US / 2 < a->last_t) {
-        a->day_offset += DAY_US;
-        t += DAY_US;
-    } else if (t > a->last_t + DAY_US / 2 && a->day_offset >= DAY_US) {
-        t -= DAY_US; /* a late line from before midnight: keep the day */
+        a->min_t = start;
+        a->max_t = t;
     }
     a->last_t = t;
-    if (t < a->min_t)
-        a->min_t = t;
+    if (start < a->min_t)
+        a->min_t = start;
     if (t > a->max_t)
         a->max_t = t;
 }
@@ -496,7 +505,7 @@ void fsu_agg_event(struct fsu_agg *a, const struct fsu_event *ev)
         return;
     }
     a->st.used++;
-    add_time(a, ev->ts_us);
+    add_time(a, ev->ts_us, ev->elapsed_ns);
     uint32_t proc = proc_id(a, ev->proc);
     switch (ev->cls) {
     case FSU_DATA_READ:

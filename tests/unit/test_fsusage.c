@@ -162,6 +162,13 @@ static const struct exp varied[] = {
     /* narrow-mode time (no microseconds), large elapsed, tabs */
     {"10:00:01  fsync_nocancel\tF=12\t12.500000 W\tdb.7", TS(10, 0, 1, 0), "fsync", FSU_META,
      META_FSYNC, 12, -1, -1, 0, "", "", "", 12500000000ull, true, "db", 7},
+    /* an eight-digit byte count leaves no space before O= */
+    {"10:00:00.000004  pread             F=3    B=0x10000000O=0x00000010  0.020000 W big.9",
+     TS(10, 0, 0, 4), "pread", FSU_DATA_READ, -1, 3, 0x10000000, 0x10, 0, "", "", "", 20000000,
+     true, "big", 9},
+    /* an old-style millisecond timestamp */
+    {"10:00:00.386  write             F=1    B=0x1  0.000001   sh.1", TS(10, 0, 0, 386000), "write",
+     FSU_DATA_WRITE, -1, 1, 1, -1, 0, "", "", "", 1000, false, "sh", 1},
     /* the elapsed-looking number in the process name: the rightmost wins */
     {"10:00:00.000003  write             F=1    B=0x1  0.000007   odd 1.000000  name.8",
      TS(10, 0, 0, 3), "write", FSU_DATA_WRITE, -1, 1, 1, -1, 0, "", "", "0.000007   odd",
@@ -470,8 +477,9 @@ static void test_reference_report(void)
     CHECK_U64(r.meta_ops[META_FSYNC], 1);
     CHECK_U64(r.meta_ops[META_RENAME], 1);
     CHECK_U64(r.processes, 1);
-    /* 14:56:52.386043 .. 14:56:52.396200 */
-    CHECK_U64((uint64_t)(r.wall_seconds * 1e6 + 0.5), 396200 - 386043);
+    /* from the first call's start (14:56:52.386043 - 31 us) to the last
+     * completion (14:56:52.396200) */
+    CHECK_U64((uint64_t)(r.wall_seconds * 1e6 + 0.5), 396200 - (386043 - 31));
     CHECK_U64(r.nfiles, 2); /* the failed write on fd 9 makes no row */
     check_row(&r, "/Users/alice/data/out.bin", FDK_FILE, 1, 1, 4096, 2, 1048576 + 4096, 1);
     check_row(&r, "/Users/alice/data/input.csv", FDK_FILE, 1, 3, 65536 + 10801, 0, 0, 0);
@@ -551,7 +559,8 @@ static void test_varied_report(void)
     CHECK_U64(r.write_bytes, 28688);
     CHECK_U64(r.processes, 2);
     CHECK_U64(r.nfiles, 5);
-    CHECK_U64((uint64_t)(r.wall_seconds * 1e6 + 0.5), 5100);
+    /* the fsync completing at .001700 started 2 ms before: at -.000300 */
+    CHECK_U64((uint64_t)(r.wall_seconds * 1e6 + 0.5), 5100 + 300);
     check_row(&r, "(fd 3 of com.apple.quicklook.ThumbnailsAgent, opened before the log)", FDK_FILE,
               0, 1, 1024, 0, 0, 0);
     check_row(&r, "(fd 8 of com.apple.quicklook.ThumbnailsAgent, opened before the log)", FDK_FILE,
@@ -621,8 +630,8 @@ static void test_midnight(void)
     struct report r;
     report_init(&r);
     fsu_agg_report(a, &r);
-    /* 23:59:59.9 -> 00:00:00.3, with a late 23:59:59.95 in between */
-    CHECK_U64((uint64_t)(r.wall_seconds * 1e6 + 0.5), 400000);
+    /* 23:59:59.9 (minus 1 us) -> 00:00:00.3, with a late 23:59:59.95 in between */
+    CHECK_U64((uint64_t)(r.wall_seconds * 1e6 + 0.5), 400001);
     CHECK_U64(r.write_ops, 4);
     CHECK_U64(r.processes, 1);
     report_release(&r);
