@@ -6,11 +6,17 @@
 #include <string.h>
 
 extern const struct meas_backend meas_proc;
+#ifdef __APPLE__
+extern const struct meas_backend meas_fsusage;
+#endif
 
 /* Order matters for "auto": the first that probes fine wins, except that the
  * detailed backends are preferred when they work (see meas_backend_get). */
 static const struct meas_backend *const backends[] = {
     &meas_proc,
+#ifdef __APPLE__
+    &meas_fsusage,
+#endif
     NULL,
 };
 
