@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define FSU_BIN         "/usr/bin/fs_usage"
+#ifndef FSU_BIN /* the Linux test of this file runs a stand-in */
+#define FSU_BIN "/usr/bin/fs_usage"
+#endif
 #define SYNC_TIMEOUT_MS 5000 /* fs_usage must show the marker within this */
 #define QUIET_MS        300  /* after the run: read until fs_usage is quiet this long */
 #define DRAIN_MAX_MS    3000 /* ... but no longer than this */
@@ -52,8 +55,9 @@ struct fsu_tracer {
     bool synced;          /* the marker was seen: tracing is live */
     bool drop_marker_tid; /* windows: the helper's thread is not the root's */
     uint64_t marker_tid;
-    struct fsu_agg *agg; /* where lines go; NULL: discarded */
-    char errtext[256];   /* the start of fs_usage's stderr */
+    unsigned long marker_seen; /* highest "-N" suffix of a marker seen (windows) */
+    struct fsu_agg *agg;       /* where lines go; NULL: discarded */
+    char errtext[256];         /* the start of fs_usage's stderr */
     size_t errn;
 };
 
@@ -73,12 +77,20 @@ static int fsu_probe(char *err, size_t errlen)
 static void tracer_line(void *ctx, const char *line, size_t len)
 {
     struct fsu_tracer *t = ctx;
-    bool is_marker = memmem(line, len, t->marker, strlen(t->marker)) != NULL;
-    if (is_marker) {
+    size_t mlen = strlen(t->marker);
+    const char *m = memmem(line, len, t->marker, mlen);
+    if (m) {
         struct fsu_event ev;
         if (!t->synced && fsu_parse_line(line, len, &ev) == 0)
             t->marker_tid = ev.tid;
         t->synced = true;
+        unsigned long k = 0;
+        const char *d = m + mlen + 1;
+        if (m + mlen < line + len && m[mlen] == '-')
+            for (; d < line + len && *d >= '0' && *d <= '9'; d++)
+                k = k * 10 + (unsigned long)(*d - '0');
+        if (k > t->marker_seen)
+            t->marker_seen = k;
         return;
     }
     if (!t->synced || !t->agg)
@@ -89,6 +101,19 @@ static void tracer_line(void *ctx, const char *line, size_t len)
             return;
     }
     fsu_agg_line(t->agg, line, len);
+}
+
+/* In a child of ours that lives long (fs_usage, the helper): closes every
+ * descriptor above stderr but keep. A pipe end it held would never let the
+ * reader at the other end see EOF (a kernel's sockets, the tests' pipes). */
+static void close_fds_except(int keep)
+{
+    long maxfd = sysconf(_SC_OPEN_MAX);
+    if (maxfd < 0 || maxfd > 65536)
+        maxfd = 65536;
+    for (int fd = STDERR_FILENO + 1; fd < maxfd; fd++)
+        if (fd != keep)
+            close(fd);
 }
 
 /* Starts fs_usage for pids a and b (b may be 0). */
@@ -123,10 +148,7 @@ static int tracer_start(struct fsu_tracer *t, pid_t a, pid_t b, char *err, size_
         setpgid(0, 0); /* the terminal's ^C is not for fs_usage */
         dup2(op[1], STDOUT_FILENO);
         dup2(ep[1], STDERR_FILENO);
-        close(op[0]);
-        close(op[1]);
-        close(ep[0]);
-        close(ep[1]);
+        close_fds_except(-1);
         if (b > 0)
             execl(FSU_BIN, "fs_usage", "-w", "-f", "filesys", sa, sb, (char *)NULL);
         else
@@ -254,7 +276,10 @@ static int tracer_sync(struct fsu_tracer *t, char *err, size_t errlen)
 {
     uint64_t end = clock_mono_ns() + SYNC_TIMEOUT_MS * 1000000ull;
     while (!t->synced) {
-        if (tracer_pump(t, 50) < 0 || waitpid(t->pid, NULL, WNOHANG) == t->pid) {
+        bool eof = tracer_pump(t, 50) < 0;
+        if (eof || waitpid(t->pid, NULL, WNOHANG) == t->pid) {
+            if (eof) /* it closed its output: it is exiting */
+                waitpid(t->pid, NULL, 0);
             t->pid = 0;
             snprintf(err, errlen, "fs_usage stopped: %s",
                      t->errn ? strtok(t->errtext, "\n") : "no message");
@@ -379,8 +404,10 @@ static int fsu_run(const struct meas_opts *o, char *const argv[], struct report 
     tracer_drain(&t);
     tracer_stop(&t);
 
-    fsu_agg_report(t.agg, r);
-    report_set_argv(r, argv); /* fsu_agg_report leaves identity alone */
+    /* A command that could not be executed did no I/O of its own: what the
+     * log holds then is iopsd's child reporting the failure. */
+    if (exec_err <= 0)
+        fsu_agg_report(t.agg, r);
     r->wall_seconds = (double)(t1 - t0) / 1e9;
     r->user_seconds = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
     r->system_seconds = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
@@ -411,7 +438,14 @@ out_pipes:
     return rc;
 }
 
-/* ---- attached windows: one fs_usage per root, kept across windows ---- */
+/* ---- attached windows: one fs_usage per root, kept across windows ----
+ *
+ * A reader thread reads fs_usage's output all the time (so that it never
+ * backs up while a cell runs) and feeds the current window's aggregator.
+ * A helper child, traced along with the root, stats "MARKER-N" for each
+ * byte it gets: that line coming out of fs_usage is a barrier: every call
+ * before it has been printed. It marks the start of the session and the end
+ * of each window; its own lines are dropped by thread id. */
 
 struct meas_window {
     struct fsu_agg *agg;
@@ -420,24 +454,119 @@ struct meas_window {
 };
 
 static struct fsu_tracer session; /* session.pid == 0: none running */
-static bool session_atexit;
+static pthread_mutex_t session_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t session_thread;
+static bool session_thread_on, session_stop, session_eof, session_atexit;
+static pid_t session_helper;
+static int session_gate = -1;      /* write end: one byte, one marker stat */
+static unsigned long session_sent; /* bytes sent to the helper */
+
+static void *session_reader(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct pollfd pf = {session.out, POLLIN, 0};
+        poll(&pf, 1, 100);
+        pthread_mutex_lock(&session_lock);
+        bool stop = session_stop;
+        long n = stop ? 0 : tracer_pump(&session, 0);
+        if (n < 0)
+            session_eof = true;
+        pthread_mutex_unlock(&session_lock);
+        if (stop || n < 0)
+            return NULL;
+    }
+}
+
+/* The helper: one marker stat per byte read; exits at EOF. */
+static void helper_loop(int gate, const char *marker)
+{
+    char path[160], c;
+    unsigned long k = 0;
+    while (read(gate, &c, 1) == 1) {
+        struct stat st;
+        snprintf(path, sizeof(path), "%s-%lu", marker, ++k);
+        stat(path, &st);
+    }
+    _exit(0);
+}
+
+/* Waits until fs_usage has printed a marker stat made after this call
+ * began (resending every 100 ms: at the start, tracing may not be live
+ * yet). Pumps itself when the reader thread does not run yet. */
+static int session_barrier(char *err, size_t errlen)
+{
+    unsigned long want = session_sent + 1;
+    uint64_t start = clock_mono_ns(), last_send = 0;
+    for (;;) {
+        uint64_t now = clock_mono_ns();
+        if (last_send == 0 || now - last_send > 100000000ull) {
+            if (write(session_gate, "m", 1) == 1)
+                session_sent++;
+            last_send = now;
+        }
+        bool done, eof;
+        if (session_thread_on) {
+            usleep(5000);
+            pthread_mutex_lock(&session_lock);
+        } else if (tracer_pump(&session, 5) < 0) {
+            session_eof = true;
+        }
+        done = session.marker_seen >= want;
+        eof = session_eof;
+        if (session_thread_on)
+            pthread_mutex_unlock(&session_lock);
+        if (done)
+            return 0;
+        if (eof || now - start > SYNC_TIMEOUT_MS * 1000000ull) {
+            snprintf(err, errlen, "fs_usage %s%s%s", eof ? "stopped" : "showed no trace in time",
+                     session.errn ? ": " : "", session.errn ? strtok(session.errtext, "\n") : "");
+            return eof ? -ECHILD : -ETIMEDOUT;
+        }
+    }
+}
 
 static void session_end(void)
 {
-    if (session.pid > 0)
+    if (session_gate >= 0) {
+        close(session_gate); /* the helper exits */
+        session_gate = -1;
+    }
+    if (session_helper > 0) {
+        while (waitpid(session_helper, NULL, WNOHANG) == 0 && !session_thread_on &&
+               session.pid > 0 && tracer_pump(&session, 10) >= 0)
+            ;
+        waitpid(session_helper, NULL, 0);
+        session_helper = 0;
+    }
+    if (session_thread_on) {
+        pthread_mutex_lock(&session_lock);
+        session_stop = true;
+        pthread_mutex_unlock(&session_lock);
+        pthread_join(session_thread, NULL);
+        session_thread_on = false;
+    }
+    session.agg = NULL;
+    if (session.pid > 0 || session.out >= 0)
         tracer_stop(&session);
 }
 
-/* Starts fs_usage for root (and a helper that stats the marker until it is
- * seen), unless one already runs for root. */
+/* Starts fs_usage for root and a helper, unless one already runs for root. */
 static int session_get(pid_t root, char *err, size_t errlen)
 {
-    if (session.pid > 0 && session.root == root && waitpid(session.pid, NULL, WNOHANG) == 0)
-        return 0;
+    if (session.pid > 0 && session.root == root) {
+        pthread_mutex_lock(&session_lock);
+        bool eof = session_eof;
+        pthread_mutex_unlock(&session_lock);
+        if (!eof)
+            return 0;
+    }
     session_end();
     tracer_init(&session);
     session.root = root;
     session.drop_marker_tid = true;
+    session_stop = session_eof = false;
+    session_sent = 0;
     if (!session_atexit) {
         atexit(session_end);
         session_atexit = true;
@@ -447,6 +576,9 @@ static int session_get(pid_t root, char *err, size_t errlen)
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         return -errno;
     }
+    /* fs_usage must not hold the gate open: the helper waits for its EOF */
+    fcntl(gate[0], F_SETFD, FD_CLOEXEC);
+    fcntl(gate[1], F_SETFD, FD_CLOEXEC);
     pid_t helper = fork();
     if (helper < 0) {
         int e = errno;
@@ -456,16 +588,22 @@ static int session_get(pid_t root, char *err, size_t errlen)
         return -e;
     }
     if (helper == 0) {
-        close(gate[1]);
-        marker_loop(gate[0], session.marker);
-        _exit(0);
+        close_fds_except(gate[0]);
+        helper_loop(gate[0], session.marker);
     }
     close(gate[0]);
+    session_helper = helper;
+    session_gate = gate[1];
     int rc = tracer_start(&session, root, helper, err, errlen);
     if (rc == 0)
-        rc = tracer_sync(&session, err, errlen);
-    close(gate[1]); /* EOF: the helper exits */
-    waitpid(helper, NULL, 0);
+        rc = session_barrier(err, errlen);
+    if (rc == 0) {
+        rc = -pthread_create(&session_thread, NULL, session_reader, NULL);
+        if (rc)
+            snprintf(err, errlen, "pthread_create: %s", strerror(-rc));
+        else
+            session_thread_on = true;
+    }
     if (rc)
         session_end();
     return rc;
@@ -477,17 +615,18 @@ static int fsu_window_begin(pid_t root, const struct meas_opts *o, struct meas_w
     int rc = fsu_probe(err, errlen);
     if (rc == 0)
         rc = session_get(root, err, errlen);
+    if (rc == 0) /* what the root did before now is not part of the window */
+        rc = session_barrier(err, errlen);
     if (rc)
         return rc;
-    /* what came before this window is not part of it */
-    while (tracer_pump(&session, 0) > 0)
-        ;
     struct meas_window *w = xcalloc(1, sizeof(*w));
     struct fsu_agg_opts ao = {NULL, o->top_files, o->hist_kinds};
     w->agg = fsu_agg_new(&ao);
     w->wall0 = clock_wall_seconds();
     w->t0 = clock_mono_ns();
+    pthread_mutex_lock(&session_lock);
     session.agg = w->agg;
+    pthread_mutex_unlock(&session_lock);
     *out = w;
     return 0;
 }
@@ -495,14 +634,10 @@ static int fsu_window_begin(pid_t root, const struct meas_opts *o, struct meas_w
 static int fsu_window_end(struct meas_window *w, struct report *r, char *err, size_t errlen)
 {
     uint64_t t1 = clock_mono_ns();
-    int rc = 0;
-    if (session.pid > 0 && session.agg == w->agg)
-        tracer_drain(&session);
-    else {
-        snprintf(err, errlen, "fs_usage stopped during the window");
-        rc = -ECHILD;
-    }
+    int rc = session_barrier(err, errlen); /* everything up to now is in */
+    pthread_mutex_lock(&session_lock);
     session.agg = NULL;
+    pthread_mutex_unlock(&session_lock);
     fsu_agg_report(w->agg, r);
     r->start_time = w->wall0;
     r->wall_seconds = (double)(t1 - w->t0) / 1e9;
@@ -510,6 +645,8 @@ static int fsu_window_end(struct meas_window *w, struct report *r, char *err, si
     r->processes_exact = false;
     fsu_agg_free(w->agg);
     free(w);
+    if (rc)
+        session_end();
     return rc;
 }
 

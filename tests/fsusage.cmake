@@ -18,3 +18,15 @@ add_test(NAME import_fsusage
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
 set_tests_properties(import_fsusage PROPERTIES TIMEOUT 300
   ENVIRONMENT "IOPSD_SOURCE_DIR=${CMAKE_SOURCE_DIR};IOPSD_BINARY_DIR=${CMAKE_BINARY_DIR};IOPSD_TEST_SCALE=${FSU_SCALE}")
+
+# The macOS runner, built on Linux too and driven by a stand-in fs_usage
+# (strace underneath); needs root and strace, else skipped.
+if(NOT APPLE)
+  iopsd_unit_test(test_fsusage_runner
+    SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fsusage_runner.c
+            ${CMAKE_SOURCE_DIR}/measure/fsusage_darwin.c
+    LIBS iopsd_measure iopsd_util)
+  target_compile_definitions(test_fsusage_runner PRIVATE
+    FSU_BIN="${CMAKE_SOURCE_DIR}/tests/integration/fake_fs_usage.py")
+  set_tests_properties(test_fsusage_runner PROPERTIES SKIP_RETURN_CODE 77)
+endif()
