@@ -5,12 +5,22 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifdef __linux__
 extern const struct meas_backend meas_proc;
+#endif
+#ifdef __APPLE__
+extern const struct meas_backend meas_fsusage;
+#endif
 
 /* Order matters for "auto": the first that probes fine wins, except that the
  * detailed backends are preferred when they work (see meas_backend_get). */
 static const struct meas_backend *const backends[] = {
+#ifdef __linux__
     &meas_proc,
+#endif
+#ifdef __APPLE__
+    &meas_fsusage,
+#endif
     NULL,
 };
 

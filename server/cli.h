@@ -12,6 +12,7 @@
  * returns the process exit status. */
 int cmd_measure(int argc, char **argv);
 int cmd_render(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 /* Prints "iopsd: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

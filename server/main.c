@@ -15,6 +15,7 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
     {"measure", cmd_measure, "run a command and report its I/O"},
     {"render", cmd_render, "turn a saved report (JSON) into text, HTML and PNG"},
+    {"import", cmd_import, "build a report from a saved log (fs_usage)"},
     {NULL, NULL, NULL},
 };
 
