@@ -232,8 +232,11 @@ static void identity(struct rdoc *d, const struct report *r)
         snprintf(c, sizeof(c), ", %s still running", render__count(b, sizeof(b), r->still_running));
     else
         c[0] = '\0';
-    cell(row, 1, "%s%s%s", a,
-         r->processes_exact ? "" : " seen (sampled: short-lived ones may be missed)", c);
+    const char *how = "";
+    if (!r->processes_exact)
+        how = !strcmp(r->backend, "proc") ? " seen (sampled: short-lived ones may be missed)"
+                                          : " seen (a lower bound)";
+    cell(row, 1, "%s%s%s", a, how, c);
 
     row = row_add(t, 0);
     cell(row, 0, "descriptors");

@@ -96,7 +96,7 @@ class ImportFixtures(unittest.TestCase):
         with open(out) as f:
             text = f.read()
         self.assertIn("fs_usage", text)
-        self.assertIn("0.400001 s", text)  # across midnight
+        self.assertIn("wall 400.00 ms", text)  # across midnight
 
     def test_options_after_and_before(self):
         p = run("--quiet", "fs_usage", os.path.join(FIX, "midnight.log"), "--json", "-")
