@@ -172,8 +172,7 @@ static void test_json_absurd(void)
     json_t *j = report_to_json(&r);
     CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "fds"), "delta")), INT64_MAX);
     CHECK(json_is_null(json_object_get(j, "start_time")));
-    CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "io"), "read_ops")),
-              INT64_MAX);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "io"), "read_ops")), INT64_MAX);
     CHECK(json_real_value(json_object_get(json_object_get(j, "io"), "iops")) == 0.0);
     json_decref(j);
     report_release(&r);
