@@ -20,7 +20,7 @@ echo "== build and test (address,undefined sanitizers)"
 cmake -S . -B build-asan -DIOPSD_WERROR=ON -DIOPSD_SANITIZE=address,undefined \
     -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j"$jobs"
-(cd build-asan && IOPSD_TEST_SCALE=sanitizer \
+(cd build-asan && \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure)
 
