@@ -6,11 +6,13 @@
 #include <string.h>
 
 extern const struct meas_backend meas_proc;
+extern const struct meas_backend meas_trace;
 
 /* Order matters for "auto": the first that probes fine wins, except that the
  * detailed backends are preferred when they work (see meas_backend_get). */
 static const struct meas_backend *const backends[] = {
     &meas_proc,
+    &meas_trace,
     NULL,
 };
 
