@@ -1361,7 +1361,9 @@ static void *window_thread(void *arg)
             }
     window_ready(w, 0);
 
-    while (!rang && tr->ntasks > 0)
+    /* Until window_end rings (the doorbell is our child: waitpid never
+     * fails with ECHILD, even when the whole tree has exited). */
+    while (!rang)
         if (wait_one(tr, &rang) < 0)
             break;
     /* The end: interrupt everything and hold it at its next stop. */

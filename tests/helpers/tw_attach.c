@@ -6,9 +6,10 @@
  * 'r' to stdout, then reads one-byte commands from stdin:
  *   w   the main thread pwrites 10 blocks of 4,096 bytes to FILE
  *   t   every thread pwrites 10 blocks of 4,096 bytes to FILE
+ *   f   a forked child pwrites 10 blocks and exits; the main thread waits
  *   s   replies with the number of SIGUSR1 received (one byte)
  *   q   exits 0
- * and answers 'k' after w and t. All pipes: only the pwrites touch files. */
+ * and answers 'k' after w, t and f. All pipes: only the pwrites touch files. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define BLOCKS 10
@@ -107,6 +109,17 @@ int main(int argc, char **argv)
             for (int i = 0; i < n; i++)
                 if (read1(done_pipe[0], &c) != 1)
                     die("read");
+        } else if (c == 'f') {
+            pid_t p = fork();
+            if (p < 0)
+                die("fork");
+            if (p == 0) {
+                write_blocks(n + 1);
+                _exit(0);
+            }
+            int st;
+            if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st))
+                die("child");
         } else if (c == 's') {
             char k = (char)usr1_count;
             if (write(1, &k, 1) != 1)

@@ -29,8 +29,9 @@
  *                                    write-only fd (errors, no bytes)
  *   tw_io leak A B C                 opens A, B, C and exits without closing
  *   tw_io meta DIR N                 creates, stats, renames, unlinks N files
- *   tw_io many N FILE                N lseek(2)s on FILE, then prints the
- *                                    tracer's VmHWM (kB) from /proc
+ *   tw_io many N FILE                N lseek(2)s on FILE; prints the tracer's
+ *                                    VmHWM (kB, from /proc) after N/10 of them
+ *                                    and at the end: "hwm_kb=A,B"
  *
  * Exit status 0 on success, 100 on an unexpected failure. */
 #include <errno.h>
@@ -117,6 +118,27 @@ static void on_alarm_write(int sig)
     (void)sig;
     if (write(restart_wfd, "hello", 5) != 5)
         _exit(100);
+}
+
+/* The peak resident set (VmHWM, kB) of the process tracing us, or -1. */
+static long tracer_hwm_kb(void)
+{
+    char buf[4096];
+    FILE *f = fopen("/proc/self/status", "re");
+    long tracer = 0, hwm = -1;
+    while (f && fgets(buf, sizeof(buf), f))
+        if (!strncmp(buf, "TracerPid:", 10))
+            tracer = atol(buf + 10);
+    if (f)
+        fclose(f);
+    snprintf(buf, sizeof(buf), "/proc/%ld/status", tracer);
+    f = tracer > 0 ? fopen(buf, "re") : NULL;
+    while (f && fgets(buf, sizeof(buf), f))
+        if (!strncmp(buf, "VmHWM:", 6))
+            hwm = atol(buf + 6);
+    if (f)
+        fclose(f);
+    return hwm;
 }
 
 int main(int argc, char **argv)
@@ -352,27 +374,15 @@ int main(int argc, char **argv)
         int fd = open(argv[3], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0)
             die(argv[3]);
-        for (long i = 0; i < n; i++)
+        long first = -1;
+        for (long i = 0; i < n; i++) {
             if (lseek(fd, i & 4095, SEEK_SET) < 0)
                 die("lseek");
+            if (i == n / 10)
+                first = tracer_hwm_kb();
+        }
         close(fd);
-        /* The tracer's peak memory, read at the end of the run. */
-        char buf[4096];
-        FILE *f = fopen("/proc/self/status", "re");
-        long tracer = 0, hwm = -1;
-        while (f && fgets(buf, sizeof(buf), f))
-            if (!strncmp(buf, "TracerPid:", 10))
-                tracer = atol(buf + 10);
-        if (f)
-            fclose(f);
-        snprintf(buf, sizeof(buf), "/proc/%ld/status", tracer);
-        f = tracer > 0 ? fopen(buf, "re") : NULL;
-        while (f && fgets(buf, sizeof(buf), f))
-            if (!strncmp(buf, "VmHWM:", 6))
-                hwm = atol(buf + 6);
-        if (f)
-            fclose(f);
-        printf("hwm_kb=%ld\n", hwm);
+        printf("hwm_kb=%ld,%ld\n", first, tracer_hwm_kb());
     } else {
         fprintf(stderr, "tw_io: bad arguments\n");
         return 99;

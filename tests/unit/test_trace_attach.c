@@ -197,6 +197,45 @@ static void test_window(int threads)
     rmdir(dir);
 }
 
+/* A fork during the window is followed; the root exiting during the window
+ * still reports its status to its real parent (this process), not to the
+ * tracer thread. */
+static void test_fork_and_exit(void)
+{
+    char dir[] = "/tmp/iopsd-attach-XXXXXX", file[256], err[256] = "";
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(file, sizeof(file), "%s/out", dir);
+    struct helper h;
+    CHECK_INT(helper_start(&h, file, 2), 0);
+    struct meas_opts o;
+    meas_opts_init(&o);
+    struct meas_window *w = NULL;
+    int rc = meas_trace.window_begin(h.pid, &o, &w, err, sizeof(err));
+    CHECK_INT(rc, 0);
+    if (rc) {
+        kill(h.pid, SIGKILL);
+        return;
+    }
+    CHECK_INT(helper_cmd(&h, 'f'), 'k');
+    CHECK(write(h.to, "q", 1) == 1);
+    char c;
+    CHECK_INT(read(h.from, &c, 1), 0); /* EOF: the helper is exiting */
+    sleep_ms(100);
+    struct report r;
+    report_init(&r);
+    CHECK_INT(meas_trace.window_end(w, &r, err, sizeof(err)), 0);
+    CHECK_U64(r.write_ops, 10);
+    CHECK_U64(r.processes, 2);
+    report_release(&r);
+    int st = 0;
+    CHECK_INT(waitpid(h.pid, &st, 0), h.pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(h.to);
+    close(h.from);
+    unlink(file);
+    rmdir(dir);
+}
+
 static void test_refused(void)
 {
     char err[256] = "";
@@ -225,6 +264,7 @@ int main(void)
     }
     test_window(0);
     test_window(8);
+    test_fork_and_exit();
     test_refused();
     return tap_done("test_trace_attach");
 }
