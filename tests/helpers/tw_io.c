@@ -29,6 +29,8 @@
  *                                    write-only fd (errors, no bytes)
  *   tw_io leak A B C                 opens A, B, C and exits without closing
  *   tw_io meta DIR N                 creates, stats, renames, unlinks N files
+ *   tw_io nonio N FILE               N getppid(2)s, and one 4 KiB write to FILE
+ *                                    per 1,000 of them (mostly not I/O)
  *   tw_io many N FILE                N lseek(2)s on FILE; prints the tracer's
  *                                    VmHWM (kB, from /proc) after N/10 of them
  *                                    and at the end: "hwm_kb=A,B"
@@ -45,6 +47,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -369,6 +372,19 @@ int main(int argc, char **argv)
             if (stat(p, &sb) || rename(p, q) || unlink(q))
                 die(p);
         }
+    } else if (!strcmp(m, "nonio") && argc == 4) {
+        long n = strtol(argv[2], NULL, 0);
+        char *b = block(4096);
+        int fd = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            die(argv[3]);
+        for (long i = 1; i <= n; i++) {
+            syscall(SYS_getppid);
+            if (i % 1000 == 0 && write(fd, b, 4096) != 4096)
+                die("write");
+        }
+        close(fd);
+        free(b);
     } else if (!strcmp(m, "many") && argc == 4) {
         long n = strtol(argv[2], NULL, 0);
         int fd = open(argv[3], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
