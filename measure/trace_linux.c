@@ -792,6 +792,14 @@ static void on_exec(struct tracer *tr, struct ttask *t)
 static void on_gone(struct tracer *tr, struct ttask *t, int st)
 {
     struct tproc *p = t->proc;
+    if (t->restart_pending && WIFEXITED(st) && p && !p->gone) {
+        /* interrupted, not restarted, and the thread went on to exit: the
+         * program saw EINTR */
+        if (t->restart_write)
+            tr->st.write_errors++;
+        else
+            tr->st.read_errors++;
+    }
     if (t->tid == tr->root) {
         tr->root_gone = true;
         tr->root_status = st;

@@ -29,6 +29,9 @@
  *                                    write-only fd (errors, no bytes)
  *   tw_io leak A B C                 opens A, B, C and exits without closing
  *   tw_io meta DIR N                 creates, stats, renames, unlinks N files
+ *   tw_io stopcont FILE              a child stops itself (SIGSTOP); the parent
+ *                                    sees the stop (WUNTRACED), continues it
+ *                                    (SIGCONT); the child then writes 4 KiB
  *   tw_io nonio N FILE               N getppid(2)s, and one 4 KiB write to FILE
  *                                    per 1,000 of them (mostly not I/O)
  *   tw_io many N FILE                N lseek(2)s on FILE; prints the tracer's
@@ -372,6 +375,21 @@ int main(int argc, char **argv)
             if (stat(p, &sb) || rename(p, q) || unlink(q))
                 die(p);
         }
+    } else if (!strcmp(m, "stopcont") && argc == 3) {
+        pid_t c = fork();
+        if (c < 0)
+            die("fork");
+        if (c == 0) {
+            kill(getpid(), SIGSTOP);
+            write_file(argv[2], 4096, 1);
+            _exit(0);
+        }
+        int st;
+        if (waitpid(c, &st, WUNTRACED) != c || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP)
+            die("waitpid stop");
+        kill(c, SIGCONT);
+        if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
+            die("waitpid exit");
     } else if (!strcmp(m, "nonio") && argc == 4) {
         long n = strtol(argv[2], NULL, 0);
         char *b = block(4096);

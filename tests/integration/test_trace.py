@@ -213,6 +213,14 @@ class Calls(TraceBase):
         f = row(r, p)
         self.assertEqual((f["read_ops"], f["write_ops"]), (0, 0))
 
+    def test_group_stop_and_continue(self):
+        p = self.path("sc")
+        r, rc, _, _ = measure(TW, "stopcont", p)
+        self.assertEqual(rc, 0)
+        self.assertEqual(r["processes"], 2)
+        f = row(r, p)
+        self.assertEqual((f["write_ops"], f["write_bytes"]), (1, 4096))
+
     def test_three_leaked_descriptors(self):
         a, b, c = self.path("a"), self.path("b"), self.path("c")
         r, rc, _, _ = measure(TW, "leak", a, b, c)
