@@ -14,13 +14,14 @@ import unittest
 BIN = os.environ.get("IOPSD_BINARY_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 IOPSD = os.path.join(BIN, "iopsd")
 TW = os.path.join(BIN, "tests/helpers/tw_io")
+NOPTRACE = os.path.join(BIN, "tests/helpers/tw_noptrace")
 MIB10 = 10 * 1024 * 1024
 
 
-def measure(*cmd, backend="trace", extra=()):
-    """Runs iopsd measure; returns (report dict or None, exit status, stdout)."""
+def measure(*cmd, backend="trace", extra=(), wrap=()):
+    """Runs iopsd measure; returns (report or None, exit status, stdout, stderr)."""
     with tempfile.NamedTemporaryFile(suffix=".json") as j:
-        p = subprocess.run([IOPSD, "measure", "--backend", backend, "--json", j.name, "-q",
+        p = subprocess.run([*wrap, IOPSD, "measure", "--backend", backend, "--json", j.name, "-q",
                             *extra, "--", *cmd],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
         with open(j.name) as f:
@@ -269,6 +270,38 @@ class Command(TraceBase):
         self.assertEqual(rc, 0)
         self.assertEqual(out, "splice=32\n")
         self.assertEqual(r["backend"], "trace")
+
+    def test_ptrace_refused(self):
+        r, rc, _, err = measure(TW, "eof", self.path("e"), wrap=(NOPTRACE,))
+        self.assertEqual(rc, 125)
+        self.assertIsNone(r)
+        self.assertEqual(len(err.strip().splitlines()), 1)
+        self.assertIn("ptrace is not permitted here", err)
+        self.assertIn("use --backend proc", err)
+        # auto falls back to the proc backend
+        r, rc, _, _ = measure(TW, "eof", self.path("e"), backend="auto", wrap=(NOPTRACE,))
+        self.assertEqual(rc, 0)
+        self.assertEqual(r["backend"], "proc")
+
+    def test_no_wait_descendants(self):
+        p = self.path("bg")
+        r, rc, _, _ = measure("sh", "-c", f"{TW} write {p} 4096 1; sleep 30 & exit 3",
+                              extra=("--no-wait-descendants",))
+        self.assertEqual(rc, 3)
+        self.assertEqual(r["still_running"], 1)
+        self.assertLess(r["wall_seconds"], 10)
+        self.assertEqual(row(r, p)["write_ops"], 1)
+
+    def test_hist_kinds(self):
+        r, rc, _, _ = measure(TW, "splice", self.path("s"), self.path("d"),
+                              extra=("--hist-kinds", "pipe"))
+        self.assertEqual(rc, 0)
+        self.assertEqual(r["histogram"]["kinds"], ["pipe"])
+        self.assertEqual(r["io"]["read_ops"], 16)
+        self.assertEqual(r["io"]["read_bytes"], 65536)
+        self.assertEqual(r["io"]["write_ops"], 17)
+        self.assertEqual(r["files"], [])
+        self.assertEqual(bucket(r, 4096)["read_ops"], 16)
 
     def test_shell_pipeline(self):
         p = self.path("out")
