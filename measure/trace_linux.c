@@ -26,6 +26,7 @@
 #include "util/xalloc.h"
 
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -44,6 +45,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +54,9 @@
 #endif
 #ifndef CLONE_FILES
 #define CLONE_FILES 0x00000400
+#endif
+#ifndef CLONE_UNTRACED
+#define CLONE_UNTRACED 0x00800000
 #endif
 #define T_F_DUPFD             0
 #define T_F_SETFD             2
@@ -419,6 +424,34 @@ static void do_close_range(struct tracer *tr, struct ttask *t, uint64_t first, u
     }
 }
 
+/* Clears CLONE_UNTRACED from the first argument of the syscall t is stopped
+ * at. A child that escaped the tracer would still carry the filter, and its
+ * traced calls would fail with ENOSYS (LeakSanitizer's helper hangs so). */
+static void clear_untraced_arg(struct ttask *t, uint64_t flags)
+{
+#if defined(__x86_64__)
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, t->tid, 0L, &regs) == 0 && regs.rdi == flags) {
+        regs.rdi = flags & ~(uint64_t)CLONE_UNTRACED;
+        ptrace(PTRACE_SETREGS, t->tid, 0L, &regs);
+    }
+#elif defined(__aarch64__)
+    struct user_pt_regs regs;
+    struct iovec io = {&regs, sizeof(regs)};
+    if (ptrace(PTRACE_GETREGSET, t->tid, (void *)NT_PRSTATUS, &io) == 0 && regs.regs[0] == flags) {
+        regs.regs[0] = flags & ~(uint64_t)CLONE_UNTRACED;
+        ptrace(PTRACE_SETREGSET, t->tid, (void *)NT_PRSTATUS, &io);
+    }
+#endif
+}
+
+static void clear_untraced_mem(struct ttask *t, uint64_t addr, uint64_t flags)
+{
+    flags &= ~(uint64_t)CLONE_UNTRACED;
+    struct iovec local = {&flags, sizeof(flags)}, remote = {(void *)(uintptr_t)addr, sizeof(flags)};
+    process_vm_writev(t->tid, &local, 1, &remote, 1, 0);
+}
+
 /* A traced syscall starts (seccomp stop, or entry stop when attached). */
 static void on_entry(struct tracer *tr, struct ttask *t, long nr, const uint64_t *args, uint64_t ip,
                      uint64_t sp)
@@ -533,12 +566,16 @@ static void on_entry(struct tracer *tr, struct ttask *t, long nr, const uint64_t
     case TSC_CLONE:
         t->clone_known = true;
         t->clone_flags = args[0];
+        if ((args[0] & CLONE_UNTRACED) && !tr->attach)
+            clear_untraced_arg(t, args[0]);
         break;
     case TSC_CLONE3: {
         uint64_t f;
         if (peek(t->tid, args[0], &f, sizeof(f)) == 0) {
             t->clone_known = true;
             t->clone_flags = f;
+            if ((f & CLONE_UNTRACED) && !tr->attach)
+                clear_untraced_mem(t, args[0], f);
         }
         break;
     }

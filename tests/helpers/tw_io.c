@@ -32,6 +32,8 @@
  *   tw_io stopcont FILE              a child stops itself (SIGSTOP); the parent
  *                                    sees the stop (WUNTRACED), continues it
  *                                    (SIGCONT); the child then writes 4 KiB
+ *   tw_io untraced FILE              a child made by clone(CLONE_UNTRACED)
+ *                                    writes 4 KiB to FILE
  *   tw_io nonio N FILE               N getppid(2)s, and one 4 KiB write to FILE
  *                                    per 1,000 of them (mostly not I/O)
  *   tw_io many N FILE                N lseek(2)s on FILE; prints the tracer's
@@ -42,6 +44,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -111,6 +114,12 @@ static void *thread_exec(void *arg)
     execv(self_path, exec_args);
     die("execv");
     return NULL;
+}
+
+static int untraced_child(void *arg)
+{
+    write_file(arg, 4096, 1);
+    return 0;
 }
 
 static void on_alarm(int sig)
@@ -390,6 +399,16 @@ int main(int argc, char **argv)
         kill(c, SIGCONT);
         if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
             die("waitpid exit");
+    } else if (!strcmp(m, "untraced") && argc == 3) {
+        size_t sz = 256 * 1024;
+        char *stack = malloc(sz);
+        if (!stack)
+            die("malloc");
+        pid_t c = clone(untraced_child, stack + sz, CLONE_UNTRACED | SIGCHLD, argv[2]);
+        int st;
+        if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
+            die("clone");
+        free(stack);
     } else if (!strcmp(m, "nonio") && argc == 4) {
         long n = strtol(argv[2], NULL, 0);
         char *b = block(4096);

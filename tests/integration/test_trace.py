@@ -222,6 +222,15 @@ class Calls(TraceBase):
         f = row(r, p)
         self.assertEqual((f["write_ops"], f["write_bytes"]), (1, 4096))
 
+    def test_clone_untraced_child_is_followed(self):
+        # A CLONE_UNTRACED child would escape the tracer but keep the filter
+        # (its traced calls would fail with ENOSYS); the flag is cleared.
+        p = self.path("u")
+        r, rc, _, _ = measure(TW, "untraced", p)
+        self.assertEqual(rc, 0)
+        self.assertEqual(r["processes"], 2)
+        self.assertEqual(row(r, p)["write_bytes"], 4096)
+
     def test_three_leaked_descriptors(self):
         a, b, c = self.path("a"), self.path("b"), self.path("c")
         r, rc, _, _ = measure(TW, "leak", a, b, c)
