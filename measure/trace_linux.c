@@ -436,7 +436,7 @@ static void clear_untraced_arg(struct ttask *t, uint64_t flags)
         ptrace(PTRACE_SETREGS, t->tid, 0L, &regs);
     }
 #elif defined(__aarch64__)
-    struct user_pt_regs regs;
+    struct user_regs_struct regs;
     struct iovec io = {&regs, sizeof(regs)};
     if (ptrace(PTRACE_GETREGSET, t->tid, (void *)NT_PRSTATUS, &io) == 0 && regs.regs[0] == flags) {
         regs.regs[0] = flags & ~(uint64_t)CLONE_UNTRACED;
