@@ -7,9 +7,10 @@
  *   w   the main thread pwrites 10 blocks of 4,096 bytes to FILE
  *   t   every thread pwrites 10 blocks of 4,096 bytes to FILE
  *   f   a forked child pwrites 10 blocks and exits; the main thread waits
+ *   o   opens FILE.leak (no O_CLOEXEC) and keeps it open
  *   s   replies with the number of SIGUSR1 received (one byte)
  *   q   exits 0
- * and answers 'k' after w, t and f. All pipes: only the pwrites touch files. */
+ * and answers 'k' after w, t, f and o. All pipes: only the pwrites touch files. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -120,6 +121,11 @@ int main(int argc, char **argv)
             int st;
             if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st))
                 die("child");
+        } else if (c == 'o') {
+            char p[4096];
+            snprintf(p, sizeof(p), "%s.leak", argv[1]);
+            if (open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644) < 0)
+                die(p);
         } else if (c == 's') {
             char k = (char)usr1_count;
             if (write(1, &k, 1) != 1)

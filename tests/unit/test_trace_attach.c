@@ -217,6 +217,7 @@ static void test_fork_and_exit(void)
         return;
     }
     CHECK_INT(helper_cmd(&h, 'f'), 'k');
+    CHECK_INT(helper_cmd(&h, 'o'), 'k');
     CHECK(write(h.to, "q", 1) == 1);
     char c;
     CHECK_INT(read(h.from, &c, 1), 0); /* EOF: the helper is exiting */
@@ -226,6 +227,16 @@ static void test_fork_and_exit(void)
     CHECK_INT(meas_trace.window_end(w, &r, err, sizeof(err)), 0);
     CHECK_U64(r.write_ops, 10);
     CHECK_U64(r.processes, 2);
+    /* the descriptor opened during the window and left open at exit */
+    char leak[300];
+    snprintf(leak, sizeof(leak), "%s.leak", file);
+    CHECK_U64(r.fds.nleaked, 1);
+    if (r.fds.nleaked == 1) {
+        CHECK_STR(r.fds.leaked[0].path, leak);
+        CHECK_INT(r.fds.leaked[0].pid, h.pid);
+        CHECK_INT(r.fds.leaked[0].kind, FDK_FILE);
+    }
+    CHECK_INT(r.fds.end - r.fds.start, 1);
     report_release(&r);
     int st = 0;
     CHECK_INT(waitpid(h.pid, &st, 0), h.pid);
@@ -233,6 +244,7 @@ static void test_fork_and_exit(void)
     close(h.to);
     close(h.from);
     unlink(file);
+    unlink(leak);
     rmdir(dir);
 }
 
