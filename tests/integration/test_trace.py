@@ -20,10 +20,15 @@ MIB10 = 10 * 1024 * 1024
 
 def measure(*cmd, backend="trace", extra=(), wrap=()):
     """Runs iopsd measure; returns (report or None, exit status, stdout, stderr)."""
+    env = dict(os.environ)
+    if wrap:
+        # a sanitizer build's leak checker needs ptrace, refused under wrap
+        env["ASAN_OPTIONS"] = "detect_leaks=0"
     with tempfile.NamedTemporaryFile(suffix=".json") as j:
         p = subprocess.run([*wrap, IOPSD, "measure", "--backend", backend, "--json", j.name, "-q",
                             *extra, "--", *cmd],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120,
+                           env=env)
         with open(j.name) as f:
             data = f.read()
         return (json.loads(data) if data else None), p.returncode, p.stdout, p.stderr
