@@ -161,8 +161,8 @@ void tfdtab_close(struct tstate *s, struct tfdtab *t, int fd);
 /* exec: closes the close-on-exec descriptors. */
 void tfdtab_exec(struct tstate *s, struct tfdtab *t);
 /* Drops a reference held by a process (pid) that exited; on the last one the
- * descriptors it created and left open become leaks, and kept in the count
- * (as are an initial table's pre-existing descriptors). */
+ * descriptors it created and left open (other than 0-2) become leaks, and
+ * are kept in the count (as are an initial table's pre-existing ones). */
 void tfdtab_unref(struct tstate *s, struct tfdtab *t, pid_t pid, bool exited);
 /* Adds a table that is not yet counted in fds_now (a fork's copy). */
 void tstate_count_table(struct tstate *s, const struct tfdtab *t);

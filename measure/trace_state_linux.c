@@ -216,7 +216,9 @@ void tfdtab_unref(struct tstate *s, struct tfdtab *t, pid_t pid, bool exited)
         struct tfd *e = &t->v[i];
         if (!(e->flags & TFD_OPEN))
             continue;
-        bool ours = e->flags & TFD_OURS;
+        /* 0-2 are the standard streams: a redirection (or a shell restoring
+         * one) makes them new descriptors, but exit is how they close. */
+        bool ours = (e->flags & TFD_OURS) && i > 2;
         if (ours && s->leaks) {
             const char *path =
                 e->file >= 0 && (size_t)e->file < s->nrows ? s->rows[e->file].path : NULL;

@@ -326,6 +326,9 @@ class Command(TraceBase):
         self.assertEqual(r["by_kind"]["pipe"]["read_bytes"], 1000000)
         self.assertEqual(r["by_kind"]["pipe"]["write_bytes"], 1000000)
         self.assertEqual(r["processes"], 3)
+        # redirections and the shell restoring its stdout are not leaks
+        self.assertEqual(r["fds"]["leaked"], [])
+        self.assertEqual(r["fds"]["delta"], 0)
 
 
 if __name__ == "__main__":

@@ -248,6 +248,63 @@ static void test_fork_and_exit(void)
     rmdir(dir);
 }
 
+/* The native kernel's case: a long-lived shell runs one command per window. */
+static void test_shell(void)
+{
+    char dir[] = "/tmp/iopsd-attach-XXXXXX", err[256] = "", cmd[512], line[64];
+    CHECK(mkdtemp(dir) != NULL);
+    int in[2], out[2];
+    CHECK(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0);
+    pid_t sh = fork();
+    if (sh == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        execl("/bin/sh", "sh", "-s", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    FILE *from = fdopen(out[0], "r");
+    struct meas_opts o;
+    meas_opts_init(&o);
+    for (int round = 0; round < 2; round++) {
+        struct meas_window *w = NULL;
+        int rc = meas_trace.window_begin(sh, &o, &w, err, sizeof(err));
+        CHECK_INT(rc, 0);
+        if (rc)
+            break;
+        snprintf(cmd, sizeof(cmd), "head -c 8192 /dev/zero > %s/f%d; echo done\n", dir, round);
+        CHECK(write(in[1], cmd, strlen(cmd)) == (ssize_t)strlen(cmd));
+        CHECK(fgets(line, sizeof(line), from) != NULL);
+        CHECK_STR(line, "done\n");
+        struct report r;
+        report_init(&r);
+        CHECK_INT(meas_trace.window_end(w, &r, err, sizeof(err)), 0);
+        char f[300];
+        snprintf(f, sizeof(f), "%s/f%d", dir, round);
+        const struct file_row *row = find_row(&r, f);
+        CHECK(row != NULL);
+        if (row) {
+            CHECK_U64(row->opens, 1);
+            CHECK_U64(row->write_bytes, 8192);
+        }
+        CHECK_U64(r.by_kind[FDK_CHARDEV].read_bytes, 8192);
+        CHECK_U64(r.by_kind[FDK_PIPE].write_bytes, 5); /* "done\n" */
+        CHECK_U64(r.processes, 2);                     /* sh and head */
+        CHECK_U64(r.fds.nleaked, 0);
+        CHECK_INT(r.fds.end, r.fds.start);
+        report_release(&r);
+        check_untouched(sh);
+        unlink(f);
+    }
+    close(in[1]);
+    int st = 0;
+    CHECK_INT(waitpid(sh, &st, 0), sh);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    fclose(from);
+    rmdir(dir);
+}
+
 static void test_refused(void)
 {
     char err[256] = "";
@@ -277,6 +334,7 @@ int main(void)
     test_window(0);
     test_window(8);
     test_fork_and_exit();
+    test_shell();
     test_refused();
     return tap_done("test_trace_attach");
 }
