@@ -265,6 +265,10 @@ static void test_shell(void)
     close(in[0]);
     close(out[1]);
     FILE *from = fdopen(out[0], "r");
+    /* wait until sh runs (before its exec it still holds our pipe ends) */
+    CHECK(write(in[1], "echo ready\n", 11) == 11);
+    CHECK(fgets(line, sizeof(line), from) != NULL);
+    CHECK_STR(line, "ready\n");
     struct meas_opts o;
     meas_opts_init(&o);
     for (int round = 0; round < 2; round++) {
