@@ -34,6 +34,12 @@
  *                                    (SIGCONT); the child then writes 4 KiB
  *   tw_io untraced FILE              a child made by clone(CLONE_UNTRACED)
  *                                    writes 4 KiB to FILE
+ *   tw_io sock                       over an AF_UNIX datagram socketpair:
+ *                                    sendmmsg 3 messages (100, 200, 300 B),
+ *                                    recvmmsg them; sendto 400 B, recvfrom;
+ *                                    sendmsg 2 iovecs (500 B), recvmsg
+ *   tw_io unseen N FILE              N io_uring_enter(2)s on a ring, N mmaps
+ *                                    of FILE (4 KiB)
  *   tw_io nonio N FILE               N getppid(2)s, and one 4 KiB write to FILE
  *                                    per 1,000 of them (mostly not I/O)
  *   tw_io many N FILE                N lseek(2)s on FILE; prints the tracer's
@@ -50,7 +56,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/syscall.h>
@@ -409,6 +417,61 @@ int main(int argc, char **argv)
         if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
             die("clone");
         free(stack);
+    } else if (!strcmp(m, "sock") && argc == 2) {
+        int sv[2];
+        static char buf[4096];
+        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv))
+            die("socketpair");
+        struct mmsghdr mm[3];
+        struct iovec iv[3];
+        memset(mm, 0, sizeof(mm));
+        for (int i = 0; i < 3; i++) {
+            iv[i] = (struct iovec){buf, (size_t)(100 * (i + 1))};
+            mm[i].msg_hdr.msg_iov = &iv[i];
+            mm[i].msg_hdr.msg_iovlen = 1;
+        }
+        if (sendmmsg(sv[0], mm, 3, 0) != 3)
+            die("sendmmsg");
+        for (int i = 0; i < 3; i++)
+            iv[i] = (struct iovec){buf, 4096 / 4};
+        if (recvmmsg(sv[1], mm, 3, 0, NULL) != 3)
+            die("recvmmsg");
+        if (sendto(sv[0], buf, 400, 0, NULL, 0) != 400 ||
+            recvfrom(sv[1], buf, 4096, 0, NULL, NULL) != 400)
+            die("sendto");
+        struct iovec two[2] = {{buf, 200}, {buf + 200, 300}};
+        struct msghdr mh;
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_iov = two;
+        mh.msg_iovlen = 2;
+        if (sendmsg(sv[0], &mh, 0) != 500)
+            die("sendmsg");
+        two[0].iov_len = 4096 - 200;
+        if (recvmsg(sv[1], &mh, 0) != 500)
+            die("recvmsg");
+        close(sv[0]);
+        close(sv[1]);
+    } else if (!strcmp(m, "unseen") && argc == 4) {
+        long n = strtol(argv[2], NULL, 0);
+        write_file(argv[3], 4096, 1);
+        long params[30] = {0}; /* struct io_uring_params: 120 bytes */
+        int ring = (int)syscall(SYS_io_uring_setup, 4, params);
+        if (ring < 0)
+            die("io_uring_setup");
+        for (long i = 0; i < n; i++)
+            if (syscall(SYS_io_uring_enter, ring, 0, 0, 0, NULL, 0) != 0)
+                die("io_uring_enter");
+        close(ring);
+        int fd = open(argv[3], O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            die(argv[3]);
+        for (long i = 0; i < n; i++) {
+            void *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (p == MAP_FAILED)
+                die("mmap");
+            munmap(p, 4096);
+        }
+        close(fd);
     } else if (!strcmp(m, "nonio") && argc == 4) {
         long n = strtol(argv[2], NULL, 0);
         char *b = block(4096);

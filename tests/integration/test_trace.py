@@ -236,6 +236,28 @@ class Calls(TraceBase):
         self.assertEqual(r["processes"], 2)
         self.assertEqual(row(r, p)["write_bytes"], 4096)
 
+    def test_socket_family(self):
+        r, rc, _, _ = measure(TW, "sock", extra=("--hist-kinds", "socket"))
+        self.assertEqual(rc, 0)
+        sock = r["by_kind"]["socket"]
+        # sendmmsg 100+200+300, sendto 400, sendmsg 500; the same received
+        self.assertEqual((sock["write_ops"], sock["write_bytes"]), (5, 1500))
+        self.assertEqual((sock["read_ops"], sock["read_bytes"]), (5, 1500))
+        self.assertEqual(r["io"]["write_ops"], 5)
+        self.assertEqual(bucket(r, 64)["write_ops"], 1)   # 100
+        self.assertEqual(bucket(r, 128)["write_ops"], 1)  # 200
+        self.assertEqual(bucket(r, 256)["write_ops"], 3)  # 300, 400, 500
+        self.assertEqual(bucket(r, 256)["read_bytes"], 1200)
+
+    def test_unseen_io_uring_and_mmap(self):
+        p = self.path("m")
+        base, _, _, _ = measure(TW, "unseen", "0", p)
+        r, rc, _, _ = measure(TW, "unseen", "7", p)
+        self.assertEqual(rc, 0)
+        self.assertEqual(base["unseen"]["io_uring_enter"], 0)
+        self.assertEqual(r["unseen"]["io_uring_enter"], 7)
+        self.assertEqual(r["unseen"]["mmap"] - base["unseen"]["mmap"], 7)
+
     def test_three_leaked_descriptors(self):
         a, b, c = self.path("a"), self.path("b"), self.path("c")
         r, rc, _, _ = measure(TW, "leak", a, b, c)
