@@ -12,8 +12,9 @@ makes the metadata workload's plain time vary several-fold):
          20,000 files
   nonio  tw_io nonio 1000000 FILE: a million getppid(2)s, one 4 KiB write per
          thousand (most syscalls are not I/O)
-Modes: plain; iopsd --backend proc; iopsd --backend trace; the same with
-IOPSD_TRACE_PIN=1; strace -f -c --seccomp-bpf -e trace=<the tracer's syscall
+Modes: plain; iopsd --backend proc; iopsd --backend trace (co-located with
+a single-task command, the default); the same with IOPSD_TRACE_PIN=0 (no
+pinning); strace -f -c --seccomp-bpf -e trace=<the tracer's syscall
 set, read from measure/trace_sys_linux.c>; strace -f -c.
 
 Modes run interleaved, round by round (order reversed every other round), so
@@ -71,9 +72,9 @@ def main():
         "plain": lambda c: (c, None),
         "iopsd proc": lambda c: ([iopsd, "measure", "--backend", "proc", "-q", "--", *c], None),
         "iopsd trace": lambda c: ([iopsd, "measure", "--backend", "trace", "-q", "--", *c], None),
-        "iopsd trace, IOPSD_TRACE_PIN=1":
+        "iopsd trace, IOPSD_TRACE_PIN=0":
             lambda c: ([iopsd, "measure", "--backend", "trace", "-q", "--", *c],
-                       {**os.environ, "IOPSD_TRACE_PIN": "1"}),
+                       {**os.environ, "IOPSD_TRACE_PIN": "0"}),
         "strace -f -c --seccomp-bpf (same set)":
             lambda c: (["strace", "-f", "-c", "-o", "/dev/null", "--seccomp-bpf",
                         f"-e", f"trace={sset}", *c], None),

@@ -41,11 +41,13 @@ enum tsc_op {
     TSC_DUP2, /* dup2 / dup3 (old=args[0], new=args[1]) */
     TSC_FCNTL,
     TSC_IOCTL,
-    TSC_SEEK,    /* lseek(args[0]) */
-    TSC_META,    /* counted in meta_ops[aux] */
-    TSC_META_FD, /* counted in meta_ops[aux] when args[0] is a file */
-    TSC_CLONE,   /* clone: flags = args[0] */
-    TSC_CLONE3,  /* clone3: flags at *args[0] */
+    TSC_SEEK,        /* lseek(args[0]) */
+    TSC_META,        /* counted in meta_ops[aux] */
+    TSC_META_FD,     /* counted in meta_ops[aux] when args[0] is a file */
+    TSC_CLONE,       /* clone: flags = args[0] */
+    TSC_CLONE3,      /* clone3: flags at *args[0] */
+    TSC_GETAFFINITY, /* sched_getaffinity: shows the mask from before pinning */
+    TSC_SETAFFINITY, /* sched_setaffinity: the program chooses; stop pinning */
 };
 
 /* How the close-on-exec flag of a new descriptor is found. */

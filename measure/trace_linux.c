@@ -120,6 +120,10 @@ struct tracer {
     int root_status;
     bool root_gone;
     pid_t doorbell;
+    /* co-location: while the traced tree is one task, tracer and tracee
+     * share one CPU (see pin_begin) */
+    bool pinned;
+    cpu_set_t orig_mask;
     char link[PATH_MAX + 1];
 };
 
@@ -333,6 +337,45 @@ static bool is_file_kind(struct tracer *tr, struct ttask *t, int fd)
     uint8_t k;
     int32_t row;
     return resolve_fd(tr, t, fd, &k, &row) && (tr->st.hist_kinds & (1u << k));
+}
+
+/* ---- CPU placement ---- */
+
+/* Co-location. A ptrace stop costs several times more when the tracer wakes
+ * on another CPU than the tracee's (docs/tracer.md). While the traced tree is
+ * a single task, the tracer and the tracee are pinned to the CPU the tracer
+ * runs on; the first fork or clone, or the program setting its own affinity,
+ * restores the original mask everywhere. The program never sees the pin:
+ * sched_getaffinity is traced and shows the original mask.
+ * IOPSD_TRACE_PIN=0 turns it off. */
+static void pin_begin(struct tracer *tr, pid_t child)
+{
+    const char *e = getenv("IOPSD_TRACE_PIN");
+    if ((e && !strcmp(e, "0")) || sched_getaffinity(0, sizeof(tr->orig_mask), &tr->orig_mask))
+        return;
+    int cpu = sched_getcpu();
+    if (cpu < 0 || CPU_COUNT(&tr->orig_mask) < 2 || !CPU_ISSET(cpu, &tr->orig_mask))
+        return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(child, sizeof(one), &one))
+        return;
+    sched_setaffinity(0, sizeof(one), &one);
+    tr->pinned = true;
+}
+
+/* Restores the original mask of the tracer and of the tasks given. */
+static void pin_end(struct tracer *tr, pid_t a, pid_t b)
+{
+    if (!tr->pinned)
+        return;
+    tr->pinned = false;
+    if (a > 0)
+        sched_setaffinity(a, sizeof(tr->orig_mask), &tr->orig_mask);
+    if (b > 0)
+        sched_setaffinity(b, sizeof(tr->orig_mask), &tr->orig_mask);
+    sched_setaffinity(0, sizeof(tr->orig_mask), &tr->orig_mask);
 }
 
 /* ---- resuming ---- */
@@ -569,6 +612,12 @@ static void on_entry(struct tracer *tr, struct ttask *t, long nr, const uint64_t
         if ((args[0] & CLONE_UNTRACED) && !tr->attach)
             clear_untraced_arg(t, args[0]);
         break;
+    case TSC_SETAFFINITY:
+        pin_end(tr, t->tid, 0); /* the program's own mask wins */
+        break;
+    case TSC_GETAFFINITY:
+        need_exit = tr->pinned;
+        break;
     case TSC_CLONE3: {
         uint64_t f;
         if (peek(t->tid, args[0], &f, sizeof(f)) == 0) {
@@ -728,6 +777,14 @@ static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool 
         if (!is_error)
             dup_fd(tr, t, (int)a[0], (int)rval, (int)a[1] == T_F_DUPFD_CLOEXEC);
         return;
+    case TSC_GETAFFINITY:
+        /* about itself, while pinned: show the mask it had before */
+        if (!is_error && rval > 0 && tr->pinned && ((pid_t)a[0] == 0 || (pid_t)a[0] == t->tid)) {
+            size_t n = (size_t)rval < sizeof(tr->orig_mask) ? (size_t)rval : sizeof(tr->orig_mask);
+            struct iovec local = {&tr->orig_mask, n}, remote = {(void *)(uintptr_t)a[2], n};
+            process_vm_writev(t->tid, &local, 1, &remote, 1, 0);
+        }
+        return;
     default:
         return;
     }
@@ -760,6 +817,7 @@ static void on_fork(struct tracer *tr, struct ttask *t, int ev)
     unsigned long msg = 0;
     ptrace(PTRACE_GETEVENTMSG, t->tid, 0L, &msg);
     pid_t ctid = (pid_t)msg;
+    pin_end(tr, t->tid, ctid); /* two tasks now: let them spread */
     uint64_t flags = t->clone_known ? t->clone_flags : 0;
     t->clone_known = false;
     if (ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK)
@@ -976,23 +1034,6 @@ static double tv_seconds(const struct timeval *tv)
     return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
 }
 
-/* IOPSD_TRACE_PIN=1 pins the tracer to the CPU it starts on (the child
- * usually starts there too). Off by default: measured slower on the 2-vCPU
- * development VM under load (docs/tracer.md). */
-static void pin_tracer(void)
-{
-    const char *e = getenv("IOPSD_TRACE_PIN");
-    if (!e || strcmp(e, "1"))
-        return;
-    int cpu = sched_getcpu();
-    if (cpu < 0)
-        return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof(set), &set);
-}
-
 static const long seize_opts_spawn = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP |
                                      PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
                                      PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL;
@@ -1047,7 +1088,7 @@ static int trace_run(const struct meas_opts *o, char *const argv[], struct repor
     spawn_forward_pid = child;
     struct tproc *rp = proc_new(&tr, child, tfdtab_new(true));
     task_new(&tr, child, rp)->attached = true;
-    pin_tracer();
+    pin_begin(&tr, child);
     close(syncp[1]); /* let the child install its filter and exec */
     syncp[1] = -1;
 

@@ -156,6 +156,8 @@ static const struct tsc_def defs[] = {
     D(lseek, TSC_SEEK),
     D(clone, TSC_CLONE),
     D(clone3, TSC_CLONE3),
+    D(sched_getaffinity, TSC_GETAFFINITY),
+    D(sched_setaffinity, TSC_SETAFFINITY),
 /* metadata */
 #ifdef __NR_stat
     M(stat, META_STAT),

@@ -339,6 +339,22 @@ class Command(TraceBase):
         self.assertEqual(r["files"], [])
         self.assertEqual(bucket(r, 4096)["read_ops"], 16)
 
+    def test_pinning_is_invisible(self):
+        # the tracer pins itself and a single-task command to one CPU; the
+        # command still sees its own affinity mask
+        plain = subprocess.run(["nproc"], stdout=subprocess.PIPE, text=True, check=True).stdout
+        for pin in ("1", "0"):
+            env = dict(os.environ, IOPSD_TRACE_PIN=pin)
+            out = subprocess.run([IOPSD, "measure", "--backend", "trace", "-q", "--", "nproc"],
+                                 stdout=subprocess.PIPE, text=True, check=True, env=env).stdout
+            self.assertEqual(out, plain)
+        # after a fork the real mask is back: a child reads it from /proc
+        want = [l for l in open("/proc/self/status") if l.startswith("Cpus_allowed_list")]
+        out = subprocess.run([IOPSD, "measure", "--backend", "trace", "-q", "--", "sh", "-c",
+                              "grep Cpus_allowed_list /proc/self/status"],
+                             stdout=subprocess.PIPE, text=True, check=True).stdout
+        self.assertEqual(out.splitlines(), [l.rstrip("\n") for l in want])
+
     def test_shell_pipeline(self):
         p = self.path("out")
         r, rc, _, _ = measure("sh", "-c", f"head -c 1000000 /dev/zero | cat > {p}")
