@@ -402,8 +402,10 @@ int main(int argc, char **argv)
             _exit(0);
         }
         int st;
-        if (waitpid(c, &st, WUNTRACED) != c || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP)
-            die("waitpid stop");
+        if (waitpid(c, &st, WUNTRACED) != c || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) {
+            fprintf(stderr, "tw_io: child status %#x, not stopped by SIGSTOP\n", st);
+            exit(100);
+        }
         kill(c, SIGCONT);
         if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
             die("waitpid exit");

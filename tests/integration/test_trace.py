@@ -221,8 +221,8 @@ class Calls(TraceBase):
 
     def test_group_stop_and_continue(self):
         p = self.path("sc")
-        r, rc, _, _ = measure(TW, "stopcont", p)
-        self.assertEqual(rc, 0)
+        r, rc, _, err = measure(TW, "stopcont", p)
+        self.assertEqual(rc, 0, err)
         self.assertEqual(r["processes"], 2)
         f = row(r, p)
         self.assertEqual((f["write_ops"], f["write_bytes"]), (1, 4096))
