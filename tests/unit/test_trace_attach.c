@@ -269,6 +269,13 @@ static void test_shell(void)
     CHECK(write(in[1], "echo ready\n", 11) == 11);
     CHECK(fgets(line, sizeof(line), from) != NULL);
     CHECK_STR(line, "ready\n");
+    /* a background job that exists before the windows: seized and released */
+    const char *bg = "sleep 60 </dev/null >/dev/null & echo $!\n";
+    CHECK(write(in[1], bg, strlen(bg)) == (ssize_t)strlen(bg));
+    CHECK(fgets(line, sizeof(line), from) != NULL);
+    pid_t sleeper = (pid_t)atoi(line);
+    CHECK(sleeper > 0);
+    sleep_ms(50); /* sleep has exec'd */
     struct meas_opts o;
     meas_opts_init(&o);
     for (int round = 0; round < 2; round++) {
@@ -294,13 +301,17 @@ static void test_shell(void)
         }
         CHECK_U64(r.by_kind[FDK_CHARDEV].read_bytes, 8192);
         CHECK_U64(r.by_kind[FDK_PIPE].write_bytes, 5); /* "done\n" */
-        CHECK_U64(r.processes, 2);                     /* sh and head */
+        CHECK_U64(r.processes, 3);                     /* sh, the background sleep, and head */
         CHECK_U64(r.fds.nleaked, 0);
         CHECK_INT(r.fds.end, r.fds.start);
         report_release(&r);
         check_untouched(sh);
+        if (sleeper > 0)
+            check_untouched(sleeper);
         unlink(f);
     }
+    if (sleeper > 0)
+        kill(sleeper, SIGKILL);
     close(in[1]);
     int st = 0;
     CHECK_INT(waitpid(sh, &st, 0), sh);
