@@ -932,33 +932,8 @@ static void on_wait(struct tracer *tr, pid_t tid, int st)
         resume(tr, t, 0);
         return;
     }
-    if (sig == SIGTRAP && ev) {
-        switch (ev) {
-        case PTRACE_EVENT_FORK:
-        case PTRACE_EVENT_VFORK:
-        case PTRACE_EVENT_CLONE:
-            on_fork(tr, t, ev);
-            break;
-        case PTRACE_EVENT_EXEC:
-            on_exec(tr, t);
-            break;
-        case PTRACE_EVENT_EXIT:
-            if (t->proc && t->proc->host_child) {
-                /* Its real parent is our own process: let the zombie go to
-                 * it, not to this thread's waitpid. */
-                if (t->tid == t->proc->tgid)
-                    proc_finish(tr, t->proc, true);
-                ptrace(PTRACE_DETACH, t->tid, 0L, 0L);
-                task_del(tr, t);
-                return;
-            }
-            break;
-        default:
-            break;
-        }
-        resume(tr, t, 0);
-        return;
-    }
+    /* PTRACE_EVENT_STOP first: the attach, interrupt and auto-attach traps
+     * report SIGTRAP, group-stops the stop signal. */
     if (ev == PTRACE_EVENT_STOP) {
         if (!t->attached && !t->expect_initial && is_stop_signal(sig)) {
             /* seized while in a group-stop: it stays stopped */
@@ -986,6 +961,33 @@ static void on_wait(struct tracer *tr, pid_t tid, int st)
         }
         t->listening = false;
         resume(tr, t, 0); /* PTRACE_INTERRUPT or the end of a group-stop */
+        return;
+    }
+    if (sig == SIGTRAP && ev) {
+        switch (ev) {
+        case PTRACE_EVENT_FORK:
+        case PTRACE_EVENT_VFORK:
+        case PTRACE_EVENT_CLONE:
+            on_fork(tr, t, ev);
+            break;
+        case PTRACE_EVENT_EXEC:
+            on_exec(tr, t);
+            break;
+        case PTRACE_EVENT_EXIT:
+            if (t->proc && t->proc->host_child) {
+                /* Its real parent is our own process: let the zombie go to
+                 * it, not to this thread's waitpid. */
+                if (t->tid == t->proc->tgid)
+                    proc_finish(tr, t->proc, true);
+                ptrace(PTRACE_DETACH, t->tid, 0L, 0L);
+                task_del(tr, t);
+                return;
+            }
+            break;
+        default:
+            break;
+        }
+        resume(tr, t, 0);
         return;
     }
     resume(tr, t, sig); /* signal-delivery-stop: deliver it */
