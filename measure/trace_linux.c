@@ -1386,11 +1386,14 @@ static void *window_thread(void *arg)
     bool rang = false;
     int rc;
 
-    w->doorbell = fork();
+    /* A fork-like clone with exit signal 0: the host gets no SIGCHLD for it,
+     * never auto-reaps it (SIGCHLD ignored) and its waitpid(-1) without
+     * __WALL never takes it; only this thread (__WALL) waits for it. */
+    w->doorbell = (pid_t)syscall(SYS_clone, 0L, 0L, 0L, 0L, 0L);
     if (w->doorbell == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L);
         for (;;)
-            pause();
+            syscall(SYS_ppoll, NULL, 0L, NULL, NULL, 0L); /* sleeps until killed */
     }
     if (w->doorbell < 0) {
         rc = -errno;
@@ -1407,7 +1410,7 @@ static void *window_thread(void *arg)
         snprintf(w->err, sizeof(w->err), "cannot trace process %d: ptrace: %s" HINT, (int)w->root,
                  strerror(-rc));
         kill(w->doorbell, SIGKILL);
-        waitpid(w->doorbell, NULL, __WNOTHREAD);
+        waitpid(w->doorbell, NULL, __WALL | __WNOTHREAD);
         window_ready(w, rc);
         return NULL;
     }
@@ -1475,7 +1478,7 @@ static void *window_thread(void *arg)
     w->detached_ok = ok;
     if (!rang) {
         kill(w->doorbell, SIGKILL);
-        waitpid(w->doorbell, NULL, __WNOTHREAD);
+        waitpid(w->doorbell, NULL, __WALL | __WNOTHREAD);
     }
     return NULL;
 }

@@ -320,6 +320,47 @@ static void test_shell(void)
     rmdir(dir);
 }
 
+/* A host that ignores SIGCHLD (its children are reaped automatically) does
+ * not lose the window's doorbell: window_end returns. */
+static void test_host_ignores_sigchld(void)
+{
+    char dir[] = "/tmp/iopsd-attach-XXXXXX", file[256], err[256] = "";
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(file, sizeof(file), "%s/out", dir);
+    struct helper h;
+    CHECK_INT(helper_start(&h, file, 1), 0);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, &old);
+    struct meas_opts o;
+    meas_opts_init(&o);
+    for (int i = 0; i < 3; i++) {
+        struct meas_window *w = NULL;
+        int rc = meas_trace.window_begin(h.pid, &o, &w, err, sizeof(err));
+        CHECK_INT(rc, 0);
+        if (rc)
+            break;
+        CHECK_INT(helper_cmd(&h, 'w'), 'k');
+        struct report r;
+        report_init(&r);
+        CHECK_INT(meas_trace.window_end(w, &r, err, sizeof(err)), 0);
+        CHECK_U64(r.write_ops, 10);
+        report_release(&r);
+    }
+    sigaction(SIGCHLD, &old, NULL);
+    check_untouched(h.pid);
+    CHECK(write(h.to, "q", 1) == 1);
+    int st = 0;
+    CHECK_INT(waitpid(h.pid, &st, 0), h.pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(h.to);
+    close(h.from);
+    unlink(file);
+    rmdir(dir);
+}
+
 static void test_refused(void)
 {
     char err[256] = "";
@@ -350,6 +391,7 @@ int main(void)
     test_window(8);
     test_fork_and_exit();
     test_shell();
+    test_host_ignores_sigchld();
     test_refused();
     return tap_done("test_trace_attach");
 }
