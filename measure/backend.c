@@ -7,6 +7,7 @@
 
 #ifdef __linux__
 extern const struct meas_backend meas_proc;
+extern const struct meas_backend meas_trace;
 #endif
 #ifdef __APPLE__
 extern const struct meas_backend meas_fsusage;
@@ -17,6 +18,7 @@ extern const struct meas_backend meas_fsusage;
 static const struct meas_backend *const backends[] = {
 #ifdef __linux__
     &meas_proc,
+    &meas_trace,
 #endif
 #ifdef __APPLE__
     &meas_fsusage,

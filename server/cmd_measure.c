@@ -38,6 +38,10 @@ static void measure_usage(FILE *f)
           "                          end the run when CMD exits, even if processes it\n"
           "                          started still run (they are counted until then)\n"
           "  -n, --top N             rows in the per-file table (default 10; 0: all)\n"
+          "      --hist-kinds LIST   descriptor kinds the totals, histograms and file\n"
+          "                          table cover (tracer): comma-separated among file,\n"
+          "                          blockdev, chardev, pipe, socket, anon, or all\n"
+          "                          (default file,blockdev)\n"
           "  -h, --help              show this help and exit\n",
           f);
 }
@@ -84,9 +88,33 @@ static int parse_double(const char *s, double *out)
     return 0;
 }
 
+/* "file,pipe" or "all" -> a mask of (1u << enum fd_kind). */
+static int parse_kinds(const char *s, unsigned *mask)
+{
+    char buf[128];
+    unsigned m = 0;
+    if (!strcmp(s, "all")) {
+        *mask = (1u << FDK__COUNT) - 1;
+        return 0;
+    }
+    if (strlen(s) >= sizeof(buf))
+        return -EINVAL;
+    strcpy(buf, s);
+    for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+        int i = fd_kind_from_name(k);
+        if (i < 0)
+            return -EINVAL;
+        m |= 1u << i;
+    }
+    if (!m)
+        return -EINVAL;
+    *mask = m;
+    return 0;
+}
+
 int cmd_measure(int argc, char **argv)
 {
-    enum { OPT_NO_WAIT = 1000, OPT_WAIT, OPT_HTML, OPT_PNG };
+    enum { OPT_NO_WAIT = 1000, OPT_WAIT, OPT_HTML, OPT_PNG, OPT_HIST_KINDS };
     static const struct option longopts[] = {
         {"backend", required_argument, NULL, 'b'},
         {"output", required_argument, NULL, 'o'},
@@ -98,6 +126,7 @@ int cmd_measure(int argc, char **argv)
         {"no-wait-descendants", no_argument, NULL, OPT_NO_WAIT},
         {"wait-descendants", no_argument, NULL, OPT_WAIT},
         {"top", required_argument, NULL, 'n'},
+        {"hist-kinds", required_argument, NULL, OPT_HIST_KINDS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -153,6 +182,12 @@ int cmd_measure(int argc, char **argv)
             mo.top_files = (size_t)n;
             break;
         }
+        case OPT_HIST_KINDS:
+            if (parse_kinds(optarg, &mo.hist_kinds)) {
+                cli_error("--hist-kinds: '%s' is not a list of descriptor kinds", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case 'h':
             measure_usage(stdout);
             return 0;

@@ -1,0 +1,1566 @@
+/* trace_linux: the `trace` backend, a native ptrace tracer that reads every
+ * result from registers (PTRACE_GET_SYSCALL_INFO), never from text.
+ *
+ * Spawned (`run`): iopsd forks the command; the child waits on a pipe until
+ * the parent has seized it (PTRACE_SEIZE with TRACESECCOMP, fork/vfork/clone/
+ * exec following and EXITKILL), installs a seccomp filter that returns
+ * RET_TRACE only for the syscalls in trace_sys_linux.c, and execs. Untraced
+ * syscalls never stop. At a seccomp stop the tracer either handles the call
+ * at once (close, lseek, stat...: one stop) or, when it needs the result
+ * (bytes, a new descriptor), resumes with PTRACE_SYSCALL to see the exit.
+ *
+ * Attached (`window_begin`/`window_end`): a dedicated tracer thread seizes
+ * every thread of the tree, interrupts them all, reads their descriptor
+ * tables, and resumes them with PTRACE_SYSCALL (no filter can be installed
+ * into a running process). At the end it interrupts everything, accounts
+ * what is still open, and detaches each task at a stop, re-injecting the
+ * signal it was stopped for. A "doorbell" child of the tracer thread wakes
+ * its waitpid when window_end kills it.
+ *
+ * Accounting (descriptor tables, rows, histograms) is in trace_state_linux.c. */
+#include "measure/backend.h"
+#include "measure/procfs.h"
+#include "measure/spawn.h"
+#include "measure/trace.h"
+#include "util/clock.h"
+#include "util/xalloc.h"
+
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_THREAD
+#define CLONE_THREAD 0x00010000
+#endif
+#ifndef CLONE_FILES
+#define CLONE_FILES 0x00000400
+#endif
+#ifndef CLONE_UNTRACED
+#define CLONE_UNTRACED 0x00800000
+#endif
+#define T_F_DUPFD             0
+#define T_F_SETFD             2
+#define T_F_DUPFD_CLOEXEC     1030
+#define T_FIONCLEX            0x5450
+#define T_FIOCLEX             0x5451
+#define T_MAP_ANONYMOUS       0x20
+#define T_CLOSE_RANGE_UNSHARE 2u
+#define T_CLOSE_RANGE_CLOEXEC 4u
+#define T_O_CLOEXEC           02000000u
+/* Kernel-internal "restart me" codes a tracer sees at syscall exit. */
+#define T_ERESTARTSYS           512
+#define T_ERESTART_RESTARTBLOCK 516
+
+#define HINT "; use --backend proc"
+
+struct tproc {
+    pid_t tgid;
+    struct tfdtab *fdt;
+    int ntasks;      /* tasks that point here */
+    bool gone;       /* the leader exited: the table was released */
+    bool host_child; /* its real parent is the process that runs the tracer */
+    struct tproc *next;
+};
+
+struct ttask {
+    pid_t tid;
+    struct tproc *proc;  /* NULL until a fork event claims it */
+    bool attached;       /* its first stop (attach or auto-attach) was seen */
+    bool expect_initial; /* created by a fork event; the next PTRACE_EVENT_STOP is the attach */
+    bool stopped;        /* held in a stop (unclaimed, or while attaching/detaching) */
+    bool listening;      /* in a group-stop, restarted with PTRACE_LISTEN */
+    bool want_exit;      /* a traced syscall whose result we need is running */
+    int resume_sig;      /* signal to deliver when a held task is restarted */
+    /* the syscall in flight */
+    const struct tsc_entry *sc;
+    uint64_t args[6];
+    uint64_t ip, sp, t0;
+    long nr;
+    uint8_t kind[2];
+    int32_t row[2];
+    /* an interrupted call (-ERESTART*): restarted, or an EINTR error? */
+    bool restart_pending, restart_write;
+    long r_nr;
+    uint64_t r_args[6], r_ip, r_sp;
+    /* clone flags seen at clone/clone3 entry, for the fork event */
+    bool clone_known;
+    uint64_t clone_flags;
+    struct ttask *next;
+};
+
+struct tracer {
+    bool attach;   /* attached mode: PTRACE_SYSCALL, no filter */
+    bool started;  /* accounting on (spawned: after the command's first exec) */
+    bool draining; /* window end: hold every task at its next stop */
+    pid_t root;
+    struct tstate st;
+    struct ttask **tasks;
+    size_t tasks_cap, ntasks;
+    struct tproc *procs;
+    int root_status;
+    bool root_gone;
+    pid_t doorbell;
+    /* co-location: while the traced tree is one task, tracer and tracee
+     * share one CPU (see pin_begin) */
+    bool pinned;
+    cpu_set_t orig_mask;
+    char link[PATH_MAX + 1];
+};
+
+/* ---- task and process tables ---- */
+
+static size_t task_slot(const struct tracer *tr, pid_t tid)
+{
+    return ((size_t)tid * 2654435761u) & (tr->tasks_cap - 1);
+}
+
+static struct ttask *task_get(struct tracer *tr, pid_t tid)
+{
+    for (struct ttask *t = tr->tasks[task_slot(tr, tid)]; t; t = t->next)
+        if (t->tid == tid)
+            return t;
+    return NULL;
+}
+
+static struct ttask *task_new(struct tracer *tr, pid_t tid, struct tproc *p)
+{
+    if (tr->ntasks + 1 > tr->tasks_cap) {
+        size_t cap = tr->tasks_cap * 2;
+        struct ttask **nt = xcalloc(cap, sizeof(*nt));
+        for (size_t i = 0; i < tr->tasks_cap; i++)
+            for (struct ttask *t = tr->tasks[i], *n; t; t = n) {
+                n = t->next;
+                size_t s = ((size_t)t->tid * 2654435761u) & (cap - 1);
+                t->next = nt[s];
+                nt[s] = t;
+            }
+        free(tr->tasks);
+        tr->tasks = nt;
+        tr->tasks_cap = cap;
+    }
+    struct ttask *t = xcalloc(1, sizeof(*t));
+    t->tid = tid;
+    t->proc = p;
+    if (p)
+        p->ntasks++;
+    size_t s = task_slot(tr, tid);
+    t->next = tr->tasks[s];
+    tr->tasks[s] = t;
+    tr->ntasks++;
+    return t;
+}
+
+static struct tproc *proc_new(struct tracer *tr, pid_t tgid, struct tfdtab *fdt)
+{
+    struct tproc *p = xcalloc(1, sizeof(*p));
+    p->tgid = tgid;
+    p->fdt = fdt;
+    p->next = tr->procs;
+    tr->procs = p;
+    tr->st.processes++;
+    return p;
+}
+
+/* The process exited (or the window ends with it alive): release its table. */
+static void proc_finish(struct tracer *tr, struct tproc *p, bool exited)
+{
+    if (p->gone)
+        return;
+    p->gone = true;
+    tfdtab_unref(&tr->st, p->fdt, p->tgid, exited);
+    p->fdt = NULL;
+}
+
+static void proc_put(struct tracer *tr, struct tproc *p)
+{
+    if (--p->ntasks > 0)
+        return;
+    proc_finish(tr, p, true);
+    for (struct tproc **pp = &tr->procs; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    free(p);
+}
+
+static void task_del(struct tracer *tr, struct ttask *t)
+{
+    for (struct ttask **pp = &tr->tasks[task_slot(tr, t->tid)]; *pp; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    tr->ntasks--;
+    if (t->proc)
+        proc_put(tr, t->proc);
+    free(t);
+}
+
+static void tracer_init(struct tracer *tr, bool attach, unsigned hist_kinds, struct report *leaks)
+{
+    memset(tr, 0, sizeof(*tr));
+    tr->attach = attach;
+    tr->tasks_cap = 64;
+    tr->tasks = xcalloc(tr->tasks_cap, sizeof(*tr->tasks));
+    tstate_init(&tr->st, hist_kinds, leaks);
+}
+
+static void tracer_release(struct tracer *tr)
+{
+    for (size_t i = 0; i < tr->tasks_cap; i++)
+        for (struct ttask *t = tr->tasks[i], *n; t; t = n) {
+            n = t->next;
+            free(t);
+        }
+    free(tr->tasks);
+    for (struct tproc *p = tr->procs, *n; p; p = n) {
+        n = p->next;
+        if (p->fdt) {
+            p->fdt->refs = 1;
+            tfdtab_unref(&tr->st, p->fdt, p->tgid, false);
+        }
+        free(p);
+    }
+    tstate_release(&tr->st);
+}
+
+/* ---- reading the tracee ---- */
+
+static int peek(pid_t tid, uint64_t addr, void *buf, size_t n)
+{
+    struct iovec local = {buf, n}, remote = {(void *)(uintptr_t)addr, n};
+    ssize_t r = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+    return r == (ssize_t)n ? 0 : -EFAULT;
+}
+
+/* Kind, row and close-on-exec of tid's descriptor fd, from /proc. 0 or -errno
+ * (-ENOENT when fd is not open). */
+static int probe_fd(struct tracer *tr, pid_t tid, int fd, enum fd_kind *kind, int32_t *row,
+                    bool *cloexec)
+{
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int)tid, fd);
+    ssize_t n = readlink(p, tr->link, sizeof(tr->link) - 1);
+    if (n < 0)
+        return -errno;
+    tr->link[n] = '\0';
+    struct stat sb;
+    unsigned mode = 0;
+    if (tr->link[0] == '/' && stat(p, &sb) == 0)
+        mode = sb.st_mode;
+    *kind = tstate_kind_from_link(tr->link, mode);
+    *row = tr->link[0] == '/' ? tstate_row(&tr->st, tr->link, *kind) : -1;
+    if (cloexec) {
+        *cloexec = false;
+        char info[TSTATE_MAX_FDINFO];
+        snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", (int)tid, fd);
+        int f = open(p, O_RDONLY | O_CLOEXEC);
+        if (f >= 0) {
+            ssize_t m = read(f, info, sizeof(info));
+            unsigned flags;
+            if (m > 0 && tstate_parse_fdinfo_flags(info, (size_t)m, &flags) == 0)
+                *cloexec = flags & T_O_CLOEXEC;
+            close(f);
+        }
+    }
+    return 0;
+}
+
+/* Reads every open descriptor of pid into t (none of them ours). */
+static void load_fds(struct tracer *tr, pid_t pid, struct tfdtab *t)
+{
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(p);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        int fd = atoi(e->d_name);
+        enum fd_kind k;
+        int32_t row;
+        bool cx;
+        if (probe_fd(tr, pid, fd, &k, &row, &cx) == 0)
+            tfdtab_set(&tr->st, t, fd, k, row, cx ? TFD_CLOEXEC : 0);
+    }
+    closedir(d);
+}
+
+/* The kind and row of fd in t's table; unknown descriptors (received over a
+ * socket, say) are looked up in /proc and remembered. Returns false when fd
+ * is not open. */
+static bool resolve_fd(struct tracer *tr, struct ttask *t, int fd, uint8_t *kind, int32_t *row)
+{
+    struct tfdtab *tab = t->proc->fdt;
+    struct tfd *e = tfdtab_get(tab, fd);
+    if (!e && fd >= 0) {
+        enum fd_kind k;
+        int32_t r;
+        bool cx;
+        if (probe_fd(tr, t->tid, fd, &k, &r, &cx))
+            return false;
+        tfdtab_set(&tr->st, tab, fd, k, r, cx ? TFD_CLOEXEC : 0);
+        e = tfdtab_get(tab, fd);
+    }
+    if (!e)
+        return false;
+    *kind = e->kind;
+    *row = e->file;
+    return true;
+}
+
+static bool is_file_kind(struct tracer *tr, struct ttask *t, int fd)
+{
+    uint8_t k;
+    int32_t row;
+    return resolve_fd(tr, t, fd, &k, &row) && (tr->st.hist_kinds & (1u << k));
+}
+
+/* ---- CPU placement ---- */
+
+/* Co-location. A ptrace stop costs several times more when the tracer wakes
+ * on another CPU than the tracee's (docs/tracer.md). While the traced tree is
+ * a single task, the tracer and the tracee are pinned to the CPU the tracer
+ * runs on; the first fork or clone, or the program setting its own affinity,
+ * restores the original mask everywhere. The program never sees the pin:
+ * sched_getaffinity is traced and shows the original mask.
+ * IOPSD_TRACE_PIN=0 turns it off. */
+static void pin_begin(struct tracer *tr, pid_t child)
+{
+    const char *e = getenv("IOPSD_TRACE_PIN");
+    if ((e && !strcmp(e, "0")) || sched_getaffinity(0, sizeof(tr->orig_mask), &tr->orig_mask))
+        return;
+    int cpu = sched_getcpu();
+    if (cpu < 0 || CPU_COUNT(&tr->orig_mask) < 2 || !CPU_ISSET(cpu, &tr->orig_mask))
+        return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(child, sizeof(one), &one))
+        return;
+    sched_setaffinity(0, sizeof(one), &one);
+    tr->pinned = true;
+}
+
+/* Restores the original mask of the tracer and of the tasks given. */
+static void pin_end(struct tracer *tr, pid_t a, pid_t b)
+{
+    if (!tr->pinned)
+        return;
+    tr->pinned = false;
+    if (a > 0)
+        sched_setaffinity(a, sizeof(tr->orig_mask), &tr->orig_mask);
+    if (b > 0)
+        sched_setaffinity(b, sizeof(tr->orig_mask), &tr->orig_mask);
+    sched_setaffinity(0, sizeof(tr->orig_mask), &tr->orig_mask);
+}
+
+/* ---- resuming ---- */
+
+static void resume(struct tracer *tr, struct ttask *t, int sig)
+{
+    if (tr->draining || !t->proc) {
+        t->stopped = true;
+        t->resume_sig = sig;
+        return;
+    }
+    t->stopped = false;
+    long req = (tr->attach || t->want_exit) ? PTRACE_SYSCALL : PTRACE_CONT;
+    ptrace(req, t->tid, 0L, (long)sig);
+}
+
+/* ---- syscalls ---- */
+
+static void new_fd(struct tracer *tr, struct ttask *t, int fd, enum fd_kind kind, int32_t row,
+                   bool cloexec)
+{
+    if (fd < 0)
+        return;
+    tfdtab_set(&tr->st, t->proc->fdt, fd, kind, row,
+               (uint8_t)(TFD_OURS | (cloexec ? TFD_CLOEXEC : 0)));
+}
+
+/* The new descriptor fd of tid: kind and row from /proc. */
+static void new_fd_probed(struct tracer *tr, struct ttask *t, int fd, bool cloexec, bool open)
+{
+    enum fd_kind k;
+    int32_t row = -1;
+    if (probe_fd(tr, t->tid, fd, &k, &row, NULL))
+        k = FDK_FILE;
+    if (open && row >= 0)
+        tr->st.rows[row].opens++;
+    new_fd(tr, t, fd, k, row, cloexec);
+}
+
+static bool want_cloexec(const struct tsc_entry *sc, const uint64_t *args)
+{
+    switch (sc->cx) {
+    case TSC_CX_ALWAYS:
+        return true;
+    case TSC_CX_ARG:
+        return (args[sc->cx_arg] & sc->cx_mask) != 0;
+    default:
+        return false;
+    }
+}
+
+static void dup_fd(struct tracer *tr, struct ttask *t, int oldfd, int newfd, bool cloexec)
+{
+    struct tfdtab *tab = t->proc->fdt;
+    uint8_t k;
+    int32_t row;
+    if (oldfd == newfd || newfd < 0)
+        return;
+    if (!resolve_fd(tr, t, oldfd, &k, &row)) {
+        new_fd_probed(tr, t, newfd, cloexec, false);
+        return;
+    }
+    tfdtab_close(&tr->st, tab, newfd);
+    new_fd(tr, t, newfd, k, row, cloexec);
+}
+
+static void do_close_range(struct tracer *tr, struct ttask *t, uint64_t first, uint64_t last,
+                           uint64_t flags)
+{
+    if (flags & ~(uint64_t)(T_CLOSE_RANGE_UNSHARE | T_CLOSE_RANGE_CLOEXEC) || first > last)
+        return; /* EINVAL */
+    struct tproc *p = t->proc;
+    if ((flags & T_CLOSE_RANGE_UNSHARE) && p->fdt->refs > 1) {
+        struct tfdtab *c = tfdtab_copy(p->fdt);
+        tstate_count_table(&tr->st, c);
+        tfdtab_unref(&tr->st, p->fdt, p->tgid, false);
+        p->fdt = c;
+    }
+    struct tfdtab *tab = p->fdt;
+    uint64_t hi = last < (uint64_t)tab->cap ? last : (uint64_t)tab->cap - 1;
+    for (uint64_t fd = first; tab->cap > 0 && fd <= hi; fd++) {
+        struct tfd *e = tfdtab_get(tab, (int)fd);
+        if (!e)
+            continue;
+        if (flags & T_CLOSE_RANGE_CLOEXEC)
+            e->flags |= TFD_CLOEXEC;
+        else
+            tfdtab_close(&tr->st, tab, (int)fd);
+    }
+}
+
+/* Clears CLONE_UNTRACED from the first argument of the syscall t is stopped
+ * at. A child that escaped the tracer would still carry the filter, and its
+ * traced calls would fail with ENOSYS (LeakSanitizer's helper hangs so). */
+static void clear_untraced_arg(struct ttask *t, uint64_t flags)
+{
+#if defined(__x86_64__)
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, t->tid, 0L, &regs) == 0 && regs.rdi == flags) {
+        regs.rdi = flags & ~(uint64_t)CLONE_UNTRACED;
+        ptrace(PTRACE_SETREGS, t->tid, 0L, &regs);
+    }
+#elif defined(__aarch64__)
+    struct user_regs_struct regs;
+    struct iovec io = {&regs, sizeof(regs)};
+    if (ptrace(PTRACE_GETREGSET, t->tid, (void *)NT_PRSTATUS, &io) == 0 && regs.regs[0] == flags) {
+        regs.regs[0] = flags & ~(uint64_t)CLONE_UNTRACED;
+        ptrace(PTRACE_SETREGSET, t->tid, (void *)NT_PRSTATUS, &io);
+    }
+#endif
+}
+
+static void clear_untraced_mem(struct ttask *t, uint64_t addr, uint64_t flags)
+{
+    flags &= ~(uint64_t)CLONE_UNTRACED;
+    struct iovec local = {&flags, sizeof(flags)}, remote = {(void *)(uintptr_t)addr, sizeof(flags)};
+    process_vm_writev(t->tid, &local, 1, &remote, 1, 0);
+}
+
+/* A traced syscall starts (seccomp stop, or entry stop when attached). */
+static void on_entry(struct tracer *tr, struct ttask *t, long nr, const uint64_t *args, uint64_t ip,
+                     uint64_t sp)
+{
+    t->want_exit = false;
+    if (!tr->started || !t->proc || t->proc->gone)
+        return;
+    const struct tsc_entry *sc = tsc_lookup(nr);
+    if (t->restart_pending) {
+        if (nr == t->r_nr && ip == t->r_ip && sp == t->r_sp &&
+            !memcmp(args, t->r_args, sizeof(t->r_args))) {
+            t->restart_pending = false; /* the kernel restarted it: not an error */
+        } else if (sp >= t->r_sp) {
+            /* not in a signal handler's frame: the call returned EINTR */
+            t->restart_pending = false;
+            if (t->restart_write)
+                tr->st.write_errors++;
+            else
+                tr->st.read_errors++;
+        }
+    }
+    if (!sc)
+        return;
+    struct tstate *s = &tr->st;
+    int fd = (int)args[0];
+    bool need_exit = false;
+    switch (sc->op) {
+    case TSC_READ:
+    case TSC_WRITE:
+    case TSC_RECVMMSG:
+    case TSC_SENDMMSG:
+        if (!resolve_fd(tr, t, fd, &t->kind[0], &t->row[0]))
+            t->kind[0] = 0xff;
+        need_exit = true;
+        break;
+    case TSC_SENDFILE:
+    case TSC_COPY:
+    case TSC_TEE: {
+        int in = sc->op == TSC_SENDFILE ? (int)args[1] : fd;
+        int out = sc->op == TSC_SENDFILE ? fd : sc->op == TSC_COPY ? (int)args[2] : (int)args[1];
+        if (!resolve_fd(tr, t, in, &t->kind[0], &t->row[0]))
+            t->kind[0] = 0xff;
+        if (!resolve_fd(tr, t, out, &t->kind[1], &t->row[1]))
+            t->kind[1] = 0xff;
+        need_exit = true;
+        break;
+    }
+    case TSC_OPEN:
+    case TSC_OPENAT2:
+    case TSC_NEWFD:
+    case TSC_FDPAIR:
+    case TSC_DUP:
+    case TSC_DUP2:
+        need_exit = true;
+        break;
+    case TSC_IO_URING:
+        s->unseen_io_uring++;
+        break;
+    case TSC_MMAP:
+        if (!(args[3] & T_MAP_ANONYMOUS) && (int)args[4] >= 0 && is_file_kind(tr, t, (int)args[4]))
+            s->unseen_mmap++;
+        break;
+    case TSC_CLOSE:
+        tstate_meta(s, META_CLOSE);
+        tfdtab_close(s, t->proc->fdt, fd);
+        break;
+    case TSC_CLOSE_RANGE:
+        tstate_meta(s, META_CLOSE);
+        do_close_range(tr, t, args[0], args[1], args[2]);
+        break;
+    case TSC_FCNTL: {
+        int cmd = (int)args[1];
+        if (cmd == T_F_DUPFD || cmd == T_F_DUPFD_CLOEXEC) {
+            need_exit = true;
+            break;
+        }
+        if (cmd == T_F_SETFD) {
+            struct tfd *e = tfdtab_get(t->proc->fdt, fd);
+            if (e)
+                e->flags = (uint8_t)((args[2] & FD_CLOEXEC) ? e->flags | TFD_CLOEXEC
+                                                            : e->flags & ~TFD_CLOEXEC);
+        }
+        if (is_file_kind(tr, t, fd))
+            tstate_meta(s, META_FCNTL);
+        break;
+    }
+    case TSC_IOCTL: {
+        unsigned long req = (unsigned long)args[1];
+        struct tfd *e = tfdtab_get(t->proc->fdt, fd);
+        if (e && req == T_FIOCLEX)
+            e->flags |= TFD_CLOEXEC;
+        else if (e && req == T_FIONCLEX)
+            e->flags &= (uint8_t)~TFD_CLOEXEC;
+        if (is_file_kind(tr, t, fd))
+            tstate_meta(s, META_FCNTL);
+        break;
+    }
+    case TSC_SEEK: {
+        uint8_t k;
+        int32_t row = -1;
+        resolve_fd(tr, t, fd, &k, &row);
+        tstate_seek(s, row);
+        break;
+    }
+    case TSC_META:
+        tstate_meta(s, (enum meta_op)sc->aux);
+        break;
+    case TSC_META_FD:
+        if (is_file_kind(tr, t, fd))
+            tstate_meta(s, (enum meta_op)sc->aux);
+        break;
+    case TSC_CLONE:
+        t->clone_known = true;
+        t->clone_flags = args[0];
+        if ((args[0] & CLONE_UNTRACED) && !tr->attach)
+            clear_untraced_arg(t, args[0]);
+        break;
+    case TSC_SETAFFINITY:
+        pin_end(tr, t->tid, 0); /* the program's own mask wins */
+        break;
+    case TSC_GETAFFINITY:
+        need_exit = tr->pinned;
+        break;
+    case TSC_CLONE3: {
+        uint64_t f;
+        if (peek(t->tid, args[0], &f, sizeof(f)) == 0) {
+            t->clone_known = true;
+            t->clone_flags = f;
+            if ((f & CLONE_UNTRACED) && !tr->attach)
+                clear_untraced_mem(t, args[0], f);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    if (need_exit) {
+        t->want_exit = true;
+        t->sc = sc;
+        t->nr = nr;
+        memcpy(t->args, args, sizeof(t->args));
+        t->ip = ip;
+        t->sp = sp;
+        t->t0 = clock_mono_ns();
+    }
+}
+
+static void data_op(struct tracer *tr, uint8_t kind, int32_t row, bool write, uint64_t bytes,
+                    uint64_t lat)
+{
+    if (kind == 0xff)
+        kind = FDK_ANON; /* not open at entry, yet it succeeded: opened by a racing thread */
+    tstate_data(&tr->st, write, (enum fd_kind)kind, row, bytes, lat);
+}
+
+/* The messages of a sendmmsg/recvmmsg: n entries of struct mmsghdr at addr;
+ * msg_len follows the 56-byte struct msghdr on both architectures. */
+static void mmsg_ops(struct tracer *tr, struct ttask *t, bool write, uint64_t addr, long n,
+                     uint64_t lat)
+{
+    enum { MMSG_SIZE = 64, MSG_LEN_OFF = 56, BATCH = 64 };
+    unsigned char buf[BATCH * MMSG_SIZE];
+    for (long done = 0; done < n;) {
+        long k = n - done < BATCH ? n - done : BATCH;
+        if (peek(t->tid, addr + (uint64_t)done * MMSG_SIZE, buf, (size_t)k * MMSG_SIZE)) {
+            for (long i = 0; i < k; i++) /* unreadable: count the ops, bytes unknown */
+                data_op(tr, t->kind[0], t->row[0], write, 0, lat);
+        } else {
+            for (long i = 0; i < k; i++) {
+                unsigned len;
+                memcpy(&len, buf + i * MMSG_SIZE + MSG_LEN_OFF, sizeof(len));
+                data_op(tr, t->kind[0], t->row[0], write, len, lat);
+            }
+        }
+        done += k;
+    }
+}
+
+/* The traced syscall t started returns rval. */
+static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool is_error)
+{
+    if (!t->want_exit)
+        return;
+    t->want_exit = false;
+    if (!t->proc || t->proc->gone)
+        return;
+    const struct tsc_entry *sc = t->sc;
+    const uint64_t *a = t->args;
+    struct tstate *s = &tr->st;
+    uint64_t lat = clock_mono_ns() - t->t0;
+    bool restart = is_error && rval <= -T_ERESTARTSYS && rval >= -T_ERESTART_RESTARTBLOCK;
+    bool write = sc->op == TSC_WRITE || sc->op == TSC_SENDMMSG || sc->op == TSC_SENDFILE ||
+                 sc->op == TSC_COPY || sc->op == TSC_TEE;
+    switch (sc->op) {
+    case TSC_READ:
+    case TSC_WRITE:
+    case TSC_RECVMMSG:
+    case TSC_SENDMMSG:
+    case TSC_SENDFILE:
+    case TSC_COPY:
+    case TSC_TEE:
+        if (restart) {
+            t->restart_pending = true;
+            t->restart_write = write;
+            t->r_nr = t->nr;
+            memcpy(t->r_args, a, sizeof(t->r_args));
+            t->r_ip = t->ip;
+            t->r_sp = t->sp;
+            return;
+        }
+        if (is_error) {
+            if (write)
+                s->write_errors++;
+            else
+                s->read_errors++;
+            return;
+        }
+        if (sc->op == TSC_READ || sc->op == TSC_WRITE)
+            data_op(tr, t->kind[0], t->row[0], write, (uint64_t)rval, lat);
+        else if (sc->op == TSC_RECVMMSG || sc->op == TSC_SENDMMSG)
+            mmsg_ops(tr, t, write, a[1], rval, lat);
+        else {
+            data_op(tr, t->kind[0], t->row[0], false, (uint64_t)rval, lat);
+            data_op(tr, t->kind[1], t->row[1], true, (uint64_t)rval, lat);
+        }
+        return;
+    default:
+        break;
+    }
+    if (restart)
+        return; /* the kernel will run it again: it is seen then */
+    switch (sc->op) {
+    case TSC_OPEN:
+    case TSC_OPENAT2: {
+        tstate_meta(s, META_OPEN);
+        if (is_error)
+            return;
+        bool cx = false;
+        if (sc->op == TSC_OPENAT2) {
+            uint64_t how_flags;
+            if (peek(t->tid, a[2], &how_flags, sizeof(how_flags)) == 0)
+                cx = how_flags & T_O_CLOEXEC;
+        } else {
+            cx = want_cloexec(sc, a);
+        }
+        new_fd_probed(tr, t, (int)rval, cx, true);
+        return;
+    }
+    case TSC_NEWFD:
+        if (is_error)
+            return;
+        if (!strncmp(sc->name, "signalfd", 8) && (int)a[0] != -1)
+            return; /* an existing signalfd was updated */
+        if (sc->aux == TSC_KIND_PROBE)
+            new_fd_probed(tr, t, (int)rval, want_cloexec(sc, a), false);
+        else
+            new_fd(tr, t, (int)rval, (enum fd_kind)sc->aux, -1, want_cloexec(sc, a));
+        return;
+    case TSC_FDPAIR: {
+        int fds[2];
+        uint64_t addr = sc->aux == FDK_SOCKET ? a[3] : a[0];
+        if (is_error || peek(t->tid, addr, fds, sizeof(fds)))
+            return;
+        new_fd(tr, t, fds[0], (enum fd_kind)sc->aux, -1, want_cloexec(sc, a));
+        new_fd(tr, t, fds[1], (enum fd_kind)sc->aux, -1, want_cloexec(sc, a));
+        return;
+    }
+    case TSC_DUP:
+        tstate_meta(s, META_DUP);
+        if (!is_error)
+            dup_fd(tr, t, (int)a[0], (int)rval, false);
+        return;
+    case TSC_DUP2:
+        tstate_meta(s, META_DUP);
+        if (!is_error)
+            dup_fd(tr, t, (int)a[0], (int)a[1], want_cloexec(sc, a));
+        return;
+    case TSC_FCNTL:
+        tstate_meta(s, META_DUP);
+        if (!is_error)
+            dup_fd(tr, t, (int)a[0], (int)rval, (int)a[1] == T_F_DUPFD_CLOEXEC);
+        return;
+    case TSC_GETAFFINITY:
+        /* about itself, while pinned: show the mask it had before */
+        if (!is_error && rval > 0 && tr->pinned && ((pid_t)a[0] == 0 || (pid_t)a[0] == t->tid)) {
+            size_t n = (size_t)rval < sizeof(tr->orig_mask) ? (size_t)rval : sizeof(tr->orig_mask);
+            struct iovec local = {&tr->orig_mask, n}, remote = {(void *)(uintptr_t)a[2], n};
+            process_vm_writev(t->tid, &local, 1, &remote, 1, 0);
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+static void on_syscall_stop(struct tracer *tr, struct ttask *t)
+{
+    struct __ptrace_syscall_info info;
+    long n = ptrace(PTRACE_GET_SYSCALL_INFO, t->tid, (void *)sizeof(info), &info);
+    if (n <= 0 || info.arch != tsc_audit_arch()) {
+        t->want_exit = false;
+        return;
+    }
+    if (info.op == PTRACE_SYSCALL_INFO_SECCOMP) {
+        if (info.seccomp.ret_data == TSC_RET_DATA)
+            on_entry(tr, t, (long)info.seccomp.nr, info.seccomp.args, info.instruction_pointer,
+                     info.stack_pointer);
+    } else if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+        on_entry(tr, t, (long)info.entry.nr, info.entry.args, info.instruction_pointer,
+                 info.stack_pointer);
+    } else if (info.op == PTRACE_SYSCALL_INFO_EXIT) {
+        on_exit_stop(tr, t, info.exit.rval, info.exit.is_error);
+    }
+}
+
+/* ---- process events ---- */
+
+static void on_fork(struct tracer *tr, struct ttask *t, int ev)
+{
+    unsigned long msg = 0;
+    ptrace(PTRACE_GETEVENTMSG, t->tid, 0L, &msg);
+    pid_t ctid = (pid_t)msg;
+    pin_end(tr, t->tid, ctid); /* two tasks now: let them spread */
+    uint64_t flags = t->clone_known ? t->clone_flags : 0;
+    t->clone_known = false;
+    if (ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK)
+        flags &= ~(uint64_t)CLONE_THREAD;
+    if (!t->proc || ctid <= 0)
+        return;
+    struct tproc *p = t->proc;
+    struct tproc *cp;
+    if (flags & CLONE_THREAD) {
+        cp = p;
+    } else {
+        struct tfdtab *fdt;
+        if (flags & CLONE_FILES) {
+            fdt = p->fdt;
+            fdt->refs++;
+        } else {
+            fdt = tfdtab_copy(p->fdt);
+            tstate_count_table(&tr->st, fdt);
+        }
+        cp = proc_new(tr, ctid, fdt);
+    }
+    struct ttask *c = task_get(tr, ctid);
+    if (c) { /* its attach stop came first: it waits for us */
+        c->proc = cp;
+        cp->ntasks++;
+        if (c->attached && c->stopped)
+            resume(tr, c, 0);
+    } else {
+        c = task_new(tr, ctid, cp);
+        c->expect_initial = true;
+    }
+}
+
+static void on_exec(struct tracer *tr, struct ttask *t)
+{
+    unsigned long msg = 0;
+    ptrace(PTRACE_GETEVENTMSG, t->tid, 0L, &msg);
+    pid_t former = (pid_t)msg;
+    if (former != t->tid) {
+        /* A non-leader thread exec'd and took the leader's tid: the former
+         * tid and the old leader never report their ends. */
+        struct ttask *f = task_get(tr, former);
+        if (f) {
+            if (!t->proc && f->proc) {
+                t->proc = f->proc;
+                t->proc->ntasks++;
+            }
+            task_del(tr, f);
+        }
+    }
+    t->want_exit = false;
+    t->restart_pending = false;
+    t->clone_known = false;
+    struct tproc *p = t->proc;
+    if (!p || p->gone)
+        return;
+    if (p->fdt->refs > 1) { /* exec unshares a CLONE_FILES table */
+        struct tfdtab *c = tfdtab_copy(p->fdt);
+        tstate_count_table(&tr->st, c);
+        tfdtab_unref(&tr->st, p->fdt, p->tgid, false);
+        p->fdt = c;
+    }
+    tfdtab_exec(&tr->st, p->fdt);
+}
+
+/* A task ended (wait status st). */
+static void on_gone(struct tracer *tr, struct ttask *t, int st)
+{
+    struct tproc *p = t->proc;
+    if (t->restart_pending && WIFEXITED(st) && p && !p->gone) {
+        /* interrupted, not restarted, and the thread went on to exit: the
+         * program saw EINTR */
+        if (t->restart_write)
+            tr->st.write_errors++;
+        else
+            tr->st.read_errors++;
+    }
+    if (t->tid == tr->root) {
+        tr->root_gone = true;
+        tr->root_status = st;
+    }
+    if (p && t->tid == p->tgid)
+        proc_finish(tr, p, true);
+    task_del(tr, t);
+}
+
+static bool is_stop_signal(int sig)
+{
+    return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+/* Dispatches one wait status of tid. */
+static void on_wait(struct tracer *tr, pid_t tid, int st)
+{
+    struct ttask *t = task_get(tr, tid);
+    if (WIFEXITED(st) || WIFSIGNALED(st)) {
+        if (t)
+            on_gone(tr, t, st);
+        return;
+    }
+    if (!WIFSTOPPED(st))
+        return;
+    int sig = WSTOPSIG(st), ev = (st >> 16) & 0xff;
+    if (!t) { /* a new task whose parent's fork event has not come yet */
+        t = task_new(tr, tid, NULL);
+        t->attached = true;
+        t->stopped = true;
+        return;
+    }
+    if (sig == (SIGTRAP | 0x80) || (sig == SIGTRAP && ev == PTRACE_EVENT_SECCOMP)) {
+        on_syscall_stop(tr, t);
+        resume(tr, t, 0);
+        return;
+    }
+    /* PTRACE_EVENT_STOP first: the attach, interrupt and auto-attach traps
+     * report SIGTRAP, group-stops the stop signal. */
+    if (ev == PTRACE_EVENT_STOP) {
+        if (!t->attached && !t->expect_initial && is_stop_signal(sig)) {
+            /* seized while in a group-stop: it stays stopped */
+            t->attached = true;
+            t->listening = true;
+            resume(tr, t, 0);
+            return;
+        }
+        if (!t->attached || t->expect_initial) {
+            t->attached = true;
+            t->expect_initial = false;
+            resume(tr, t, 0);
+            return;
+        }
+        if (is_stop_signal(sig)) { /* group-stop: stay stopped until SIGCONT */
+            if (tr->draining) {
+                t->stopped = true;
+                t->listening = false;
+                t->resume_sig = 0;
+                return;
+            }
+            t->listening = true;
+            ptrace(PTRACE_LISTEN, tid, 0L, 0L);
+            return;
+        }
+        t->listening = false;
+        resume(tr, t, 0); /* PTRACE_INTERRUPT or the end of a group-stop */
+        return;
+    }
+    if (sig == SIGTRAP && ev) {
+        switch (ev) {
+        case PTRACE_EVENT_FORK:
+        case PTRACE_EVENT_VFORK:
+        case PTRACE_EVENT_CLONE:
+            on_fork(tr, t, ev);
+            break;
+        case PTRACE_EVENT_EXEC:
+            on_exec(tr, t);
+            break;
+        case PTRACE_EVENT_EXIT:
+            if (t->proc && t->proc->host_child) {
+                /* Its real parent is our own process: let the zombie go to
+                 * it, not to this thread's waitpid. */
+                if (t->tid == t->proc->tgid)
+                    proc_finish(tr, t->proc, true);
+                ptrace(PTRACE_DETACH, t->tid, 0L, 0L);
+                task_del(tr, t);
+                return;
+            }
+            break;
+        default:
+            break;
+        }
+        resume(tr, t, 0);
+        return;
+    }
+    resume(tr, t, sig); /* signal-delivery-stop: deliver it */
+}
+
+/* ---- spawned runs ---- */
+
+static int install_filter(void)
+{
+    struct sock_filter prog[512];
+    int n = tsc_build_filter(prog, sizeof(prog) / sizeof(prog[0]));
+    if (n < 0)
+        return n;
+    struct sock_fprog fp = {(unsigned short)n, prog};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+        return -errno;
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp))
+        return -errno;
+    return 0;
+}
+
+/* In the child: wait until the parent has seized us, filter, exec. */
+static void child_main(char *const argv[], const struct spawn_guard *g, int syncfd, int errfd)
+{
+    spawn_child_reset(g);
+    char c;
+    ssize_t r;
+    do
+        r = read(syncfd, &c, 1);
+    while (r < 0 && errno == EINTR);
+    close(syncfd);
+    if (r != 0)
+        _exit(125); /* the parent went away or failed */
+    int rc = install_filter();
+    if (rc) {
+        int e = -rc;
+        if (write(errfd, &e, sizeof(e)) < 0)
+            _exit(125);
+        _exit(125);
+    }
+    spawn_child_exec(argv, errfd);
+}
+
+static double tv_seconds(const struct timeval *tv)
+{
+    return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+static const long seize_opts_spawn = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP |
+                                     PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+                                     PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL;
+
+static int trace_run(const struct meas_opts *o, char *const argv[], struct report *r, char *err,
+                     size_t errlen)
+{
+    int rc = 0, syncp[2] = {-1, -1}, errp[2] = {-1, -1};
+    struct spawn_guard g = {0};
+    struct tracer tr;
+    struct rusage ru0, ru1;
+    cpu_set_t oldaff;
+    bool have_aff = sched_getaffinity(0, sizeof(oldaff), &oldaff) == 0;
+    int old_subreaper = 0;
+    prctl(PR_GET_CHILD_SUBREAPER, &old_subreaper, 0, 0, 0);
+
+    snprintf(r->backend, sizeof(r->backend), "trace");
+    report_set_argv(r, argv);
+    tracer_init(&tr, false, o->hist_kinds, r);
+    if (pipe2(syncp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        goto out;
+    }
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    getrusage(RUSAGE_CHILDREN, &ru0);
+    spawn_guard_begin(&g);
+    r->start_time = clock_wall_seconds();
+    uint64_t t0 = clock_mono_ns();
+    pid_t child = fork();
+    if (child < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        goto out_guard;
+    }
+    if (child == 0) {
+        close(syncp[1]);
+        close(errp[0]);
+        child_main(argv, &g, syncp[0], errp[1]);
+    }
+    close(syncp[0]);
+    close(errp[1]);
+    syncp[0] = errp[1] = -1;
+    if (ptrace(PTRACE_SEIZE, child, 0L, seize_opts_spawn) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot trace the command: ptrace: %s" HINT, strerror(errno));
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        goto out_guard;
+    }
+    tr.root = child;
+    spawn_forward_pid = child;
+    struct tproc *rp = proc_new(&tr, child, tfdtab_new(true));
+    task_new(&tr, child, rp)->attached = true;
+    pin_begin(&tr, child);
+    close(syncp[1]); /* let the child install its filter and exec */
+    syncp[1] = -1;
+
+    bool exec_checked = false;
+    while (tr.ntasks > 0) {
+        int st;
+        pid_t p = waitpid(-1, &st, __WALL);
+        if (p < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        struct ttask *t = task_get(&tr, p);
+        if (!tr.started && t && t->tid == child && WIFSTOPPED(st) &&
+            (st >> 16) == PTRACE_EVENT_EXEC) {
+            /* The command is running: its descriptors now are the start. */
+            tr.started = true;
+            load_fds(&tr, child, rp->fdt);
+            tr.st.fds_start = tr.st.fds_now;
+            tr.st.fds_peak = tr.st.fds_now;
+            tr.st.fds_kept = 0;
+            ptrace(PTRACE_CONT, child, 0L, 0L);
+            continue;
+        }
+        on_wait(&tr, p, st);
+        if (tr.root_gone && !exec_checked) {
+            exec_checked = true;
+            if (!tr.started) {
+                int e = spawn_read_exec_result(errp[0]);
+                errp[0] = -1;
+                if (e) {
+                    spawn_record_exec_error(r, argv[0], e);
+                    break;
+                }
+            }
+            if (!o->wait_descendants)
+                break;
+        }
+    }
+    uint64_t t1 = clock_mono_ns();
+    if (!r->exec_errno)
+        spawn_record_status(r, tr.root_status);
+    /* Processes still running (--no-wait-descendants): they carry our filter
+     * and cannot live untraced; they are killed (as strace does). */
+    r->still_running = 0;
+    for (struct tproc *p = tr.procs; p; p = p->next)
+        if (!p->gone) {
+            r->still_running++;
+            proc_finish(&tr, p, false);
+            kill(p->tgid, SIGKILL);
+        }
+    while (tr.ntasks > 0) {
+        int st;
+        pid_t p = waitpid(-1, &st, __WALL);
+        if (p < 0 && errno == EINTR)
+            continue;
+        if (p < 0)
+            break;
+        struct ttask *t = task_get(&tr, p);
+        if (t && (WIFEXITED(st) || WIFSIGNALED(st)))
+            task_del(&tr, t);
+        else if (t)
+            ptrace(PTRACE_CONT, p, 0L, 0L);
+    }
+    getrusage(RUSAGE_CHILDREN, &ru1);
+    r->wall_seconds = (double)(t1 - t0) / 1e9;
+    r->user_seconds = tv_seconds(&ru1.ru_utime) - tv_seconds(&ru0.ru_utime);
+    r->system_seconds = tv_seconds(&ru1.ru_stime) - tv_seconds(&ru0.ru_stime);
+    r->processes = tr.st.processes;
+    r->processes_exact = true;
+    if (!r->exec_errno)
+        tstate_fill_report(&tr.st, r, o->top_files);
+
+out_guard:
+    spawn_guard_end(&g);
+out:
+    if (have_aff)
+        sched_setaffinity(0, sizeof(oldaff), &oldaff);
+    prctl(PR_SET_CHILD_SUBREAPER, old_subreaper, 0, 0, 0);
+    for (int i = 0; i < 2; i++) {
+        if (syncp[i] >= 0)
+            close(syncp[i]);
+        if (errp[i] >= 0)
+            close(errp[i]);
+    }
+    tracer_release(&tr);
+    return rc;
+}
+
+/* ---- probe ---- */
+
+/* Forks a child that installs the filter and waits; seizes it and reads a
+ * seccomp stop with PTRACE_GET_SYSCALL_INFO. Everything the backend needs. */
+static int trace_probe(char *err, size_t errlen)
+{
+    int syncp[2];
+    if (pipe2(syncp, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -errno;
+    }
+    pid_t c = fork();
+    if (c < 0) {
+        int e = errno;
+        close(syncp[0]);
+        close(syncp[1]);
+        snprintf(err, errlen, "fork: %s", strerror(e));
+        return -e;
+    }
+    if (c == 0) {
+        char b;
+        close(syncp[1]);
+        if (read(syncp[0], &b, 1) != 0)
+            _exit(1);
+        if (install_filter())
+            _exit(2);
+        syscall(SYS_close, -1); /* a traced call: one seccomp stop */
+        _exit(0);
+    }
+    close(syncp[0]);
+    int rc = 0;
+    if (ptrace(PTRACE_SEIZE, c, 0L, PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "ptrace is not permitted here (%s)" HINT, strerror(errno));
+        close(syncp[1]);
+        kill(c, SIGKILL);
+        waitpid(c, NULL, 0);
+        return rc;
+    }
+    close(syncp[1]);
+    for (;;) {
+        int st;
+        if (waitpid(c, &st, __WALL) < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            snprintf(err, errlen, "waitpid: %s" HINT, strerror(errno));
+            break;
+        }
+        if (WIFEXITED(st)) {
+            if (WEXITSTATUS(st) == 2) {
+                rc = -EPERM;
+                snprintf(err, errlen, "seccomp filters are not permitted here" HINT);
+            } else if (WEXITSTATUS(st) != 0) {
+                rc = -EIO;
+                snprintf(err, errlen, "the ptrace probe failed" HINT);
+            }
+            break;
+        }
+        if (WIFSIGNALED(st)) {
+            rc = -EIO;
+            snprintf(err, errlen, "the ptrace probe was killed by signal %d" HINT, WTERMSIG(st));
+            break;
+        }
+        if (WIFSTOPPED(st) && (st >> 8) == (SIGTRAP | (PTRACE_EVENT_SECCOMP << 8))) {
+            struct __ptrace_syscall_info info;
+            long n = ptrace(PTRACE_GET_SYSCALL_INFO, c, (void *)sizeof(info), &info);
+            if (n <= 0 || info.op != PTRACE_SYSCALL_INFO_SECCOMP) {
+                rc = -ENOSYS;
+                snprintf(err, errlen,
+                         "the kernel lacks PTRACE_GET_SYSCALL_INFO (Linux >= 5.3 needed)" HINT);
+                kill(c, SIGKILL);
+            }
+            ptrace(PTRACE_CONT, c, 0L, 0L);
+            continue;
+        }
+        ptrace(PTRACE_CONT, c, 0L, WIFSTOPPED(st) && (st >> 16) == 0 ? (long)WSTOPSIG(st) : 0L);
+    }
+    return rc;
+}
+
+/* ---- attached windows ---- */
+
+struct meas_window {
+    pthread_t thread;
+    pid_t root;
+    struct tracer tr;
+    struct report leaks; /* leaked descriptors collect here */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool ready; /* the tracer thread attached (or failed) */
+    int rc;
+    char err[256];
+    pid_t doorbell;
+    uint64_t t0, t1;
+    double wall0;
+    uint64_t user0, sys0, user1, sys1;
+    size_t top_files;
+    bool detached_ok;
+};
+
+static void tree_ticks(pid_t root, uint64_t *user, uint64_t *sys)
+{
+    pid_t pids[4097];
+    long n = procfs_descendants(root, pids + 1, 4096);
+    if (n < 0)
+        n = 0;
+    if (n > 4096)
+        n = 4096;
+    pids[0] = root;
+    *user = *sys = 0;
+    for (long i = 0; i <= n; i++) {
+        struct proc_stat st;
+        if (procfs_read_stat(pids[i], &st) == 0) {
+            *user += st.utime + st.cutime;
+            *sys += st.stime + st.cstime;
+        }
+    }
+}
+
+static const long seize_opts_attach = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP |
+                                      PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+                                      PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT;
+
+/* Seizes every thread of pid not yet known. Returns how many were new, or
+ * -errno when pid itself cannot be traced. */
+static int seize_process(struct tracer *tr, pid_t pid, bool is_root)
+{
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(p);
+    if (!d)
+        return is_root ? -errno : 0;
+    struct tproc *proc = NULL;
+    for (struct tproc *q = tr->procs; q; q = q->next)
+        if (q->tgid == pid)
+            proc = q;
+    int added = 0, rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (task_get(tr, tid))
+            continue;
+        if (ptrace(PTRACE_SEIZE, tid, 0L, seize_opts_attach) < 0) {
+            if (is_root && tid == pid && !proc) {
+                rc = -errno;
+                break;
+            }
+            continue; /* gone, or auto-attached already (reported soon) */
+        }
+        if (!proc) {
+            struct proc_stat ps;
+            proc = proc_new(tr, pid, tfdtab_new(is_root));
+            proc->host_child = procfs_read_stat(pid, &ps) == 0 && ps.ppid == getpid();
+        }
+        task_new(tr, tid, proc);
+        ptrace(PTRACE_INTERRUPT, tid, 0L, 0L);
+        added++;
+    }
+    closedir(d);
+    return rc ? rc : added;
+}
+
+/* Waits for one status and dispatches it; the doorbell's end sets *rang. */
+static int wait_one(struct tracer *tr, bool *rang)
+{
+    int st;
+    pid_t p = waitpid(-1, &st, __WALL | __WNOTHREAD);
+    if (p < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (p == tr->doorbell) {
+        if (WIFEXITED(st) || WIFSIGNALED(st))
+            *rang = true;
+        return 0;
+    }
+    on_wait(tr, p, st);
+    return 0;
+}
+
+static bool all_held(struct tracer *tr)
+{
+    for (size_t i = 0; i < tr->tasks_cap; i++)
+        for (struct ttask *t = tr->tasks[i]; t; t = t->next)
+            if (!t->stopped)
+                return false;
+    return true;
+}
+
+static void window_ready(struct meas_window *w, int rc)
+{
+    pthread_mutex_lock(&w->lock);
+    w->rc = rc;
+    w->ready = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void *window_thread(void *arg)
+{
+    struct meas_window *w = arg;
+    struct tracer *tr = &w->tr;
+    bool rang = false;
+    int rc;
+
+    /* A fork-like clone with exit signal 0: the host gets no SIGCHLD for it,
+     * never auto-reaps it (SIGCHLD ignored) and its waitpid(-1) without
+     * __WALL never takes it; only this thread (__WALL) waits for it. */
+    w->doorbell = (pid_t)syscall(SYS_clone, 0L, 0L, 0L, 0L, 0L);
+    if (w->doorbell == 0) {
+        syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L);
+        for (;;)
+            syscall(SYS_ppoll, NULL, 0L, NULL, NULL, 0L); /* sleeps until killed */
+    }
+    if (w->doorbell < 0) {
+        rc = -errno;
+        snprintf(w->err, sizeof(w->err), "fork: %s", strerror(errno));
+        window_ready(w, rc);
+        return NULL;
+    }
+    tr->doorbell = w->doorbell;
+
+    /* Attach: seize everything, hold everything, until nothing new appears. */
+    tr->draining = true;
+    rc = seize_process(tr, w->root, true);
+    if (rc < 0) {
+        snprintf(w->err, sizeof(w->err), "cannot trace process %d: ptrace: %s" HINT, (int)w->root,
+                 strerror(-rc));
+        kill(w->doorbell, SIGKILL);
+        waitpid(w->doorbell, NULL, __WALL | __WNOTHREAD);
+        window_ready(w, rc);
+        return NULL;
+    }
+    for (int pass = 0; pass < 100; pass++) {
+        int added = 0;
+        pid_t pids[4096];
+        long n = procfs_descendants(w->root, pids, 4096);
+        added += seize_process(tr, w->root, false);
+        for (long i = 0; i < n && i < 4096; i++) {
+            int a = seize_process(tr, pids[i], false);
+            if (a > 0)
+                added += a;
+        }
+        while (!all_held(tr) && tr->ntasks > 0)
+            if (wait_one(tr, &rang) < 0)
+                break;
+        if (added == 0)
+            break;
+    }
+    /* Everything is stopped: the start of the window. */
+    for (struct tproc *p = tr->procs; p; p = p->next)
+        if (!p->gone)
+            load_fds(tr, p->tgid, p->fdt);
+    tr->st.fds_start = tr->st.fds_peak = tr->st.fds_now;
+    tr->started = true;
+    tr->draining = false;
+    tree_ticks(w->root, &w->user0, &w->sys0);
+    w->wall0 = clock_wall_seconds();
+    w->t0 = clock_mono_ns();
+    for (size_t i = 0; i < tr->tasks_cap; i++)
+        for (struct ttask *t = tr->tasks[i]; t; t = t->next)
+            if (t->stopped && t->proc) {
+                if (t->listening) {
+                    ptrace(PTRACE_LISTEN, t->tid, 0L, 0L);
+                    t->stopped = false;
+                } else {
+                    resume(tr, t, t->resume_sig);
+                }
+            }
+    window_ready(w, 0);
+
+    /* Until window_end rings (the doorbell is our child: waitpid never
+     * fails with ECHILD, even when the whole tree has exited). */
+    while (!rang)
+        if (wait_one(tr, &rang) < 0)
+            break;
+    /* The end: interrupt everything and hold it at its next stop. */
+    w->t1 = clock_mono_ns();
+    tree_ticks(w->root, &w->user1, &w->sys1);
+    tr->draining = true;
+    for (size_t i = 0; i < tr->tasks_cap; i++)
+        for (struct ttask *t = tr->tasks[i]; t; t = t->next)
+            if (!t->stopped)
+                ptrace(PTRACE_INTERRUPT, t->tid, 0L, 0L);
+    while (!all_held(tr) && tr->ntasks > 0)
+        if (wait_one(tr, &rang) < 0)
+            break;
+    for (struct tproc *p = tr->procs; p; p = p->next)
+        proc_finish(tr, p, false);
+    bool ok = true;
+    for (size_t i = 0; i < tr->tasks_cap; i++)
+        for (struct ttask *t = tr->tasks[i]; t; t = t->next)
+            if (ptrace(PTRACE_DETACH, t->tid, 0L, (long)t->resume_sig) < 0 && errno != ESRCH)
+                ok = false;
+    w->detached_ok = ok;
+    if (!rang) {
+        kill(w->doorbell, SIGKILL);
+        waitpid(w->doorbell, NULL, __WALL | __WNOTHREAD);
+    }
+    return NULL;
+}
+
+static int trace_window_begin(pid_t root, const struct meas_opts *o, struct meas_window **out,
+                              char *err, size_t errlen)
+{
+    if (root <= 0 || root == getpid()) {
+        snprintf(err, errlen, "cannot trace process %d: it is iopsd itself" HINT, (int)root);
+        return -EINVAL;
+    }
+    struct meas_window *w = xcalloc(1, sizeof(*w));
+    w->root = root;
+    w->top_files = o->top_files;
+    report_init(&w->leaks);
+    tracer_init(&w->tr, true, o->hist_kinds, &w->leaks);
+    w->tr.root = root;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    int rc = pthread_create(&w->thread, NULL, window_thread, w);
+    if (rc) {
+        snprintf(err, errlen, "pthread_create: %s", strerror(rc));
+        rc = -rc;
+        goto fail;
+    }
+    pthread_mutex_lock(&w->lock);
+    while (!w->ready)
+        pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+    if (w->rc) {
+        rc = w->rc;
+        pthread_join(w->thread, NULL);
+        snprintf(err, errlen, "%s", w->err);
+        goto fail;
+    }
+    *out = w;
+    return 0;
+fail:
+    tracer_release(&w->tr);
+    report_release(&w->leaks);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+    return rc;
+}
+
+static int trace_window_end(struct meas_window *w, struct report *r, char *err, size_t errlen)
+{
+    kill(w->doorbell, SIGKILL);
+    pthread_join(w->thread, NULL);
+    struct tracer *tr = &w->tr;
+    snprintf(r->backend, sizeof(r->backend), "trace");
+    r->start_time = w->wall0;
+    r->wall_seconds = (double)(w->t1 - w->t0) / 1e9;
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    r->user_seconds = w->user1 > w->user0 ? (double)(w->user1 - w->user0) / tick : 0;
+    r->system_seconds = w->sys1 > w->sys0 ? (double)(w->sys1 - w->sys0) / tick : 0;
+    r->processes = tr->st.processes;
+    r->processes_exact = true;
+    for (size_t i = 0; i < w->leaks.fds.nleaked; i++) {
+        const struct leaked_fd *l = &w->leaks.fds.leaked[i];
+        report_add_leaked(r, l->pid, l->fd, l->kind, l->path);
+    }
+    tstate_fill_report(&tr->st, r, w->top_files);
+    int rc = 0;
+    if (!w->detached_ok) {
+        rc = -EIO;
+        snprintf(err, errlen, "detaching from process %d failed", (int)w->root);
+    }
+    tracer_release(tr);
+    report_release(&w->leaks);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+    return rc;
+}
+
+const struct meas_backend meas_trace = {
+    .name = "trace",
+    .summary = "ptrace + seccomp tracer: exact per-operation counts, sizes, latencies, files",
+    .probe = trace_probe,
+    .run = trace_run,
+    .window_begin = trace_window_begin,
+    .window_end = trace_window_end,
+};

@@ -1,0 +1,227 @@
+/* test_trace_state: the tracer's aggregate (descriptor tables, rows,
+ * histograms, report filling), its small parsers, the syscall table and the
+ * seccomp filter, without ptrace. */
+#include "measure/trace.h"
+#include "tap.h"
+
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+static void test_table(void)
+{
+    const struct tsc_entry *e = tsc_lookup(__NR_read);
+    CHECK(e && e->op == TSC_READ);
+    e = tsc_lookup(__NR_pwritev2);
+    CHECK(e && e->op == TSC_WRITE);
+    e = tsc_lookup(__NR_sendfile);
+    CHECK(e && e->op == TSC_SENDFILE);
+    e = tsc_lookup(__NR_close_range);
+    CHECK(e && e->op == TSC_CLOSE_RANGE);
+    e = tsc_lookup(__NR_renameat2);
+    CHECK(e && e->op == TSC_META && e->aux == META_RENAME);
+    e = tsc_lookup(__NR_openat);
+    CHECK(e && e->op == TSC_OPEN && e->cx == TSC_CX_ARG && e->cx_arg == 2);
+    CHECK(tsc_lookup(__NR_getpid) == NULL);
+    CHECK(tsc_lookup(__NR_futex) == NULL);
+    CHECK(tsc_lookup(-1) == NULL);
+    CHECK(tsc_lookup(100000) == NULL);
+}
+
+/* Runs the filter program on one seccomp_data, as the kernel would. */
+static uint32_t run_filter(const struct sock_filter *p, int n, uint32_t arch, uint32_t nr)
+{
+    uint32_t a = 0;
+    for (int pc = 0; pc < n; pc++) {
+        const struct sock_filter *f = &p[pc];
+        switch (f->code) {
+        case BPF_LD | BPF_W | BPF_ABS:
+            a = f->k == 4 ? arch : f->k == 0 ? nr : 0xdeadbeef;
+            break;
+        case BPF_JMP | BPF_JEQ | BPF_K:
+            pc += a == f->k ? f->jt : f->jf;
+            break;
+        case BPF_RET | BPF_K:
+            return f->k;
+        default:
+            return 0xffffffff;
+        }
+    }
+    return 0xfffffffe;
+}
+
+static void test_filter(void)
+{
+    struct sock_filter prog[512];
+    int n = tsc_build_filter(prog, 512);
+    CHECK(n > 0);
+    CHECK_INT(n, (int)tsc_count() + 6);
+    CHECK_INT(tsc_build_filter(prog, 10), -E2BIG);
+    uint32_t arch = tsc_audit_arch();
+    uint32_t trace = SECCOMP_RET_TRACE | TSC_RET_DATA;
+    /* every syscall number: traced exactly when the table says so */
+    int traced = 0, mismatches = 0;
+    for (long nr = 0; nr < tsc_nr_limit(); nr++) {
+        uint32_t r = run_filter(prog, n, arch, (uint32_t)nr);
+        bool want = tsc_lookup(nr) != NULL;
+        if (r != (want ? trace : SECCOMP_RET_ALLOW))
+            mismatches++;
+        traced += r == trace;
+    }
+    CHECK_INT(mismatches, 0);
+    CHECK_INT(traced, (int)tsc_count());
+    CHECK_U64(run_filter(prog, n, arch ^ 1, __NR_read), SECCOMP_RET_ALLOW);
+    CHECK_U64(run_filter(prog, n, arch, 0x40000000u | __NR_read), SECCOMP_RET_ALLOW);
+}
+
+static void test_rows_and_data(void)
+{
+    struct tstate s;
+    struct report r;
+    report_init(&r);
+    tstate_init(&s, (1u << FDK_FILE) | (1u << FDK_BLOCKDEV), &r);
+    int32_t a = tstate_row(&s, "/a", FDK_FILE);
+    int32_t b = tstate_row(&s, "/b", FDK_FILE);
+    int32_t d = tstate_row(&s, "/dev/null", FDK_CHARDEV);
+    CHECK_INT(a, 0);
+    CHECK_INT(b, 1);
+    CHECK_INT(tstate_row(&s, "/a", FDK_FILE), 0);
+    /* many rows: the hash table grows and keeps every one */
+    char p[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(p, sizeof(p), "/many/%d", i);
+        CHECK_INT(tstate_row(&s, p, FDK_FILE), 3 + i);
+    }
+    snprintf(p, sizeof(p), "/many/%d", 1234);
+    CHECK_INT(tstate_row(&s, p, FDK_FILE), 3 + 1234);
+    for (int i = 0; i < 2560; i++)
+        tstate_data(&s, true, FDK_FILE, a, 4096, 5000);
+    tstate_data(&s, false, FDK_FILE, b, 0, 100);
+    tstate_data(&s, false, FDK_FILE, b, 1, 100);
+    tstate_data(&s, false, FDK_CHARDEV, d, 777, 100);
+    tstate_data(&s, true, FDK_PIPE, -1, 10, 100);
+    tstate_seek(&s, b);
+    tstate_meta(&s, META_UNLINK);
+    s.rows[a].opens = 1;
+    tstate_fill_report(&s, &r, 2);
+    CHECK_U64(r.write_ops, 2560);
+    CHECK_U64(r.write_bytes, 10485760);
+    CHECK_U64(r.read_ops, 2);
+    CHECK_U64(r.read_bytes, 1);
+    CHECK_U64(r.by_kind[FDK_CHARDEV].read_bytes, 777);
+    CHECK_U64(r.by_kind[FDK_PIPE].write_ops, 1);
+    CHECK_U64(r.size_hist[report_size_bucket(4096)].write_ops, 2560);
+    CHECK_U64(r.size_hist[0].read_ops, 1);
+    CHECK_U64(r.size_hist[1].read_ops, 1);
+    CHECK_U64(r.size_hist[report_size_bucket(777)].read_ops, 0); /* chardev: not in hist */
+    CHECK_U64(r.lat_hist[report_lat_bucket(5000)].write_ops, 2560);
+    CHECK_U64(r.meta_ops[META_SEEK], 1);
+    CHECK_U64(r.meta_ops[META_UNLINK], 1);
+    CHECK(r.detailed && r.has_latency && !r.fds.sampled);
+    /* rows: the used file rows only (not /dev/null, not untouched ones), top 2 */
+    CHECK_U64(r.files_total, 2);
+    CHECK_U64(r.nfiles, 2);
+    CHECK_STR(r.files[0].path, "/a");
+    CHECK_U64(r.files[0].write_ops, 2560);
+    CHECK_STR(r.files[1].path, "/b");
+    CHECK_U64(r.files[1].seeks, 1);
+    tstate_release(&s);
+    report_release(&r);
+}
+
+static void test_fdtables(void)
+{
+    struct tstate s;
+    struct report r;
+    report_init(&r);
+    tstate_init(&s, 1u << FDK_FILE, &r);
+    struct tfdtab *root = tfdtab_new(true);
+    tfdtab_set(&s, root, 0, FDK_CHARDEV, -1, 0);
+    tfdtab_set(&s, root, 1, FDK_PIPE, -1, 0);
+    tfdtab_set(&s, root, 2, FDK_PIPE, -1, 0);
+    s.fds_start = s.fds_now;
+    CHECK_INT(s.fds_now, 3);
+    int32_t row = tstate_row(&s, "/tmp/x", FDK_FILE);
+    tfdtab_set(&s, root, 3, FDK_FILE, row, TFD_OURS | TFD_CLOEXEC);
+    tfdtab_set(&s, root, 200, FDK_FILE, row, TFD_OURS); /* grows the table */
+    CHECK_INT(s.fds_now, 5);
+    CHECK(tfdtab_get(root, 200) != NULL);
+    CHECK(tfdtab_get(root, 199) == NULL);
+    CHECK(tfdtab_get(root, 100000) == NULL);
+    CHECK(tfdtab_get(root, -1) == NULL);
+    /* fork: a copy, counted, none of it ours */
+    struct tfdtab *child = tfdtab_copy(root);
+    tstate_count_table(&s, child);
+    CHECK_INT(s.fds_now, 10);
+    CHECK_INT(s.fds_peak, 10);
+    CHECK(!(tfdtab_get(child, 3)->flags & TFD_OURS));
+    /* exec in the child: the close-on-exec descriptor goes */
+    tfdtab_exec(&s, child);
+    CHECK(tfdtab_get(child, 3) == NULL);
+    CHECK_INT(child->nopen, 4);
+    tfdtab_set(&s, child, 7, FDK_SOCKET, -1, TFD_OURS);
+    tfdtab_set(&s, child, 1, FDK_FILE, row, TFD_OURS); /* a redirection: not a leak */
+    /* the child exits: its socket leaks; its inherited ones are not kept */
+    tfdtab_unref(&s, child, 1234, true);
+    CHECK_U64(r.fds.nleaked, 1);
+    CHECK_INT(r.fds.leaked[0].fd, 7);
+    CHECK_INT(r.fds.leaked[0].pid, 1234);
+    CHECK_INT(r.fds.leaked[0].kind, FDK_SOCKET);
+    CHECK(r.fds.leaked[0].path == NULL);
+    /* the root closes stdin, keeps fd 3 and 200 open, exits */
+    tfdtab_close(&s, root, 0);
+    tfdtab_close(&s, root, 0); /* closing twice changes nothing */
+    tfdtab_unref(&s, root, 99, true);
+    CHECK_U64(r.fds.nleaked, 3);
+    CHECK_STR(r.fds.leaked[1].path, "/tmp/x");
+    CHECK_INT(r.fds.leaked[2].fd, 200);
+    tstate_fill_report(&s, &r, 10);
+    CHECK_INT(r.fds.start, 3);
+    CHECK_INT(r.fds.peak, 10);
+    /* end: the root's two remaining stdio + its two leaks + the child's leak */
+    CHECK_INT(r.fds.end, 5);
+    tstate_release(&s);
+    report_release(&r);
+}
+
+static void test_parsers(void)
+{
+    unsigned f = 0;
+    const char *t = "pos:\t0\nflags:\t02100002\nmnt_id:\t15\n";
+    CHECK_INT(tstate_parse_fdinfo_flags(t, strlen(t), &f), 0);
+    CHECK_U64(f, 02100002);
+    t = "pos:\t0\nflags:\t\n";
+    CHECK_INT(tstate_parse_fdinfo_flags(t, strlen(t), &f), -EBADMSG);
+    t = "flags:\t0778\n";
+    CHECK_INT(tstate_parse_fdinfo_flags(t, strlen(t), &f), -EBADMSG);
+    t = "flags:\t077777777777777777777777\n";
+    CHECK_INT(tstate_parse_fdinfo_flags(t, strlen(t), &f), -EBADMSG);
+    t = "pos:\t0\n";
+    CHECK_INT(tstate_parse_fdinfo_flags(t, strlen(t), &f), -EBADMSG);
+    char big[TSTATE_MAX_FDINFO + 2];
+    memset(big, 'x', sizeof(big));
+    CHECK_INT(tstate_parse_fdinfo_flags(big, sizeof(big), &f), -EBADMSG);
+    CHECK_INT(tstate_kind_from_link("pipe:[123]", 0), FDK_PIPE);
+    CHECK_INT(tstate_kind_from_link("socket:[9]", 0), FDK_SOCKET);
+    CHECK_INT(tstate_kind_from_link("anon_inode:[eventfd]", 0), FDK_ANON);
+    CHECK_INT(tstate_kind_from_link("/memfd:x (deleted)", S_IFREG), FDK_ANON);
+    CHECK_INT(tstate_kind_from_link("/dev/null", S_IFCHR), FDK_CHARDEV);
+    CHECK_INT(tstate_kind_from_link("/dev/sda", S_IFBLK), FDK_BLOCKDEV);
+    CHECK_INT(tstate_kind_from_link("/tmp/fifo", S_IFIFO), FDK_PIPE);
+    CHECK_INT(tstate_kind_from_link("/tmp/f", S_IFREG), FDK_FILE);
+    CHECK_INT(tstate_kind_from_link("/tmp", S_IFDIR), FDK_FILE);
+}
+
+int main(void)
+{
+    test_table();
+    test_filter();
+    test_rows_and_data();
+    test_fdtables();
+    test_parsers();
+    return tap_done("test_trace_state");
+}
