@@ -1062,6 +1062,11 @@ static int trace_run(const struct meas_opts *o, char *const argv[], struct repor
     }
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     getrusage(RUSAGE_CHILDREN, &ru0);
+    /* Storage-level bytes: the kernel folds every reaped descendant's
+     * counters into ours. Our own I/O during the run is /proc reads, which
+     * never reach the block layer, so the delta of these three is the tree's. */
+    struct proc_io io0, io1;
+    bool have_io = procfs_read_io(getpid(), &io0) == 0;
     spawn_guard_begin(&g);
     r->start_time = clock_wall_seconds();
     uint64_t t0 = clock_mono_ns();
@@ -1156,6 +1161,13 @@ static int trace_run(const struct meas_opts *o, char *const argv[], struct repor
             ptrace(PTRACE_CONT, p, 0L, 0L);
     }
     getrusage(RUSAGE_CHILDREN, &ru1);
+    if (have_io && procfs_read_io(getpid(), &io1) == 0) {
+        proc_io_sub(&io1, &io0);
+        r->has_storage = true;
+        r->storage_read_bytes = io1.read_bytes;
+        r->storage_write_bytes = io1.write_bytes;
+        r->cancelled_write_bytes = io1.cancelled_write_bytes;
+    }
     r->wall_seconds = (double)(t1 - t0) / 1e9;
     r->user_seconds = tv_seconds(&ru1.ru_utime) - tv_seconds(&ru0.ru_utime);
     r->system_seconds = tv_seconds(&ru1.ru_stime) - tv_seconds(&ru0.ru_stime);
