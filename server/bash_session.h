@@ -75,13 +75,17 @@ int bash_session_interrupt(struct bash_session *s);
 /* The bash process (for measuring). */
 pid_t bash_session_pid(const struct bash_session *s);
 
-/* status points to a static string "complete", "incomplete" or "invalid";
- * indent receives the suggested indentation ("" or spaces). Runs `bash -n`
- * in a helper process (synchronously, bounded by a short timeout). */
+/* status points to a static string "complete", "incomplete", "invalid", or
+ * "unknown" (with a negative return) when the check could not run; indent
+ * receives the suggested indentation ("" or spaces). Runs `bash -n` in a
+ * helper process (synchronously, a few ms, bounded by a 2 s timeout). */
 int bash_session_is_complete(struct bash_session *s, const char *code, const char **status,
                              char *indent, size_t indentlen);
 
-/* Completions at cursor_pos (in code points). On success *matches is an array
+/* Completion and inspection run in the session when it is idle (so names
+ * defined by earlier cells count; $? is kept) and in a fresh bash while a cell
+ * runs; synchronous, a few ms, bounded by a 2 s timeout.
+ * Completions at cursor_pos (in code points). On success *matches is an array
  * of *nmatches malloc'd strings (caller frees each and the array; NULL when
  * none); start/end (code points) delimit the text they replace. */
 int bash_session_complete(struct bash_session *s, const char *code, size_t cursor_pos,
@@ -89,8 +93,7 @@ int bash_session_complete(struct bash_session *s, const char *code, size_t curso
 
 /* What the name at cursor_pos is (type, builtin help, whatis): *text is a
  * malloc'd string the caller frees, or NULL if nothing was found. */
-int bash_session_inspect(struct bash_session *s, const char *code, size_t cursor_pos,
-                         char **text);
+int bash_session_inspect(struct bash_session *s, const char *code, size_t cursor_pos, char **text);
 
 /* Ends bash and every process it started (within 2 s) and frees s. NULL is fine. */
 void bash_session_free(struct bash_session *s);
