@@ -394,14 +394,17 @@ int bash_session_is_complete(struct bash_session *s, const char *code, const cha
     size_t bs = 0;
     while (bs < len && code[len - 1 - bs] == '\\')
         bs++;
-    if (strstr(msg, "near unexpected token"))
+    bool incomplete = false;
+    if (strstr(msg, "near unexpected token")) {
         *status = "invalid";
-    else if (strstr(msg, "unexpected EOF") || strstr(msg, "unexpected end of file") ||
-             strstr(msg, "delimited by end-of-file") || (st == 0 && bs % 2 == 1))
+    } else if (strstr(msg, "unexpected EOF") || strstr(msg, "unexpected end of file") ||
+               strstr(msg, "delimited by end-of-file") || (st == 0 && bs % 2 == 1)) {
         *status = "incomplete";
-    else
+        incomplete = true;
+    } else {
         *status = st == 0 ? "complete" : "invalid";
-    if (!strcmp(*status, "incomplete"))
+    }
+    if (incomplete)
         suggest_indent(code, indent, indentlen);
 out:
     buf_release(&path);

@@ -15,12 +15,17 @@ endif()
 # Over jupyter_client against the real kernel, with the kernel spec that
 # tests/kernel.cmake generates into build/jupyter (through JUPYTER_PATH).
 if(TARGET iopsd AND TARGET iopsd_protocol)
+  if(IOPSD_SANITIZE)
+    set(BASH_SANITIZED 1)
+  else()
+    set(BASH_SANITIZED 0)
+  endif()
   file(GLOB BASH_PY_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_bash*.py)
   foreach(py ${BASH_PY_TESTS})
     get_filename_component(mod ${py} NAME_WE)
     add_test(NAME ${mod} COMMAND /usr/bin/python3 -m unittest -v ${mod}
       WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
     set_tests_properties(${mod} PROPERTIES TIMEOUT 300 ENVIRONMENT
-      "JUPYTER_PATH=${CMAKE_BINARY_DIR}/jupyter;IOPSD_SANITIZED=$<BOOL:${IOPSD_SANITIZE}>;PYTHONDONTWRITEBYTECODE=1")
+      "JUPYTER_PATH=${CMAKE_BINARY_DIR}/jupyter;IOPSD_SANITIZED=${BASH_SANITIZED};PYTHONDONTWRITEBYTECODE=1")
   endforeach()
 endif()
