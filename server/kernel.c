@@ -238,7 +238,9 @@ static void handle_signals(struct kernel *k)
             if (c[i] == SIGINT) {
                 kcore_interrupt(k);
             } else if (c[i] == SIGTERM || c[i] == SIGHUP) {
+                /* Ended from outside rather than by shutdown_request. */
                 k->stop = true;
+                k->exit_status = 128 + c[i];
             }
         }
 }
