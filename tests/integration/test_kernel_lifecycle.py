@@ -1,0 +1,119 @@
+"""The bash kernel's lifecycle and resource use over jupyter_client: shutdown
+and restart leave no process behind; 1,000 executions keep the kernel's
+descriptors and memory flat; 100 MB of output arrives whole with the kernel's
+memory bounded."""
+import os
+import unittest
+
+from jupyter_client.session import Session
+
+import kernelutil as ku
+
+
+def pids_of(kc):
+    """(bash pid, pid of a background sleep started by the cell)."""
+    rep, msgs = ku.run(kc, "sleep 300 & echo $$ $!")
+    bash_pid, sleep_pid = (int(x) for x in ku.stdout_of(msgs).split())
+    return bash_pid, sleep_pid
+
+
+class LifecycleTests(unittest.TestCase):
+    def test_shutdown_leaves_no_process(self):
+        km, kc, _ = ku.start()
+        proc = km.provisioner.process
+        kpid = proc.pid
+        bash_pid, sleep_pid = pids_of(kc)
+        self.assertFalse(ku.gone(sleep_pid, timeout=0.1))
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+        # exited by itself after shutdown_request, not killed by the manager
+        self.assertEqual(proc.returncode, 0)
+        for pid in (kpid, bash_pid, sleep_pid):
+            self.assertTrue(ku.gone(pid), "process %d survived the shutdown" % pid)
+
+    def test_restart(self):
+        km, kc, _ = ku.start()
+        try:
+            ku.run(kc, "X=before")
+            old_kernel = ku.kernel_pid(km)
+            bash_pid, sleep_pid = pids_of(kc)
+            km.restart_kernel(now=False)
+            for pid in (old_kernel, bash_pid, sleep_pid):
+                self.assertTrue(ku.gone(pid), "process %d survived the restart" % pid)
+            self.assertNotEqual(ku.kernel_pid(km), old_kernel)
+            kc.wait_for_ready(timeout=30)
+            ku.drain_iopub(kc)
+            rep, msgs = ku.run(kc, 'echo "${X:-fresh}"')
+            self.assertEqual(ku.stdout_of(msgs), "fresh\n")
+            self.assertEqual(rep["content"]["execution_count"], 1)
+        finally:
+            ku.stop(km, kc)
+
+    def test_shutdown_request_on_shell(self):
+        km, kc, _ = ku.start()
+        proc = km.provisioner.process
+        bash_pid, sleep_pid = pids_of(kc)
+        msg = kc.session.msg("shutdown_request", {"restart": True})
+        kc.shell_channel.send(msg)
+        rep = ku.shell_reply(kc, msg["header"]["msg_id"])
+        self.assertEqual(rep["msg_type"], "shutdown_reply")
+        self.assertEqual(rep["content"], {"status": "ok", "restart": True})
+        self.assertEqual(proc.wait(timeout=10), 0)
+        for pid in (bash_pid, sleep_pid):
+            self.assertTrue(ku.gone(pid))
+        kc.stop_channels()
+        km.cleanup_resources()
+
+
+class ResourceTests(unittest.TestCase):
+    def test_1000_executions_flat(self):
+        # Under ASan the freed-memory quarantine would look like growth: keep it tiny.
+        km, kc, _ = ku.start(env={"ASAN_OPTIONS": "quarantine_size_mb=1"})
+        try:
+            pid = ku.kernel_pid(km)
+            for _ in range(200):  # warm up: allocator pools, bash's own state
+                ku.run(kc, "n=$((n+1))")
+            fds0 = ku.fd_count(pid)
+            rss0 = ku.proc_status(pid, "VmRSS")
+            for _ in range(1000):
+                ku.run(kc, "n=$((n+1))")
+            fds1 = ku.fd_count(pid)
+            rss1 = ku.proc_status(pid, "VmRSS")
+            rep, msgs = ku.run(kc, "echo $n")
+            self.assertEqual(ku.stdout_of(msgs), "1200\n")
+            self.assertEqual(rep["content"]["execution_count"], 1201)
+            self.assertEqual(fds1, fds0)
+            # 1,000 history entries are about 50 KiB; allow 512 KiB in all.
+            self.assertLessEqual(rss1 - rss0, 512, "VmRSS %d -> %d KiB" % (rss0, rss1))
+        finally:
+            ku.stop(km, kc)
+
+    def test_100mb_output_whole_and_bounded(self):
+        km, kc, _ = ku.start()
+        try:
+            pid = ku.kernel_pid(km)
+            total = 100 * 1000 * 1000
+            msg_id = kc.execute("head -c %d /dev/zero | tr '\\0' a" % total)
+            size = 0
+            other = 0
+            while True:
+                m = kc.get_iopub_msg(timeout=30)
+                if m["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if m["msg_type"] == "stream":
+                    t = m["content"]["text"]
+                    size += len(t)
+                    other += len(t) - t.count("a")
+                elif m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                    break
+            self.assertEqual(ku.shell_reply(kc, msg_id)["content"]["status"], "ok")
+            self.assertEqual(size, total)
+            self.assertEqual(other, 0)
+            peak = ku.proc_status(pid, "VmHWM")
+            self.assertLess(peak, 48 * 1024, "kernel peak RSS %d KiB" % peak)
+        finally:
+            ku.stop(km, kc)
+
+
+if __name__ == "__main__":
+    unittest.main()
