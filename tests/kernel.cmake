@@ -21,12 +21,17 @@ if(TARGET iopsd AND TARGET iopsd_protocol)
   add_custom_target(iops_bash_kernelspec ALL
     DEPENDS ${IOPSD_JUPYTER_DIR}/kernels/iops-bash/kernel.json)
 
+  if(IOPSD_SANITIZE)
+    set(KERNEL_SANITIZED 1)
+  else()
+    set(KERNEL_SANITIZED 0)
+  endif()
   set(KERNEL_TEST_ENV
     "JUPYTER_PATH=${IOPSD_JUPYTER_DIR}"
     "IOPSD=${CMAKE_BINARY_DIR}/iopsd"
     "IOPSD_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
     "IOPSD_BINARY_DIR=${CMAKE_BINARY_DIR}"
-    "IOPSD_SANITIZED=$<BOOL:${IOPSD_SANITIZE}>"
+    "IOPSD_SANITIZED=${KERNEL_SANITIZED}"
     "PYTHONDONTWRITEBYTECODE=1")
   file(GLOB KERNEL_PY_TESTS CONFIGURE_DEPENDS
     ${CMAKE_SOURCE_DIR}/tests/integration/test_kernel*.py)
