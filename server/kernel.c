@@ -69,6 +69,10 @@ static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum
     int linger = LINGER_MS, one = 1;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     if (type == ZMQ_ROUTER) {
+        /* A peer sending a frame over the cap is disconnected before the
+         * frame is buffered: received memory stays bounded. */
+        int64_t maxmsg = JMSG_FRAME_MAX;
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
         zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     }

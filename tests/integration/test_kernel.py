@@ -215,6 +215,40 @@ class KernelProtocolTests(unittest.TestCase):
                       and m["parent_header"].get("msg_id") == parent["header"]["msg_id"]]
             self.assertEqual(states, ["busy", "idle"])
 
+    def test_heartbeat_echo(self):
+        import zmq
+        ctx = zmq.Context.instance()
+        req = ctx.socket(zmq.REQ)
+        req.linger = 0
+        req.connect("tcp://%s:%d" % (self.km.ip, self.km.hb_port))
+        try:
+            # answered even while a cell runs
+            msg_id = self.kc.execute("sleep 0.5")
+            for payload in (b"ping", b"\x00\x01binary", b"x" * 1000):
+                req.send(payload)
+                self.assertTrue(req.poll(5000))
+                self.assertEqual(req.recv(), payload)
+            self.assertEqual(ku.shell_reply(self.kc, msg_id)["content"]["status"], "ok")
+        finally:
+            req.close()
+
+    def test_oversized_frame_dropped(self):
+        # A frame over the 32 MiB cap: the peer is disconnected, nothing is
+        # answered, and the kernel keeps serving other clients.
+        import zmq
+        ctx = zmq.Context.instance()
+        d = ctx.socket(zmq.DEALER)
+        d.linger = 0
+        d.connect("tcp://%s:%d" % (self.km.ip, self.km.shell_port))
+        try:
+            frames = self.kc.session.serialize(self.kc.session.msg("kernel_info_request", {}))
+            d.send_multipart(frames + [b"\0" * (33 << 20)])
+            self.assertEqual(d.poll(1000), 0)
+        finally:
+            d.close()
+        rep, msgs = ku.run(self.kc, "echo fine")
+        self.assertEqual(ku.stdout_of(msgs), "fine\n")
+
     def test_complete_code_points(self):
         kc = self.kc
         code = "echo é; ech"
