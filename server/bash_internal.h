@@ -15,6 +15,9 @@
 /* The descriptor bash writes its status lines to ("ready", "done SEQ ST",
  * "q SEQ"); closed for the commands a cell runs. */
 #define BASH__STATUS_FD 62
+/* Where a cell's stderr waits while the commands around it run with stderr
+ * at /dev/null (so that `set -x` does not trace them). */
+#define BASH__SAVED_FD 61
 
 /* Appends s to b as one single-quoted shell word. */
 void bash__quote(struct buf *b, const char *s, size_t n);

@@ -657,12 +657,22 @@ static int send_line(struct bash_session *s, const char *line, size_t len)
     return 0;
 }
 
+/* The line after a cell: its status to the status pipe. PS1 and PS0 would
+ * print on stderr around every command we send: keep them empty. */
+static void done_line(struct bash_session *s, struct buf *line)
+{
+    buf_printf(line,
+               "{ \\builtin printf 'done %u %%d\\n' \"$?\" >&%d; PS1= PS2= PS0=; } 2>/dev/null\n",
+               s->seq, BASH__STATUS_FD);
+}
+
 static int send_done_line(struct bash_session *s)
 {
-    char line[96];
-    int n = snprintf(line, sizeof line, "\\builtin printf 'done %u %%d\\n' \"$?\" >&%d\n", s->seq,
-                     BASH__STATUS_FD);
-    return send_line(s, line, (size_t)n);
+    struct buf line = BUF_INIT;
+    done_line(s, &line);
+    int rc = send_line(s, line.data, line.len);
+    buf_release(&line);
+    return rc;
 }
 
 static int write_file(const char *path, const char *data, size_t len)
@@ -716,6 +726,9 @@ int bash_session_execute(struct bash_session *s, const char *code, bool allow_st
     struct buf line = BUF_INIT;
     cell_release(s);
     s->allow_stdin = allow_stdin;
+    /* The group's stderr is /dev/null so that `set -x` does not trace these
+     * commands; the cell gets the real stderr back through fd 61. */
+    buf_puts(&line, "{ ");
     restore_status(s, &line);
     buf_puts(&line, "\\builtin . ");
     bash__quote(&line, s->cell, strlen(s->cell));
@@ -738,14 +751,20 @@ int bash_session_execute(struct bash_session *s, const char *code, bool allow_st
     } else {
         buf_puts(&line, " 0</dev/null");
     }
-    buf_printf(&line, " %d>&-\n", BASH__STATUS_FD);
+    buf_printf(&line, " 2>&%d %d>&- %d>&-; } %d>&2 2>/dev/null\n", BASH__SAVED_FD, BASH__SAVED_FD,
+               BASH__STATUS_FD, BASH__SAVED_FD);
     s->seq++;
     buf_reset(&s->tail);
     s->tail_stream = NULL;
     s->tail_pending = 0;
+    /* One write: bash may run the cell (and `exit`) before a second one. */
+    done_line(s, &line);
     rc = send_line(s, line.data, line.len);
-    if (!rc)
-        rc = send_done_line(s);
+    if (rc == -EPIPE) {
+        /* bash died while idle and nobody noticed yet: a new one runs the cell */
+        bash_died(s);
+        rc = s->state == SESS_IDLE ? send_line(s, line.data, line.len) : -ECHILD;
+    }
     if (rc) {
         cell_release(s);
         goto out;
@@ -1012,13 +1031,12 @@ int bash__query(struct bash_session *s, const char *script, struct buf *out, siz
     int rc;
     buf_printf(&qpath, "%s/q", s->dir);
     unsigned seq = ++s->qseq;
-    buf_printf(&line, "{ %s ; } >", script);
+    buf_printf(&line, "{ { %s ; } >", script);
     bash__quote(&line, qpath.data, qpath.len);
-    buf_printf(&line, " 2>/dev/null 0</dev/null %d>&-; \\builtin printf 'q %u\\n' >&%d",
-               BASH__STATUS_FD, seq, BASH__STATUS_FD);
-    buf_puts(&line, "; ");
+    buf_printf(&line, " 0</dev/null %d>&-; \\builtin printf 'q %u\\n' >&%d; ", BASH__STATUS_FD, seq,
+               BASH__STATUS_FD);
     restore_status(s, &line); /* keep $? for the next cell */
-    buf_puts(&line, ":\n");
+    buf_puts(&line, "} 2>/dev/null\n");
     rc = send_line(s, line.data, line.len);
     if (rc)
         goto out;

@@ -227,6 +227,30 @@ static void test_statuses(struct col *c)
     CHECK(!c->last.restarted);
     CHECK(!strncmp(c->out.data, "lost=[]\n", 8));
 
+    /* set -x traces the cell's commands, not the engine's */
+    col_reset(c);
+    CHECK_INT(run(c, "set -x; echo hi; set +x", false), 0);
+    CHECK_STR(c->out.data, "hi\n");
+    CHECK_STR(c->err.data, "++ echo hi\n++ set +x\n");
+
+    /* set -e: a failing command ends the shell, as in a terminal */
+    col_reset(c);
+    CHECK_INT(run(c, "set -e; echo one; false; echo two", false), 0);
+    CHECK_STR(c->out.data, "one\n");
+    CHECK_INT(c->last.exit_status, 1);
+    CHECK(c->last.restarted);
+
+    /* bash killed while idle, before the loop noticed: the next cell runs in
+     * a new bash and says so */
+    col_reset(c);
+    CHECK_INT(run(c, "(sleep 0.2; kill -9 $$) >/dev/null 2>&1 &", false), 0);
+    usleep(600 * 1000);
+    col_reset(c);
+    CHECK_INT(run(c, "echo fresh", false), 0);
+    CHECK_STR(c->out.data, "fresh\n");
+    CHECK_INT(c->last.exit_status, 0);
+    CHECK(strstr(c->err.data, "bash exited with status 137") != NULL);
+
     /* return ends a cell early (it is a sourced file) */
     col_reset(c);
     CHECK_INT(run(c, "echo one; return 4; echo two", false), 0);
