@@ -223,6 +223,13 @@ bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m)
     }
 }
 
+int kernel_ensure_bash(struct kernel *k, char *err, size_t errlen)
+{
+    if (k->bash)
+        return 0;
+    return bash_session_start(&k->bash, kcore_bash_event, k, err, errlen);
+}
+
 static void drain_subscriptions(struct kernel *k)
 {
     char buf[256];
@@ -278,7 +285,9 @@ static int serve(struct kernel *k)
         /* While iopub is backed up, the engine's output waits in its pipes. */
         int nb = 0, bash_at = n;
         long timeout = -1;
-        if (!k->pending) {
+        if (!k->bash) {
+            timeout = 0; /* look for a first request, then start bash */
+        } else if (!k->pending) {
             nb = bash_session_pollfds(k->bash, bfds, MAX_BASH_FDS);
             if (nb < 0)
                 nb = 0;
@@ -313,7 +322,7 @@ static int serve(struct kernel *k)
             }
         if (items[2].revents)
             drain_subscriptions(k);
-        if (!k->pending && (nb > 0 || timeout >= 0)) {
+        if (k->bash && !k->pending && (nb > 0 || timeout >= 0)) {
             for (int i = 0; i < nb; i++)
                 bfds[i].revents = from_zmq_events(items[bash_at + i].revents);
             int hr = bash_session_handle(k->bash, bfds, nb);
@@ -329,6 +338,13 @@ static int serve(struct kernel *k)
             kernel_recv(k, KCHAN_SHELL, &m)) {
             kcore_dispatch(k, KCHAN_SHELL, &m);
             jmsg_release(&m);
+        }
+        if (!k->bash && !k->stop && rc == 0) {
+            char err[256];
+            if (kernel_ensure_bash(k, err, sizeof err)) {
+                fprintf(stderr, "iopsd kernel: cannot start bash: %s\n", err);
+                return EXIT_IOPSD_FAILED;
+            }
         }
         if (shell_at >= 0 && !k->cell.active && !k->stop) {
             /* More requests may already be queued: zmq_poll is edge-like on
@@ -419,6 +435,7 @@ int cmd_kernel(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    kcore_version_start(k); /* runs while the sockets are set up */
     k->zctx = zmq_ctx_new();
     static const int types[4] = {ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_XPUB};
     static const enum jconn_channel ports[4] = {JCONN_SHELL, JCONN_CONTROL, JCONN_STDIN,
@@ -442,15 +459,10 @@ int cmd_kernel(int argc, char **argv)
         goto out_sockets;
     }
 
-    if (bash_session_start(&k->bash, kcore_bash_event, k, err, sizeof err)) {
-        cli_error("kernel: cannot start bash: %s", err);
-        goto out_hb;
-    }
     kcore_starting(k);
     status = serve(k);
     bash_session_free(k->bash);
     k->bash = NULL;
-out_hb:
     for (int i = 0; i < 4; i++)
         zmq_close(k->sock[i]);
     memset(k->sock, 0, sizeof k->sock);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "protocol/jmsg.h"
 #include "protocol/jsign.h"
@@ -54,6 +55,7 @@ struct kernel {
     size_t npending;
     uint64_t stall_since_ns; /* when iopub first refused a message; 0 = flowing */
     char *bash_version;
+    FILE *version_pipe; /* `bash -c 'printf $BASH_VERSION'`, started early */
     int sigpipe[2];
     bool stop;
     int exit_status;
@@ -65,6 +67,10 @@ void kernel_send(struct kernel *k, enum kchan ch, struct jmsg *m);
 /* Receives one message from ch without waiting. Invalid, unsigned or
  * replayed messages are logged and dropped. Returns true when m was filled. */
 bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m);
+/* Starts the bash engine if it is not running yet (it is started after the
+ * kernel first finds nothing to answer, so kernel_info is not held up by
+ * bash's start). Returns 0 or -errno, with a message in err. */
+int kernel_ensure_bash(struct kernel *k, char *err, size_t errlen);
 /* Publishes m on iopub, queueing it when subscribers are slow. */
 void kernel_publish(struct kernel *k, struct jmsg *m);
 
@@ -79,6 +85,8 @@ void kcore_bash_event(void *ctx, const struct bash_event *ev);
 void kcore_finish_cell(struct kernel *k);
 /* SIGINT or interrupt_request: stops the running cell. */
 void kcore_interrupt(struct kernel *k);
+/* Starts asking bash for its version (answered later, in kernel_info). */
+void kcore_version_start(struct kernel *k);
 /* Publishes status starting. */
 void kcore_starting(struct kernel *k);
 void kcore_release(struct kernel *k);

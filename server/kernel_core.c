@@ -196,16 +196,23 @@ static int on_history(struct kernel *k, enum kchan ch, struct jmsg *req, json_t 
 
 /* ---- requests ---- */
 
+void kcore_version_start(struct kernel *k)
+{
+    k->version_pipe =
+        popen("bash --norc --noprofile -c 'printf %s \"$BASH_VERSION\"' 2>/dev/null", "re");
+}
+
 static const char *bash_version(struct kernel *k)
 {
     if (!k->bash_version) {
         char buf[64] = "";
-        FILE *p =
-            popen("bash --norc --noprofile -c 'printf %s \"$BASH_VERSION\"' 2>/dev/null", "r");
-        if (p) {
-            size_t n = fread(buf, 1, sizeof buf - 1, p);
+        if (!k->version_pipe)
+            kcore_version_start(k);
+        if (k->version_pipe) {
+            size_t n = fread(buf, 1, sizeof buf - 1, k->version_pipe);
             buf[n] = '\0';
-            pclose(p);
+            pclose(k->version_pipe);
+            k->version_pipe = NULL;
         }
         k->bash_version = utf8_dup_sanitized(buf);
     }
@@ -233,6 +240,11 @@ static int on_kernel_info(struct kernel *k, enum kchan ch, struct jmsg *req, jso
 static int on_execute(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
                       struct kerror *e)
 {
+    char berr[256];
+    if (kernel_ensure_bash(k, berr, sizeof berr)) {
+        kerror_set(e, "KernelError", "cannot start bash: %s", berr);
+        return -EIO;
+    }
     json_t *c = req->content;
     const char *code = json_string_value(json_object_get(c, "code"));
     if (!code) {
@@ -293,6 +305,11 @@ static size_t cursor_of(json_t *c, const char *code)
 static int on_complete(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
                        struct kerror *e)
 {
+    char berr[256];
+    if (kernel_ensure_bash(k, berr, sizeof berr)) {
+        kerror_set(e, "KernelError", "cannot start bash: %s", berr);
+        return -EIO;
+    }
     const char *code = json_string_value(json_object_get(req->content, "code"));
     if (!code)
         code = "";
@@ -320,6 +337,11 @@ static int on_complete(struct kernel *k, enum kchan ch, struct jmsg *req, json_t
 static int on_inspect(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
                       struct kerror *e)
 {
+    char berr[256];
+    if (kernel_ensure_bash(k, berr, sizeof berr)) {
+        kerror_set(e, "KernelError", "cannot start bash: %s", berr);
+        return -EIO;
+    }
     const char *code = json_string_value(json_object_get(req->content, "code"));
     if (!code)
         code = "";
@@ -352,6 +374,11 @@ static int on_is_complete(struct kernel *k, enum kchan ch, struct jmsg *req, jso
         code = "";
     const char *st = NULL;
     char indent[64] = "";
+    char berr[256];
+    if (kernel_ensure_bash(k, berr, sizeof berr)) {
+        *out = json_pack("{s:s}", "status", "unknown");
+        return KCORE_REPLY;
+    }
     int rc = bash_session_is_complete(k->bash, code, &st, indent, sizeof indent);
     if (rc < 0 || !st) {
         *out = json_pack("{s:s}", "status", "unknown");
@@ -608,4 +635,7 @@ void kcore_release(struct kernel *k)
     jmsg_release(&k->cell.req);
     free(k->bash_version);
     k->bash_version = NULL;
+    if (k->version_pipe)
+        pclose(k->version_pipe);
+    k->version_pipe = NULL;
 }
