@@ -7,6 +7,21 @@ set(IOPSD_BASH_SOURCES
 iopsd_unit_test(test_bash_session
   SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_bash_session.c ${IOPSD_BASH_SOURCES}
   LIBS iopsd_util)
+iopsd_unit_test(test_bash_proc
+  SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_bash_proc.c ${CMAKE_SOURCE_DIR}/server/bash_proc.c
+  LIBS iopsd_util)
+
+# The /proc parsers on any bytes (a libFuzzer target with IOPSD_FUZZ; the
+# corpus is replayed by ctest in every build).
+add_library(iopsd_bash_proc STATIC ${CMAKE_SOURCE_DIR}/server/bash_proc.c)
+target_link_libraries(iopsd_bash_proc PUBLIC iopsd_util)
+if(IOPSD_FUZZ)
+  # coverage feedback from the parsers themselves, not only the harness
+  target_compile_options(iopsd_bash_proc PRIVATE -fsanitize=fuzzer-no-link)
+endif()
+iopsd_fuzz_target(bash_proc ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_bash_proc.c
+                  ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/bash_proc iopsd_bash_proc)
+
 # Under the sanitizers, 100 MB of output takes long: the same exact checks on 16 MB.
 if(IOPSD_SANITIZE)
   set_property(TEST test_bash_session APPEND PROPERTY ENVIRONMENT "IOPSD_BASH_BIG_MB=16")
