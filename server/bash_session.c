@@ -720,6 +720,12 @@ int bash_session_execute(struct bash_session *s, const char *code, bool allow_st
     if (len > CELL_MAX)
         return -E2BIG;
     int rc = write_file(s->cell, code, len);
+    if (rc == -ENOENT) {
+        /* a cell removed our directory (rm -rf /tmp/...): make it again */
+        if (mkdir(s->dir, 0700) == 0 || errno == EEXIST)
+            write_file(s->rc, "return $1\n", 10);
+        rc = write_file(s->cell, code, len);
+    }
     if (rc)
         return rc;
 

@@ -251,6 +251,13 @@ static void test_statuses(struct col *c)
     CHECK_INT(c->last.exit_status, 0);
     CHECK(strstr(c->err.data, "bash exited with status 137") != NULL);
 
+    /* a cell that removes the engine's private directory */
+    col_reset(c);
+    CHECK_INT(run(c, "rm -rf \"${BASH_SOURCE%/*}\"; (exit 4)", false), 0);
+    col_reset(c);
+    CHECK_INT(run(c, "echo \"survived $?\"", false), 0);
+    CHECK_STR(c->out.data, "survived 4\n");
+
     /* return ends a cell early (it is a sourced file) */
     col_reset(c);
     CHECK_INT(run(c, "echo one; return 4; echo two", false), 0);
