@@ -127,20 +127,34 @@ static void set_nodrop(struct kernel *k, int on)
     zmq_setsockopt(k->sock[KCHAN_IOPUB], ZMQ_XPUB_NODROP, &on, sizeof on);
 }
 
-/* Tries to send the queued iopub messages; returns when one is refused. */
+/* Tries to send the queued iopub messages; returns when one is refused and
+ * the stall is younger than IOPUB_STALL_MS. After that long, the kernel
+ * publishes lossily (full subscribers miss messages, the others get them)
+ * until every subscriber has room again. */
 static void flush_pending(struct kernel *k)
 {
     while (k->pending) {
         struct kpending *p = k->pending;
-        if (!send_wire(k->sock[KCHAN_IOPUB], &p->wire, ZMQ_DONTWAIT)) {
-            if (zmq_errno() != EAGAIN)
-                fprintf(stderr, "iopsd kernel: iopub: %s\n", zmq_strerror(zmq_errno()));
-            else if (!k->stall_since_ns)
-                k->stall_since_ns = clock_mono_ns();
-            if (zmq_errno() == EAGAIN &&
-                clock_mono_ns() - k->stall_since_ns < (uint64_t)IOPUB_STALL_MS * 1000000u)
-                return;
-            /* Stalled too long (or a real error): publish lossily. */
+        if (send_wire(k->sock[KCHAN_IOPUB], &p->wire, ZMQ_DONTWAIT)) {
+            if (k->iopub_lossy)
+                fprintf(stderr, "iopsd kernel: iopub subscribers caught up\n");
+            k->iopub_lossy = false;
+        } else {
+            int e = zmq_errno();
+            if (e == EAGAIN && !k->iopub_lossy) {
+                uint64_t now = clock_mono_ns();
+                if (!k->stall_since_ns)
+                    k->stall_since_ns = now;
+                if (now - k->stall_since_ns < (uint64_t)IOPUB_STALL_MS * 1000000u)
+                    return;
+                fprintf(stderr,
+                        "iopsd kernel: an iopub subscriber has not read for %d ms: "
+                        "publishing without waiting for it\n",
+                        IOPUB_STALL_MS);
+                k->iopub_lossy = true;
+            } else if (e != EAGAIN) {
+                fprintf(stderr, "iopsd kernel: iopub: %s\n", zmq_strerror(e));
+            }
             set_nodrop(k, 0);
             send_wire(k->sock[KCHAN_IOPUB], &p->wire, ZMQ_DONTWAIT);
             set_nodrop(k, 1);

@@ -54,6 +54,7 @@ struct kernel {
     struct kpending *pending, **pending_tail;
     size_t npending;
     uint64_t stall_since_ns; /* when iopub first refused a message; 0 = flowing */
+    bool iopub_lossy;        /* a subscriber stalled: publish without waiting */
     char *bash_version;
     FILE *version_pipe; /* `bash -c 'printf $BASH_VERSION'`, started early */
     int sigpipe[2];

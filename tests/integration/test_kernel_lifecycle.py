@@ -119,6 +119,44 @@ class ResourceTests(unittest.TestCase):
         finally:
             ku.stop(km, kc)
 
+    def test_subscriber_that_never_reads(self):
+        # A second iopub subscriber that never reads (tiny buffers): after a
+        # one-second stall the kernel stops waiting for it, and the client
+        # that reads still gets every byte.
+        import zmq
+        log_path = ku.tmpfile(".log")
+        km, kc, log = ku.start(stderr_path=log_path)
+        ctx = zmq.Context.instance()
+        lazy = ctx.socket(zmq.SUB)
+        lazy.setsockopt(zmq.RCVHWM, 1)
+        lazy.setsockopt(zmq.RCVBUF, 4096)
+        lazy.setsockopt(zmq.LINGER, 0)
+        lazy.setsockopt(zmq.SUBSCRIBE, b"")
+        lazy.connect("tcp://%s:%d" % (km.ip, km.iopub_port))
+        try:
+            rep, _ = ku.run(kc, "true")  # the subscription is in place
+            total = 30 * 1000 * 1000
+            msg_id = kc.execute("head -c %d /dev/zero | tr '\\0' b" % total)
+            size = 0
+            while True:
+                m = kc.get_iopub_msg(timeout=30)
+                if m["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if m["msg_type"] == "stream":
+                    size += len(m["content"]["text"])
+                elif m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                    break
+            self.assertEqual(size, total)
+            self.assertEqual(ku.shell_reply(kc, msg_id)["content"]["status"], "ok")
+            log.flush()
+            with open(log_path) as f:
+                text = f.read()
+            self.assertEqual(text.count("an iopub subscriber has not read for 1000 ms"), 1, text)
+        finally:
+            lazy.close()
+            ku.stop(km, kc, log)
+            os.unlink(log_path)
+
 
 if __name__ == "__main__":
     unittest.main()
