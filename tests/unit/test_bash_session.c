@@ -28,7 +28,8 @@ struct col {
     const char *answers[4];
     int nanswers;
     struct bash_session *s;
-    double interrupt_after; /* seconds after start; 0 = never */
+    double interrupt_after;   /* seconds after start; 0 = never */
+    double interrupt_latency; /* seconds from the interrupt to DONE */
 };
 
 static void on_event(void *ctx, const struct bash_event *ev)
@@ -98,6 +99,7 @@ static int run(struct col *c, const char *code, bool allow_stdin)
         return rc;
     double t0 = now_s(), limit = c->count_only ? 60 : 10;
     bool interrupted = false;
+    double t_int = 0;
     while (!c->done) {
         struct pollfd fds[8];
         int n = bash_session_pollfds(c->s, fds, 8);
@@ -108,6 +110,7 @@ static int run(struct col *c, const char *code, bool allow_stdin)
         bash_session_handle(c->s, fds, n);
         if (c->interrupt_after && !interrupted && now_s() - t0 >= c->interrupt_after) {
             interrupted = true;
+            t_int = now_s();
             CHECK_INT(bash_session_interrupt(c->s), 0);
         }
         if (now_s() - t0 > limit) {
@@ -115,6 +118,8 @@ static int run(struct col *c, const char *code, bool allow_stdin)
             return -ETIMEDOUT;
         }
     }
+    if (interrupted)
+        c->interrupt_latency = now_s() - t_int;
     CHECK(!bash_session_busy(c->s));
     return 0;
 }
@@ -287,6 +292,7 @@ static void test_interrupt(struct col *c)
     CHECK_INT(c->last.exit_status, 130);
     CHECK_STR(c->out.data, "");
     CHECK(took < 10);
+    printf("interrupt of sleep 60: DONE %.1f ms after the interrupt\n", c->interrupt_latency * 1e3);
     col_reset(c);
     CHECK_INT(run(c, "echo $((kept + 1))", false), 0);
     CHECK_STR(c->out.data, "42\n");
