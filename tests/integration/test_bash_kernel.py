@@ -13,6 +13,7 @@ from jupyter_client.manager import start_new_kernel
 
 KERNEL = "iops-bash"
 TIMEOUT = 30
+QUIET_LIMIT = 20  # seconds without any message of the cell: something was lost
 
 
 def alive(pid):
@@ -62,9 +63,14 @@ def run(kc, code, allow_stdin=False, answers=None, on_stream=None, interrupt=Non
     deadline = time.monotonic() + timeout
     idle = False
     interrupted = False
+    last = time.monotonic()
     while not idle:
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             raise AssertionError("cell did not finish in %d s: %r" % (timeout, code))
+        if now - last > QUIET_LIMIT and (interrupt is None or interrupted):
+            raise AssertionError("no iopub message for %d s (lost?) after %d stream messages: %r"
+                                 % (QUIET_LIMIT, cell.stream_msgs, code))
         if allow_stdin:
             try:
                 req = kc.get_stdin_msg(timeout=0.01)
@@ -82,6 +88,7 @@ def run(kc, code, allow_stdin=False, answers=None, on_stream=None, interrupt=Non
             continue
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
+        last = time.monotonic()
         t = msg["msg_type"]
         if t == "stream":
             text = msg["content"]["text"]
