@@ -3,6 +3,7 @@
  * repair, 100 MB of output in bounded memory, and cleanup on free. */
 #include "server/bash_session.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -543,6 +544,50 @@ static void test_queries(struct col *c)
     CHECK_INT(c->last.exit_status, 0);
 }
 
+static long count_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    long n = 0;
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Many cells, with and without stdin, and queries: no descriptor grows in
+ * the engine's process or in bash. */
+static void test_no_leaks(struct col *c)
+{
+    col_reset(c);
+    CHECK_INT(run(c, "i=0", false), 0);
+    pid_t bash = bash_session_pid(c->s);
+    long mine = count_fds(getpid()), theirs = count_fds(bash);
+    int bad = 0;
+    for (int i = 0; i < 200; i++) {
+        col_reset(c);
+        c->answers[0] = "x";
+        c->nanswers = 1;
+        if (run(c, i % 2 ? "echo $((i + 1))" : "read v; i=$((i + 1)); echo \"$v$i\"", i % 2 == 0))
+            bad++;
+        char **m;
+        size_t n, a, b;
+        if (i % 50 == 0 && bash_session_complete(c->s, "ech", 3, &m, &n, &a, &b) == 0) {
+            for (size_t k = 0; k < n; k++)
+                free(m[k]);
+            free(m);
+        }
+    }
+    CHECK_INT(bad, 0);
+    CHECK_STR(c->out.data, "101\n"); /* 100 cells with input counted i up */
+    CHECK_INT(count_fds(getpid()), mine);
+    CHECK_INT(count_fds(bash), theirs);
+    CHECK_INT(bash_session_pid(c->s), bash);
+}
+
 static void test_free(void)
 {
     struct col c = {0};
@@ -591,6 +636,7 @@ int main(void)
     test_stdin(&c);
     test_utf8(&c);
     test_queries(&c);
+    test_no_leaks(&c);
     test_big_output(&c);
     bash_session_free(c.s);
     buf_release(&c.out);
