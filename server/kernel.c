@@ -27,7 +27,7 @@
 #include <zmq.h>
 
 #define IOPUB_HWM      128
-#define IOPUB_STALL_MS 1000
+#define IOPUB_STALL_MS 10000
 #define IOPUB_RETRY_MS 2
 #define LINGER_MS      1000
 #define MAX_BASH_FDS   8
