@@ -191,6 +191,20 @@ class KernelProtocolTests(unittest.TestCase):
         rep, msgs = ku.run(kc, "echo usable")
         self.assertEqual(ku.stdout_of(msgs), "usable\n")
 
+    def test_interrupt_while_waiting_for_input(self):
+        kc = self.kc
+        msg_id = kc.execute('printf "wait: "; read -r x; echo "got $x"', allow_stdin=True)
+        req = kc.get_stdin_msg(timeout=10)
+        self.assertEqual(req["content"]["prompt"], "wait: ")
+        self.km.interrupt_kernel()
+        rep = ku.shell_reply(kc, msg_id, timeout=10)
+        self.assertEqual(rep["content"]["ename"], "Interrupted")
+        self.assertNotIn("got", ku.stdout_of(ku.iopub_until_idle(kc, msg_id)))
+        kc.input("too late")  # nobody asked any more: logged and ignored
+        rep, msgs = ku.run(kc, "echo ok")
+        self.assertEqual(ku.stdout_of(msgs), "ok\n")
+        self.assertIn("ignored 'input_reply' on stdin (no input requested)", self.log_text())
+
     def test_interrupt_request_on_control_while_busy(self):
         kc = self.kc
         msg_id = kc.execute("sleep 60")

@@ -69,6 +69,27 @@ class LifecycleTests(unittest.TestCase):
         km.cleanup_resources()
 
 
+    def test_ipc_transport(self):
+        import tempfile
+        from jupyter_client.manager import KernelManager
+        d = tempfile.mkdtemp(prefix="iopsd-ipc-")
+        km = KernelManager(kernel_name=ku.KERNEL, transport="ipc",
+                           ip=os.path.join(d, "kernel-ipc"))
+        km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=30)
+            self.assertEqual(sorted(os.listdir(d)), ["kernel-ipc-%d" % i for i in range(1, 6)])
+            rep, msgs = ku.run(kc, "echo over ipc")
+            self.assertEqual(ku.stdout_of(msgs), "over ipc\n")
+        finally:
+            ku.stop(km, kc)
+            for name in os.listdir(d):
+                os.unlink(os.path.join(d, name))
+            os.rmdir(d)
+
+
 class ResourceTests(unittest.TestCase):
     def test_1000_executions_flat(self):
         km, kc, _ = ku.start(env=NO_QUARANTINE)
