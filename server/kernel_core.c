@@ -500,25 +500,45 @@ void kcore_dispatch(struct kernel *k, enum kchan ch, struct jmsg *req)
     jmsg_release(&parent);
 }
 
-/* stop_on_error: answer the execute_requests already waiting on shell with
- * an error instead of running them; anything else is handled normally. */
-static void abort_queued(struct kernel *k)
+/* stop_on_error, step 1, before the failed cell's reply goes out: take the
+ * requests already waiting on shell (only those can have been sent before
+ * the client saw the failure). The array is owned by the caller. */
+static struct jmsg *take_queued(struct kernel *k, size_t *n)
 {
-    struct jmsg m;
-    jmsg_init(&m);
-    while (!k->stop && kernel_recv(k, KCHAN_SHELL, &m)) {
-        if (!strcmp(jmsg_type(&m), "execute_request")) {
-            status(k, &m, "busy");
+    struct jmsg *v = NULL;
+    size_t cap = 0;
+    *n = 0;
+    for (;;) {
+        v = xgrow(v, &cap, *n + 1, sizeof *v);
+        jmsg_init(&v[*n]);
+        if (!kernel_recv(k, KCHAN_SHELL, &v[*n]))
+            break;
+        (*n)++;
+    }
+    return v;
+}
+
+/* Step 2, after the reply and idle: answer the taken execute_requests with an
+ * error instead of running them; anything else is handled normally. */
+static void abort_taken(struct kernel *k, struct jmsg *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct jmsg *m = &v[i];
+        if (k->stop) {
+            /* shut down meanwhile: the rest gets no answer */
+        } else if (!strcmp(jmsg_type(m), "execute_request")) {
+            status(k, m, "busy");
             struct kerror e;
             kerror_set(&e, "ExecutionAborted",
                        "not run: an earlier cell failed and stop_on_error was set");
-            reply_error(k, KCHAN_SHELL, &m, &e, false, k->execution_count);
-            status(k, &m, "idle");
+            reply_error(k, KCHAN_SHELL, m, &e, false, k->execution_count);
+            status(k, m, "idle");
         } else {
-            kcore_dispatch(k, KCHAN_SHELL, &m);
+            kcore_dispatch(k, KCHAN_SHELL, m);
         }
-        jmsg_release(&m);
+        jmsg_release(m);
     }
+    free(v);
 }
 
 void kcore_finish_cell(struct kernel *k)
@@ -528,6 +548,10 @@ void kcore_finish_cell(struct kernel *k)
     cell->active = false;
     cell->waiting_input = false;
     bool failed = cell->interrupted || cell->exit_status != 0;
+    size_t ntaken = 0;
+    struct jmsg *taken = NULL;
+    if (failed && cell->stop_on_error)
+        taken = take_queued(k, &ntaken);
     if (failed) {
         struct kerror e;
         const char *note = cell->restarted ? "; bash exited and a new session was started" : "";
@@ -543,10 +567,9 @@ void kcore_finish_cell(struct kernel *k)
                         "user_expressions"));
     }
     status(k, &cell->req, "idle");
-    bool abort = failed && cell->stop_on_error;
     jmsg_release(&cell->req);
-    if (abort)
-        abort_queued(k);
+    if (taken)
+        abort_taken(k, taken, ntaken);
 }
 
 static void publish_stream(struct kernel *k, const char *name, const char *data, size_t len)

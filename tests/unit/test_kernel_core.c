@@ -25,6 +25,7 @@ static struct sent sent[256];
 static size_t nsent;
 static struct jmsg queued[8]; /* what kernel_recv() hands out on shell */
 static size_t nqueued, qpos;
+static size_t nsent_at_first_recv = (size_t)-1;
 
 static void record(enum kchan ch, struct jmsg *m)
 {
@@ -55,6 +56,8 @@ void kernel_publish(struct kernel *k, struct jmsg *m)
 
 bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m)
 {
+    if (ch == KCHAN_SHELL && nsent_at_first_recv == (size_t)-1)
+        nsent_at_first_recv = nsent;
     if (ch != KCHAN_SHELL || qpos == nqueued)
         return false;
     *m = queued[qpos++];
@@ -270,8 +273,11 @@ static void test_stop_on_error(void)
     make_request(&queued[2], "execute_request", exec_content("echo no", false, true));
     nqueued = 3;
     executes = 0;
+    nsent_at_first_recv = (size_t)-1;
     bash_event(k, BASH_EV_DONE, NULL, 1);
     CHECK_INT(executes, 0);
+    /* the queue was taken before the failed cell's error and reply went out */
+    CHECK_U64(nsent_at_first_recv, 2);
     CHECK_STR(trace(), "iopub:status:busy iopub:execute_input iopub:error shell:execute_reply "
                        "iopub:status:idle "
                        "iopub:status:busy shell:execute_reply iopub:status:idle "
