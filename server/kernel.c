@@ -31,6 +31,9 @@
 #define IOPUB_RETRY_MS 2
 #define LINGER_MS      1000
 #define MAX_BASH_FDS   8
+/* bash starts when a request needs it, or after this long without requests:
+ * kernel_info (what frontends wait for) never waits for bash to start. */
+#define LAZY_START_MS 50
 
 static const char *const chan_names[] = {"shell", "control", "stdin", "iopub"};
 
@@ -300,7 +303,7 @@ static int serve(struct kernel *k)
         int nb = 0, bash_at = n;
         long timeout = -1;
         if (!k->bash) {
-            timeout = 0; /* look for a first request, then start bash */
+            timeout = LAZY_START_MS; /* answer early requests, then start bash */
         } else if (!k->pending) {
             nb = bash_session_pollfds(k->bash, bfds, MAX_BASH_FDS);
             if (nb < 0)

@@ -68,9 +68,10 @@ void kernel_send(struct kernel *k, enum kchan ch, struct jmsg *m);
 /* Receives one message from ch without waiting. Invalid, unsigned or
  * replayed messages are logged and dropped. Returns true when m was filled. */
 bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m);
-/* Starts the bash engine if it is not running yet (it is started after the
- * kernel first finds nothing to answer, so kernel_info is not held up by
- * bash's start). Returns 0 or -errno, with a message in err. */
+/* Starts the bash engine if it is not running yet (it is started when a
+ * request needs it or when the kernel has been idle for a moment, so
+ * kernel_info is not held up by bash's start). Returns 0 or -errno, with a
+ * message in err. */
 int kernel_ensure_bash(struct kernel *k, char *err, size_t errlen);
 /* Publishes m on iopub, queueing it when subscribers are slow. */
 void kernel_publish(struct kernel *k, struct jmsg *m);
