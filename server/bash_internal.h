@@ -19,13 +19,17 @@
  * at /dev/null (so that `set -x` does not trace them). */
 #define BASH__SAVED_FD 61
 
+/* How long complete/inspect/is_complete may take (they block the loop; a few
+ * ms normally, more on a loaded machine). */
+#define BASH__QUERY_TIMEOUT_MS 5000
+
 /* Appends s to b as one single-quoted shell word. */
 void bash__quote(struct buf *b, const char *s, size_t n);
 
 /* Runs script in the idle session with its stdout going to a private file,
  * or, while a cell runs, in a fresh `bash -c` in the session's working
  * directory. Appends at most `max` bytes of the script's stdout to out.
- * Returns 0 or -errno (-ETIMEDOUT after ~2 s). */
+ * Returns 0 or -errno (-ETIMEDOUT after BASH__QUERY_TIMEOUT_MS). */
 int bash__query(struct bash_session *s, const char *script, struct buf *out, size_t max);
 
 /* The session's private directory (0700). */
@@ -51,6 +55,27 @@ int bash__parse_stat(const char *text, size_t len, char *state, pid_t *pgrp, pid
  * ~512 processes) has a thread blocked in read() on a descriptor that is the
  * pipe identified by (dev, ino). */
 bool bash__reading_pipe(pid_t root, dev_t dev, ino_t ino);
+/* A process of a cell's tree and the program it runs. */
+struct bash__pcomm {
+    pid_t pid;
+    char comm[16];
+};
+#define BASH__SNAP_MAX 64
+
+/* Records root and its descendants (at most max); returns how many. */
+size_t bash__tree_snapshot(pid_t root, struct bash__pcomm *out, size_t max);
+/* True when the tree now holds a process that is not in snap, or one that
+ * has exec'd another program since: the cell went on after a signal. */
+bool bash__tree_changed(pid_t root, const struct bash__pcomm *snap, size_t n);
+
+/* After an interrupted cell: the processes of the tree (not root) that a
+ * SIGINT may have missed: new since snap, exec'd since, or still a forked
+ * bash. Writes at most max with their current program; returns how many. */
+size_t bash__stragglers(pid_t root, const struct bash__pcomm *snap, size_t n,
+                        struct bash__pcomm *out, size_t max);
+/* The program (comm) of pid, "" when it is gone. */
+void bash__comm(pid_t pid, char comm[16]);
+
 /* Sends sig to every live process whose session is sid; returns how many. */
 int bash__signal_session(pid_t sid, int sig);
 

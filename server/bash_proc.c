@@ -204,3 +204,92 @@ int bash__signal_session(pid_t sid, int sig)
     closedir(d);
     return count;
 }
+
+static void read_comm(pid_t pid, char comm[16])
+{
+    char path[64], text[64];
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    ssize_t n = read_small(path, text, sizeof text);
+    comm[0] = '\0';
+    if (n <= 0)
+        return;
+    if (text[n - 1] == '\n')
+        text[--n] = '\0';
+    size_t len = (size_t)n < 15 ? (size_t)n : 15;
+    memcpy(comm, text, len);
+    comm[len] = '\0';
+}
+
+static size_t tree(pid_t root, pid_t *list)
+{
+    size_t n = 0;
+    list[n++] = root;
+    for (size_t i = 0; i < n; i++)
+        add_children(list[i], list, &n);
+    return n;
+}
+
+size_t bash__tree_snapshot(pid_t root, struct bash__pcomm *out, size_t max)
+{
+    pid_t list[MAX_TREE];
+    size_t n = tree(root, list), k = 0;
+    for (size_t i = 0; i < n && k < max; i++) {
+        out[k].pid = list[i];
+        read_comm(list[i], out[k].comm);
+        k++;
+    }
+    return k;
+}
+
+bool bash__tree_changed(pid_t root, const struct bash__pcomm *snap, size_t n)
+{
+    pid_t list[MAX_TREE];
+    size_t m = tree(root, list);
+    for (size_t i = 0; i < m; i++) {
+        char comm[16];
+        read_comm(list[i], comm);
+        if (!comm[0])
+            continue; /* gone meanwhile */
+        bool known = false;
+        for (size_t j = 0; j < n && !known; j++)
+            if (snap[j].pid == list[i]) {
+                if (strcmp(snap[j].comm, comm))
+                    return true; /* exec'd since */
+                known = true;
+            }
+        if (!known)
+            return true;
+    }
+    return false;
+}
+
+void bash__comm(pid_t pid, char comm[16])
+{
+    read_comm(pid, comm);
+}
+
+size_t bash__stragglers(pid_t root, const struct bash__pcomm *snap, size_t n,
+                        struct bash__pcomm *out, size_t max)
+{
+    pid_t list[MAX_TREE];
+    size_t m = tree(root, list), k = 0;
+    for (size_t i = 1; i < m && k < max; i++) {
+        char comm[16];
+        read_comm(list[i], comm);
+        if (!comm[0])
+            continue;
+        bool hit = !strcmp(comm, "bash");
+        bool known = false;
+        for (size_t j = 0; j < n && !known; j++)
+            if (snap[j].pid == list[i]) {
+                known = true;
+                hit |= strcmp(snap[j].comm, comm) != 0;
+            }
+        if (hit || !known) {
+            out[k].pid = list[i];
+            memcpy(out[k].comm, comm, sizeof comm);
+            k++;
+        }
+    }
+    return k;
+}

@@ -385,7 +385,7 @@ int bash_session_is_complete(struct bash_session *s, const char *code, const cha
     int st = 0;
     if (!rc) {
         char *argv[] = {"bash", "--norc", "--noprofile", "-n", path.data, NULL};
-        rc = bash__run(argv, NULL, true, 2000, &out, 64 << 10, &st);
+        rc = bash__run(argv, NULL, true, BASH__QUERY_TIMEOUT_MS, &out, 64 << 10, &st);
     }
     unlink(path.data);
     if (rc)

@@ -35,6 +35,8 @@
 #define CELL_MAX         (16u << 20) /* largest cell */
 #define INPUT_MAX        (1u << 20)  /* largest pending answer to an input request */
 #define START_TIMEOUT_MS 10000
+#define WATCH_MAX        8  /* stragglers followed after an interrupt */
+#define WATCH_MS         20 /* how often they are looked at */
 
 enum sess_state { SESS_IDLE, SESS_RUNNING, SESS_DEAD };
 
@@ -53,6 +55,7 @@ struct bash_session {
     void *ctx;
     pid_t pid;  /* bash; also its session and process group id */
     int cmd_fd; /* write end of bash's command pipe (its stdin) */
+    int cmd_rd; /* our own non-blocking reader of it: takes back an unread cell */
     int st_fd;  /* read end of the status pipe */
     dev_t cmd_dev;
     ino_t cmd_ino;
@@ -77,8 +80,18 @@ struct bash_session {
     struct buf in_pend; /* answer not yet written */
     uint64_t stdin_check_at;
     bool interrupted;
+    bool cancelled;      /* interrupted before bash read the cell: DONE is due */
+    bool started;        /* bash said it executes the cell's line */
+    bool sigint_due;     /* interrupted while bash was reading the line: SIGINT on start */
+    size_t sent;         /* bytes of the cell's command lines */
     uint64_t recover_at; /* after an interrupt: check that the status line was not lost */
-    struct buf tail;     /* the last partial line of output (the input prompt) */
+    struct bash__pcomm snap[BASH__SNAP_MAX]; /* the cell's processes at the SIGINT */
+    size_t nsnap;
+    int resent;                          /* SIGINTs sent again because the cell went on */
+    struct bash__pcomm watch[WATCH_MAX]; /* stragglers of an interrupted cell */
+    size_t nwatch;
+    uint64_t watch_until;
+    struct buf tail; /* the last partial line of output (the input prompt) */
     struct stream *tail_stream;
     size_t tail_pending; /* how much of tail is still at the end of tail_stream->pend */
     uint64_t tail_at;    /* when the tail last grew */
@@ -397,6 +410,10 @@ static int spawn_bash(struct bash_session *s, char *err, size_t errlen)
     }
     if (pid == 0)
         child_exec(cmd[0], out[1], er[1], st[1]);
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", cmd[0]);
+    /* a separate open file description: non-blocking for us only */
+    s->cmd_rd = open(self, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     close_fd(&cmd[0]);
     close_fd(&out[1]);
     close_fd(&er[1]);
@@ -458,6 +475,7 @@ out_kill:
     s->pid = 0;
 out_fds:
     close_fd(&s->cmd_fd);
+    close_fd(&s->cmd_rd);
     close_fd(&s->st_fd);
     stream_close(&s->out);
     stream_close(&s->err);
@@ -484,6 +502,7 @@ static int retire_bash(struct bash_session *s)
     end_session(s->pid);
     s->pid = 0;
     close_fd(&s->cmd_fd);
+    close_fd(&s->cmd_rd);
     close_fd(&s->st_fd);
     return status;
 }
@@ -495,7 +514,7 @@ int bash_session_start(struct bash_session **out, bash_event_fn fn, void *ctx, c
     int rc;
     s->fn = fn;
     s->ctx = ctx;
-    s->cmd_fd = s->st_fd = s->in_r = s->in_w = -1;
+    s->cmd_fd = s->cmd_rd = s->st_fd = s->in_r = s->in_w = -1;
     s->out.fd = s->err.fd = -1;
     s->out.type = BASH_EV_STDOUT;
     s->err.type = BASH_EV_STDERR;
@@ -562,7 +581,12 @@ static void cell_release(struct bash_session *s)
     buf_reset(&s->in_pend);
     s->input_wanted = false;
     s->interrupted = false;
+    s->cancelled = false;
+    s->started = false;
+    s->sigint_due = false;
     s->recover_at = 0;
+    s->nsnap = 0;
+    s->resent = 0;
     s->stdin_check_at = 0;
     s->flush_at = 0;
 }
@@ -582,6 +606,15 @@ static void finish_cell(struct bash_session *s, int status, bool restarted)
     }
     flush_all(s);
     bool interrupted = s->interrupted;
+    if (interrupted && s->nsnap && s->pid) {
+        /* bash dropped the cell, but a program forked just as the SIGINT came
+         * may have missed it (caught by bash's handler before its exec) and
+         * would keep bash waiting: signal it, and again if it exec's later */
+        s->nwatch = bash__stragglers(s->pid, s->snap, s->nsnap, s->watch, WATCH_MAX);
+        for (size_t i = 0; i < s->nwatch; i++)
+            kill(s->watch[i].pid, SIGINT);
+        s->watch_until = s->nwatch ? bash__now_ms() + 2000 : 0;
+    }
     cell_release(s);
     s->state = s->pid ? SESS_IDLE : SESS_DEAD;
     s->last_status = status;
@@ -591,6 +624,16 @@ static void finish_cell(struct bash_session *s, int status, bool restarted)
                             .interrupted = interrupted,
                             .restarted = restarted};
     s->fn(s->ctx, &ev);
+}
+
+/* SIGINT to bash's process group, remembering which processes were there:
+ * a SIGINT that lands between a fork and the child's exec is lost (the
+ * child still runs bash's handler; bash then waits for the program). */
+static int send_sigint(struct bash_session *s)
+{
+    s->nsnap = bash__tree_snapshot(s->pid, s->snap, BASH__SNAP_MAX);
+    s->recover_at = bash__now_ms() + 200;
+    return kill(-s->pid, SIGINT) < 0 ? -errno : 0;
 }
 
 /* Returns true when the line ended the running cell (DONE was fired). */
@@ -606,10 +649,28 @@ static bool handle_status_line(struct bash_session *s, const char *line)
             finish_cell(s, status, false);
             return true;
         }
+    } else if (sscanf(line, "s %u", &seq) == 1) {
+        if (s->state == SESS_RUNNING && seq == s->seq) {
+            s->started = true;
+            if (s->sigint_due) {
+                s->sigint_due = false;
+                send_sigint(s);
+            }
+        }
     } else if (sscanf(line, "q %u", &seq) == 1) {
         s->qdone = seq;
     }
     return false;
+}
+
+/* Has bash exited (not yet reaped)? Writes to its command pipe cannot tell:
+ * cmd_rd keeps a reader. */
+static bool bash_gone(const struct bash_session *s)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return s->pid && waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           si.si_pid == s->pid;
 }
 
 /* bash exited (or closed its status pipe): start a fresh one. A running cell
@@ -734,7 +795,9 @@ int bash_session_execute(struct bash_session *s, const char *code, bool allow_st
     s->allow_stdin = allow_stdin;
     /* The group's stderr is /dev/null so that `set -x` does not trace these
      * commands; the cell gets the real stderr back through fd 61. */
-    buf_puts(&line, "{ ");
+    s->seq++;
+    /* "s SEQ": bash is executing the cell's line (a SIGINT now ends the cell) */
+    buf_printf(&line, "{ \\builtin printf 's %u\\n' >&%d; ", s->seq, BASH__STATUS_FD);
     restore_status(s, &line);
     buf_puts(&line, "\\builtin . ");
     bash__quote(&line, s->cell, strlen(s->cell));
@@ -759,13 +822,15 @@ int bash_session_execute(struct bash_session *s, const char *code, bool allow_st
     }
     buf_printf(&line, " 2>&%d %d>&- %d>&-; } %d>&2 2>/dev/null\n", BASH__SAVED_FD, BASH__SAVED_FD,
                BASH__STATUS_FD, BASH__SAVED_FD);
-    s->seq++;
     buf_reset(&s->tail);
     s->tail_stream = NULL;
     s->tail_pending = 0;
     /* One write: bash may run the cell (and `exit`) before a second one. */
     done_line(s, &line);
-    rc = send_line(s, line.data, line.len);
+    if (bash_gone(s))
+        rc = -EPIPE;
+    else
+        rc = send_line(s, line.data, line.len);
     if (rc == -EPIPE) {
         /* bash died while idle and nobody noticed yet: a new one runs the cell */
         bash_died(s);
@@ -776,6 +841,7 @@ int bash_session_execute(struct bash_session *s, const char *code, bool allow_st
         goto out;
     }
     s->state = SESS_RUNNING;
+    s->sent = line.len;
     /* output of background jobs that came while idle goes out with this cell */
     if (s->out.pend.len || s->err.pend.len || s->out.dropped || s->err.dropped)
         s->flush_at = bash__now_ms();
@@ -816,8 +882,10 @@ int bash_session_pollfds(struct bash_session *s, struct pollfd *out, int max)
 static uint64_t next_timer(const struct bash_session *s)
 {
     uint64_t t = 0;
+    if (s->watch_until)
+        t = bash__now_ms() + WATCH_MS;
     if (s->state != SESS_RUNNING)
-        return 0;
+        return t;
     uint64_t cand[3] = {s->flush_at,
                         s->allow_stdin && !s->input_wanted && s->in_w >= 0 ? s->stdin_check_at : 0,
                         s->interrupted ? s->recover_at : 0};
@@ -895,7 +963,35 @@ static int recover_check(struct bash_session *s)
         /* bash reads fd 0 while a cell runs only with the cell's stdin, not ours */
         return send_done_line(s);
     }
+    /* The cell went on (a new program, or one that exec'd since the SIGINT):
+     * the signal was lost in a fork. Programs that were there and caught it
+     * are left alone. */
+    if (s->resent < 2 && s->nsnap && bash__tree_changed(s->pid, s->snap, s->nsnap)) {
+        s->resent++;
+        return send_sigint(s);
+    }
     return 0;
+}
+
+/* A straggler that has exec'd since it was signalled got the signal while it
+ * still ran bash's handler: signal it again. */
+static void watch_stragglers(struct bash_session *s)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->nwatch; i++) {
+        char comm[16];
+        bash__comm(s->watch[i].pid, comm);
+        if (!comm[0])
+            continue; /* gone */
+        if (strcmp(comm, s->watch[i].comm)) {
+            kill(s->watch[i].pid, SIGINT);
+            memcpy(s->watch[i].comm, comm, sizeof comm);
+        }
+        s->watch[k++] = s->watch[i];
+    }
+    s->nwatch = k;
+    if (!k || bash__now_ms() >= s->watch_until)
+        s->watch_until = 0;
 }
 
 int bash_session_handle(struct bash_session *s, const struct pollfd *fds, int n)
@@ -920,8 +1016,14 @@ int bash_session_handle(struct bash_session *s, const struct pollfd *fds, int n)
             return 0;
         }
     }
+    if (s->watch_until)
+        watch_stragglers(s);
     if (s->state != SESS_RUNNING)
         return 0;
+    if (s->cancelled) {
+        finish_cell(s, 130, false);
+        return 0;
+    }
 
     uint64_t now = bash__now_ms();
     if (s->interrupted && s->recover_at && now >= s->recover_at) {
@@ -977,8 +1079,31 @@ int bash_session_interrupt(struct bash_session *s)
     s->interrupted = true;
     s->input_wanted = false;
     s->recover_at = bash__now_ms() + 200;
-    if (kill(-s->pid, SIGINT) < 0)
-        return -errno;
+    if (s->started)
+        return send_sigint(s);
+    /* A SIGINT while bash reads its input would only cancel the reading, and
+     * the cell would then run: take the cell back if bash has not read it,
+     * else send the SIGINT as soon as bash says it started. */
+    int avail = 0;
+    if (s->cmd_rd >= 0 && ioctl(s->cmd_rd, FIONREAD, &avail) == 0 && avail > 0 &&
+        (size_t)avail == s->sent) {
+        /* bash has not read any of the cell yet: take it back (a SIGINT now
+         * would only hit the idle prompt, and the cell would then run) */
+        char back[8192];
+        size_t got = 0;
+        ssize_t n;
+        while (got < sizeof back && (n = read(s->cmd_rd, back + got, sizeof back - got)) > 0)
+            got += (size_t)n;
+        if (got == s->sent) {
+            s->cancelled = true;
+            s->flush_at = bash__now_ms(); /* DONE from the next bash_session_handle() */
+            return 0;
+        }
+        /* bash read part of it meanwhile: give the rest back, in order */
+        if (got)
+            send_line(s, back, got);
+    }
+    s->sigint_due = true;
     return 0;
 }
 
@@ -996,6 +1121,7 @@ void bash_session_free(struct bash_session *s)
         s->pid = 0;
     }
     close_fd(&s->cmd_fd);
+    close_fd(&s->cmd_rd);
     close_fd(&s->st_fd);
     stream_close(&s->out);
     stream_close(&s->err);
@@ -1023,6 +1149,8 @@ void bash_session_free(struct bash_session *s)
 
 int bash__query(struct bash_session *s, const char *script, struct buf *out, size_t max)
 {
+    if (s->state == SESS_IDLE && bash_gone(s))
+        bash_died(s); /* idle: no cell to end, just a new bash */
     if (s->state != SESS_IDLE) {
         /* a cell runs: a fresh bash in the session's working directory */
         char link[64], cwd[4096];
@@ -1031,7 +1159,8 @@ int bash__query(struct bash_session *s, const char *script, struct buf *out, siz
         cwd[n > 0 ? n : 0] = '\0';
         char *argv[] = {"bash", "--norc", "--noprofile", "-c", (char *)script, NULL};
         int status;
-        return bash__run(argv, n > 0 ? cwd : NULL, false, 2000, out, max, &status);
+        return bash__run(argv, n > 0 ? cwd : NULL, false, BASH__QUERY_TIMEOUT_MS, out, max,
+                         &status);
     }
     struct buf line = BUF_INIT, qpath = BUF_INIT;
     int rc;
@@ -1046,7 +1175,7 @@ int bash__query(struct bash_session *s, const char *script, struct buf *out, siz
     rc = send_line(s, line.data, line.len);
     if (rc)
         goto out;
-    uint64_t until = bash__now_ms() + 2000;
+    uint64_t until = bash__now_ms() + BASH__QUERY_TIMEOUT_MS;
     while (s->qdone != seq) {
         struct pollfd p = {.fd = s->st_fd, .events = POLLIN};
         int left = (int)(until - bash__now_ms());

@@ -69,7 +69,8 @@ int bash_session_handle(struct bash_session *s, const struct pollfd *fds, int n)
 int bash_session_input(struct bash_session *s, const char *text, size_t len);
 
 /* Interrupts the running cell (SIGINT to its process group); the cell ends
- * with DONE interrupted=true. A no-op (0) when idle. */
+ * with DONE interrupted=true (status 130 when bash had not even started it).
+ * A no-op (0) when idle. */
 int bash_session_interrupt(struct bash_session *s);
 
 /* The bash process (for measuring). */
@@ -78,13 +79,13 @@ pid_t bash_session_pid(const struct bash_session *s);
 /* status points to a static string "complete", "incomplete", "invalid", or
  * "unknown" (with a negative return) when the check could not run; indent
  * receives the suggested indentation ("" or spaces). Runs `bash -n` in a
- * helper process (synchronously, a few ms, bounded by a 2 s timeout). */
+ * helper process (synchronously, a few ms, bounded by a 5 s timeout). */
 int bash_session_is_complete(struct bash_session *s, const char *code, const char **status,
                              char *indent, size_t indentlen);
 
 /* Completion and inspection run in the session when it is idle (so names
  * defined by earlier cells count; $? is kept) and in a fresh bash while a cell
- * runs; synchronous, a few ms, bounded by a 2 s timeout.
+ * runs; synchronous, a few ms, bounded by a 5 s timeout.
  * Completions at cursor_pos (in code points). On success *matches is an array
  * of *nmatches malloc'd strings (caller frees each and the array; NULL when
  * none); start/end (code points) delimit the text they replace. */

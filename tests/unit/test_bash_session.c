@@ -2,6 +2,7 @@
  * state across cells, exact output and statuses, stdin, interrupt, UTF-8
  * repair, 100 MB of output in bounded memory, and cleanup on free. */
 #include "server/bash_session.h"
+#include "server/bash_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -250,7 +251,10 @@ static void test_statuses(struct col *c)
      * a new bash and says so */
     col_reset(c);
     CHECK_INT(run(c, "(sleep 0.2; kill -9 $$) >/dev/null 2>&1 &", false), 0);
-    usleep(600 * 1000);
+    pid_t victim = bash_session_pid(c->s);
+    for (int i = 0; i < 1000 && process_alive(victim); i++)
+        usleep(10 * 1000);
+    CHECK(!process_alive(victim));
     col_reset(c);
     CHECK_INT(run(c, "echo fresh", false), 0);
     CHECK_STR(c->out.data, "fresh\n");
@@ -298,6 +302,57 @@ static void test_interrupt(struct col *c)
     CHECK_INT(run(c, "echo $((kept + 1))", false), 0);
     CHECK_STR(c->out.data, "42\n");
     CHECK(!c->last.interrupted);
+
+    /* an interrupt right after execute, before bash could read the cell */
+    col_reset(c);
+    CHECK_INT(bash_session_execute(c->s, "sleep 60; echo after", false), 0);
+    CHECK_INT(bash_session_interrupt(c->s), 0);
+    double t1 = now_s();
+    while (!c->done && now_s() - t1 < 10) {
+        struct pollfd fds[8];
+        int n = bash_session_pollfds(c->s, fds, 8);
+        int to = bash_session_timeout_ms(c->s);
+        poll(fds, (nfds_t)n, to < 0 || to > 50 ? 50 : to);
+        bash_session_handle(c->s, fds, n);
+    }
+    CHECK_INT(c->done, 1);
+    CHECK(c->last.interrupted);
+    CHECK_INT(c->last.exit_status, 130);
+    CHECK_STR(c->out.data, "");
+    col_reset(c);
+    CHECK_INT(run(c, "echo again $kept", false), 0);
+    CHECK_STR(c->out.data, "again 41\n");
+
+    /* interrupts at every moment of a cell's start (bash reading its line,
+     * forking, exec'ing): each ends the cell, and the next cell runs */
+    int missed = 0, stuck = 0;
+    for (int i = 0; i < 70 && !stuck; i++) {
+        col_reset(c);
+        CHECK_INT(bash_session_execute(c->s, "sleep 60; echo after", false), 0);
+        double t2 = now_s();
+        while (now_s() - t2 < (i % 7) * 0.0003) {
+            struct pollfd fds[8];
+            int n = bash_session_pollfds(c->s, fds, 8);
+            poll(fds, (nfds_t)n, 0);
+            bash_session_handle(c->s, fds, n);
+        }
+        CHECK_INT(bash_session_interrupt(c->s), 0);
+        t2 = now_s();
+        while (!c->done && now_s() - t2 < 10) {
+            struct pollfd fds[8];
+            int n = bash_session_pollfds(c->s, fds, 8);
+            int to = bash_session_timeout_ms(c->s);
+            poll(fds, (nfds_t)n, to < 0 || to > 20 ? 20 : to);
+            bash_session_handle(c->s, fds, n);
+        }
+        if (!c->done || !c->last.interrupted || c->out.len)
+            missed++;
+        col_reset(c);
+        if (run(c, "echo ok", false) || strcmp(c->out.data, "ok\n"))
+            stuck++;
+    }
+    CHECK_INT(missed, 0);
+    CHECK_INT(stuck, 0);
 
     /* a loop in bash itself */
     col_reset(c);
@@ -558,6 +613,19 @@ static long count_fds(pid_t pid)
     return n;
 }
 
+/* Waits until bash sits reading its command pipe (between cells it briefly
+ * holds the descriptors it saved around the last command). */
+static void wait_bash_idle(pid_t bash)
+{
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d/fd/0", (int)bash);
+    if (stat(path, &st))
+        return;
+    for (int i = 0; i < 500 && !bash__reading_pipe(bash, st.st_dev, st.st_ino); i++)
+        usleep(2000);
+}
+
 /* Many cells, with and without stdin, and queries: no descriptor grows in
  * the engine's process or in bash. */
 static void test_no_leaks(struct col *c)
@@ -565,6 +633,7 @@ static void test_no_leaks(struct col *c)
     col_reset(c);
     CHECK_INT(run(c, "i=0", false), 0);
     pid_t bash = bash_session_pid(c->s);
+    wait_bash_idle(bash);
     long mine = count_fds(getpid()), theirs = count_fds(bash);
     int bad = 0;
     for (int i = 0; i < 200; i++) {
@@ -584,6 +653,7 @@ static void test_no_leaks(struct col *c)
     CHECK_INT(bad, 0);
     CHECK_STR(c->out.data, "101\n"); /* 100 cells with input counted i up */
     CHECK_INT(count_fds(getpid()), mine);
+    wait_bash_idle(bash);
     CHECK_INT(count_fds(bash), theirs);
     CHECK_INT(bash_session_pid(c->s), bash);
 }
@@ -630,14 +700,22 @@ int main(void)
     }
     CHECK(bash_session_pid(c.s) > 0);
     CHECK(!bash_session_busy(c.s));
-    test_state_and_output(&c);
-    test_statuses(&c);
-    test_interrupt(&c);
-    test_stdin(&c);
-    test_utf8(&c);
-    test_queries(&c);
-    test_no_leaks(&c);
-    test_big_output(&c);
+    struct {
+        const char *name;
+        void (*fn)(struct col *);
+    } parts[] = {{"state and output", test_state_and_output},
+                 {"statuses", test_statuses},
+                 {"interrupt", test_interrupt},
+                 {"stdin", test_stdin},
+                 {"utf8", test_utf8},
+                 {"queries", test_queries},
+                 {"no leaks", test_no_leaks},
+                 {"big output", test_big_output}};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        double t0 = now_s();
+        parts[i].fn(&c);
+        printf("%-16s %.2f s\n", parts[i].name, now_s() - t0);
+    }
     bash_session_free(c.s);
     buf_release(&c.out);
     buf_release(&c.err);
