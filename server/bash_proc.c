@@ -159,7 +159,15 @@ static bool proc_reading_pipe(pid_t pid, dev_t dev, ino_t ino)
         char fpath[96];
         struct stat st;
         snprintf(fpath, sizeof fpath, "/proc/%d/fd/%llu", (int)pid, fd);
-        if (stat(fpath, &st) == 0 && st.st_ino == ino && st.st_dev == dev)
+        if (stat(fpath, &st) || st.st_ino != ino || st.st_dev != dev)
+            continue;
+        /* asleep in it: a reader that was just handed data is runnable ('R')
+         * until it leaves the syscall */
+        char tpath[320], stext[PROC_TEXT_MAX], state;
+        pid_t pg, sid;
+        snprintf(tpath, sizeof tpath, "/proc/%d/task/%s/stat", (int)pid, e->d_name);
+        n = read_small(tpath, stext, sizeof stext);
+        if (n > 0 && bash__parse_stat(stext, (size_t)n, &state, &pg, &sid) == 0 && state == 'S')
             found = true;
     }
     closedir(d);

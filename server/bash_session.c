@@ -29,6 +29,7 @@
 #define FLUSH_AT         40960       /* emit once this much is pending: + 3*READ_SIZE < chunk max */
 #define BATCH_MS         5           /* output is held this long to be batched */
 #define STDIN_CHECK_MS   20          /* period of the "is the cell waiting for stdin" check */
+#define STDIN_CONFIRM_MS 5           /* a reader seen is confirmed this much later */
 #define IDLE_KEEP        65536       /* output of background jobs kept while idle */
 #define PROMPT_MAX       256         /* input prompt = at most this much of the last line */
 #define PROMPT_HOLD_MS   60          /* a partial line is held this long (with stdin allowed) */
@@ -79,6 +80,7 @@ struct bash_session {
     bool input_wanted;  /* INPUT_REQUEST fired, no answer yet */
     struct buf in_pend; /* answer not yet written */
     uint64_t stdin_check_at;
+    uint64_t stdin_seen_at; /* when a check last saw a reader (0: not seen) */
     bool interrupted;
     bool cancelled;      /* interrupted before bash read the cell: DONE is due */
     bool started;        /* bash said it executes the cell's line */
@@ -588,6 +590,7 @@ static void cell_release(struct bash_session *s)
     s->nsnap = 0;
     s->resent = 0;
     s->stdin_check_at = 0;
+    s->stdin_seen_at = 0;
     s->flush_at = 0;
 }
 
@@ -929,8 +932,20 @@ static void stdin_check(struct bash_session *s)
     int avail = 0;
     if (s->in_pend.len || ioctl(s->in_r, FIONREAD, &avail) || avail > 0)
         return;
-    if (!bash__reading_pipe(s->pid, s->in_dev, s->in_ino))
+    if (!bash__reading_pipe(s->pid, s->in_dev, s->in_ino)) {
+        s->stdin_seen_at = 0;
         return;
+    }
+    uint64_t now = bash__now_ms();
+    if (!s->stdin_seen_at || now < s->stdin_seen_at + STDIN_CONFIRM_MS) {
+        /* seen once: confirm a little later, so that a reader caught on its
+         * way out of read() is not taken for one that waits */
+        if (!s->stdin_seen_at)
+            s->stdin_seen_at = now;
+        s->stdin_check_at = s->stdin_seen_at + STDIN_CONFIRM_MS;
+        return;
+    }
+    s->stdin_seen_at = 0;
     struct buf prompt = BUF_INIT;
     buf_append(&prompt, "", 0);
     struct stream *ts = s->tail_stream;

@@ -396,6 +396,15 @@ static void test_stdin(struct col *c)
     CHECK_STR(c->out.data, "l1\nl2\nend\n");
     CHECK_INT(c->inputs, 3);
 
+    /* a program's own prompt (Python's input() writes it, flushes, reads) */
+    col_reset(c);
+    c->answers[0] = "z";
+    c->nanswers = 1;
+    CHECK_INT(run(c, "/usr/bin/python3 -c 'print(\"got\", input(\"Q? \"))'", true), 0);
+    CHECK_STR(c->prompt.data, "Q? ");
+    CHECK_STR(c->out.data, "got z\n");
+    CHECK_INT(c->inputs, 1);
+
     /* without allow_stdin: end of file, no request */
     col_reset(c);
     CHECK_INT(run(c, "read x; echo \"rc=$? x=[$x]\"; cat; echo done", false), 0);
