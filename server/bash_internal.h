@@ -41,6 +41,22 @@ const char *bash__dir(const struct bash_session *s);
 int bash__run(char *const argv[], const char *cwd, bool merge_stderr, int timeout_ms,
               struct buf *out, size_t max, int *status);
 
+/* What completing at cursor_pos (code points) asks bash: script is empty
+ * when nothing sensible can be offered. Matches get prefix in front; with
+ * files, the script prints files, a "\001" line, then directories. from and
+ * cur (bytes) delimit the text the matches replace. The caller releases
+ * script. */
+struct bash__cplan {
+    struct buf script;
+    const char *prefix;
+    bool files;
+    size_t from, cur;
+};
+void bash__complete_plan(const char *code, size_t len, size_t cursor_pos, struct bash__cplan *p);
+/* The script that describes the name at cursor_pos (appended to script), or
+ * -ENOENT when there is no name there. */
+int bash__inspect_plan(const char *code, size_t len, size_t cursor_pos, struct buf *script);
+
 /* /proc helpers (bash_proc.c). */
 
 /* Parses /proc/<pid>/task/<tid>/syscall: *nr = syscall number and *arg0 =

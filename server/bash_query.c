@@ -185,57 +185,73 @@ static void add_lines(char ***m, size_t *n, size_t *cap, const char *text, const
     free(dirs);
 }
 
-int bash_session_complete(struct bash_session *s, const char *code, size_t cursor_pos,
-                          char ***matches, size_t *nmatches, size_t *start, size_t *end)
+void bash__complete_plan(const char *code, size_t len, size_t cursor_pos, struct bash__cplan *p)
 {
-    size_t len = strlen(code);
     size_t cur = cp_to_byte(code, len, cursor_pos);
     size_t ws = cur;
     while (ws > 0 && word_char(code[ws - 1]) && cur - ws < WORD_MAX)
         ws--;
-    *matches = NULL;
-    *nmatches = 0;
-    *start = *end = byte_to_cp(code, cur);
+    buf_init(&p->script, 0);
+    p->prefix = "";
+    p->files = false;
+    p->from = p->cur = cur;
 
     /* what kind of word: $VAR / ${VAR, a command, else a file name */
     const char *dollar = NULL;
     for (size_t i = ws; i < cur; i++)
         if (code[i] == '$')
             dollar = code + i;
-    struct buf script = BUF_INIT, out = BUF_INIT;
-    const char *prefix = "";
-    size_t from = ws;
-    bool files = false;
     if (dollar) {
         const char *name = dollar + 1;
-        prefix = "$";
-        if (*name == '{') {
+        p->prefix = "$";
+        if (name < code + cur && *name == '{') {
             name++;
-            prefix = "${";
+            p->prefix = "${";
         }
         for (const char *q = name; q < code + cur; q++)
             if (!ident_char(*q))
-                goto out; /* $(, $1x...: nothing sensible to offer */
-        from = (size_t)(dollar - code);
-        buf_puts(&script, "\\builtin compgen -v -- ");
-        bash__quote(&script, name, (size_t)(code + cur - name));
-    } else {
-        /* VAR=path and --opt=path complete after the '=' */
-        const char *eq = memchr(code + ws, '=', cur - ws);
-        if (eq)
-            from = (size_t)(eq + 1 - code);
-        bool cmd = !eq && command_position(code, ws) && !memchr(code + ws, '/', cur - ws);
-        if (cmd) {
-            buf_puts(&script, "\\builtin compgen -c -- ");
-            bash__quote(&script, code + from, cur - from);
-        } else {
-            files = true;
-            buf_puts(&script, "\\builtin compgen -f -- ");
-            bash__quote(&script, code + from, cur - from);
-            buf_puts(&script, "; \\builtin printf '\\001\\n'; \\builtin compgen -d -- ");
-            bash__quote(&script, code + from, cur - from);
-        }
+                return; /* $(, $1x...: nothing sensible to offer */
+        p->from = (size_t)(dollar - code);
+        buf_puts(&p->script, "\\builtin compgen -v -- ");
+        bash__quote(&p->script, name, (size_t)(code + cur - name));
+        return;
     }
+    /* VAR=path and --opt=path complete after the '=' */
+    const char *eq = memchr(code + ws, '=', cur - ws);
+    p->from = eq ? (size_t)(eq + 1 - code) : ws;
+    bool cmd = !eq && command_position(code, ws) && !memchr(code + ws, '/', cur - ws);
+    const char *w = code + p->from;
+    size_t wl = cur - p->from;
+    if (cmd) {
+        buf_puts(&p->script, "\\builtin compgen -c -- ");
+        bash__quote(&p->script, w, wl);
+    } else {
+        p->files = true;
+        buf_puts(&p->script, "\\builtin compgen -f -- ");
+        bash__quote(&p->script, w, wl);
+        buf_puts(&p->script, "; \\builtin printf '\\001\\n'; \\builtin compgen -d -- ");
+        bash__quote(&p->script, w, wl);
+    }
+}
+
+int bash_session_complete(struct bash_session *s, const char *code, size_t cursor_pos,
+                          char ***matches, size_t *nmatches, size_t *start, size_t *end)
+{
+    size_t len = strlen(code);
+    struct bash__cplan plan;
+    struct buf out = BUF_INIT;
+    bash__complete_plan(code, len, cursor_pos, &plan);
+    *matches = NULL;
+    *nmatches = 0;
+    *start = *end = byte_to_cp(code, plan.cur);
+    if (!plan.script.len) {
+        buf_release(&plan.script);
+        return 0;
+    }
+    struct buf script = plan.script;
+    const char *prefix = plan.prefix;
+    bool files = plan.files;
+    size_t from = plan.from;
     int rc = bash__query(s, script.data, &out, QUERY_OUT_MAX);
     if (rc) {
         buf_release(&script);
@@ -264,25 +280,21 @@ int bash_session_complete(struct bash_session *s, const char *code, size_t curso
         *matches = NULL;
     }
     *start = byte_to_cp(code, from);
-out:
     buf_release(&script);
     buf_release(&out);
     return 0;
 }
 
-int bash_session_inspect(struct bash_session *s, const char *code, size_t cursor_pos, char **text)
+int bash__inspect_plan(const char *code, size_t len, size_t cursor_pos, struct buf *script)
 {
-    size_t len = strlen(code);
     size_t cur = cp_to_byte(code, len, cursor_pos);
     size_t a = cur, b = cur;
-    *text = NULL;
     while (a > 0 && word_char(code[a - 1]) && cur - a < WORD_MAX)
         a--;
     while (b < len && word_char(code[b]) && b - cur < WORD_MAX)
         b++;
     if (a == b)
-        return 0;
-    struct buf script = BUF_INIT, out = BUF_INIT;
+        return -ENOENT;
     const char *w = code + a;
     size_t wl = b - a;
     if (w[0] == '$') {
@@ -291,36 +303,41 @@ int bash_session_inspect(struct bash_session *s, const char *code, size_t cursor
             w++, wl--;
         if (wl && w[wl - 1] == '}')
             wl--;
+        if (!wl)
+            return -ENOENT;
         for (size_t i = 0; i < wl; i++)
             if (!ident_char(w[i]))
-                goto out;
-        if (!wl)
-            goto out;
-        buf_puts(&script, "\\builtin declare -p -- ");
-        bash__quote(&script, w, wl);
-    } else {
-        struct buf name = BUF_INIT;
-        bash__quote(&name, w, wl);
-        buf_printf(&script,
-                   "\\builtin type -- %s && case \"$(\\builtin type -t -- %s)\" in "
-                   "builtin|keyword) \\builtin echo; \\builtin help -- %s;; "
-                   "file) \\builtin command -v whatis >/dev/null && "
-                   "{ \\builtin echo; \\builtin command whatis -- %s; };; esac",
-                   name.data, name.data, name.data, name.data);
-        buf_release(&name);
+                return -ENOENT;
+        buf_puts(script, "\\builtin declare -p -- ");
+        bash__quote(script, w, wl);
+        return 0;
     }
-    int rc = bash__query(s, script.data, &out, QUERY_OUT_MAX);
-    if (rc) {
-        buf_release(&script);
-        buf_release(&out);
-        return rc;
-    }
-    if (out.len)
+    struct buf name = BUF_INIT;
+    bash__quote(&name, w, wl);
+    buf_printf(script,
+               "\\builtin type -- %s && case \"$(\\builtin type -t -- %s)\" in "
+               "builtin|keyword) \\builtin echo; \\builtin help -- %s;; "
+               "file) \\builtin command -v whatis >/dev/null && "
+               "{ \\builtin echo; \\builtin command whatis -- %s; };; esac",
+               name.data, name.data, name.data, name.data);
+    buf_release(&name);
+    return 0;
+}
+
+int bash_session_inspect(struct bash_session *s, const char *code, size_t cursor_pos, char **text)
+{
+    struct buf script = BUF_INIT, out = BUF_INIT;
+    *text = NULL;
+    int rc = bash__inspect_plan(code, strlen(code), cursor_pos, &script);
+    if (rc == 0)
+        rc = bash__query(s, script.data, &out, QUERY_OUT_MAX);
+    else
+        rc = 0; /* no name at the cursor: nothing found */
+    if (rc == 0 && out.len)
         *text = buf_detach(&out, NULL);
-out:
     buf_release(&script);
     buf_release(&out);
-    return 0;
+    return rc;
 }
 
 /* Indentation for the next line of incomplete code: the last line's, one
