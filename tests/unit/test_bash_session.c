@@ -667,6 +667,32 @@ static void test_no_leaks(struct col *c)
     CHECK_INT(bash_session_pid(c->s), bash);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The engine's own cost: an empty cell from execute to DONE (printed, not
+ * asserted: speed is measured, not tested). */
+static void test_round_trip(struct col *c)
+{
+    enum { N = 300 };
+    static double t[N];
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        col_reset(c);
+        double t0 = now_s();
+        if (run(c, "", false) == 0 && c->last.exit_status == 0)
+            ok++;
+        t[i] = (now_s() - t0) * 1e3;
+    }
+    CHECK_INT(ok, N);
+    qsort(t, N, sizeof t[0], cmp_double);
+    printf("empty cell round trip: median %.3f ms, p90 %.3f ms (%d cells)\n", t[N / 2],
+           t[N * 9 / 10], N);
+}
+
 static void test_free(void)
 {
     struct col c = {0};
@@ -719,6 +745,7 @@ int main(void)
                  {"utf8", test_utf8},
                  {"queries", test_queries},
                  {"no leaks", test_no_leaks},
+                 {"round trip", test_round_trip},
                  {"big output", test_big_output}};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         double t0 = now_s();
