@@ -717,6 +717,37 @@ static void test_free(void)
     CHECK(p1 > 0 && !process_alive((pid_t)p1));
     CHECK(p2 > 0 && !process_alive((pid_t)p2));
     printf("free: %.3f s\n", took);
+
+    /* bash itself ignoring SIGHUP and SIGTERM, in the middle of a cell */
+    CHECK_INT(bash_session_start(&c.s, on_event, &c, err, sizeof err), 0);
+    col_reset(&c);
+    CHECK_INT(run(&c, "trap '' HUP TERM", false), 0);
+    bash = bash_session_pid(c.s);
+    col_reset(&c);
+    CHECK_INT(bash_session_execute(c.s, "sleep 1002 & echo $!; wait", false), 0);
+    double t1 = now_s();
+    while (!strchr(c.out.data, '\n') && now_s() - t1 < 10) {
+        struct pollfd fds[8];
+        int n = bash_session_pollfds(c.s, fds, 8);
+        poll(fds, (nfds_t)n, 20);
+        bash_session_handle(c.s, fds, n);
+    }
+    long p3 = atol(c.out.data);
+    CHECK(p3 > 0 && process_alive((pid_t)p3));
+    /* both ignore SIGHUP (an ignored signal is inherited) */
+    struct buf status = BUF_INIT;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/status", p3);
+    CHECK_INT(buf_slurp(&status, path, 1 << 16), 0);
+    const char *ign = status.data ? strstr(status.data, "SigIgn:") : NULL;
+    CHECK(ign && (strtoull(ign + 7, NULL, 16) & (1ull << (SIGHUP - 1))));
+    buf_release(&status);
+    t0 = now_s();
+    bash_session_free(c.s);
+    took = now_s() - t0;
+    CHECK(!process_alive(bash));
+    CHECK(p3 > 0 && !process_alive((pid_t)p3));
+    printf("free of a bash that ignores SIGHUP, in a cell: %.3f s\n", took);
     buf_release(&c.out);
     buf_release(&c.err);
     buf_release(&c.prompt);
