@@ -2,11 +2,13 @@
  *
  * bash runs in its own session (`bash -i +m`, no terminal, no job control)
  * and reads commands from a pipe on its stdin. A cell is written to a private
- * file and run with two lines: `. FILE 0<STDIN 62>&-` and a `printf` of "$?"
- * to the status pipe (fd 62). Interactive bash abandons the sourced file on
- * SIGINT and goes on with the next line, so an interrupt ends the cell and
- * keeps the shell. stdout and stderr are persistent pipes read without
- * blocking, repaired to UTF-8 and handed out in chunks. */
+ * file and run with two lines, written at once: one says "s SEQ" on the status
+ * pipe (fd 62), restores $? and sources the file (`. FILE 0<STDIN 62>&-`); the
+ * other writes "done SEQ $?" to the status pipe. Interactive bash abandons
+ * the sourced file on SIGINT and goes on with the next line, so an interrupt
+ * ends the cell and keeps the shell. stdout and stderr are persistent pipes
+ * read without blocking, repaired to UTF-8 and handed out in chunks.
+ * docs/bash-kernel.md walks through it. */
 #include "server/bash_internal.h"
 
 #include <errno.h>
