@@ -11,6 +11,16 @@
  *         bash_session_handle(s, fds, n) (also when the poll timed out).
  *   Events fire only from inside bash_session_handle(); the last event of a
  *   cell is BASH_EV_DONE, after which bash_session_busy() is false.
+ *
+ * Contract with the process around it:
+ * - A callback may call bash_session_execute() (from DONE), _input() (from
+ *   INPUT_REQUEST) and _interrupt(), never bash_session_free().
+ * - Output that background jobs write between cells is kept (64 KiB per
+ *   stream) and handed out at the start of the next cell.
+ * - bash_session_start() sets SIGPIPE to SIG_IGN for the whole process.
+ * - bash and the helpers are reaped with waitpid(pid): the process must not
+ *   reap every child (waitpid(-1)) in a SIGCHLD handler.
+ * - Not thread-safe: one thread drives a session.
  */
 #ifndef IOPSD_BASH_SESSION_H
 #define IOPSD_BASH_SESSION_H
