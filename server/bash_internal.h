@@ -41,6 +41,10 @@ const char *bash__dir(const struct bash_session *s);
 int bash__run(char *const argv[], const char *cwd, bool merge_stderr, int timeout_ms,
               struct buf *out, size_t max, int *status);
 
+/* Does an input prompt ask for a secret ("Password:", "passphrase ...:")?
+ * Then the frontend masks the answer. */
+bool bash__secret_prompt(const char *p, size_t n);
+
 /* What completing at cursor_pos (code points) asks bash: script is empty
  * when nothing sensible can be offered. Matches get prefix in front; with
  * files, the script prints files, a "\001" line, then directories. from and

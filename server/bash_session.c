@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -927,6 +928,24 @@ static void input_write(struct bash_session *s)
     }
 }
 
+bool bash__secret_prompt(const char *p, size_t n)
+{
+    /* Without a terminal nobody can turn echo off, so the prompt decides:
+     * "Password:", "Enter passphrase for key ...:" are answered masked. */
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    if (!n || p[n - 1] != ':')
+        return false;
+    static const char *const words[] = {"password", "passphrase", NULL};
+    for (int k = 0; words[k]; k++) {
+        size_t wl = strlen(words[k]);
+        for (size_t i = 0; i + wl <= n; i++)
+            if (!strncasecmp(p + i, words[k], wl))
+                return true;
+    }
+    return false;
+}
+
 /* Is a process of the cell blocked reading the empty stdin pipe? Then ask
  * the frontend, with the last partial line of output as the prompt. */
 static void stdin_check(struct bash_session *s)
@@ -963,8 +982,10 @@ static void stdin_check(struct bash_session *s)
     buf_reset(&s->tail);
     s->tail_pending = 0;
     s->input_wanted = true;
-    struct bash_event ev = {
-        .type = BASH_EV_INPUT_REQUEST, .data = prompt.data, .len = prompt.len, .password = false};
+    struct bash_event ev = {.type = BASH_EV_INPUT_REQUEST,
+                            .data = prompt.data,
+                            .len = prompt.len,
+                            .password = bash__secret_prompt(prompt.data, prompt.len)};
     s->fn(s->ctx, &ev);
     buf_release(&prompt);
 }

@@ -45,7 +45,7 @@ struct bash_event {
     enum bash_event_type type;
     const char *data;
     size_t len;
-    bool password;    /* INPUT_REQUEST: the program turned off echo (e.g. read -s) */
+    bool password;    /* INPUT_REQUEST: the prompt asks for a password or passphrase */
     int exit_status;  /* DONE: status of the cell's last command; 128+N if signalled */
     bool interrupted; /* DONE: bash_session_interrupt() stopped the cell */
     bool restarted;   /* DONE: bash exited (e.g. `exit 5`) and a fresh one was started;

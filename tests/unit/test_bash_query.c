@@ -92,10 +92,27 @@ static void test_quote(void)
     buf_release(&b);
 }
 
+static bool secret(const char *p)
+{
+    return bash__secret_prompt(p, strlen(p));
+}
+
+static void test_secret_prompt(void)
+{
+    CHECK(secret("Password: "));
+    CHECK(secret("[sudo] password for bob:"));
+    CHECK(secret("Enter passphrase for key '/root/.ssh/id_ed25519': "));
+    CHECK(!secret("Name: "));
+    CHECK(!secret(""));
+    CHECK(!secret("password reset? [y/N] "));
+    CHECK(!secret("Password"));
+}
+
 int main(void)
 {
     test_complete_plan();
     test_inspect_plan();
     test_quote();
+    test_secret_prompt();
     return tap_done("test_bash_query");
 }

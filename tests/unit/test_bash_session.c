@@ -27,6 +27,7 @@ struct col {
     struct bash_event last;
     int inputs;
     struct buf prompt;
+    bool last_password;
     const char *answers[4];
     int nanswers;
     struct bash_session *s;
@@ -59,6 +60,7 @@ static void on_event(void *ctx, const struct bash_event *ev)
     case BASH_EV_INPUT_REQUEST:
         buf_reset(&c->prompt);
         buf_append(&c->prompt, ev->data, ev->len);
+        c->last_password = ev->password;
         if (c->inputs < c->nanswers) {
             const char *a = c->answers[c->inputs];
             CHECK_INT(bash_session_input(c->s, a, strlen(a)), 0);
@@ -395,6 +397,16 @@ static void test_stdin(struct col *c)
     CHECK_INT(run(c, "cat; echo end", true), 0);
     CHECK_STR(c->out.data, "l1\nl2\nend\n");
     CHECK_INT(c->inputs, 3);
+
+    /* a prompt asking for a password: masked in the frontend */
+    col_reset(c);
+    c->answers[0] = "s3cret";
+    c->nanswers = 1;
+    CHECK_INT(run(c, "printf 'Password: ' >&2; read -r pw; echo ${#pw}", true), 0);
+    CHECK_STR(c->prompt.data, "Password: ");
+    CHECK(c->last_password);
+    CHECK_STR(c->out.data, "6\n");
+    CHECK_STR(c->err.data, "");
 
     /* a program's own prompt (Python's input() writes it, flushes, reads) */
     col_reset(c);
