@@ -1,7 +1,8 @@
 """The native bash engine seen through the real kernel, over jupyter_client:
 stdin round trip, interrupt of `sleep 60`, 100 MB of output arriving whole
-with the kernel's memory bounded, invalid UTF-8 repaired, and shutdown /
-restart leaving no process behind.
+with the kernel's memory bounded, invalid UTF-8 repaired, completion and
+inspection of what earlier cells defined, and shutdown / restart leaving no
+process behind.
 
 Needs JUPYTER_PATH pointing at a data dir holding kernels/iops-bash (ctest
 sets it to the build tree). IOPSD_SANITIZED=1 scales the big output down."""
@@ -180,6 +181,27 @@ class BashKernelTests(unittest.TestCase):
                             "printf '\\254\\n'; printf 'x\\300\\n' >&2")
         self.assertEqual(cell.stdout, "a\ufffdb\n\u20ac\n")
         self.assertEqual(cell.stderr, "x\ufffd\n")
+
+    def test_complete_inspect_is_complete(self):
+        run(self.kc, "myfn_abc() { :; }; myvar_abc=1; cd /")
+        reply = self.kc.complete("myfn_a", 6, reply=True, timeout=TIMEOUT)["content"]
+        self.assertEqual(reply["status"], "ok")
+        self.assertEqual(reply["matches"], ["myfn_abc"])
+        self.assertEqual((reply["cursor_start"], reply["cursor_end"]), (0, 6))
+        reply = self.kc.complete("echo é $myvar_a", 15, reply=True, timeout=TIMEOUT)["content"]
+        self.assertEqual(reply["matches"], ["$myvar_abc"])
+        self.assertEqual((reply["cursor_start"], reply["cursor_end"]), (7, 15))
+        reply = self.kc.complete("ls pro", 6, reply=True, timeout=TIMEOUT)["content"]
+        self.assertEqual(reply["matches"], ["proc/"])
+        reply = self.kc.inspect("cd", 2, reply=True, timeout=TIMEOUT)["content"]
+        self.assertTrue(reply["found"])
+        self.assertIn("cd is a shell builtin", reply["data"]["text/plain"])
+        msg_id = self.kc.is_complete("if true; then")
+        reply = self.kc.get_shell_msg(timeout=TIMEOUT)
+        self.assertEqual(reply["parent_header"]["msg_id"], msg_id)
+        reply = reply["content"]
+        self.assertEqual(reply["status"], "incomplete")
+        self.assertEqual(reply["indent"], "    ")
 
     def test_shutdown_leaves_nothing(self):
         cell = run(self.kc, "sleep 1000 & echo $!; (trap '' HUP TERM; exec sleep 1001) & "
