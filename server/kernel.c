@@ -26,11 +26,13 @@
 
 #include <zmq.h>
 
-#define IOPUB_HWM      128
-#define IOPUB_STALL_MS 10000
-#define IOPUB_RETRY_MS 2
-#define LINGER_MS      1000
-#define MAX_BASH_FDS   8
+#define IOPUB_HWM                 128
+#define IOPUB_STALL_MS            10000
+#define IOPUB_RETRY_MS            2
+#define LINGER_MS                 1000
+#define ZMTP_HEARTBEAT_IVL_MS     2000
+#define ZMTP_HEARTBEAT_TIMEOUT_MS 10000
+#define MAX_BASH_FDS              8
 /* bash starts when a request needs it, or after this long without requests:
  * kernel_info (what frontends wait for) never waits for bash to start. */
 #define LAZY_START_MS 50
@@ -71,6 +73,12 @@ static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum
     }
     int linger = LINGER_MS, one = 1;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    /* ZMTP heartbeats: a connection whose input libzmq stopped and never
+     * restarted (seen right at start-up under load) stops answering PINGs,
+     * is dropped, and the client reconnects on a healthy connection. */
+    int hb_ivl = ZMTP_HEARTBEAT_IVL_MS, hb_timeout = ZMTP_HEARTBEAT_TIMEOUT_MS;
+    zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
+    zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
     if (type == ZMQ_ROUTER) {
         /* A peer sending a frame over the cap is disconnected before the
          * frame is buffered: received memory stays bounded. */
