@@ -11,6 +11,8 @@
 /* Each subcommand gets argv with argv[0] being the subcommand's name and
  * returns the process exit status. */
 int cmd_measure(int argc, char **argv);
+int cmd_kernel(int argc, char **argv);
+int cmd_install(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 

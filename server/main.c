@@ -14,6 +14,8 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     {"measure", cmd_measure, "run a command and report its I/O"},
+    {"kernel", cmd_kernel, "run the native bash Jupyter kernel (-f CONNECTION_FILE)"},
+    {"install", cmd_install, "install the bash kernel's spec for Jupyter"},
     {"render", cmd_render, "turn a saved report (JSON) into text, HTML and PNG"},
     {"import", cmd_import, "build a report from a saved log (fs_usage)"},
     {NULL, NULL, NULL},

@@ -1,0 +1,1248 @@
+/* bash_session: runs notebook cells in one persistent interactive bash.
+ *
+ * bash runs in its own session (`bash -i +m`, no terminal, no job control)
+ * and reads commands from a pipe on its stdin. A cell is written to a private
+ * file and run with two lines, written at once: one says "s SEQ" on the status
+ * pipe (fd 62), restores $? and sources the file (`. FILE 0<STDIN 62>&-`); the
+ * other writes "done SEQ $?" to the status pipe. Interactive bash abandons
+ * the sourced file on SIGINT and goes on with the next line, so an interrupt
+ * ends the cell and keeps the shell. stdout and stderr are persistent pipes
+ * read without blocking, repaired to UTF-8 and handed out in chunks.
+ * docs/bash-kernel.md walks through it. */
+#include "server/bash_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/utf8.h"
+#include "util/xalloc.h"
+
+#define READ_SIZE        8192        /* one read from a pipe */
+#define READS_PER_CALL   8           /* reads per stream per bash_session_handle() */
+#define FLUSH_AT         40960       /* emit once this much is pending: + 3*READ_SIZE < chunk max */
+#define BATCH_MS         5           /* output is held this long to be batched */
+#define STDIN_CHECK_MS   20          /* period of the "is the cell waiting for stdin" check */
+#define STDIN_CONFIRM_MS 5           /* a reader seen is confirmed this much later */
+#define IDLE_KEEP        65536       /* output of background jobs kept while idle */
+#define PROMPT_MAX       256         /* input prompt = at most this much of the last line */
+#define PROMPT_HOLD_MS   60          /* a partial line is held this long (with stdin allowed) */
+#define CELL_MAX         (16u << 20) /* largest cell */
+#define INPUT_MAX        (1u << 20)  /* largest pending answer to an input request */
+#define START_TIMEOUT_MS 10000
+#define WATCH_MAX        8  /* stragglers followed after an interrupt */
+#define WATCH_MS         20 /* how often they are looked at */
+
+enum sess_state { SESS_IDLE, SESS_RUNNING, SESS_DEAD };
+
+struct stream {
+    int fd;   /* read end, non-blocking; -1 when closed */
+    bool eof; /* every writer is gone: stop polling */
+    enum bash_event_type type;
+    struct buf pend; /* sanitized output not yet emitted */
+    char hold[4];    /* start of a UTF-8 sequence split across reads */
+    size_t nhold;
+    uint64_t dropped; /* background output dropped while idle */
+};
+
+struct bash_session {
+    bash_event_fn fn;
+    void *ctx;
+    pid_t pid;  /* bash; also its session and process group id */
+    int cmd_fd; /* write end of bash's command pipe (its stdin) */
+    int cmd_rd; /* our own non-blocking reader of it: takes back an unread cell */
+    int st_fd;  /* read end of the status pipe */
+    dev_t cmd_dev;
+    ino_t cmd_ino;
+    struct buf st_line; /* partial status line */
+    struct stream out, err;
+    char *dir;  /* private directory: cell file, query output */
+    char *cell; /* dir/cell */
+    char *rc;   /* dir/rc: `return $1` */
+    enum sess_state state;
+    unsigned seq;    /* number of the running (or last) cell */
+    unsigned qseq;   /* number of the last query */
+    unsigned qdone;  /* last query whose marker arrived */
+    int last_status; /* $? after the last cell */
+
+    /* the running cell */
+    uint64_t flush_at; /* 0 = nothing pending */
+    bool allow_stdin;
+    int in_r, in_w; /* the cell's stdin pipe (both ends held here) */
+    dev_t in_dev;
+    ino_t in_ino;
+    bool input_wanted;  /* INPUT_REQUEST fired, no answer yet */
+    struct buf in_pend; /* answer not yet written */
+    uint64_t stdin_check_at;
+    uint64_t stdin_seen_at; /* when a check last saw a reader (0: not seen) */
+    bool interrupted;
+    bool cancelled;      /* interrupted before bash read the cell: DONE is due */
+    bool started;        /* bash said it executes the cell's line */
+    bool sigint_due;     /* interrupted while bash was reading the line: SIGINT on start */
+    size_t sent;         /* bytes of the cell's command lines */
+    uint64_t recover_at; /* after an interrupt: check that the status line was not lost */
+    struct bash__pcomm snap[BASH__SNAP_MAX]; /* the cell's processes at the SIGINT */
+    size_t nsnap;
+    int resent;                          /* SIGINTs sent again because the cell went on */
+    struct bash__pcomm watch[WATCH_MAX]; /* stragglers of an interrupted cell */
+    size_t nwatch;
+    uint64_t watch_until;
+    struct buf tail; /* the last partial line of output (the input prompt) */
+    struct stream *tail_stream;
+    size_t tail_pending; /* how much of tail is still at the end of tail_stream->pend */
+    uint64_t tail_at;    /* when the tail last grew */
+};
+
+static int write_file(const char *path, const char *data, size_t len);
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    return 0;
+}
+
+void bash__quote(struct buf *b, const char *s, size_t n)
+{
+    buf_append(b, "'", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\'')
+            buf_append(b, "'\\''", 4);
+        else
+            buf_append(b, &s[i], 1);
+    }
+    buf_append(b, "'", 1);
+}
+
+static void emit(struct bash_session *s, enum bash_event_type type, const char *data, size_t len)
+{
+    struct bash_event ev = {.type = type, .data = data, .len = len};
+    s->fn(s->ctx, &ev);
+}
+
+/* Hands out everything pending on st (if it is the tail's stream, the tail is
+ * no longer pending). */
+static void stream_flush(struct bash_session *s, struct stream *st)
+{
+    if (st->dropped) {
+        buf_printf(&st->pend, "[iopsd: %llu bytes of background output dropped]\n",
+                   (unsigned long long)st->dropped);
+        st->dropped = 0;
+    }
+    if (st->pend.len)
+        emit(s, st->type, st->pend.data, st->pend.len);
+    buf_reset(&st->pend);
+    if (s->tail_stream == st)
+        s->tail_pending = 0;
+}
+
+static void flush_all(struct bash_session *s)
+{
+    stream_flush(s, &s->out);
+    stream_flush(s, &s->err);
+    s->flush_at = 0;
+}
+
+/* Tracks the last partial line, for the input prompt. */
+static void track_tail(struct bash_session *s, struct stream *st, const char *p, size_t n)
+{
+    const char *nl = memrchr(p, '\n', n);
+    if (st != s->tail_stream || nl) {
+        buf_reset(&s->tail);
+        s->tail_pending = 0;
+        s->tail_stream = st;
+    }
+    if (nl) {
+        n -= (size_t)(nl + 1 - p);
+        p = nl + 1;
+    }
+    if (s->tail.len + n > PROMPT_MAX) {
+        /* too long to be a prompt: it stays in the output */
+        buf_reset(&s->tail);
+        s->tail_pending = 0;
+        if (n > PROMPT_MAX)
+            return;
+    }
+    buf_append(&s->tail, p, n);
+    s->tail_pending += n;
+    s->tail_at = bash__now_ms();
+}
+
+/* Hands out what is pending except a partial last line that may turn out
+ * to be an input prompt. */
+static void flush_keep_tail(struct bash_session *s)
+{
+    struct stream *ts = s->tail_stream;
+    stream_flush(s, ts == &s->out ? &s->err : &s->out);
+    size_t keep = s->tail_pending;
+    if (keep > ts->pend.len)
+        keep = ts->pend.len;
+    if (ts->pend.len > keep)
+        emit(s, ts->type, ts->pend.data, ts->pend.len - keep);
+    memmove(ts->pend.data, ts->pend.data + ts->pend.len - keep, keep);
+    ts->pend.len = keep;
+    ts->pend.data[keep] = '\0';
+}
+
+/* Adds raw bytes read from st's pipe: repaired, batched, emitted when large. */
+static void stream_take(struct bash_session *s, struct stream *st, const char *raw, size_t n,
+                        bool final)
+{
+    if (s->state != SESS_RUNNING) {
+        /* background output while idle: keep a little for the next cell */
+        if (st->pend.len >= IDLE_KEEP) {
+            st->dropped += n;
+            return;
+        }
+    }
+    if (s->state == SESS_RUNNING && st->pend.len >= FLUSH_AT) {
+        /* the other stream came first: keep the order roughly */
+        stream_flush(s, st == &s->out ? &s->err : &s->out);
+        stream_flush(s, st);
+    }
+    size_t before = st->pend.len;
+    size_t used = utf8_sanitize(&st->pend, raw, n, final);
+    st->nhold = n - used;
+    memcpy(st->hold, raw + used, st->nhold);
+    if (st->pend.len > before)
+        track_tail(s, st, st->pend.data + before, st->pend.len - before);
+    if (s->state != SESS_RUNNING)
+        return;
+    if (st->pend.len >= FLUSH_AT) {
+        stream_flush(s, st == &s->out ? &s->err : &s->out);
+        stream_flush(s, st);
+    }
+    if (!s->flush_at && (s->out.pend.len || s->err.pend.len))
+        s->flush_at = bash__now_ms() + BATCH_MS;
+}
+
+/* Reads from st: at most `limit` bytes (0 = up to READS_PER_CALL reads).
+ * Returns -EPIPE at end of file. */
+static int stream_read(struct bash_session *s, struct stream *st, size_t limit)
+{
+    char raw[READ_SIZE + 4];
+    size_t total = 0;
+    for (int i = 0; limit ? total < limit : i < READS_PER_CALL; i++) {
+        if (st->fd < 0 || st->eof)
+            return -EPIPE;
+        memcpy(raw, st->hold, st->nhold);
+        size_t want = READ_SIZE;
+        if (limit && limit - total < want)
+            want = limit - total;
+        ssize_t n = read(st->fd, raw + st->nhold, want);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? 0 : -errno;
+        }
+        if (n == 0) {
+            st->eof = true;
+            if (st->nhold) {
+                stream_take(s, st, raw, st->nhold, true);
+                st->nhold = 0;
+            }
+            return -EPIPE;
+        }
+        total += (size_t)n;
+        stream_take(s, st, raw, st->nhold + (size_t)n, false);
+    }
+    return 0;
+}
+
+/* Reads what the pipe holds right now (not what keeps coming). */
+static void stream_drain(struct bash_session *s, struct stream *st)
+{
+    int avail = 0;
+    if (st->fd >= 0 && !st->eof && ioctl(st->fd, FIONREAD, &avail) == 0 && avail > 0)
+        stream_read(s, st, (size_t)avail);
+}
+
+static void stream_close(struct stream *st)
+{
+    if (st->fd >= 0)
+        close(st->fd);
+    st->fd = -1;
+    st->eof = false;
+    st->nhold = 0;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* ---- starting and ending bash ---- */
+
+static void child_exec(int cmd_r, int out_w, int err_w, int st_w)
+{
+    /* Move everything above the target numbers first, then into place. */
+    int a = fcntl(cmd_r, F_DUPFD, 100), b = fcntl(out_w, F_DUPFD, 100);
+    int c = fcntl(err_w, F_DUPFD, 100), d = fcntl(st_w, F_DUPFD, 100);
+    if (a < 0 || b < 0 || c < 0 || d < 0 || dup2(a, 0) < 0 || dup2(b, 1) < 0 || dup2(c, 2) < 0 ||
+        dup2(d, BASH__STATUS_FD) < 0)
+        _exit(127);
+    for (int fd = 3; fd < 100 + 8; fd++)
+        if (fd != BASH__STATUS_FD)
+            close(fd);
+    closefrom(100 + 8);
+
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL);
+    setsid();
+    prctl(PR_SET_PDEATHSIG, SIGHUP);
+    setenv("TERM", "dumb", 1);
+    setenv("PAGER", "cat", 1);
+    unsetenv("PROMPT_COMMAND");
+    unsetenv("BASH_ENV");
+    unsetenv("ENV");
+    char *argv[] = {"bash", "--norc", "--noprofile", "--noediting", "-i", "+m", NULL};
+    execv("/bin/bash", argv);
+    execvp("bash", argv);
+    _exit(127);
+}
+
+/* Waits (bounded) for bash to exit and reaps it; SIGKILL when it lingers.
+ * Returns its status as a shell would show it. */
+static int reap_bash(pid_t pid, int wait_ms)
+{
+    int ws = 0;
+    uint64_t until = bash__now_ms() + (uint64_t)wait_ms;
+    for (;;) {
+        pid_t r = waitpid(pid, &ws, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            return 255; /* someone else reaped it */
+        if (bash__now_ms() >= until) {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+                ;
+            break;
+        }
+        usleep(1000);
+    }
+    if (WIFEXITED(ws))
+        return WEXITSTATUS(ws);
+    if (WIFSIGNALED(ws))
+        return 128 + WTERMSIG(ws);
+    return 255;
+}
+
+/* Ends every process of bash's session: SIGHUP (what a terminal's hangup
+ * sends), then SIGKILL for whatever is left, bounded by about a second. */
+static void end_session(pid_t sid)
+{
+    kill(-sid, SIGHUP);
+    kill(-sid, SIGCONT);
+    bash__signal_session(sid, SIGHUP);
+    uint64_t until = bash__now_ms() + 300;
+    while (bash__now_ms() < until) {
+        if (bash__signal_session(sid, 0) == 0)
+            return;
+        usleep(5000);
+    }
+    for (int i = 0; i < 100; i++) {
+        kill(-sid, SIGKILL);
+        if (bash__signal_session(sid, SIGKILL) == 0)
+            return;
+        usleep(5000);
+    }
+}
+
+static bool handle_status_line(struct bash_session *s, const char *line);
+
+/* Reads status lines; returns 1 when one ended the running cell, -EPIPE once
+ * bash's end is closed. */
+static int status_read(struct bash_session *s)
+{
+    char tmp[512];
+    for (;;) {
+        ssize_t n = read(s->st_fd, tmp, sizeof tmp);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? 0 : -errno;
+        }
+        if (n == 0)
+            return -EPIPE;
+        for (ssize_t i = 0; i < n; i++) {
+            if (tmp[i] != '\n') {
+                if (s->st_line.len < 128)
+                    buf_append(&s->st_line, &tmp[i], 1);
+                continue;
+            }
+            char line[160];
+            snprintf(line, sizeof line, "%s", s->st_line.data ? s->st_line.data : "");
+            buf_reset(&s->st_line);
+            if (handle_status_line(s, line))
+                return 1; /* the cell is over: its DONE callback may have started the next */
+        }
+    }
+}
+
+/* Starts bash and waits for its "ready" line (startup is a few ms). */
+static int spawn_bash(struct bash_session *s, char *err, size_t errlen)
+{
+    int cmd[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, st[2] = {-1, -1};
+    int rc;
+    if (pipe2(cmd, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(er, O_CLOEXEC) ||
+        pipe2(st, O_CLOEXEC)) {
+        rc = -errno;
+        snprintf(err, errlen, "bash: pipe: %s", strerror(errno));
+        goto out_close;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "bash: fork: %s", strerror(errno));
+        goto out_close;
+    }
+    if (pid == 0)
+        child_exec(cmd[0], out[1], er[1], st[1]);
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", cmd[0]);
+    /* a separate open file description: non-blocking for us only */
+    s->cmd_rd = open(self, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    close_fd(&cmd[0]);
+    close_fd(&out[1]);
+    close_fd(&er[1]);
+    close_fd(&st[1]);
+    set_nonblock(cmd[1]);
+    set_nonblock(out[0]);
+    set_nonblock(er[0]);
+    set_nonblock(st[0]);
+    struct stat sb;
+    fstat(cmd[1], &sb);
+    s->pid = pid;
+    s->cmd_fd = cmd[1];
+    s->cmd_dev = sb.st_dev;
+    s->cmd_ino = sb.st_ino;
+    s->out.fd = out[0];
+    s->err.fd = er[0];
+    s->st_fd = st[0];
+    s->out.eof = s->err.eof = false;
+    s->out.nhold = s->err.nhold = 0;
+    buf_reset(&s->st_line);
+
+    static const char boot[] =
+        "PS1= PS2= PS3= PS4='+ ' ; unset PS0 PROMPT_COMMAND MAIL MAILPATH MAILCHECK HISTFILE;"
+        " set +H +o history; shopt -s expand_aliases; \\builtin printf 'ready\\n' >&62\n";
+    if (write(s->cmd_fd, boot, sizeof boot - 1) != (ssize_t)(sizeof boot - 1)) {
+        rc = -EPIPE;
+        snprintf(err, errlen, "bash: could not talk to bash");
+        goto out_kill;
+    }
+    s->state = SESS_DEAD; /* until "ready" */
+    uint64_t until = bash__now_ms() + START_TIMEOUT_MS;
+    while (s->state == SESS_DEAD) {
+        struct pollfd p = {.fd = s->st_fd, .events = POLLIN};
+        int left = (int)(until - bash__now_ms());
+        if (left <= 0 || poll(&p, 1, left) == 0) {
+            rc = -ETIMEDOUT;
+            snprintf(err, errlen, "bash: did not start within %d s", START_TIMEOUT_MS / 1000);
+            goto out_kill;
+        }
+        if (status_read(s) == -EPIPE) {
+            int ws = reap_bash(pid, 1000);
+            s->pid = 0;
+            rc = -ECHILD;
+            snprintf(err, errlen, "bash: exited at startup with status %d", ws);
+            goto out_fds;
+        }
+    }
+    /* bash's startup chatter (job control warnings, the first prompt) */
+    char junk[4096];
+    while (read(s->out.fd, junk, sizeof junk) > 0)
+        ;
+    while (read(s->err.fd, junk, sizeof junk) > 0)
+        ;
+    return 0;
+
+out_kill:
+    kill(-pid, SIGKILL);
+    reap_bash(pid, 1000);
+    s->pid = 0;
+out_fds:
+    close_fd(&s->cmd_fd);
+    close_fd(&s->cmd_rd);
+    close_fd(&s->st_fd);
+    stream_close(&s->out);
+    stream_close(&s->err);
+    s->state = SESS_DEAD;
+    return rc;
+out_close:
+    for (int i = 0; i < 2; i++) {
+        close_fd(&cmd[i]);
+        close_fd(&out[i]);
+        close_fd(&er[i]);
+        close_fd(&st[i]);
+    }
+    return rc;
+}
+
+/* bash is gone or unusable: reap it, end its session, close its pipes.
+ * Returns its exit status. */
+static int retire_bash(struct bash_session *s)
+{
+    if (!s->pid)
+        return 255;
+    kill(s->pid, SIGHUP);
+    int status = reap_bash(s->pid, 200);
+    end_session(s->pid);
+    s->pid = 0;
+    close_fd(&s->cmd_fd);
+    close_fd(&s->cmd_rd);
+    close_fd(&s->st_fd);
+    return status;
+}
+
+int bash_session_start(struct bash_session **out, bash_event_fn fn, void *ctx, char *err,
+                       size_t errlen)
+{
+    struct bash_session *s = xcalloc(1, sizeof *s);
+    int rc;
+    s->fn = fn;
+    s->ctx = ctx;
+    s->cmd_fd = s->cmd_rd = s->st_fd = s->in_r = s->in_w = -1;
+    s->out.fd = s->err.fd = -1;
+    s->out.type = BASH_EV_STDOUT;
+    s->err.type = BASH_EV_STDERR;
+    buf_init(&s->out.pend, 0);
+    buf_init(&s->err.pend, 0);
+    buf_init(&s->st_line, 0);
+    buf_init(&s->in_pend, INPUT_MAX);
+    buf_init(&s->tail, 0);
+
+    /* A write to a pipe whose reader died must be an error, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
+
+    const char *tmp = getenv("TMPDIR");
+    struct buf d = BUF_INIT;
+    buf_printf(&d, "%s/iopsd-bash.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(d.data)) {
+        rc = -errno;
+        snprintf(err, errlen, "bash: cannot create a directory in %s: %s",
+                 tmp && *tmp ? tmp : "/tmp", strerror(errno));
+        buf_release(&d);
+        goto out_free;
+    }
+    s->dir = buf_detach(&d, NULL);
+    struct buf c = BUF_INIT;
+    buf_printf(&c, "%s/cell", s->dir);
+    s->cell = buf_detach(&c, NULL);
+    buf_printf(&c, "%s/rc", s->dir);
+    s->rc = buf_detach(&c, NULL);
+    rc = write_file(s->rc, "return $1\n", 10);
+    if (rc) {
+        snprintf(err, errlen, "bash: cannot write %s: %s", s->rc, strerror(-rc));
+        goto out_dir;
+    }
+
+    rc = spawn_bash(s, err, errlen);
+    if (rc)
+        goto out_dir;
+    s->state = SESS_IDLE;
+    *out = s;
+    return 0;
+
+out_dir:
+    unlink(s->rc);
+    rmdir(s->dir);
+out_free:
+    free(s->rc);
+    free(s->cell);
+    free(s->dir);
+    buf_release(&s->out.pend);
+    buf_release(&s->err.pend);
+    buf_release(&s->st_line);
+    buf_release(&s->in_pend);
+    buf_release(&s->tail);
+    free(s);
+    return rc;
+}
+
+/* ---- cells ---- */
+
+static void cell_release(struct bash_session *s)
+{
+    close_fd(&s->in_r);
+    close_fd(&s->in_w);
+    buf_reset(&s->in_pend);
+    s->input_wanted = false;
+    s->interrupted = false;
+    s->cancelled = false;
+    s->started = false;
+    s->sigint_due = false;
+    s->recover_at = 0;
+    s->nsnap = 0;
+    s->resent = 0;
+    s->stdin_check_at = 0;
+    s->stdin_seen_at = 0;
+    s->flush_at = 0;
+}
+
+/* The cell's last event. Nothing of s may be touched after the callback:
+ * it may start the next cell. */
+static void finish_cell(struct bash_session *s, int status, bool restarted)
+{
+    stream_drain(s, &s->out);
+    stream_drain(s, &s->err);
+    for (int i = 0; i < 2; i++) {
+        struct stream *st = i ? &s->err : &s->out;
+        if (st->nhold) {
+            stream_take(s, st, st->hold, st->nhold, true);
+            st->nhold = 0;
+        }
+    }
+    flush_all(s);
+    bool interrupted = s->interrupted;
+    if (interrupted && s->nsnap && s->pid) {
+        /* bash dropped the cell, but a program forked just as the SIGINT came
+         * may have missed it (caught by bash's handler before its exec) and
+         * would keep bash waiting: signal it, and again if it exec's later */
+        s->nwatch = bash__stragglers(s->pid, s->snap, s->nsnap, s->watch, WATCH_MAX);
+        for (size_t i = 0; i < s->nwatch; i++)
+            kill(s->watch[i].pid, SIGINT);
+        s->watch_until = s->nwatch ? bash__now_ms() + 2000 : 0;
+    }
+    cell_release(s);
+    s->state = s->pid ? SESS_IDLE : SESS_DEAD;
+    s->last_status = status;
+    struct bash_event ev = {.type = BASH_EV_DONE,
+                            .data = "",
+                            .exit_status = status,
+                            .interrupted = interrupted,
+                            .restarted = restarted};
+    s->fn(s->ctx, &ev);
+}
+
+/* SIGINT to bash's process group, remembering which processes were there:
+ * a SIGINT that lands between a fork and the child's exec is lost (the
+ * child still runs bash's handler; bash then waits for the program). */
+static int send_sigint(struct bash_session *s)
+{
+    s->nsnap = bash__tree_snapshot(s->pid, s->snap, BASH__SNAP_MAX);
+    s->recover_at = bash__now_ms() + 200;
+    return kill(-s->pid, SIGINT) < 0 ? -errno : 0;
+}
+
+/* Returns true when the line ended the running cell (DONE was fired). */
+static bool handle_status_line(struct bash_session *s, const char *line)
+{
+    unsigned seq;
+    int status;
+    if (!strcmp(line, "ready")) {
+        if (s->state == SESS_DEAD)
+            s->state = SESS_IDLE;
+    } else if (sscanf(line, "done %u %d", &seq, &status) == 2) {
+        if (s->state == SESS_RUNNING && seq == s->seq) {
+            finish_cell(s, status, false);
+            return true;
+        }
+    } else if (sscanf(line, "s %u", &seq) == 1) {
+        if (s->state == SESS_RUNNING && seq == s->seq) {
+            s->started = true;
+            if (s->sigint_due) {
+                s->sigint_due = false;
+                send_sigint(s);
+            }
+        }
+    } else if (sscanf(line, "q %u", &seq) == 1) {
+        s->qdone = seq;
+    }
+    return false;
+}
+
+/* Has bash exited (not yet reaped)? Writes to its command pipe cannot tell:
+ * cmd_rd keeps a reader. */
+static bool bash_gone(const struct bash_session *s)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return s->pid && waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           si.si_pid == s->pid;
+}
+
+/* bash exited (or closed its status pipe): start a fresh one. A running cell
+ * ends with the old shell's status; otherwise the note waits for the next. */
+static void bash_died(struct bash_session *s)
+{
+    bool was_running = s->state == SESS_RUNNING;
+    stream_drain(s, &s->out);
+    stream_drain(s, &s->err);
+    int status = retire_bash(s);
+    stream_drain(s, &s->out);
+    stream_drain(s, &s->err);
+    stream_close(&s->out);
+    stream_close(&s->err);
+    char err[256];
+    if (spawn_bash(s, err, sizeof err) == 0) {
+        s->state = SESS_IDLE;
+        buf_printf(&s->err.pend,
+                   "[iopsd: bash exited with status %d; a new bash was started: variables, "
+                   "functions and the working directory were reset]\n",
+                   status);
+    } else {
+        buf_printf(&s->err.pend,
+                   "[iopsd: bash exited with status %d and could not be restarted: %s]\n", status,
+                   err);
+    }
+    if (was_running)
+        finish_cell(s, status, true);
+}
+
+/* Writes the whole line to bash's command pipe (lines are short: the pipe
+ * is empty whenever bash waits for a command). */
+static int send_line(struct bash_session *s, const char *line, size_t len)
+{
+    while (len) {
+        ssize_t n = write(s->cmd_fd, line, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        line += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The line after a cell: its status to the status pipe. PS1 and PS0 would
+ * print on stderr around every command we send: keep them empty. */
+static void done_line(struct bash_session *s, struct buf *line)
+{
+    buf_printf(line,
+               "{ \\builtin printf 'done %u %%d\\n' \"$?\" >&%d; PS1= PS2= PS0=; } 2>/dev/null\n",
+               s->seq, BASH__STATUS_FD);
+}
+
+static int send_done_line(struct bash_session *s)
+{
+    struct buf line = BUF_INIT;
+    done_line(s, &line);
+    int rc = send_line(s, line.data, line.len);
+    buf_release(&line);
+    return rc;
+}
+
+static int write_file(const char *path, const char *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    while (len) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return close(fd) ? -errno : 0;
+}
+
+/* Appends a command that sets $? to the last cell's status, without a fork:
+ * sourcing a file that holds `return $1`. */
+static void restore_status(struct bash_session *s, struct buf *line)
+{
+    if (s->last_status == 0)
+        return;
+    buf_puts(line, "\\builtin . ");
+    bash__quote(line, s->rc, strlen(s->rc));
+    buf_printf(line, " %d; ", s->last_status);
+}
+
+int bash_session_execute(struct bash_session *s, const char *code, bool allow_stdin)
+{
+    if (s->state == SESS_RUNNING)
+        return -EBUSY;
+    if (s->state == SESS_DEAD) {
+        char err[256];
+        if (spawn_bash(s, err, sizeof err))
+            return -ECHILD;
+        s->state = SESS_IDLE;
+    }
+    size_t len = strlen(code);
+    if (len > CELL_MAX)
+        return -E2BIG;
+    int rc = write_file(s->cell, code, len);
+    if (rc == -ENOENT) {
+        /* a cell removed our directory (rm -rf /tmp/...): make it again */
+        if (mkdir(s->dir, 0700) == 0 || errno == EEXIST)
+            write_file(s->rc, "return $1\n", 10);
+        rc = write_file(s->cell, code, len);
+    }
+    if (rc)
+        return rc;
+
+    struct buf line = BUF_INIT;
+    cell_release(s);
+    s->allow_stdin = allow_stdin;
+    /* The group's stderr is /dev/null so that `set -x` does not trace these
+     * commands; the cell gets the real stderr back through fd 61. */
+    s->seq++;
+    /* "s SEQ": bash is executing the cell's line (a SIGINT now ends the cell) */
+    buf_printf(&line, "{ \\builtin printf 's %u\\n' >&%d; ", s->seq, BASH__STATUS_FD);
+    restore_status(s, &line);
+    buf_puts(&line, "\\builtin . ");
+    bash__quote(&line, s->cell, strlen(s->cell));
+    if (allow_stdin) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC)) {
+            rc = -errno;
+            goto out;
+        }
+        s->in_r = p[0];
+        s->in_w = p[1];
+        set_nonblock(s->in_w);
+        struct stat sb;
+        fstat(s->in_r, &sb);
+        s->in_dev = sb.st_dev;
+        s->in_ino = sb.st_ino;
+        /* bash opens our read end through /proc: a fresh pipe for every cell */
+        buf_printf(&line, " 0</proc/%d/fd/%d", (int)getpid(), s->in_r);
+        s->stdin_check_at = bash__now_ms() + STDIN_CHECK_MS;
+    } else {
+        buf_puts(&line, " 0</dev/null");
+    }
+    buf_printf(&line, " 2>&%d %d>&- %d>&-; } %d>&2 2>/dev/null\n", BASH__SAVED_FD, BASH__SAVED_FD,
+               BASH__STATUS_FD, BASH__SAVED_FD);
+    buf_reset(&s->tail);
+    s->tail_stream = NULL;
+    s->tail_pending = 0;
+    /* One write: bash may run the cell (and `exit`) before a second one. */
+    done_line(s, &line);
+    if (bash_gone(s))
+        rc = -EPIPE;
+    else
+        rc = send_line(s, line.data, line.len);
+    if (rc == -EPIPE) {
+        /* bash died while idle and nobody noticed yet: a new one runs the cell */
+        bash_died(s);
+        rc = s->state == SESS_IDLE ? send_line(s, line.data, line.len) : -ECHILD;
+    }
+    if (rc) {
+        cell_release(s);
+        goto out;
+    }
+    s->state = SESS_RUNNING;
+    s->sent = line.len;
+    /* output of background jobs that came while idle goes out with this cell */
+    if (s->out.pend.len || s->err.pend.len || s->out.dropped || s->err.dropped)
+        s->flush_at = bash__now_ms();
+out:
+    buf_release(&line);
+    return rc;
+}
+
+bool bash_session_busy(const struct bash_session *s)
+{
+    return s->state == SESS_RUNNING;
+}
+
+const char *bash__dir(const struct bash_session *s)
+{
+    return s->dir;
+}
+
+pid_t bash_session_pid(const struct bash_session *s)
+{
+    return s->pid;
+}
+
+int bash_session_pollfds(struct bash_session *s, struct pollfd *out, int max)
+{
+    int n = 0;
+    int fds[3] = {s->out.eof ? -1 : s->out.fd, s->err.eof ? -1 : s->err.fd, s->st_fd};
+    for (int i = 0; i < 3; i++) {
+        if (fds[i] < 0 || n >= max)
+            continue;
+        out[n++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+    }
+    if (s->in_w >= 0 && s->in_pend.len && n < max)
+        out[n++] = (struct pollfd){.fd = s->in_w, .events = POLLOUT};
+    return n;
+}
+
+static uint64_t next_timer(const struct bash_session *s)
+{
+    uint64_t t = 0;
+    if (s->watch_until)
+        t = bash__now_ms() + WATCH_MS;
+    if (s->state != SESS_RUNNING)
+        return t;
+    uint64_t cand[3] = {s->flush_at,
+                        s->allow_stdin && !s->input_wanted && s->in_w >= 0 ? s->stdin_check_at : 0,
+                        s->interrupted ? s->recover_at : 0};
+    for (int i = 0; i < 3; i++)
+        if (cand[i] && (!t || cand[i] < t))
+            t = cand[i];
+    return t;
+}
+
+int bash_session_timeout_ms(const struct bash_session *s)
+{
+    uint64_t t = next_timer(s);
+    if (!t)
+        return -1;
+    uint64_t now = bash__now_ms();
+    return t <= now ? 0 : (int)(t - now);
+}
+
+/* Writes as much of the pending answer as the pipe takes. */
+static void input_write(struct bash_session *s)
+{
+    while (s->in_w >= 0 && s->in_pend.len) {
+        ssize_t n = write(s->in_w, s->in_pend.data, s->in_pend.len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                buf_reset(&s->in_pend); /* nobody reads it any more */
+            return;
+        }
+        memmove(s->in_pend.data, s->in_pend.data + n, s->in_pend.len - (size_t)n);
+        s->in_pend.len -= (size_t)n;
+        s->in_pend.data[s->in_pend.len] = '\0';
+    }
+}
+
+bool bash__secret_prompt(const char *p, size_t n)
+{
+    /* Without a terminal nobody can turn echo off, so the prompt decides:
+     * "Password:", "Enter passphrase for key ...:" are answered masked. */
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    if (!n || p[n - 1] != ':')
+        return false;
+    static const char *const words[] = {"password", "passphrase", NULL};
+    for (int k = 0; words[k]; k++) {
+        size_t wl = strlen(words[k]);
+        for (size_t i = 0; i + wl <= n; i++)
+            if (!strncasecmp(p + i, words[k], wl))
+                return true;
+    }
+    return false;
+}
+
+/* Is a process of the cell blocked reading the empty stdin pipe? Then ask
+ * the frontend, with the last partial line of output as the prompt. */
+static void stdin_check(struct bash_session *s)
+{
+    int avail = 0;
+    if (s->in_pend.len || ioctl(s->in_r, FIONREAD, &avail) || avail > 0)
+        return;
+    if (!bash__reading_pipe(s->pid, s->in_dev, s->in_ino)) {
+        s->stdin_seen_at = 0;
+        return;
+    }
+    uint64_t now = bash__now_ms();
+    if (!s->stdin_seen_at || now < s->stdin_seen_at + STDIN_CONFIRM_MS) {
+        /* seen once: confirm a little later, so that a reader caught on its
+         * way out of read() is not taken for one that waits */
+        if (!s->stdin_seen_at)
+            s->stdin_seen_at = now;
+        s->stdin_check_at = s->stdin_seen_at + STDIN_CONFIRM_MS;
+        return;
+    }
+    s->stdin_seen_at = 0;
+    struct buf prompt = BUF_INIT;
+    buf_append(&prompt, "", 0);
+    struct stream *ts = s->tail_stream;
+    if (ts && s->tail.len) {
+        buf_append(&prompt, s->tail.data, s->tail.len);
+        /* shown as the prompt, so not also as output */
+        if (s->tail_pending == s->tail.len && ts->pend.len >= s->tail.len) {
+            ts->pend.len -= s->tail.len;
+            ts->pend.data[ts->pend.len] = '\0';
+        }
+    }
+    flush_all(s);
+    buf_reset(&s->tail);
+    s->tail_pending = 0;
+    s->input_wanted = true;
+    struct bash_event ev = {.type = BASH_EV_INPUT_REQUEST,
+                            .data = prompt.data,
+                            .len = prompt.len,
+                            .password = bash__secret_prompt(prompt.data, prompt.len)};
+    s->fn(s->ctx, &ev);
+    buf_release(&prompt);
+}
+
+/* After an interrupt, bash may have dropped the status line that followed the
+ * cell (a SIGINT while it read it). When bash sits waiting for a command and
+ * the cell is not over, send the line again. */
+static int recover_check(struct bash_session *s)
+{
+    int avail = 0;
+    if (ioctl(s->cmd_fd, FIONREAD, &avail) == 0 && avail == 0 &&
+        bash__reading_pipe(s->pid, s->cmd_dev, s->cmd_ino)) {
+        /* bash reads fd 0 while a cell runs only with the cell's stdin, not ours */
+        return send_done_line(s);
+    }
+    /* The cell went on (a new program, or one that exec'd since the SIGINT):
+     * the signal was lost in a fork. Programs that were there and caught it
+     * are left alone. */
+    if (s->resent < 2 && s->nsnap && bash__tree_changed(s->pid, s->snap, s->nsnap)) {
+        s->resent++;
+        return send_sigint(s);
+    }
+    return 0;
+}
+
+/* A straggler that has exec'd since it was signalled got the signal while it
+ * still ran bash's handler: signal it again. */
+static void watch_stragglers(struct bash_session *s)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->nwatch; i++) {
+        char comm[16];
+        bash__comm(s->watch[i].pid, comm);
+        if (!comm[0])
+            continue; /* gone */
+        if (strcmp(comm, s->watch[i].comm)) {
+            kill(s->watch[i].pid, SIGINT);
+            memcpy(s->watch[i].comm, comm, sizeof comm);
+        }
+        s->watch[k++] = s->watch[i];
+    }
+    s->nwatch = k;
+    if (!k || bash__now_ms() >= s->watch_until)
+        s->watch_until = 0;
+}
+
+int bash_session_handle(struct bash_session *s, const struct pollfd *fds, int n)
+{
+    bool in_ready = false;
+    for (int i = 0; i < n; i++)
+        if (fds[i].fd == s->in_w && s->in_w >= 0 && (fds[i].revents & (POLLOUT | POLLERR)))
+            in_ready = true;
+    if (in_ready)
+        input_write(s);
+
+    /* Output first, then status: a cell's output is in its pipes before its
+     * status line is written. Reading is cheap when nothing is there. */
+    stream_read(s, &s->out, 0);
+    stream_read(s, &s->err, 0);
+    if (s->st_fd >= 0) {
+        int rc = status_read(s);
+        if (rc == 1)
+            return 0; /* DONE fired: s now belongs to the next cell, if any */
+        if (rc == -EPIPE) {
+            bash_died(s);
+            return 0;
+        }
+    }
+    if (s->watch_until)
+        watch_stragglers(s);
+    if (s->state != SESS_RUNNING)
+        return 0;
+    if (s->cancelled) {
+        finish_cell(s, 130, false);
+        return 0;
+    }
+
+    uint64_t now = bash__now_ms();
+    if (s->interrupted && s->recover_at && now >= s->recover_at) {
+        s->recover_at = now + 500;
+        recover_check(s);
+    }
+    if (s->allow_stdin && !s->input_wanted && s->in_w >= 0 && s->stdin_check_at &&
+        now >= s->stdin_check_at) {
+        s->stdin_check_at = now + STDIN_CHECK_MS;
+        stdin_check(s);
+        if (s->state != SESS_RUNNING)
+            return 0;
+    }
+    if (s->flush_at && now >= s->flush_at) {
+        if (s->allow_stdin && !s->input_wanted && s->in_w >= 0 && s->tail_stream &&
+            s->tail_pending && now < s->tail_at + PROMPT_HOLD_MS) {
+            /* a partial line: if the cell now waits for input it is the prompt */
+            stdin_check(s);
+            if (s->state != SESS_RUNNING || s->input_wanted)
+                return 0;
+            flush_keep_tail(s);
+            s->flush_at = s->tail_pending ? s->tail_at + PROMPT_HOLD_MS : 0;
+        } else {
+            flush_all(s);
+        }
+    }
+    return 0;
+}
+
+int bash_session_input(struct bash_session *s, const char *text, size_t len)
+{
+    if (s->state != SESS_RUNNING || !s->input_wanted)
+        return -EINVAL;
+    s->input_wanted = false;
+    s->stdin_check_at = bash__now_ms() + STDIN_CHECK_MS;
+    if (len == 1 && text[0] == '\x04') {
+        /* end of file, as ipykernel does */
+        close_fd(&s->in_w);
+        return 0;
+    }
+    if (buf_append(&s->in_pend, text, len) || buf_append(&s->in_pend, "\n", 1)) {
+        buf_reset(&s->in_pend);
+        return -E2BIG;
+    }
+    input_write(s);
+    return 0;
+}
+
+int bash_session_interrupt(struct bash_session *s)
+{
+    if (s->state != SESS_RUNNING)
+        return 0;
+    s->interrupted = true;
+    s->input_wanted = false;
+    s->recover_at = bash__now_ms() + 200;
+    if (s->started)
+        return send_sigint(s);
+    /* A SIGINT while bash reads its input would only cancel the reading, and
+     * the cell would then run: take the cell back if bash has not read it,
+     * else send the SIGINT as soon as bash says it started. */
+    int avail = 0;
+    if (s->cmd_rd >= 0 && ioctl(s->cmd_rd, FIONREAD, &avail) == 0 && avail > 0 &&
+        (size_t)avail == s->sent) {
+        /* bash has not read any of the cell yet: take it back (a SIGINT now
+         * would only hit the idle prompt, and the cell would then run) */
+        char back[8192];
+        size_t got = 0;
+        ssize_t n;
+        while (got < sizeof back && (n = read(s->cmd_rd, back + got, sizeof back - got)) > 0)
+            got += (size_t)n;
+        if (got == s->sent) {
+            s->cancelled = true;
+            s->flush_at = bash__now_ms(); /* DONE from the next bash_session_handle() */
+            return 0;
+        }
+        /* bash read part of it meanwhile: give the rest back, in order */
+        if (got)
+            send_line(s, back, got);
+    }
+    s->sigint_due = true;
+    return 0;
+}
+
+void bash_session_free(struct bash_session *s)
+{
+    if (!s)
+        return;
+    if (s->pid) {
+        pid_t pid = s->pid;
+        kill(-pid, SIGHUP);
+        kill(-pid, SIGCONT);
+        close_fd(&s->cmd_fd); /* bash reads end of file and exits */
+        reap_bash(pid, 300);
+        end_session(pid);
+        s->pid = 0;
+    }
+    close_fd(&s->cmd_fd);
+    close_fd(&s->cmd_rd);
+    close_fd(&s->st_fd);
+    stream_close(&s->out);
+    stream_close(&s->err);
+    cell_release(s);
+    unlink(s->cell);
+    unlink(s->rc);
+    struct buf q = BUF_INIT;
+    buf_printf(&q, "%s/q", s->dir);
+    unlink(q.data);
+    buf_reset(&q);
+    buf_printf(&q, "%s/check", s->dir);
+    unlink(q.data);
+    buf_release(&q);
+    rmdir(s->dir);
+    free(s->cell);
+    free(s->rc);
+    free(s->dir);
+    buf_release(&s->out.pend);
+    buf_release(&s->err.pend);
+    buf_release(&s->st_line);
+    buf_release(&s->in_pend);
+    buf_release(&s->tail);
+    free(s);
+}
+
+int bash__query(struct bash_session *s, const char *script, struct buf *out, size_t max)
+{
+    if (s->state == SESS_IDLE && bash_gone(s))
+        bash_died(s); /* idle: no cell to end, just a new bash */
+    if (s->state != SESS_IDLE) {
+        /* a cell runs: a fresh bash in the session's working directory */
+        char link[64], cwd[4096];
+        snprintf(link, sizeof link, "/proc/%d/cwd", (int)s->pid);
+        ssize_t n = s->pid ? readlink(link, cwd, sizeof cwd - 1) : -1;
+        cwd[n > 0 ? n : 0] = '\0';
+        char *argv[] = {"bash", "--norc", "--noprofile", "-c", (char *)script, NULL};
+        int status;
+        return bash__run(argv, n > 0 ? cwd : NULL, false, BASH__QUERY_TIMEOUT_MS, out, max,
+                         &status);
+    }
+    struct buf line = BUF_INIT, qpath = BUF_INIT;
+    int rc;
+    buf_printf(&qpath, "%s/q", s->dir);
+    unsigned seq = ++s->qseq;
+    buf_printf(&line, "{ { %s ; } >", script);
+    bash__quote(&line, qpath.data, qpath.len);
+    buf_printf(&line, " 0</dev/null %d>&-; \\builtin printf 'q %u\\n' >&%d; ", BASH__STATUS_FD, seq,
+               BASH__STATUS_FD);
+    restore_status(s, &line); /* keep $? for the next cell */
+    buf_puts(&line, "} 2>/dev/null\n");
+    rc = send_line(s, line.data, line.len);
+    if (rc)
+        goto out;
+    uint64_t until = bash__now_ms() + BASH__QUERY_TIMEOUT_MS;
+    while (s->qdone != seq) {
+        struct pollfd p = {.fd = s->st_fd, .events = POLLIN};
+        int left = (int)(until - bash__now_ms());
+        if (left <= 0 || poll(&p, 1, left) == 0) {
+            rc = -ETIMEDOUT;
+            goto out;
+        }
+        rc = status_read(s);
+        if (rc < 0)
+            goto out; /* bash_session_handle() will see the end of file */
+    }
+    int fd = open(qpath.data, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    char tmp[8192];
+    ssize_t n;
+    size_t got = 0;
+    while (got < max && (n = read(fd, tmp, sizeof tmp)) > 0) {
+        size_t take = (size_t)n < max - got ? (size_t)n : max - got;
+        buf_append(out, tmp, take);
+        got += take;
+    }
+    close(fd);
+    unlink(qpath.data);
+    rc = 0;
+out:
+    buf_release(&line);
+    buf_release(&qpath);
+    return rc;
+}

@@ -1,0 +1,518 @@
+/* kernel: `iopsd kernel -f CONNECTION_FILE`, the transport of the native bash
+ * kernel. Binds the five channels, then serves them from one zmq_poll loop
+ * that also polls the bash engine's descriptors, so control requests are
+ * answered while a cell runs. Heartbeat is a tiny thread echoing frames.
+ *
+ * iopub is an XPUB with NODROP: when a subscriber falls behind, messages wait
+ * in a short queue and the engine's output is not read (backpressure, bounded
+ * memory); after IOPUB_STALL_MS without progress the kernel stops waiting and
+ * publishes lossily (as a plain PUB would) so a client that never reads
+ * cannot stall the kernel. */
+#include "server/cli.h"
+#include "server/kernel.h"
+#include "protocol/jconn.h"
+#include "util/clock.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#define IOPUB_HWM                 128
+#define IOPUB_STALL_MS            10000
+#define IOPUB_RETRY_MS            2
+#define LINGER_MS                 1000
+#define ZMTP_HEARTBEAT_IVL_MS     2000
+#define ZMTP_HEARTBEAT_TIMEOUT_MS 10000
+#define MAX_BASH_FDS              8
+/* bash starts when a request needs it, or after this long without requests:
+ * kernel_info (what frontends wait for) never waits for bash to start. */
+#define LAZY_START_MS 50
+
+static const char *const chan_names[] = {"shell", "control", "stdin", "iopub"};
+
+static int sig_write_fd = -1;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    char c = (char)sig;
+    if (sig_write_fd >= 0)
+        (void)!write(sig_write_fd, &c, 1);
+    errno = saved;
+}
+
+static void *heartbeat_main(void *arg)
+{
+    /* Echo every message back to its sender until the context shuts down. */
+    zmq_proxy(arg, arg, NULL);
+    zmq_close(arg);
+    return NULL;
+}
+
+static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum jconn_channel ch,
+                         char *err, size_t errlen)
+{
+    char ep[512];
+    if (jconn_endpoint(c, ch, ep, sizeof ep)) {
+        snprintf(err, errlen, "endpoint for %s too long", jconn_port_name(ch));
+        return NULL;
+    }
+    void *s = zmq_socket(k->zctx, type);
+    if (!s) {
+        snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(zmq_errno()));
+        return NULL;
+    }
+    int linger = LINGER_MS, one = 1;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    /* ZMTP heartbeats: a connection whose input libzmq stopped and never
+     * restarted (seen right at start-up under load) stops answering PINGs,
+     * is dropped, and the client reconnects on a healthy connection. */
+    int hb_ivl = ZMTP_HEARTBEAT_IVL_MS, hb_timeout = ZMTP_HEARTBEAT_TIMEOUT_MS;
+    zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
+    zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
+    if (type == ZMQ_ROUTER) {
+        /* A peer sending a frame over the cap is disconnected before the
+         * frame is buffered: received memory stays bounded. */
+        int64_t maxmsg = JMSG_FRAME_MAX;
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+        zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+        zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    }
+    if (type == ZMQ_XPUB) {
+        int hwm = IOPUB_HWM;
+        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(s, ZMQ_XPUB_NODROP, &one, sizeof one);
+    }
+    if (strchr(c->ip, ':'))
+        zmq_setsockopt(s, ZMQ_IPV6, &one, sizeof one);
+    if (zmq_bind(s, ep) != 0) {
+        snprintf(err, errlen, "cannot bind %s (%.300s): %s", jconn_port_name(ch), ep,
+                 zmq_strerror(zmq_errno()));
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Sends every frame of w; false (with errno) if the first frame was refused. */
+static bool send_wire(void *s, const struct jwire *w, int flags)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        int more = i + 1 < w->n ? ZMQ_SNDMORE : 0;
+        if (zmq_send(s, w->frames[i].data, w->frames[i].len, flags | more) < 0) {
+            if (i == 0)
+                return false;
+            /* Later parts of an accepted multipart message cannot be refused. */
+            fprintf(stderr, "iopsd kernel: send failed mid-message: %s\n",
+                    zmq_strerror(zmq_errno()));
+            return false;
+        }
+    }
+    return true;
+}
+
+void kernel_send(struct kernel *k, enum kchan ch, struct jmsg *m)
+{
+    struct jwire w;
+    if (jmsg_serialize(m, &k->sign, &w)) {
+        fprintf(stderr, "iopsd kernel: cannot serialize %s\n", jmsg_type(m));
+        return;
+    }
+    if (!send_wire(k->sock[ch], &w, ZMQ_DONTWAIT))
+        fprintf(stderr, "iopsd kernel: %s on %s not delivered: %s\n", jmsg_type(m), chan_names[ch],
+                zmq_strerror(zmq_errno()));
+    jwire_release(&w);
+}
+
+static void set_nodrop(struct kernel *k, int on)
+{
+    zmq_setsockopt(k->sock[KCHAN_IOPUB], ZMQ_XPUB_NODROP, &on, sizeof on);
+}
+
+/* Tries to send the queued iopub messages; returns when one is refused and
+ * the stall is younger than IOPUB_STALL_MS. After that long, the kernel
+ * publishes lossily (full subscribers miss messages, the others get them)
+ * until every subscriber has room again. */
+static void flush_pending(struct kernel *k)
+{
+    while (k->pending) {
+        struct kpending *p = k->pending;
+        if (send_wire(k->sock[KCHAN_IOPUB], &p->wire, ZMQ_DONTWAIT)) {
+            if (k->iopub_lossy)
+                fprintf(stderr, "iopsd kernel: iopub subscribers caught up\n");
+            k->iopub_lossy = false;
+        } else {
+            int e = zmq_errno();
+            if (e == EAGAIN && !k->iopub_lossy) {
+                uint64_t now = clock_mono_ns();
+                if (!k->stall_since_ns)
+                    k->stall_since_ns = now;
+                if (now - k->stall_since_ns < (uint64_t)IOPUB_STALL_MS * 1000000u)
+                    return;
+                fprintf(stderr,
+                        "iopsd kernel: an iopub subscriber has not read for %d ms: "
+                        "publishing without waiting for it\n",
+                        IOPUB_STALL_MS);
+                k->iopub_lossy = true;
+            } else if (e != EAGAIN) {
+                fprintf(stderr, "iopsd kernel: iopub: %s\n", zmq_strerror(e));
+            }
+            set_nodrop(k, 0);
+            send_wire(k->sock[KCHAN_IOPUB], &p->wire, ZMQ_DONTWAIT);
+            set_nodrop(k, 1);
+        }
+        k->stall_since_ns = 0;
+        k->pending = p->next;
+        if (!k->pending)
+            k->pending_tail = &k->pending;
+        k->npending--;
+        jwire_release(&p->wire);
+        free(p);
+    }
+}
+
+void kernel_publish(struct kernel *k, struct jmsg *m)
+{
+    struct kpending *p = xcalloc(1, sizeof *p);
+    if (jmsg_serialize(m, &k->sign, &p->wire)) {
+        fprintf(stderr, "iopsd kernel: cannot serialize %s\n", jmsg_type(m));
+        free(p);
+        return;
+    }
+    *k->pending_tail = p;
+    k->pending_tail = &p->next;
+    k->npending++;
+    flush_pending(k);
+}
+
+/* Receives one multipart message into frames (capped); -EAGAIN when none. */
+static int recv_frames(void *s, zmq_msg_t *parts, size_t max, size_t *n)
+{
+    *n = 0;
+    int more = 1;
+    int rc = 0;
+    while (more) {
+        zmq_msg_t tmp;
+        zmq_msg_t *dst = *n < max ? &parts[*n] : &tmp;
+        zmq_msg_init(dst);
+        if (zmq_msg_recv(dst, s, *n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            int e = zmq_errno();
+            zmq_msg_close(dst);
+            return *n == 0 ? -e : -EIO;
+        }
+        more = zmq_msg_more(dst);
+        if (*n < max)
+            (*n)++;
+        else {
+            zmq_msg_close(&tmp);
+            rc = -E2BIG;
+        }
+    }
+    return rc;
+}
+
+bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m)
+{
+    static zmq_msg_t parts[JMSG_FRAMES_MAX + 1];
+    for (;;) {
+        size_t n;
+        int rc = recv_frames(k->sock[ch], parts, JMSG_FRAMES_MAX + 1, &n);
+        if (rc == -EAGAIN || rc == -EINTR || rc == -ETERM)
+            return false;
+        char err[256] = "";
+        if (rc == 0) {
+            struct jframe *f = xcalloc(n, sizeof *f);
+            for (size_t i = 0; i < n; i++) {
+                f[i].data = zmq_msg_data(&parts[i]);
+                f[i].len = zmq_msg_size(&parts[i]);
+            }
+            rc = jmsg_parse(m, f, n, &k->sign, &k->replay, err, sizeof err);
+            free(f);
+        } else {
+            snprintf(err, sizeof err, "%s", rc == -E2BIG ? "too many frames" : zmq_strerror(-rc));
+        }
+        for (size_t i = 0; i < n; i++)
+            zmq_msg_close(&parts[i]);
+        if (rc == 0)
+            return true;
+        fprintf(stderr, "iopsd kernel: dropped a message on %s: %s\n", chan_names[ch], err);
+    }
+}
+
+int kernel_ensure_bash(struct kernel *k, char *err, size_t errlen)
+{
+    if (k->bash)
+        return 0;
+    return bash_session_start(&k->bash, kcore_bash_event, k, err, errlen);
+}
+
+static void drain_subscriptions(struct kernel *k)
+{
+    char buf[256];
+    int ev;
+    size_t len = sizeof ev;
+    while (zmq_getsockopt(k->sock[KCHAN_IOPUB], ZMQ_EVENTS, &ev, &len) == 0 && (ev & ZMQ_POLLIN))
+        if (zmq_recv(k->sock[KCHAN_IOPUB], buf, sizeof buf, ZMQ_DONTWAIT) < 0)
+            break;
+}
+
+static void handle_signals(struct kernel *k)
+{
+    char c[16];
+    ssize_t n;
+    while ((n = read(k->sigpipe[0], c, sizeof c)) > 0)
+        for (ssize_t i = 0; i < n; i++) {
+            if (c[i] == SIGINT) {
+                kcore_interrupt(k);
+            } else if (c[i] == SIGTERM || c[i] == SIGHUP) {
+                /* Ended from outside rather than by shutdown_request. */
+                k->stop = true;
+                k->exit_status = 128 + c[i];
+            }
+        }
+}
+
+static short to_zmq_events(short ev)
+{
+    return (short)(((ev & POLLIN) ? ZMQ_POLLIN : 0) | ((ev & POLLOUT) ? ZMQ_POLLOUT : 0));
+}
+
+static short from_zmq_events(short ev)
+{
+    return (short)(((ev & ZMQ_POLLIN) ? POLLIN : 0) | ((ev & ZMQ_POLLOUT) ? POLLOUT : 0) |
+                   ((ev & ZMQ_POLLERR) ? (POLLERR | POLLHUP) : 0));
+}
+
+static int serve(struct kernel *k)
+{
+    while (!k->stop) {
+        zmq_pollitem_t items[8 + MAX_BASH_FDS];
+        struct pollfd bfds[MAX_BASH_FDS];
+        int n = 0;
+        items[n++] = (zmq_pollitem_t){k->sock[KCHAN_CONTROL], 0, ZMQ_POLLIN, 0};
+        items[n++] = (zmq_pollitem_t){k->sock[KCHAN_STDIN], 0, ZMQ_POLLIN, 0};
+        items[n++] = (zmq_pollitem_t){k->sock[KCHAN_IOPUB], 0, ZMQ_POLLIN, 0};
+        items[n++] = (zmq_pollitem_t){NULL, k->sigpipe[0], ZMQ_POLLIN, 0};
+        int shell_at = -1;
+        if (!k->cell.active) {
+            shell_at = n;
+            items[n++] = (zmq_pollitem_t){k->sock[KCHAN_SHELL], 0, ZMQ_POLLIN, 0};
+        }
+        /* While iopub is backed up, the engine's output waits in its pipes. */
+        int nb = 0, bash_at = n;
+        long timeout = -1;
+        if (!k->bash) {
+            timeout = LAZY_START_MS; /* answer early requests, then start bash */
+        } else if (!k->pending) {
+            nb = bash_session_pollfds(k->bash, bfds, MAX_BASH_FDS);
+            if (nb < 0)
+                nb = 0;
+            for (int i = 0; i < nb; i++)
+                items[n++] = (zmq_pollitem_t){NULL, bfds[i].fd, to_zmq_events(bfds[i].events), 0};
+            timeout = bash_session_timeout_ms(k->bash);
+        } else {
+            timeout = IOPUB_RETRY_MS;
+        }
+        int rc = zmq_poll(items, n, timeout);
+        if (rc < 0) {
+            if (zmq_errno() == EINTR) {
+                handle_signals(k);
+                continue;
+            }
+            fprintf(stderr, "iopsd kernel: zmq_poll: %s\n", zmq_strerror(zmq_errno()));
+            return EXIT_IOPSD_FAILED;
+        }
+        if (items[3].revents)
+            handle_signals(k);
+        struct jmsg m;
+        jmsg_init(&m);
+        if (items[0].revents)
+            while (!k->stop && kernel_recv(k, KCHAN_CONTROL, &m)) {
+                kcore_dispatch(k, KCHAN_CONTROL, &m);
+                jmsg_release(&m);
+            }
+        if (items[1].revents)
+            while (kernel_recv(k, KCHAN_STDIN, &m)) {
+                kcore_stdin(k, &m);
+                jmsg_release(&m);
+            }
+        if (items[2].revents)
+            drain_subscriptions(k);
+        if (k->bash && !k->pending && (nb > 0 || timeout >= 0)) {
+            for (int i = 0; i < nb; i++)
+                bfds[i].revents = from_zmq_events(items[bash_at + i].revents);
+            int hr = bash_session_handle(k->bash, bfds, nb);
+            if (hr < 0 && hr != -EAGAIN)
+                fprintf(stderr, "iopsd kernel: bash engine: %s\n", strerror(-hr));
+            if (k->cell.done)
+                kcore_finish_cell(k);
+        }
+        if (k->pending)
+            flush_pending(k);
+        /* One shell request per turn: an execute makes the cell active. */
+        if (shell_at >= 0 && items[shell_at].revents && !k->stop && !k->cell.active &&
+            kernel_recv(k, KCHAN_SHELL, &m)) {
+            kcore_dispatch(k, KCHAN_SHELL, &m);
+            jmsg_release(&m);
+        }
+        if (!k->bash && !k->stop && rc == 0) {
+            char err[256];
+            if (kernel_ensure_bash(k, err, sizeof err)) {
+                fprintf(stderr, "iopsd kernel: cannot start bash: %s\n", err);
+                return EXIT_IOPSD_FAILED;
+            }
+        }
+        if (shell_at >= 0 && !k->cell.active && !k->stop) {
+            /* More requests may already be queued: zmq_poll is edge-like on
+             * ZeroMQ sockets, so look again without waiting. */
+            int ev;
+            size_t len = sizeof ev;
+            while (!k->stop && !k->cell.active &&
+                   zmq_getsockopt(k->sock[KCHAN_SHELL], ZMQ_EVENTS, &ev, &len) == 0 &&
+                   (ev & ZMQ_POLLIN) && kernel_recv(k, KCHAN_SHELL, &m)) {
+                kcore_dispatch(k, KCHAN_SHELL, &m);
+                jmsg_release(&m);
+            }
+        }
+    }
+    /* Give queued iopub messages (the last idle) a last chance. */
+    uint64_t until = clock_mono_ns() + 500000000u;
+    while (k->pending && clock_mono_ns() < until) {
+        flush_pending(k);
+        if (k->pending)
+            usleep(IOPUB_RETRY_MS * 1000);
+    }
+    return k->exit_status;
+}
+
+static int usage_error(const char *msg)
+{
+    if (msg)
+        cli_error("kernel: %s", msg);
+    fputs("Usage: iopsd kernel -f CONNECTION_FILE\n", stderr);
+    return EXIT_USAGE;
+}
+
+int cmd_kernel(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs("Usage: iopsd kernel -f CONNECTION_FILE\n"
+                  "Runs the native bash Jupyter kernel (started by Jupyter from the kernel spec\n"
+                  "that 'iopsd install' writes).\n",
+                  stdout);
+            return 0;
+        } else if ((!strcmp(argv[i], "-f") || !strcmp(argv[i], "--connection-file")) &&
+                   i + 1 < argc) {
+            path = argv[++i];
+        } else if (!strncmp(argv[i], "--connection-file=", 18)) {
+            path = argv[i] + 18;
+        } else {
+            char msg[256];
+            snprintf(msg, sizeof msg, "unexpected argument '%s'", argv[i]);
+            return usage_error(msg);
+        }
+    }
+    if (!path)
+        return usage_error("missing -f CONNECTION_FILE");
+
+    char err[512];
+    struct jconn conn;
+    if (jconn_load(&conn, path, err, sizeof err)) {
+        cli_error("%s", err);
+        return EXIT_USAGE;
+    }
+
+    struct kernel *k = xcalloc(1, sizeof *k);
+    int status = EXIT_IOPSD_FAILED;
+    k->pending_tail = &k->pending;
+    k->sigpipe[0] = k->sigpipe[1] = -1;
+    if (jsign_init(&k->sign, conn.scheme, conn.key, conn.keylen, err, sizeof err)) {
+        cli_error("connection file %s: %s", path, err);
+        status = EXIT_USAGE;
+        goto out_conn;
+    }
+    jreplay_init(&k->replay, JREPLAY_DEFAULT_CAP);
+    jmsg_uuid(k->session);
+
+    if (pipe2(k->sigpipe, O_CLOEXEC | O_NONBLOCK)) {
+        cli_error("pipe: %s", strerror(errno));
+        goto out_sign;
+    }
+    sig_write_fd = k->sigpipe[1];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    kcore_version_start(k); /* runs while the sockets are set up */
+    k->zctx = zmq_ctx_new();
+    static const int types[4] = {ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_XPUB};
+    static const enum jconn_channel ports[4] = {JCONN_SHELL, JCONN_CONTROL, JCONN_STDIN,
+                                                JCONN_IOPUB};
+    for (int i = 0; i < 4; i++) {
+        k->sock[i] = bind_socket(k, types[i], &conn, ports[i], err, sizeof err);
+        if (!k->sock[i]) {
+            cli_error("kernel: %s", err);
+            goto out_sockets;
+        }
+    }
+    k->hb = bind_socket(k, ZMQ_ROUTER, &conn, JCONN_HB, err, sizeof err);
+    if (!k->hb) {
+        cli_error("kernel: %s", err);
+        goto out_sockets;
+    }
+    pthread_t hb_thread;
+    if (pthread_create(&hb_thread, NULL, heartbeat_main, k->hb)) {
+        zmq_close(k->hb);
+        cli_error("kernel: cannot start the heartbeat thread");
+        goto out_sockets;
+    }
+
+    kcore_starting(k);
+    status = serve(k);
+    bash_session_free(k->bash);
+    k->bash = NULL;
+    for (int i = 0; i < 4; i++)
+        zmq_close(k->sock[i]);
+    memset(k->sock, 0, sizeof k->sock);
+    zmq_ctx_shutdown(k->zctx);
+    pthread_join(hb_thread, NULL);
+out_sockets:
+    for (int i = 0; i < 4; i++)
+        if (k->sock[i])
+            zmq_close(k->sock[i]);
+    zmq_ctx_term(k->zctx);
+    sig_write_fd = -1;
+    close(k->sigpipe[0]);
+    close(k->sigpipe[1]);
+out_sign:
+    while (k->pending) {
+        struct kpending *p = k->pending;
+        k->pending = p->next;
+        jwire_release(&p->wire);
+        free(p);
+    }
+    kcore_release(k);
+    jreplay_release(&k->replay);
+    jsign_release(&k->sign);
+out_conn:
+    jconn_release(&conn);
+    free(k);
+    return status;
+}

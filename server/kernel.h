@@ -1,0 +1,96 @@
+/* kernel: the native bash Jupyter kernel's internals, shared by the transport
+ * (kernel.c: sockets, the poll loop, signals, heartbeat) and the core
+ * (kernel_core.c: dispatch, busy/idle, handlers, history). */
+#ifndef IOPSD_KERNEL_H
+#define IOPSD_KERNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "protocol/jmsg.h"
+#include "protocol/jsign.h"
+#include "server/bash_session.h"
+
+enum kchan { KCHAN_SHELL, KCHAN_CONTROL, KCHAN_STDIN, KCHAN_IOPUB };
+
+/* One history entry of this session: the code of execution number `line`. */
+struct khist {
+    int line;
+    char *code;
+};
+
+/* A message waiting for room on iopub (flow control). */
+struct kpending {
+    struct jwire wire;
+    struct kpending *next;
+};
+
+/* The cell being executed (at most one; shell is not read while it runs). */
+struct kcell {
+    bool active;
+    struct jmsg req; /* the execute_request (identities route input_request) */
+    bool silent, store_history, stop_on_error, allow_stdin;
+    int count;          /* execution_count of this cell */
+    bool waiting_input; /* an input_request is out */
+    bool done;          /* DONE arrived; finished after bash_session_handle() returns */
+    int exit_status;
+    bool interrupted, restarted;
+};
+
+struct kernel {
+    void *zctx;
+    void *sock[4]; /* by enum kchan */
+    void *hb;
+    struct jsign sign;
+    struct jreplay replay; /* one guard for every inbound channel */
+    char session[37];
+    struct bash_session *bash;
+    int execution_count;
+    struct kcell cell;
+    struct khist *hist;
+    size_t nhist, histcap;
+    struct kpending *pending, **pending_tail;
+    size_t npending;
+    uint64_t stall_since_ns; /* when iopub first refused a message; 0 = flowing */
+    bool iopub_lossy;        /* a subscriber stalled: publish without waiting */
+    char *bash_version;
+    FILE *version_pipe; /* `bash -c 'printf $BASH_VERSION'`, started early */
+    int sigpipe[2];
+    bool stop;
+    int exit_status;
+};
+
+/* kernel.c: transport */
+/* Sends m on a ROUTER channel (identities in m route it). Logs failures. */
+void kernel_send(struct kernel *k, enum kchan ch, struct jmsg *m);
+/* Receives one message from ch without waiting. Invalid, unsigned or
+ * replayed messages are logged and dropped. Returns true when m was filled. */
+bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m);
+/* Starts the bash engine if it is not running yet (it is started when a
+ * request needs it or when the kernel has been idle for a moment, so
+ * kernel_info is not held up by bash's start). Returns 0 or -errno, with a
+ * message in err. */
+int kernel_ensure_bash(struct kernel *k, char *err, size_t errlen);
+/* Publishes m on iopub, queueing it when subscribers are slow. */
+void kernel_publish(struct kernel *k, struct jmsg *m);
+
+/* kernel_core.c: protocol logic */
+/* Handles one verified message from shell or control. */
+void kcore_dispatch(struct kernel *k, enum kchan ch, struct jmsg *req);
+/* Handles a verified message from the stdin channel (input_reply). */
+void kcore_stdin(struct kernel *k, struct jmsg *msg);
+/* The bash engine's event callback (ctx is the kernel). */
+void kcore_bash_event(void *ctx, const struct bash_event *ev);
+/* Finishes the cell after BASH_EV_DONE: error/reply/idle, stop_on_error. */
+void kcore_finish_cell(struct kernel *k);
+/* SIGINT or interrupt_request: stops the running cell. */
+void kcore_interrupt(struct kernel *k);
+/* Starts asking bash for its version (answered later, in kernel_info). */
+void kcore_version_start(struct kernel *k);
+/* Publishes status starting. */
+void kcore_starting(struct kernel *k);
+void kcore_release(struct kernel *k);
+
+#endif

@@ -1,0 +1,664 @@
+/* kernel_core: the protocol logic of the native bash kernel: the dispatch
+ * table, busy/idle around every request, execute (execution_count, silent,
+ * store_history, stop_on_error, stdin), the other requests, the in-memory
+ * history. Errors become Jupyter error replies in one place: reply_error(). */
+#include "server/kernel.h"
+#include "util/buf.h"
+#include "util/utf8.h"
+#include "util/xalloc.h"
+#include "version.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define USERNAME "iopsd"
+/* This kernel's history has one session; 0 means "the current one" too. */
+#define HIST_SESSION 1
+
+/* What a handler reports back to the dispatcher. */
+enum { KCORE_REPLY = 0, KCORE_ASYNC = 1, KCORE_NOREPLY = 2 };
+
+struct kerror {
+    char ename[64];
+    char evalue[512];
+};
+
+static void kerror_set(struct kerror *e, const char *ename, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void kerror_set(struct kerror *e, const char *ename, const char *fmt, ...)
+{
+    va_list ap;
+    snprintf(e->ename, sizeof e->ename, "%s", ename);
+    va_start(ap, fmt);
+    vsnprintf(e->evalue, sizeof e->evalue, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- sending ---- */
+
+static void publish(struct kernel *k, const struct jmsg *parent, const char *type, json_t *content)
+{
+    struct jmsg m;
+    jmsg_init(&m);
+    jmsg_build(&m, type, k->session, USERNAME, parent, content, NULL);
+    /* The topic frame, as ipykernel writes it; clients subscribe to "". */
+    char topic[128];
+    int n = snprintf(topic, sizeof topic, "kernel.%s.%s", k->session, type);
+    m.idents = xcalloc(1, sizeof *m.idents);
+    m.idents[0].data = (unsigned char *)xstrndup(topic, (size_t)n);
+    m.idents[0].len = strlen((char *)m.idents[0].data);
+    m.nidents = 1;
+    kernel_publish(k, &m);
+    jmsg_release(&m);
+}
+
+static void status(struct kernel *k, const struct jmsg *parent, const char *state)
+{
+    publish(k, parent, "status", json_pack("{s:s}", "execution_state", state));
+}
+
+void kcore_starting(struct kernel *k)
+{
+    status(k, NULL, "starting");
+}
+
+/* Sends a reply to req on ch; content is stolen and gets status "ok" unless set. */
+static void reply(struct kernel *k, enum kchan ch, const struct jmsg *req, const char *type,
+                  json_t *content)
+{
+    if (!json_object_get(content, "status"))
+        json_object_set_new(content, "status", json_string("ok"));
+    struct jmsg m;
+    jmsg_init(&m);
+    jmsg_build(&m, type, k->session, USERNAME, req, content, req);
+    kernel_send(k, ch, &m);
+    jmsg_release(&m);
+}
+
+/* "execute_request" -> "execute_reply". */
+static void reply_type(const char *req_type, char *out, size_t outlen)
+{
+    size_t n = strlen(req_type);
+    if (n > 8 && !strcmp(req_type + n - 8, "_request"))
+        snprintf(out, outlen, "%.*s_reply", (int)(n - 8), req_type);
+    else
+        snprintf(out, outlen, "%s_reply", req_type);
+}
+
+/* The one place errors become Jupyter error replies. With `to_iopub` the
+ * error is also published as an `error` message; execution_count >= 0 adds
+ * it to the reply (execute replies). */
+static void reply_error(struct kernel *k, enum kchan ch, const struct jmsg *req,
+                        const struct kerror *e, bool to_iopub, int execution_count)
+{
+    char type[96];
+    reply_type(jmsg_type(req), type, sizeof type);
+    json_t *tb = json_pack("[s]", e->evalue);
+    if (to_iopub)
+        publish(
+            k, req, "error",
+            json_pack("{s:s, s:s, s:O}", "ename", e->ename, "evalue", e->evalue, "traceback", tb));
+    json_t *content = json_pack("{s:s, s:s, s:s, s:o}", "status", "error", "ename", e->ename,
+                                "evalue", e->evalue, "traceback", tb);
+    if (execution_count >= 0) {
+        json_object_set_new(content, "execution_count", json_integer(execution_count));
+        json_object_set_new(content, "user_expressions", json_object());
+        json_object_set_new(content, "payload", json_array());
+    }
+    reply(k, ch, req, type, content);
+}
+
+/* ---- history ---- */
+
+static void hist_add(struct kernel *k, int line, const char *code)
+{
+    k->hist = xgrow(k->hist, &k->histcap, k->nhist + 1, sizeof *k->hist);
+    k->hist[k->nhist].line = line;
+    k->hist[k->nhist].code = xstrdup(code);
+    k->nhist++;
+}
+
+static json_t *hist_entry(const struct khist *h, bool output)
+{
+    if (output)
+        return json_pack("[i, i, [s, n]]", HIST_SESSION, h->line, h->code);
+    return json_pack("[i, i, s]", HIST_SESSION, h->line, h->code);
+}
+
+static int json_int(json_t *obj, const char *key, int dflt)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
+}
+
+static bool json_flag(json_t *obj, const char *key, bool dflt)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_boolean(v) ? json_is_true(v) : dflt;
+}
+
+static int on_history(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
+                      struct kerror *e)
+{
+    json_t *c = req->content;
+    const char *access = json_string_value(json_object_get(c, "hist_access_type"));
+    bool output = json_flag(c, "output", false);
+    json_t *list = json_array();
+    if (!access || !strcmp(access, "tail")) {
+        int n = json_int(c, "n", 10);
+        size_t from = n >= 0 && (size_t)n < k->nhist ? k->nhist - (size_t)n : 0;
+        for (size_t i = from; i < k->nhist; i++)
+            json_array_append_new(list, hist_entry(&k->hist[i], output));
+    } else if (!strcmp(access, "range")) {
+        int session = json_int(c, "session", 0);
+        int start = json_int(c, "start", 1), stop = json_int(c, "stop", 0);
+        if (session == 0 || session == HIST_SESSION)
+            for (size_t i = 0; i < k->nhist; i++) {
+                int line = k->hist[i].line;
+                if (line >= start && (stop <= 0 || line < stop))
+                    json_array_append_new(list, hist_entry(&k->hist[i], output));
+            }
+    } else if (!strcmp(access, "search")) {
+        const char *pattern = json_string_value(json_object_get(c, "pattern"));
+        int n = json_int(c, "n", -1);
+        bool unique = json_flag(c, "unique", false);
+        /* Newest first, then reversed, so that n keeps the latest matches. */
+        json_t *rev = json_array();
+        for (size_t i = k->nhist; i-- > 0;) {
+            if (n >= 0 && json_array_size(rev) >= (size_t)n)
+                break;
+            const char *code = k->hist[i].code;
+            if (pattern && fnmatch(pattern, code, 0) != 0)
+                continue;
+            bool dup = false;
+            for (size_t j = i + 1; unique && !dup && j < k->nhist; j++)
+                dup = !strcmp(k->hist[j].code, code) &&
+                      (!pattern || fnmatch(pattern, k->hist[j].code, 0) == 0);
+            if (!dup)
+                json_array_append_new(rev, hist_entry(&k->hist[i], output));
+        }
+        for (size_t i = json_array_size(rev); i-- > 0;)
+            json_array_append(list, json_array_get(rev, i));
+        json_decref(rev);
+    } else {
+        json_decref(list);
+        kerror_set(e, "BadRequest", "unknown hist_access_type '%s'", access);
+        return -EINVAL;
+    }
+    *out = json_pack("{s:o}", "history", list);
+    return KCORE_REPLY;
+}
+
+/* ---- requests ---- */
+
+void kcore_version_start(struct kernel *k)
+{
+    k->version_pipe =
+        popen("bash --norc --noprofile -c 'printf %s \"$BASH_VERSION\"' 2>/dev/null", "re");
+}
+
+static const char *bash_version(struct kernel *k)
+{
+    if (!k->bash_version) {
+        char buf[64] = "";
+        if (!k->version_pipe)
+            kcore_version_start(k);
+        if (k->version_pipe) {
+            size_t n = fread(buf, 1, sizeof buf - 1, k->version_pipe);
+            buf[n] = '\0';
+            pclose(k->version_pipe);
+            k->version_pipe = NULL;
+        }
+        k->bash_version = utf8_dup_sanitized(buf);
+    }
+    return k->bash_version;
+}
+
+static int on_kernel_info(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
+                          struct kerror *e)
+{
+    const char *ver = bash_version(k);
+    char banner[256];
+    snprintf(banner, sizeof banner,
+             "iopsd %s: a native bash kernel (GNU bash %s). Cells run in one persistent bash "
+             "session.",
+             IOPSD_VERSION, ver);
+    *out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:s, s:[], s:b}",
+                     "protocol_version", JMSG_PROTOCOL_VERSION, "implementation", "iopsd",
+                     "implementation_version", IOPSD_VERSION, "language_info", "name", "bash",
+                     "version", ver, "mimetype", "text/x-sh", "file_extension", ".sh",
+                     "pygments_lexer", "bash", "codemirror_mode", "shell", "nbconvert_exporter",
+                     "script", "banner", banner, "help_links", "debugger", 0);
+    return KCORE_REPLY;
+}
+
+static int on_execute(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
+                      struct kerror *e)
+{
+    char berr[256];
+    if (kernel_ensure_bash(k, berr, sizeof berr)) {
+        kerror_set(e, "KernelError", "cannot start bash: %s", berr);
+        return -EIO;
+    }
+    json_t *c = req->content;
+    const char *code = json_string_value(json_object_get(c, "code"));
+    if (!code) {
+        kerror_set(e, "BadRequest", "execute_request without a 'code' string");
+        return -EINVAL;
+    }
+    bool silent = json_flag(c, "silent", false);
+    bool store = json_flag(c, "store_history", !silent) && !silent;
+    bool allow_stdin = json_flag(c, "allow_stdin", true);
+    bool stop_on_error = json_flag(c, "stop_on_error", true);
+
+    int count = k->execution_count;
+    if (!silent) {
+        count = ++k->execution_count;
+        publish(k, req, "execute_input",
+                json_pack("{s:s, s:i}", "code", code, "execution_count", count));
+    }
+    if (store)
+        hist_add(k, count, code);
+    int rc = bash_session_execute(k->bash, code, allow_stdin);
+    if (rc < 0) {
+        kerror_set(e, "KernelError", "cannot run the cell: %s", strerror(-rc));
+        return rc;
+    }
+    struct kcell *cell = &k->cell;
+    jmsg_release(&cell->req);
+    cell->req = *req; /* moved: the caller's message is left empty */
+    jmsg_init(req);
+    cell->active = true;
+    cell->silent = silent;
+    cell->store_history = store;
+    cell->allow_stdin = allow_stdin;
+    cell->stop_on_error = stop_on_error;
+    cell->count = count;
+    cell->waiting_input = false;
+    cell->done = false;
+    return KCORE_ASYNC;
+}
+
+/* Length of s in code points. */
+static size_t cp_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+static size_t cursor_of(json_t *c, const char *code)
+{
+    json_t *v = json_object_get(c, "cursor_pos");
+    size_t len = cp_len(code);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (size_t)json_integer_value(v) > len)
+        return len;
+    return (size_t)json_integer_value(v);
+}
+
+static int on_complete(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
+                       struct kerror *e)
+{
+    char berr[256];
+    if (kernel_ensure_bash(k, berr, sizeof berr)) {
+        kerror_set(e, "KernelError", "cannot start bash: %s", berr);
+        return -EIO;
+    }
+    const char *code = json_string_value(json_object_get(req->content, "code"));
+    if (!code)
+        code = "";
+    size_t cursor = cursor_of(req->content, code);
+    char **matches = NULL;
+    size_t n = 0, start = cursor, end = cursor;
+    int rc = bash_session_complete(k->bash, code, cursor, &matches, &n, &start, &end);
+    if (rc < 0) {
+        kerror_set(e, "CompletionError", "completion failed: %s", strerror(-rc));
+        return rc;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_string(matches[i]);
+        if (s)
+            json_array_append_new(list, s);
+        free(matches[i]);
+    }
+    free(matches);
+    *out = json_pack("{s:o, s:I, s:I, s:{}}", "matches", list, "cursor_start", (json_int_t)start,
+                     "cursor_end", (json_int_t)end, "metadata");
+    return KCORE_REPLY;
+}
+
+static int on_inspect(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
+                      struct kerror *e)
+{
+    char berr[256];
+    if (kernel_ensure_bash(k, berr, sizeof berr)) {
+        kerror_set(e, "KernelError", "cannot start bash: %s", berr);
+        return -EIO;
+    }
+    const char *code = json_string_value(json_object_get(req->content, "code"));
+    if (!code)
+        code = "";
+    char *text = NULL;
+    int rc = bash_session_inspect(k->bash, code, cursor_of(req->content, code), &text);
+    if (rc < 0) {
+        kerror_set(e, "InspectError", "inspect failed: %s", strerror(-rc));
+        return rc;
+    }
+    json_t *data = json_object();
+    if (text) {
+        json_t *s = json_string(text);
+        if (!s) {
+            char *fixed = utf8_dup_sanitized(text);
+            s = json_string(fixed);
+            free(fixed);
+        }
+        json_object_set_new(data, "text/plain", s);
+    }
+    *out = json_pack("{s:b, s:o, s:{}}", "found", text != NULL, "data", data, "metadata");
+    free(text);
+    return KCORE_REPLY;
+}
+
+static int on_is_complete(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
+                          struct kerror *e)
+{
+    const char *code = json_string_value(json_object_get(req->content, "code"));
+    if (!code)
+        code = "";
+    const char *st = NULL;
+    char indent[64] = "";
+    char berr[256];
+    if (kernel_ensure_bash(k, berr, sizeof berr)) {
+        *out = json_pack("{s:s}", "status", "unknown");
+        return KCORE_REPLY;
+    }
+    int rc = bash_session_is_complete(k->bash, code, &st, indent, sizeof indent);
+    if (rc < 0 || !st) {
+        *out = json_pack("{s:s}", "status", "unknown");
+        return KCORE_REPLY;
+    }
+    /* "status" here is the answer, not the reply status: reply() keeps it. */
+    *out = json_pack("{s:s}", "status", st);
+    if (!strcmp(st, "incomplete"))
+        json_object_set_new(*out, "indent", json_string(indent));
+    return KCORE_REPLY;
+}
+
+static int on_comm_info(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
+                        struct kerror *e)
+{
+    *out = json_pack("{s:{}}", "comms");
+    return KCORE_REPLY;
+}
+
+static int on_comm_open(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
+                        struct kerror *e)
+{
+    /* No comm targets in the bash kernel: close whatever is opened. */
+    const char *id = json_string_value(json_object_get(req->content, "comm_id"));
+    const char *target = json_string_value(json_object_get(req->content, "target_name"));
+    fprintf(stderr, "iopsd kernel: no comm target '%s': closing comm %s\n", target ? target : "?",
+            id ? id : "?");
+    if (id)
+        publish(k, req, "comm_close", json_pack("{s:s, s:{}}", "comm_id", id, "data"));
+    return KCORE_NOREPLY;
+}
+
+static int on_comm_other(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
+                         struct kerror *e)
+{
+    return KCORE_NOREPLY;
+}
+
+static int on_shutdown(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
+                       struct kerror *e)
+{
+    bool restart = json_flag(req->content, "restart", false);
+    /* ipykernel also broadcasts the reply on iopub for other clients. */
+    publish(k, req, "shutdown_reply", json_pack("{s:s, s:b}", "status", "ok", "restart", restart));
+    k->stop = true;
+    k->exit_status = 0;
+    *out = json_pack("{s:b}", "restart", restart);
+    return KCORE_REPLY;
+}
+
+static int on_interrupt(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
+                        struct kerror *e)
+{
+    kcore_interrupt(k);
+    *out = json_object();
+    return KCORE_REPLY;
+}
+
+typedef int (*khandler_fn)(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
+                           struct kerror *e);
+
+static const struct khandler {
+    const char *type;
+    khandler_fn fn;
+    bool shell, control;
+} handlers[] = {
+    {"kernel_info_request", on_kernel_info, true, true},
+    {"execute_request", on_execute, true, false},
+    {"complete_request", on_complete, true, false},
+    {"inspect_request", on_inspect, true, false},
+    {"is_complete_request", on_is_complete, true, false},
+    {"history_request", on_history, true, false},
+    {"comm_info_request", on_comm_info, true, false},
+    {"comm_open", on_comm_open, true, false},
+    {"comm_msg", on_comm_other, true, false},
+    {"comm_close", on_comm_other, true, false},
+    {"shutdown_request", on_shutdown, true, true},
+    {"interrupt_request", on_interrupt, false, true},
+};
+
+void kcore_dispatch(struct kernel *k, enum kchan ch, struct jmsg *req)
+{
+    const char *type = jmsg_type(req);
+    const struct khandler *h = NULL;
+    for (size_t i = 0; i < sizeof handlers / sizeof *handlers; i++)
+        if (!strcmp(handlers[i].type, type) &&
+            (ch == KCHAN_SHELL ? handlers[i].shell : handlers[i].control))
+            h = &handlers[i];
+    if (!h) {
+        fprintf(stderr, "iopsd kernel: ignored unsupported message '%s' on %s\n", type,
+                ch == KCHAN_SHELL ? "shell" : "control");
+        return;
+    }
+    /* The request is kept for busy/idle even when a handler takes it over. */
+    json_t *parent_header = json_incref(req->header);
+    struct jmsg parent;
+    jmsg_init(&parent);
+    parent.header = parent_header;
+    status(k, &parent, "busy");
+
+    json_t *out = NULL;
+    struct kerror e = {"", ""};
+    int rc = h->fn(k, ch, req, &out, &e);
+    if (rc == KCORE_ASYNC) {
+        jmsg_release(&parent);
+        return; /* kcore_finish_cell() replies and publishes idle */
+    }
+    if (rc < 0) {
+        bool exec = !strcmp(type, "execute_request");
+        reply_error(k, ch, req, &e, false, exec ? k->execution_count : -1);
+    } else if (rc == KCORE_REPLY) {
+        char rtype[96];
+        reply_type(type, rtype, sizeof rtype);
+        reply(k, ch, req, rtype, out);
+        out = NULL;
+    }
+    json_decref(out);
+    status(k, &parent, "idle");
+    jmsg_release(&parent);
+}
+
+/* stop_on_error, step 1, before the failed cell's reply goes out: take the
+ * requests already waiting on shell (only those can have been sent before
+ * the client saw the failure). The array is owned by the caller. */
+static struct jmsg *take_queued(struct kernel *k, size_t *n)
+{
+    struct jmsg *v = NULL;
+    size_t cap = 0;
+    *n = 0;
+    for (;;) {
+        v = xgrow(v, &cap, *n + 1, sizeof *v);
+        jmsg_init(&v[*n]);
+        if (!kernel_recv(k, KCHAN_SHELL, &v[*n]))
+            break;
+        (*n)++;
+    }
+    return v;
+}
+
+/* Step 2, after the reply and idle: answer the taken execute_requests with an
+ * error instead of running them; anything else is handled normally. */
+static void abort_taken(struct kernel *k, struct jmsg *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct jmsg *m = &v[i];
+        if (k->stop) {
+            /* shut down meanwhile: the rest gets no answer */
+        } else if (!strcmp(jmsg_type(m), "execute_request")) {
+            status(k, m, "busy");
+            struct kerror e;
+            kerror_set(&e, "ExecutionAborted",
+                       "not run: an earlier cell failed and stop_on_error was set");
+            reply_error(k, KCHAN_SHELL, m, &e, false, k->execution_count);
+            status(k, m, "idle");
+        } else {
+            kcore_dispatch(k, KCHAN_SHELL, m);
+        }
+        jmsg_release(m);
+    }
+    free(v);
+}
+
+void kcore_finish_cell(struct kernel *k)
+{
+    struct kcell *cell = &k->cell;
+    cell->done = false;
+    cell->active = false;
+    cell->waiting_input = false;
+    bool failed = cell->interrupted || cell->exit_status != 0;
+    size_t ntaken = 0;
+    struct jmsg *taken = NULL;
+    if (failed && cell->stop_on_error)
+        taken = take_queued(k, &ntaken);
+    if (failed) {
+        struct kerror e;
+        const char *note = cell->restarted ? "; bash exited and a new session was started" : "";
+        if (cell->interrupted)
+            kerror_set(&e, "Interrupted", "interrupted (exit status %d)%s", cell->exit_status,
+                       note);
+        else
+            kerror_set(&e, "ExitStatus", "exit status %d%s", cell->exit_status, note);
+        reply_error(k, KCHAN_SHELL, &cell->req, &e, !cell->silent, cell->count);
+    } else {
+        reply(k, KCHAN_SHELL, &cell->req, "execute_reply",
+              json_pack("{s:i, s:[], s:{}}", "execution_count", cell->count, "payload",
+                        "user_expressions"));
+    }
+    status(k, &cell->req, "idle");
+    jmsg_release(&cell->req);
+    if (taken)
+        abort_taken(k, taken, ntaken);
+}
+
+static void publish_stream(struct kernel *k, const char *name, const char *data, size_t len)
+{
+    json_t *text = json_stringn(data, len);
+    if (!text) {
+        struct buf b;
+        buf_init(&b, 0);
+        utf8_sanitize(&b, data, len, true);
+        text = json_stringn(b.data ? b.data : "", b.len);
+        buf_release(&b);
+    }
+    publish(k, &k->cell.req, "stream", json_pack("{s:s, s:o}", "name", name, "text", text));
+}
+
+void kcore_bash_event(void *ctx, const struct bash_event *ev)
+{
+    struct kernel *k = ctx;
+    struct kcell *cell = &k->cell;
+    if (!cell->active)
+        return;
+    switch (ev->type) {
+    case BASH_EV_STDOUT:
+    case BASH_EV_STDERR:
+        if (!cell->silent && ev->len)
+            publish_stream(k, ev->type == BASH_EV_STDOUT ? "stdout" : "stderr", ev->data, ev->len);
+        break;
+    case BASH_EV_INPUT_REQUEST: {
+        if (!cell->allow_stdin)
+            break;
+        json_t *prompt = json_stringn(ev->data ? ev->data : "", ev->len);
+        if (!prompt)
+            prompt = json_string("");
+        struct jmsg m;
+        jmsg_init(&m);
+        /* Routed with the execute_request's identities: the client's stdin
+         * socket has the same routing id as its shell socket. */
+        jmsg_build(&m, "input_request", k->session, USERNAME, &cell->req,
+                   json_pack("{s:o, s:b}", "prompt", prompt, "password", ev->password), &cell->req);
+        kernel_send(k, KCHAN_STDIN, &m);
+        jmsg_release(&m);
+        cell->waiting_input = true;
+        break;
+    }
+    case BASH_EV_DONE:
+        cell->done = true;
+        cell->exit_status = ev->exit_status;
+        cell->interrupted = ev->interrupted;
+        cell->restarted = ev->restarted;
+        break;
+    }
+}
+
+void kcore_stdin(struct kernel *k, struct jmsg *msg)
+{
+    if (strcmp(jmsg_type(msg), "input_reply") != 0 || !k->cell.active || !k->cell.waiting_input) {
+        fprintf(stderr, "iopsd kernel: ignored '%s' on stdin (no input requested)\n",
+                jmsg_type(msg));
+        return;
+    }
+    const char *value = json_string_value(json_object_get(msg->content, "value"));
+    if (!value)
+        value = "";
+    k->cell.waiting_input = false;
+    int rc = bash_session_input(k->bash, value, strlen(value));
+    if (rc < 0)
+        fprintf(stderr, "iopsd kernel: input not delivered: %s\n", strerror(-rc));
+}
+
+void kcore_interrupt(struct kernel *k)
+{
+    if (k->cell.active && k->bash) {
+        int rc = bash_session_interrupt(k->bash);
+        if (rc < 0)
+            fprintf(stderr, "iopsd kernel: interrupt failed: %s\n", strerror(-rc));
+    }
+}
+
+void kcore_release(struct kernel *k)
+{
+    for (size_t i = 0; i < k->nhist; i++)
+        free(k->hist[i].code);
+    free(k->hist);
+    k->hist = NULL;
+    k->nhist = k->histcap = 0;
+    jmsg_release(&k->cell.req);
+    free(k->bash_version);
+    k->bash_version = NULL;
+    if (k->version_pipe)
+        pclose(k->version_pipe);
+    k->version_pipe = NULL;
+}

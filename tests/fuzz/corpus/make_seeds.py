@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora for fuzz_frames and fuzz_connfile (run by hand)."""
+import hashlib, hmac, json, os, struct
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+def frames(flag, parts):
+    return bytes([flag]) + b"".join(struct.pack(">H", len(p)) + p for p in parts)
+
+def msg(key, idents=(), buffers=(), content=None, sig=None):
+    h = json.dumps({"msg_id": "a1", "msg_type": "execute_request", "session": "s",
+                    "username": "u", "date": "2024-10-07T09:12:46.144859Z",
+                    "version": "5.3"}).encode()
+    parts = [h, b"{}", b"{}", json.dumps(content or {"code": "echo hi"}).encode()]
+    if sig is None:
+        sig = hmac.new(key, b"".join(parts), hashlib.sha256).hexdigest().encode() if key else b""
+    return list(idents) + [b"<IDS|MSG>", sig] + parts + list(buffers)
+
+seeds = {
+    "unsigned": frames(0, msg(b"")),
+    "signed": frames(1, msg(b"fuzz-key")),
+    "idents_buffers": frames(1, msg(b"fuzz-key", idents=[b"client", b"\x00relay"],
+                                    buffers=[b"\x00\x01\xff", b""])),
+    "bad_sig": frames(1, msg(b"fuzz-key", sig=b"0" * 64)),
+    "short_sig": frames(1, msg(b"fuzz-key", sig=b"abc")),
+    "few_frames": frames(0, [b"<IDS|MSG>", b"", b"{}"]),
+    "no_delim": frames(0, [b"a", b"b", b"{}", b"{}", b"{}", b"{}"]),
+    "bad_json": frames(0, [b"<IDS|MSG>", b"", b"{\"msg_id\":", b"{}", b"{}", b"{}"]),
+    "utf8": frames(0, msg(b"", content={"code": "echo h\u00e9 \U0001F600"})),
+}
+os.makedirs(os.path.join(here, "frames"), exist_ok=True)
+for name, data in seeds.items():
+    with open(os.path.join(here, "frames", name), "wb") as f:
+        f.write(data)
+
+conn = {"shell_port": 50001, "iopub_port": 50002, "stdin_port": 50003, "control_port": 50004,
+        "hb_port": 50005, "ip": "127.0.0.1", "key": "7f3c-9a", "transport": "tcp",
+        "signature_scheme": "hmac-sha256", "kernel_name": "iops-bash"}
+ipc = dict(conn, transport="ipc", ip="/tmp/kernel-ipc", shell_port=1, iopub_port=2,
+           stdin_port=3, control_port=4, hb_port=5, key="")
+cseeds = {
+    "tcp.json": json.dumps(conn),
+    "ipc.json": json.dumps(ipc),
+    "missing_hb.json": json.dumps({k: v for k, v in conn.items() if k != "hb_port"}),
+    "bad_port.json": json.dumps(dict(conn, shell_port=70000)),
+    "bad_scheme.json": json.dumps(dict(conn, signature_scheme="hmac-md5")),
+    "truncated.json": json.dumps(conn)[:40],
+}
+os.makedirs(os.path.join(here, "connfile"), exist_ok=True)
+for name, text in cseeds.items():
+    with open(os.path.join(here, "connfile", name), "w") as f:
+        f.write(text)

@@ -1,0 +1,25 @@
+/* fuzz_bash_proc: the bash engine's /proc/<pid>/syscall and /proc/<pid>/stat
+ * parsers on any bytes. */
+#include "server/bash_internal.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* A heap copy of exactly `size` bytes: the parsers must not read past it. */
+    char *copy = malloc(size ? size : 1);
+    memcpy(copy, data, size);
+    long nr;
+    unsigned long long arg0;
+    if (bash__parse_syscall(copy, size, &nr, &arg0) == 0 && nr < 0)
+        abort();
+    char state;
+    pid_t pgrp, sid;
+    bash__parse_stat(copy, size, &state, &pgrp, &sid);
+    free(copy);
+    return 0;
+}

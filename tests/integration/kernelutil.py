@@ -1,0 +1,115 @@
+"""Helpers for the kernel's integration tests (jupyter_client 7.4 as on Debian 12)."""
+import os
+import queue
+import tempfile
+import time
+
+import jupyter_client
+from jupyter_client.manager import KernelManager
+
+KERNEL = "iops-bash"
+SANITIZED = os.environ.get("IOPSD_SANITIZED", "0") not in ("", "0", "OFF", "FALSE")
+
+
+def start(stderr_path=None, env=None):
+    """Starts a kernel; returns (km, kc, stderr file or None)."""
+    km = KernelManager(kernel_name=KERNEL)
+    log = open(stderr_path, "w") if stderr_path else None
+    kw = {}
+    if log:
+        kw["stderr"] = log
+    if env:
+        kw["env"] = dict(os.environ, **env)
+    km.start_kernel(**kw)
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=30)
+    drain_iopub(kc)
+    return km, kc, log
+
+
+def stop(km, kc, log=None):
+    kc.stop_channels()
+    if km.is_alive():
+        km.shutdown_kernel(now=False)
+    if log:
+        log.close()
+
+
+def kernel_pid(km):
+    return km.provisioner.process.pid
+
+
+def drain_iopub(kc, quiet=0.2):
+    msgs = []
+    while True:
+        try:
+            msgs.append(kc.get_iopub_msg(timeout=quiet))
+        except queue.Empty:
+            return msgs
+
+
+def shell_reply(kc, msg_id, timeout=15):
+    deadline = time.monotonic() + timeout
+    while True:
+        m = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if m["parent_header"].get("msg_id") == msg_id:
+            return m
+
+
+def iopub_until_idle(kc, msg_id, timeout=15):
+    """The iopub messages whose parent is msg_id, up to and including idle."""
+    out = []
+    deadline = time.monotonic() + timeout
+    while True:
+        m = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if m["parent_header"].get("msg_id") != msg_id:
+            continue
+        out.append(m)
+        if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+            return out
+
+
+def run(kc, code, **kw):
+    """Executes code; returns (reply, iopub messages of the request)."""
+    msg_id = kc.execute(code, **kw)
+    rep = shell_reply(kc, msg_id)
+    return rep, iopub_until_idle(kc, msg_id)
+
+
+def stdout_of(msgs, name="stdout"):
+    return "".join(m["content"]["text"] for m in msgs
+                   if m["msg_type"] == "stream" and m["content"]["name"] == name)
+
+
+def proc_status(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def gone(pid, timeout=3.0):
+    """True when pid no longer exists (or is a zombie) within timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            if state in ("Z", "X"):
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def tmpfile(suffix=""):
+    fd, path = tempfile.mkstemp(suffix=suffix, prefix="iopsd-kernel-test-")
+    os.close(fd)
+    return path
