@@ -155,7 +155,17 @@ class ResourceTests(unittest.TestCase):
         lazy.setsockopt(zmq.SUBSCRIBE, b"")
         lazy.connect("tcp://%s:%d" % (km.ip, km.iopub_port))
         try:
-            rep, _ = ku.run(kc, "true")  # the subscription is in place
+            # connect() is asynchronous: run cells until the lazy subscriber
+            # has provably received one message, so its subscription is in
+            # place before the big cell (else nothing ever stalls).
+            subscribed = False
+            for _ in range(50):
+                ku.run(kc, "true")
+                if lazy.poll(200):
+                    lazy.recv_multipart()
+                    subscribed = True
+                    break
+            self.assertTrue(subscribed, "the second subscriber never got a message")
             total = 30 * 1000 * 1000
             msg_id = kc.execute("head -c %d /dev/zero | tr '\\0' b" % total)
             size = 0
