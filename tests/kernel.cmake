@@ -4,13 +4,13 @@
 # tree (build/jupyter/kernels/iops-bash) through JUPYTER_PATH.
 if(TARGET iopsd_protocol)
   iopsd_unit_test(test_protocol SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_protocol.c
-                  LIBS iopsd_protocol)
+                  LIBS iopsd_protocol PkgConfig::OPENSSL)
   iopsd_unit_test(test_kernel_core SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_kernel_core.c
-                  ${CMAKE_SOURCE_DIR}/server/kernel_core.c LIBS iopsd_protocol)
+                  ${CMAKE_SOURCE_DIR}/server/kernel_core.c LIBS iopsd_protocol PkgConfig::OPENSSL)
   iopsd_fuzz_target(frames ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_frames.c
-                    ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/frames iopsd_protocol)
+                    ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/frames iopsd_protocol PkgConfig::OPENSSL)
   iopsd_fuzz_target(connfile ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_connfile.c
-                    ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/connfile iopsd_protocol)
+                    ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/connfile iopsd_protocol PkgConfig::OPENSSL)
 endif()
 
 # The kernel spec the integration tests use: build/jupyter/kernels/iops-bash,
