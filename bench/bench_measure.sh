@@ -22,7 +22,7 @@ run() { # name, runs, warmup, command...
 }
 
 run true 300 20 true
-run ddnull 15 2 dd if=/dev/zero of=/dev/null bs=4096 count=1000000 status=none
+run ddnull 15 2 dd if=/dev/zero of=/dev/null bs=4096 count=2000000 status=none
 run ddcache 15 2 dd if="$tmp/src" of=/dev/null bs=4096 status=none
 run cpwrite 15 2 dd if="$tmp/src" of="$tmp/dst" bs=64k status=none
 
@@ -32,7 +32,7 @@ tmp = sys.argv[1]
 print("| workload | plain (median) | iopsd measure (median) | difference | overhead |")
 print("|---|---|---|---|---|")
 names = {"true": "`true` (fixed cost)",
-         "ddnull": "`dd` /dev/zero -> /dev/null, 1M x 4 KiB",
+         "ddnull": "`dd` /dev/zero -> /dev/null, 2M x 4 KiB (~1 s)",
          "ddcache": "`dd` read of a cached 256 MiB file, 4 KiB blocks",
          "cpwrite": "`dd` copy of 256 MiB to a new file, 64 KiB blocks"}
 for n in ("true", "ddnull", "ddcache", "cpwrite"):
