@@ -130,43 +130,42 @@ int procfs_parse_stat(const char *text, size_t len, struct proc_stat *out)
     return 0;
 }
 
-int procfs_read_io(pid_t pid, struct proc_io *out)
+/* Reads /proc/<pid>/<name> into text (cap + 1 bytes of room): at most cap
+ * bytes, one read (these files are generated whole). Returns the length or
+ * -errno; -EBADMSG when the file is larger than cap. */
+static ssize_t read_small(pid_t pid, const char *name, char *text, size_t cap)
 {
-    char path[64], text[PROCFS_MAX_IO + 1];
-    snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
     ssize_t n;
     do
-        n = read(fd, text, sizeof(text));
+        n = read(fd, text, cap + 1);
     while (n < 0 && errno == EINTR);
     int e = errno;
     close(fd);
     if (n < 0)
         return -e;
-    if ((size_t)n > PROCFS_MAX_IO)
+    if ((size_t)n > cap)
         return -EBADMSG;
-    return procfs_parse_io(text, (size_t)n, out);
+    return n;
+}
+
+int procfs_read_io(pid_t pid, struct proc_io *out)
+{
+    char text[PROCFS_MAX_IO + 1];
+    ssize_t n = read_small(pid, "io", text, PROCFS_MAX_IO);
+    return n < 0 ? (int)n : procfs_parse_io(text, (size_t)n, out);
 }
 
 int procfs_read_stat(pid_t pid, struct proc_stat *out)
 {
-    char path[64], text[PROCFS_MAX_STAT + 1];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n;
-    do
-        n = read(fd, text, sizeof(text));
-    while (n < 0 && errno == EINTR);
-    int e = errno;
-    close(fd);
+    char text[PROCFS_MAX_STAT + 1];
+    ssize_t n = read_small(pid, "stat", text, PROCFS_MAX_STAT);
     if (n < 0)
-        return -e;
-    if ((size_t)n > PROCFS_MAX_STAT)
-        return -EBADMSG;
+        return (int)n;
     if (n > 0 && text[n - 1] == '\n')
         n--;
     return procfs_parse_stat(text, (size_t)n, out);

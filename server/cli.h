@@ -2,6 +2,8 @@
 #ifndef IOPSD_CLI_H
 #define IOPSD_CLI_H
 
+#include <stddef.h>
+
 /* Exit statuses of iopsd's own, as env(1) and timeout(1) use them. */
 #define EXIT_USAGE        2
 #define EXIT_IOPSD_FAILED 125
@@ -15,6 +17,10 @@ int cmd_kernel(int argc, char **argv);
 int cmd_install(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+
+/* Writes len bytes to path ("-": stdout) and closes it. Returns 0, or -1
+ * after printing one line saying why. */
+int cli_write_file(const char *path, const void *data, size_t len);
 
 /* Prints "iopsd: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -54,34 +54,6 @@ static void import_usage(FILE *f)
           f);
 }
 
-static FILE *open_out(const char *path)
-{
-    if (!strcmp(path, "-"))
-        return stdout;
-    return fopen(path, "w");
-}
-
-/* Writes len bytes to path ("-": stdout). Returns 0 or prints why and -1. */
-static int write_out(const char *path, const char *data, size_t len)
-{
-    FILE *f = open_out(path);
-    if (!f) {
-        cli_error("cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    size_t w = fwrite(data, 1, len, f);
-    int bad = w != len || ferror(f);
-    if (f == stdout)
-        bad |= fflush(f) != 0;
-    else
-        bad |= fclose(f) != 0;
-    if (bad) {
-        cli_error("writing %s: %s", path, strerror(errno ? errno : EIO));
-        return -1;
-    }
-    return 0;
-}
-
 static int render_to(const char *path, const char *what, const struct report *r,
                      int (*fn)(const struct report *, struct buf *))
 {
@@ -98,7 +70,7 @@ static int render_to(const char *path, const char *what, const struct report *r,
         cli_error("rendering %s: %s", what, strerror(-rc));
         rc = -1;
     } else {
-        rc = write_out(path, b.data ? b.data : "", b.len);
+        rc = cli_write_file(path, b.data ? b.data : "", b.len);
     }
     buf_release(&b);
     return rc;
@@ -230,14 +202,14 @@ int cmd_import(int argc, char **argv)
         render_text(&r, &b);
         const char *dest = output ? output : (json && !strcmp(json, "-")) ? NULL : "-";
         if (dest)
-            status |= write_out(dest, b.data ? b.data : "", b.len) ? EXIT_IMPORT_IO : 0;
+            status |= cli_write_file(dest, b.data ? b.data : "", b.len) ? EXIT_IMPORT_IO : 0;
         else
             fwrite(b.data ? b.data : "", 1, b.len, stderr);
         buf_release(&b);
     }
     if (json) {
         char *s = report_to_json_text(&r);
-        status |= write_out(json, s, strlen(s)) ? EXIT_IMPORT_IO : 0;
+        status |= cli_write_file(json, s, strlen(s)) ? EXIT_IMPORT_IO : 0;
         free(s);
     }
     if (png && render_to(png, "PNG", &r, import_render_png))

@@ -38,24 +38,6 @@ static void render_usage(FILE *f)
           f);
 }
 
-/* Writes b to path ("-": stdout). Returns 0 or -1 after printing why. */
-static int write_file(const char *path, const struct buf *b)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "wbe") : stdout;
-    if (!f) {
-        cli_error("cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    size_t n = b->len ? fwrite(b->data, 1, b->len, f) : 0;
-    int bad = n != b->len || ferror(f);
-    bad |= f == stdout ? fflush(f) : fclose(f);
-    if (bad) {
-        cli_error("writing %s: %s", path, strerror(errno ? errno : EIO));
-        return -1;
-    }
-    return 0;
-}
-
 /* Reads all of fd (a pipe too: no pread) into b, capped by b->max. */
 static int slurp_stream(struct buf *b, int fd)
 {
@@ -182,13 +164,13 @@ int cmd_render(int argc, char **argv)
     buf_init(&b, 0);
     if (text_path) {
         int rc = render_text_opts(&r, &o, &b);
-        if (rc || write_file(text_path, &b))
+        if (rc || cli_write_file(text_path, b.data, b.len))
             status = 1;
         buf_reset(&b);
     }
     if (html_path) {
         int rc = render_html(&r, &o, &b);
-        if (rc || write_file(html_path, &b))
+        if (rc || cli_write_file(html_path, b.data, b.len))
             status = 1;
         buf_reset(&b);
     }
@@ -202,7 +184,7 @@ int cmd_render(int argc, char **argv)
         } else if (rc) {
             cli_error("rendering the PNG failed: %s", strerror(-rc));
             status = 1;
-        } else if (write_file(png_path, &b)) {
+        } else if (cli_write_file(png_path, b.data, b.len)) {
             status = 1;
         }
     }
