@@ -24,6 +24,15 @@ cmake --build build-asan -j"$jobs"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure)
 
+echo "== valgrind memcheck (the unit tests that do not trace or spawn kernels)"
+for t in test_procfs test_report test_util test_magic test_render_golden test_render_png \
+         test_fsusage test_protocol; do
+    (cd build/tests && IOPSD_SOURCE_DIR="$PWD/../.." IOPSD_BINARY_DIR="$PWD/.." \
+        valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+        "./$t" >/dev/null) || { echo "valgrind: $t failed" >&2; exit 1; }
+    echo "valgrind $t: ok"
+done
+
 echo "== fuzz (10 s per target)"
 CC=clang cmake -S . -B build-fuzz -DIOPSD_FUZZ=ON -DIOPSD_WERROR=ON -DIOPSD_TESTS=ON \
     -DIOPSD_SANITIZE=address,undefined >/dev/null
