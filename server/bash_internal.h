@@ -38,6 +38,10 @@ const char *bash__dir(const struct bash_session *s);
 /* Runs argv (with stdin /dev/null, in its own session) and collects up to max
  * bytes of its stdout (and stderr too when merge_stderr) within timeout_ms;
  * *status gets the exit status (128+N if signalled). Kills it on timeout. */
+/* In a child after fork: empty signal mask, default dispositions, a new
+ * session of its own (so the kernel's signals and bash's never cross). */
+void bash__child_reset(void);
+
 int bash__run(char *const argv[], const char *cwd, bool merge_stderr, int timeout_ms,
               struct buf *out, size_t max, int *status);
 

@@ -22,6 +22,16 @@
 #define CHECK_MAX     (1u << 20) /* largest code is_complete checks */
 #define WORD_MAX      1024
 
+void bash__child_reset(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL);
+    setsid();
+}
+
 int bash__run(char *const argv[], const char *cwd, bool merge_stderr, int timeout_ms,
               struct buf *out, size_t max, int *status)
 {
@@ -41,12 +51,7 @@ int bash__run(char *const argv[], const char *cwd, bool merge_stderr, int timeou
             dup2(merge_stderr ? p[1] : devnull, 2) < 0)
             _exit(127);
         closefrom(3);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int sig = 1; sig < NSIG; sig++)
-            signal(sig, SIG_DFL);
-        setsid();
+        bash__child_reset();
         if (cwd && chdir(cwd)) {
             /* stay where we are */
         }

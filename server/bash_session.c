@@ -298,12 +298,7 @@ static void child_exec(int cmd_r, int out_w, int err_w, int st_w)
             close(fd);
     closefrom(100 + 8);
 
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int sig = 1; sig < NSIG; sig++)
-        signal(sig, SIG_DFL);
-    setsid();
+    bash__child_reset();
     prctl(PR_SET_PDEATHSIG, SIGHUP);
     setenv("TERM", "dumb", 1);
     setenv("PAGER", "cat", 1);
@@ -512,6 +507,21 @@ static int retire_bash(struct bash_session *s)
     return status;
 }
 
+/* Frees what s owns in memory and s itself (descriptors, processes and
+ * files are the caller's to end first). */
+static void session_free_memory(struct bash_session *s)
+{
+    free(s->cell);
+    free(s->rc);
+    free(s->dir);
+    buf_release(&s->out.pend);
+    buf_release(&s->err.pend);
+    buf_release(&s->st_line);
+    buf_release(&s->in_pend);
+    buf_release(&s->tail);
+    free(s);
+}
+
 int bash_session_start(struct bash_session **out, bash_event_fn fn, void *ctx, char *err,
                        size_t errlen)
 {
@@ -565,15 +575,7 @@ out_dir:
     unlink(s->rc);
     rmdir(s->dir);
 out_free:
-    free(s->rc);
-    free(s->cell);
-    free(s->dir);
-    buf_release(&s->out.pend);
-    buf_release(&s->err.pend);
-    buf_release(&s->st_line);
-    buf_release(&s->in_pend);
-    buf_release(&s->tail);
-    free(s);
+    session_free_memory(s);
     return rc;
 }
 
@@ -1174,15 +1176,7 @@ void bash_session_free(struct bash_session *s)
     unlink(q.data);
     buf_release(&q);
     rmdir(s->dir);
-    free(s->cell);
-    free(s->rc);
-    free(s->dir);
-    buf_release(&s->out.pend);
-    buf_release(&s->err.pend);
-    buf_release(&s->st_line);
-    buf_release(&s->in_pend);
-    buf_release(&s->tail);
-    free(s);
+    session_free_memory(s);
 }
 
 int bash__query(struct bash_session *s, const char *script, struct buf *out, size_t max)

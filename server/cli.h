@@ -22,6 +22,10 @@ int cmd_import(int argc, char **argv);
  * after printing one line saying why. */
 int cli_write_file(const char *path, const void *data, size_t len);
 
+/* Parses the argument of --top (rows of the per-file table: 0..1,000,000).
+ * Returns 0, or -1 after printing one line saying why. */
+int cli_parse_top(const char *arg, size_t *out);
+
 /* Prints "iopsd: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -3,6 +3,7 @@
 #include "server/cli.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,5 +21,18 @@ int cli_write_file(const char *path, const void *data, size_t len)
         cli_error("writing %s: %s", path, strerror(errno ? errno : EIO));
         return -1;
     }
+    return 0;
+}
+
+int cli_parse_top(const char *arg, size_t *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(arg, &end, 10);
+    if (errno || *end || end == arg || n < 0 || n > 1000000) {
+        cli_error("--top: '%s' is not a count", arg);
+        return -1;
+    }
+    *out = (size_t)n;
     return 0;
 }

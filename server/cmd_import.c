@@ -118,17 +118,10 @@ int cmd_import(int argc, char **argv)
         case 'q':
             quiet = true;
             break;
-        case 'n': {
-            char *end;
-            errno = 0;
-            long n = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || n < 0 || n > 1000000) {
-                cli_error("--top: '%s' is not a count", optarg);
+        case 'n':
+            if (cli_parse_top(optarg, &top))
                 return EXIT_USAGE;
-            }
-            top = (size_t)n;
             break;
-        }
         case 'h':
             import_usage(stdout);
             return 0;

@@ -171,17 +171,10 @@ int cmd_measure(int argc, char **argv)
         case OPT_WAIT:
             mo.wait_descendants = true;
             break;
-        case 'n': {
-            char *end;
-            errno = 0;
-            long n = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || n < 0 || n > 1000000) {
-                cli_error("--top: '%s' is not a count", optarg);
+        case 'n':
+            if (cli_parse_top(optarg, &mo.top_files))
                 return EXIT_USAGE;
-            }
-            mo.top_files = (size_t)n;
             break;
-        }
         case OPT_HIST_KINDS:
             if (parse_kinds(optarg, &mo.hist_kinds)) {
                 cli_error("--hist-kinds: '%s' is not a list of descriptor kinds", optarg);

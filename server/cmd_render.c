@@ -121,17 +121,10 @@ int cmd_render(int argc, char **argv)
         case OPT_ASCII:
             o.ascii = true;
             break;
-        case 'n': {
-            char *end;
-            errno = 0;
-            long n = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || n < 0 || n > 1000000) {
-                cli_error("--top: '%s' is not a count", optarg);
+        case 'n':
+            if (cli_parse_top(optarg, &o.top_files))
                 return EXIT_USAGE;
-            }
-            o.top_files = (size_t)n;
             break;
-        }
         case 'h':
             render_usage(stdout);
             return 0;
