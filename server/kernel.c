@@ -26,13 +26,18 @@
 
 #include <zmq.h>
 
-#define IOPUB_HWM                 128
-#define IOPUB_STALL_MS            10000
-#define IOPUB_RETRY_MS            2
-#define LINGER_MS                 1000
-#define ZMTP_HEARTBEAT_IVL_MS     2000
-#define ZMTP_HEARTBEAT_TIMEOUT_MS 10000
-#define MAX_BASH_FDS              8
+#define IOPUB_HWM             128
+#define IOPUB_STALL_MS        10000
+#define IOPUB_RETRY_MS        2
+#define LINGER_MS             1000
+#define ZMTP_HEARTBEAT_IVL_MS 2000
+/* Longer than IOPUB_STALL_MS: a subscriber that is alive but not reading is
+ * the stall limit's to handle (logged, then published past); heartbeats only
+ * drop connections that are dead. With equal limits the two raced. */
+#define ZMTP_HEARTBEAT_TIMEOUT_MS 30000
+_Static_assert(ZMTP_HEARTBEAT_TIMEOUT_MS > 2 * IOPUB_STALL_MS,
+               "heartbeats must not preempt the iopub stall limit");
+#define MAX_BASH_FDS 8
 /* bash starts when a request needs it, or after this long without requests:
  * kernel_info (what frontends wait for) never waits for bash to start. */
 #define LAZY_START_MS 50
