@@ -26,8 +26,12 @@
 
 #include <zmq.h>
 
-#define IOPUB_HWM             128
-#define IOPUB_STALL_MS        10000
+#define IOPUB_HWM      128
+#define IOPUB_STALL_MS 10000
+/* iopub messages the kernel holds for a slow subscriber (a flood of requests
+ * each publishes busy and idle); beyond this it publishes past the subscriber
+ * at once, as after a stall: memory stays bounded and no request waits. */
+#define IOPUB_PENDING_MAX     2048
 #define IOPUB_RETRY_MS        2
 #define LINGER_MS             1000
 #define ZMTP_HEARTBEAT_IVL_MS 2000
@@ -41,6 +45,8 @@ _Static_assert(ZMTP_HEARTBEAT_TIMEOUT_MS > 2 * IOPUB_STALL_MS,
 /* bash starts when a request needs it, or after this long without requests:
  * kernel_info (what frontends wait for) never waits for bash to start. */
 #define LAZY_START_MS 50
+/* shell messages read per loop turn (the rest wait in libzmq's queue) */
+#define SHELL_READ_BATCH 256
 
 static const char *const chan_names[] = {"shell", "control", "stdin", "iopub"};
 
@@ -91,6 +97,10 @@ static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
         zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+        /* Every queued request's reply fits while a slow client reads:
+         * with the default 1,000 a busy client lost replies. */
+        int hwm = KQUEUE_MAX_MSGS + 1000;
+        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     }
     if (type == ZMQ_XPUB) {
         int hwm = IOPUB_HWM;
@@ -106,6 +116,15 @@ static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum
         return NULL;
     }
     return s;
+}
+
+/* Logs how many replies went to clients that had left, once they stop. */
+static void report_unroutable(struct kernel *k)
+{
+    if (k->unroutable > 1)
+        fprintf(stderr, "iopsd kernel: %zu more replies to departed clients were dropped\n",
+                k->unroutable - 1);
+    k->unroutable = 0;
 }
 
 /* Sends every frame of w; false (with errno) if the first frame was refused. */
@@ -132,9 +151,20 @@ void kernel_send(struct kernel *k, enum kchan ch, struct jmsg *m)
         fprintf(stderr, "iopsd kernel: cannot serialize %s\n", jmsg_type(m));
         return;
     }
-    if (!send_wire(k->sock[ch], &w, ZMQ_DONTWAIT))
+    if (send_wire(k->sock[ch], &w, ZMQ_DONTWAIT)) {
+        report_unroutable(k);
+    } else if (zmq_errno() == EHOSTUNREACH) {
+        /* The client left (a closed tab with requests still queued): say it
+         * once, then count. */
+        if (k->unroutable++ == 0)
+            fprintf(stderr,
+                    "iopsd kernel: %s on %s: the client is gone (further replies to "
+                    "departed clients are counted)\n",
+                    jmsg_type(m), chan_names[ch]);
+    } else {
         fprintf(stderr, "iopsd kernel: %s on %s not delivered: %s\n", jmsg_type(m), chan_names[ch],
                 zmq_strerror(zmq_errno()));
+    }
     jwire_release(&w);
 }
 
@@ -161,12 +191,19 @@ static void flush_pending(struct kernel *k)
                 uint64_t now = clock_mono_ns();
                 if (!k->stall_since_ns)
                     k->stall_since_ns = now;
-                if (now - k->stall_since_ns < (uint64_t)IOPUB_STALL_MS * 1000000u)
+                bool overfull = k->npending > IOPUB_PENDING_MAX;
+                if (!overfull && now - k->stall_since_ns < (uint64_t)IOPUB_STALL_MS * 1000000u)
                     return;
-                fprintf(stderr,
-                        "iopsd kernel: an iopub subscriber has not read for %d ms: "
-                        "publishing without waiting for it\n",
-                        IOPUB_STALL_MS);
+                if (overfull)
+                    fprintf(stderr,
+                            "iopsd kernel: %zu iopub messages wait for a slow subscriber: "
+                            "publishing without waiting for it\n",
+                            k->npending);
+                else
+                    fprintf(stderr,
+                            "iopsd kernel: an iopub subscriber has not read for %d ms: "
+                            "publishing without waiting for it\n",
+                            IOPUB_STALL_MS);
                 k->iopub_lossy = true;
             } else if (e != EAGAIN) {
                 fprintf(stderr, "iopsd kernel: iopub: %s\n", zmq_strerror(e));
@@ -225,7 +262,7 @@ static int recv_frames(void *s, zmq_msg_t *parts, size_t max, size_t *n)
     return rc;
 }
 
-bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m)
+bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m, size_t *bytes)
 {
     static zmq_msg_t parts[JMSG_FRAMES_MAX + 1];
     for (;;) {
@@ -234,11 +271,13 @@ bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m)
         if (rc == -EAGAIN || rc == -EINTR || rc == -ETERM)
             return false;
         char err[256] = "";
+        size_t total = 0;
         if (rc == 0) {
             struct jframe *f = xcalloc(n, sizeof *f);
             for (size_t i = 0; i < n; i++) {
                 f[i].data = zmq_msg_data(&parts[i]);
                 f[i].len = zmq_msg_size(&parts[i]);
+                total += f[i].len;
             }
             rc = jmsg_parse(m, f, n, &k->sign, &k->replay, err, sizeof err);
             free(f);
@@ -247,10 +286,71 @@ bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m)
         }
         for (size_t i = 0; i < n; i++)
             zmq_msg_close(&parts[i]);
-        if (rc == 0)
+        if (rc == 0) {
+            if (bytes)
+                *bytes = total;
             return true;
+        }
         fprintf(stderr, "iopsd kernel: dropped a message on %s: %s\n", chan_names[ch], err);
     }
+}
+
+/* Reads what waits on shell (at most `max` messages) into the queue. A
+ * request beyond the queue's bounds is answered with an error at once. */
+static void read_shell(struct kernel *k, int max)
+{
+    struct jmsg m;
+    size_t bytes;
+    jmsg_init(&m);
+    for (int i = 0; i < max && !k->stop && kernel_recv(k, KCHAN_SHELL, &m, &bytes); i++) {
+        if (k->nqueue >= KQUEUE_MAX_MSGS || k->queue_bytes + bytes > KQUEUE_MAX_BYTES) {
+            if (k->refused++ == 0)
+                fprintf(stderr,
+                        "iopsd kernel: shell queue full (%zu requests, %zu bytes): answering "
+                        "'%s' and what follows with an error until it drains\n",
+                        k->nqueue, k->queue_bytes, jmsg_type(&m));
+            kcore_reject(k, &m, k->nqueue, k->queue_bytes);
+            jmsg_release(&m);
+            continue;
+        }
+        struct kqueued *q = xcalloc(1, sizeof *q);
+        q->msg = m; /* moved */
+        jmsg_init(&m);
+        q->bytes = bytes;
+        *k->queue_tail = q;
+        k->queue_tail = &q->next;
+        k->nqueue++;
+        k->queue_bytes += bytes;
+    }
+}
+
+bool kernel_next_shell(struct kernel *k, struct jmsg *m)
+{
+    if (!k->queue)
+        read_shell(k, 1);
+    struct kqueued *q = k->queue;
+    if (!q)
+        return false;
+    k->queue = q->next;
+    if (!k->queue) {
+        k->queue_tail = &k->queue;
+        if (k->refused)
+            fprintf(stderr, "iopsd kernel: shell queue drained; %zu requests were refused\n",
+                    k->refused);
+        k->refused = 0;
+    }
+    k->nqueue--;
+    k->queue_bytes -= q->bytes;
+    *m = q->msg; /* moved */
+    free(q);
+    return true;
+}
+
+static void queue_release(struct kernel *k)
+{
+    struct jmsg m;
+    while (k->queue && kernel_next_shell(k, &m))
+        jmsg_release(&m);
 }
 
 int kernel_ensure_bash(struct kernel *k, char *err, size_t errlen)
@@ -307,11 +407,9 @@ static int serve(struct kernel *k)
         items[n++] = (zmq_pollitem_t){k->sock[KCHAN_STDIN], 0, ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){k->sock[KCHAN_IOPUB], 0, ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){NULL, k->sigpipe[0], ZMQ_POLLIN, 0};
-        int shell_at = -1;
-        if (!k->cell.active) {
-            shell_at = n;
-            items[n++] = (zmq_pollitem_t){k->sock[KCHAN_SHELL], 0, ZMQ_POLLIN, 0};
-        }
+        /* shell is read at all times: requests queue while a cell runs */
+        int shell_at = n;
+        items[n++] = (zmq_pollitem_t){k->sock[KCHAN_SHELL], 0, ZMQ_POLLIN, 0};
         /* While iopub is backed up, the engine's output waits in its pipes. */
         int nb = 0, bash_at = n;
         long timeout = -1;
@@ -341,12 +439,12 @@ static int serve(struct kernel *k)
         struct jmsg m;
         jmsg_init(&m);
         if (items[0].revents)
-            while (!k->stop && kernel_recv(k, KCHAN_CONTROL, &m)) {
+            while (!k->stop && kernel_recv(k, KCHAN_CONTROL, &m, NULL)) {
                 kcore_dispatch(k, KCHAN_CONTROL, &m);
                 jmsg_release(&m);
             }
         if (items[1].revents)
-            while (kernel_recv(k, KCHAN_STDIN, &m)) {
+            while (kernel_recv(k, KCHAN_STDIN, &m, NULL)) {
                 kcore_stdin(k, &m);
                 jmsg_release(&m);
             }
@@ -363,9 +461,10 @@ static int serve(struct kernel *k)
         }
         if (k->pending)
             flush_pending(k);
-        /* One shell request per turn: an execute makes the cell active. */
-        if (shell_at >= 0 && items[shell_at].revents && !k->stop && !k->cell.active &&
-            kernel_recv(k, KCHAN_SHELL, &m)) {
+        if (items[shell_at].revents)
+            read_shell(k, SHELL_READ_BATCH);
+        /* Queued requests run in order; an execute makes the cell active. */
+        while (!k->stop && !k->cell.active && kernel_next_shell(k, &m)) {
             kcore_dispatch(k, KCHAN_SHELL, &m);
             jmsg_release(&m);
         }
@@ -376,18 +475,6 @@ static int serve(struct kernel *k)
                 return EXIT_IOPSD_FAILED;
             }
         }
-        if (shell_at >= 0 && !k->cell.active && !k->stop) {
-            /* More requests may already be queued: zmq_poll is edge-like on
-             * ZeroMQ sockets, so look again without waiting. */
-            int ev;
-            size_t len = sizeof ev;
-            while (!k->stop && !k->cell.active &&
-                   zmq_getsockopt(k->sock[KCHAN_SHELL], ZMQ_EVENTS, &ev, &len) == 0 &&
-                   (ev & ZMQ_POLLIN) && kernel_recv(k, KCHAN_SHELL, &m)) {
-                kcore_dispatch(k, KCHAN_SHELL, &m);
-                jmsg_release(&m);
-            }
-        }
     }
     /* Give queued iopub messages (the last idle) a last chance. */
     uint64_t until = clock_mono_ns() + 500000000u;
@@ -396,6 +483,7 @@ static int serve(struct kernel *k)
         if (k->pending)
             usleep(IOPUB_RETRY_MS * 1000);
     }
+    report_unroutable(k);
     return k->exit_status;
 }
 
@@ -441,6 +529,7 @@ int cmd_kernel(int argc, char **argv)
     struct kernel *k = xcalloc(1, sizeof *k);
     int status = EXIT_IOPSD_FAILED;
     k->pending_tail = &k->pending;
+    k->queue_tail = &k->queue;
     k->sigpipe[0] = k->sigpipe[1] = -1;
     if (jsign_init(&k->sign, conn.scheme, conn.key, conn.keylen, err, sizeof err)) {
         cli_error("connection file %s: %s", path, err);
@@ -507,6 +596,7 @@ out_sockets:
     close(k->sigpipe[0]);
     close(k->sigpipe[1]);
 out_sign:
+    queue_release(k);
     while (k->pending) {
         struct kpending *p = k->pending;
         k->pending = p->next;

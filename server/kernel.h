@@ -21,6 +21,18 @@ struct khist {
     char *code;
 };
 
+/* A shell request that arrived while a cell ran: shell is read at all times
+ * (a socket left unread lets libzmq's input stall, and its heartbeat path
+ * then aborts the process), and requests wait here, bounded, in order. */
+struct kqueued {
+    struct jmsg msg;
+    size_t bytes;
+    struct kqueued *next;
+};
+
+#define KQUEUE_MAX_MSGS  10000
+#define KQUEUE_MAX_BYTES (64u << 20)
+
 /* A message waiting for room on iopub (flow control). */
 struct kpending {
     struct jwire wire;
@@ -51,6 +63,10 @@ struct kernel {
     struct kcell cell;
     struct khist *hist;
     size_t nhist, histcap;
+    struct kqueued *queue, **queue_tail; /* shell requests waiting for the cell */
+    size_t nqueue, queue_bytes;
+    size_t refused;    /* requests refused since the queue was last empty (logged once) */
+    size_t unroutable; /* replies dropped: their client had left (logged once) */
     struct kpending *pending, **pending_tail;
     size_t npending;
     uint64_t stall_since_ns; /* when iopub first refused a message; 0 = flowing */
@@ -66,8 +82,12 @@ struct kernel {
 /* Sends m on a ROUTER channel (identities in m route it). Logs failures. */
 void kernel_send(struct kernel *k, enum kchan ch, struct jmsg *m);
 /* Receives one message from ch without waiting. Invalid, unsigned or
- * replayed messages are logged and dropped. Returns true when m was filled. */
-bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m);
+ * replayed messages are logged and dropped. Returns true when m was filled;
+ * *bytes (may be NULL) gets its size on the wire. */
+bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m, size_t *bytes);
+/* The next shell request: the oldest queued one, else one from the socket.
+ * Returns true when m was filled. */
+bool kernel_next_shell(struct kernel *k, struct jmsg *m);
 /* Starts the bash engine if it is not running yet (it is started when a
  * request needs it or when the kernel has been idle for a moment, so
  * kernel_info is not held up by bash's start). Returns 0 or -errno, with a
@@ -81,6 +101,9 @@ void kernel_publish(struct kernel *k, struct jmsg *m);
 void kcore_dispatch(struct kernel *k, enum kchan ch, struct jmsg *req);
 /* Handles a verified message from the stdin channel (input_reply). */
 void kcore_stdin(struct kernel *k, struct jmsg *msg);
+/* Answers a shell request that cannot be queued (the queue is full) with an
+ * error reply between busy and idle. */
+void kcore_reject(struct kernel *k, struct jmsg *req, size_t queued, size_t bytes);
 /* The bash engine's event callback (ctx is the kernel). */
 void kcore_bash_event(void *ctx, const struct bash_event *ev);
 /* Finishes the cell after BASH_EV_DONE: error/reply/idle, stop_on_error. */

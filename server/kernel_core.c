@@ -500,6 +500,18 @@ void kcore_dispatch(struct kernel *k, enum kchan ch, struct jmsg *req)
     jmsg_release(&parent);
 }
 
+void kcore_reject(struct kernel *k, struct jmsg *req, size_t queued, size_t bytes)
+{
+    status(k, req, "busy");
+    struct kerror e;
+    kerror_set(&e, "KernelBusy",
+               "not run: %zu requests (%zu bytes) are already waiting for the running cell", queued,
+               bytes);
+    bool exec = !strcmp(jmsg_type(req), "execute_request");
+    reply_error(k, KCHAN_SHELL, req, &e, false, exec ? k->execution_count : -1);
+    status(k, req, "idle");
+}
+
 /* stop_on_error, step 1, before the failed cell's reply goes out: take the
  * requests already waiting on shell (only those can have been sent before
  * the client saw the failure). The array is owned by the caller. */
@@ -511,7 +523,7 @@ static struct jmsg *take_queued(struct kernel *k, size_t *n)
     for (;;) {
         v = xgrow(v, &cap, *n + 1, sizeof *v);
         jmsg_init(&v[*n]);
-        if (!kernel_recv(k, KCHAN_SHELL, &v[*n]))
+        if (!kernel_next_shell(k, &v[*n]))
             break;
         (*n)++;
     }

@@ -23,7 +23,7 @@ struct sent {
 
 static struct sent sent[256];
 static size_t nsent;
-static struct jmsg queued[8]; /* what kernel_recv() hands out on shell */
+static struct jmsg queued[8]; /* what kernel_next_shell() hands out */
 static size_t nqueued, qpos;
 static size_t nsent_at_first_recv = (size_t)-1;
 
@@ -54,8 +54,9 @@ void kernel_publish(struct kernel *k, struct jmsg *m)
     record(KCHAN_IOPUB, m);
 }
 
-bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m)
+bool kernel_next_shell(struct kernel *k, struct jmsg *m)
 {
+    enum kchan ch = KCHAN_SHELL;
     if (ch == KCHAN_SHELL && nsent_at_first_recv == (size_t)-1)
         nsent_at_first_recv = nsent;
     if (ch != KCHAN_SHELL || qpos == nqueued)

@@ -1,0 +1,194 @@
+"""Shared checks of the hostile suite: a fresh kernel per test, and what must
+hold after every attack: the kernel process is alive, its memory bounded, its
+heartbeat echoes, a second client gets kernel_info and runs a cell, and a
+clean shutdown exits 0 and leaves no process behind."""
+import os
+import queue
+import time
+import unittest
+
+import zmq
+from jupyter_client.manager import KernelManager
+from jupyter_client.session import Session
+
+KERNEL = os.environ.get("IOPSD_HOSTILE_KERNEL", "iops-bash")
+SANITIZED = os.environ.get("IOPSD_SANITIZED", "0") not in ("", "0", "OFF", "FALSE")
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def children_map():
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def descendants(pid):
+    kids = children_map()
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for c in kids.get(p, []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+class Kernel:
+    """A kernel started through jupyter_client with its stderr in a file."""
+
+    def __init__(self, name=KERNEL, env=None, log_path=None):
+        self.km = KernelManager(kernel_name=name)
+        self.log_path = log_path or f"/tmp/iopsd-hostile-{os.getpid()}-{time.monotonic_ns()}.log"
+        self.log = open(self.log_path, "w")
+        kw = {"stderr": self.log}
+        if env:
+            kw["env"] = dict(os.environ, **env)
+        self.km.start_kernel(**kw)
+        self.proc = self.km.provisioner.process
+        self.pid = self.proc.pid
+        self.kc = self.client()
+        self.ctx = zmq.Context.instance()
+
+    def client(self, ready=True):
+        # A session of its own, as a separate frontend has: jupyter_client
+        # uses the session id as the socket identity, and two clients sharing
+        # one would take over each other's replies (ROUTER_HANDOVER).
+        sess = Session(key=self.km.session.key,
+                       signature_scheme=self.km.session.signature_scheme)
+        kc = self.km.client(session=sess)
+        kc.start_channels()
+        if ready:  # a kernel_info round trip (queued behind a running cell)
+            kc.wait_for_ready(timeout=30)
+        return kc
+
+    def conn(self):
+        return self.km.get_connection_info()
+
+    def endpoint(self, port_name):
+        c = self.conn()
+        if c["transport"] == "ipc":
+            return f"ipc://{c['ip']}-{c[port_name]}"
+        return f"tcp://{c['ip']}:{c[port_name]}"
+
+    def stderr(self):
+        self.log.flush()
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def close(self):
+        try:
+            self.kc.stop_channels()
+        except Exception:
+            pass
+        if self.km.has_kernel and self.km.is_alive():
+            self.km.shutdown_kernel(now=True)
+        self.log.close()
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
+
+
+def drain(kc, quiet=0.2):
+    while True:
+        try:
+            kc.get_iopub_msg(timeout=quiet)
+        except queue.Empty:
+            return
+
+
+def run(kc, code, timeout=30):
+    """Executes code; returns (reply, stdout text, iopub messages)."""
+    msg_id = kc.execute(code)
+    deadline = time.monotonic() + timeout
+    while True:
+        rep = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if rep["parent_header"].get("msg_id") == msg_id:
+            break
+    msgs = []
+    while True:
+        m = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if m["parent_header"].get("msg_id") != msg_id:
+            continue
+        msgs.append(m)
+        if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+            break
+    out = "".join(m["content"]["text"] for m in msgs
+                  if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
+    return rep, out, msgs
+
+
+class HostileCase(unittest.TestCase):
+    """Base class: self.k is a fresh kernel; the checks below end each test."""
+    rss_limit_kb = 64 * 1024  # the kernel process, after the attack
+
+    def setUp(self):
+        self.k = Kernel()
+
+    def tearDown(self):
+        self.k.close()
+
+    def assert_heartbeat(self, timeout=2.0):
+        s = self.k.ctx.socket(zmq.REQ)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(self.k.endpoint("hb_port"))
+        try:
+            s.send(b"ping-hostile")
+            self.assertTrue(s.poll(int(timeout * 1000)), "no heartbeat echo")
+            self.assertEqual(s.recv(), b"ping-hostile")
+        finally:
+            s.close()
+
+    def assert_healthy(self, note=""):
+        """Alive, bounded memory, heartbeat, and a second client is served."""
+        self.assertTrue(self.k.km.is_alive(), f"kernel died {note}:\n{self.k.stderr()[-2000:]}")
+        if not SANITIZED:
+            self.assertLess(rss_kb(self.k.pid), self.rss_limit_kb, f"kernel RSS {note}")
+        self.assert_heartbeat()
+        kc = self.k.client()
+        try:
+            rep, out, _ = run(kc, "echo healthy-$((6*7))")
+            self.assertEqual(rep["content"]["status"], "ok")
+            self.assertEqual(out, "healthy-42\n")
+        finally:
+            kc.stop_channels()
+
+    def assert_clean_shutdown(self):
+        """shutdown_request: exit 0 within the manager's wait, no process left."""
+        family = [self.k.pid] + descendants(self.k.pid)
+        self.k.kc.stop_channels()
+        self.k.km.shutdown_kernel(now=False)
+        rc = self.k.proc.wait(timeout=10)
+        self.assertEqual(rc, 0, self.k.stderr()[-2000:])
+        deadline = time.monotonic() + 3
+        left = family
+        while time.monotonic() < deadline:
+            left = [p for p in family if alive(p)]
+            if not left:
+                break
+            time.sleep(0.05)
+        self.assertEqual(left, [], "processes left after shutdown")
