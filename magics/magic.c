@@ -1,5 +1,6 @@
 /* magic: parsing `%%iops` / `%iops` lines into options and the code to run. */
 #include "magics/magic.h"
+#include "measure/backend.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -12,12 +13,17 @@ static const char usage_text[] =
     "       %iops [OPTIONS] STATEMENT   (measure one line)\n"
     "\n"
     "Options:\n"
-    "  -b, --backend NAME   auto (default), proc or trace\n"
-    "  -n, --top N          rows in the per-file table (default 10; 0: all)\n"
-    "      --no-hist        no histogram picture\n"
-    "      --json           also print the report as JSON text\n"
-    "  -q, --quiet          show the report only if the cell fails\n"
-    "  -h, --help           show this help\n";
+    "  -b, --backend NAME     auto (default: the tracer where ptrace works, else proc),\n"
+    "                         proc or trace\n"
+    "      --histogram        draw the size and latency histograms (default)\n"
+    "      --no-histogram     no histogram picture\n"
+    "  -n, --top N            rows in the per-file table (default 10; 0: all)\n"
+    "      --hist-kinds LIST  descriptor kinds the totals, histograms and file table\n"
+    "                         cover (tracer): comma-separated among file, blockdev,\n"
+    "                         chardev, pipe, socket, anon, or all (default file,blockdev)\n"
+    "      --json FILE        also save the report (iopsd-report/1 JSON) to FILE\n"
+    "  -q, --quiet            no display (with --json: only the file)\n"
+    "  -h, --help             show this help\n";
 
 const char *magic_usage(void)
 {
@@ -34,6 +40,7 @@ void magic_init(struct magic *m)
 
 void magic_release(struct magic *m)
 {
+    free(m->json_path);
     free(m->before);
     free(m->measured);
     free(m->after);
@@ -140,7 +147,8 @@ static int parse_options(struct magic *m, char **words, int n, int *first_operan
         if (eq && w[1] == '-')
             val = eq + 1;
         bool takes = !strcmp(name, "-b") || !strcmp(name, "--backend") || !strcmp(name, "-n") ||
-                     !strcmp(name, "--top");
+                     !strcmp(name, "--top") || !strcmp(name, "--hist-kinds") ||
+                     !strcmp(name, "--json");
         if (takes && !val) {
             if (i + 1 >= n) {
                 snprintf(err, errlen, "%%iops: option '%s' needs an argument", name);
@@ -152,20 +160,33 @@ static int parse_options(struct magic *m, char **words, int n, int *first_operan
             return -EINVAL;
         }
         if (!strcmp(name, "-b") || !strcmp(name, "--backend")) {
-            if (strlen(val) >= sizeof(m->backend) || !val[0]) {
-                snprintf(err, errlen, "%%iops: unknown backend '%.40s'", val);
+            if (strcmp(val, "auto") && strcmp(val, "proc") && strcmp(val, "trace")) {
+                snprintf(err, errlen, "%%iops: unknown backend '%.40s' (auto, proc or trace)", val);
                 return -EINVAL;
             }
             snprintf(m->backend, sizeof(m->backend), "%s", val);
         } else if (!strcmp(name, "-n") || !strcmp(name, "--top")) {
             if (parse_top(val, &m->top_files, err, errlen))
                 return -EINVAL;
-        } else if (!strcmp(name, "--no-hist")) {
+        } else if (!strcmp(name, "--no-histogram") || !strcmp(name, "--no-hist")) {
             m->histograms = false;
-        } else if (!strcmp(name, "--hist")) {
+        } else if (!strcmp(name, "--histogram") || !strcmp(name, "--hist")) {
             m->histograms = true;
+        } else if (!strcmp(name, "--hist-kinds")) {
+            if (meas_parse_kinds(val, &m->hist_kinds)) {
+                snprintf(err, errlen,
+                         "%%iops: --hist-kinds: '%.60s' is not a list of descriptor kinds (file, "
+                         "blockdev, chardev, pipe, socket, anon, all)",
+                         val);
+                return -EINVAL;
+            }
         } else if (!strcmp(name, "--json")) {
-            m->json_text = true;
+            if (!val[0] || strlen(val) > MAGIC_MAX_PATH) {
+                snprintf(err, errlen, "%%iops: --json needs a file name");
+                return -EINVAL;
+            }
+            free(m->json_path);
+            m->json_path = xstrdup(val);
         } else if (!strcmp(name, "-q") || !strcmp(name, "--quiet")) {
             m->quiet = true;
         } else if (!strcmp(name, "-h") || !strcmp(name, "--help")) {

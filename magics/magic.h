@@ -10,6 +10,8 @@
 /* Longest magic line accepted; longer ones are an error, not truncated. */
 #define MAGIC_MAX_LINE 4096
 #define MAGIC_MAX_ARGS 64
+/* Longest --json path. */
+#define MAGIC_MAX_PATH 4096
 
 enum magic_kind {
     MAGIC_NONE, /* the cell has no magic */
@@ -19,12 +21,13 @@ enum magic_kind {
 
 struct magic {
     enum magic_kind kind;
-    bool help;        /* --help: show the usage, run nothing */
-    char backend[16]; /* "auto" unless --backend */
-    bool histograms;  /* the PNG panels (default on; --no-hist) */
-    long top_files;   /* rows of the per-file table; -1: the default */
-    bool json_text;   /* --json: also print the report JSON as text */
-    bool quiet;       /* --quiet: show nothing unless the cell fails */
+    bool help;           /* --help: show the usage, run nothing */
+    char backend[16];    /* "auto" unless --backend */
+    bool histograms;     /* the PNG panels (default on; --no-histogram) */
+    long top_files;      /* rows of the per-file table; -1: the default */
+    unsigned hist_kinds; /* --hist-kinds: mask of (1u << enum fd_kind); 0: the default */
+    char *json_path;     /* --json FILE: also save the report there (owned; NULL: no) */
+    bool quiet;          /* --quiet: no display (with --json, only the file) */
     /* The code split around what is measured (all owned, never NULL):
      * before + measured + after == the cell without the magic itself. */
     char *before;

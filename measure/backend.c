@@ -35,6 +35,29 @@ void meas_opts_init(struct meas_opts *o)
     o->hist_kinds = (1u << FDK_FILE) | (1u << FDK_BLOCKDEV);
 }
 
+int meas_parse_kinds(const char *s, unsigned *mask)
+{
+    char buf[128];
+    unsigned m = 0;
+    if (!strcmp(s, "all")) {
+        *mask = (1u << FDK__COUNT) - 1;
+        return 0;
+    }
+    if (strlen(s) >= sizeof(buf))
+        return -EINVAL;
+    strcpy(buf, s);
+    for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+        int i = fd_kind_from_name(k);
+        if (i < 0)
+            return -EINVAL;
+        m |= 1u << i;
+    }
+    if (!m)
+        return -EINVAL;
+    *mask = m;
+    return 0;
+}
+
 const struct meas_backend *const *meas_backend_all(void)
 {
     return backends;

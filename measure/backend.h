@@ -5,15 +5,36 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "measure/report.h"
+
+/* A descriptor's open file, by the identity fstat gives it (pipes too). */
+struct meas_fdid {
+    dev_t dev;
+    ino_t ino;
+};
+
+#define MEAS_EXCLUDE_MAX 8
 
 struct meas_opts {
     double fd_interval;    /* seconds between descriptor samples (sampling backends) */
     bool wait_descendants; /* the run ends when every descendant has exited (default) */
     size_t top_files;      /* rows kept in the per-file table; 0 = all */
     unsigned hist_kinds;   /* fd kinds the histograms cover (1u << enum fd_kind) */
+    /* Attached mode: open files that are the caller's plumbing (the pipes a
+     * kernel drives its engine through). Backends that see descriptors
+     * (`excludes_fds`) leave every operation on them out of the report. */
+    struct meas_fdid exclude[MEAS_EXCLUDE_MAX];
+    size_t nexclude;
+};
+
+/* A running window's totals so far (live progress): syscall-level counts
+ * as the report will give them, without the plumbing. */
+struct meas_progress {
+    double elapsed_seconds;
+    uint64_t read_ops, write_ops, read_bytes, write_bytes;
 };
 
 void meas_opts_init(struct meas_opts *o);
@@ -37,11 +58,21 @@ struct meas_backend {
                         size_t errlen);
     /* Ends the window, fills r, frees w. */
     int (*window_end)(struct meas_window *w, struct report *r, char *err, size_t errlen);
+    /* The totals so far of a running window, without disturbing it (cheap
+     * enough for a few calls a second). NULL where not supported. */
+    int (*window_sample)(struct meas_window *w, struct meas_progress *p);
+    /* The backend tells descriptors apart: opts.exclude is honoured. When
+     * false (proc), the caller subtracts its own plumbing's known counts. */
+    bool excludes_fds;
 };
 
 /* The backend called `name`; "auto" picks the best one that probes fine.
  * NULL with a reason in err when unknown or unusable. */
 const struct meas_backend *meas_backend_get(const char *name, char *err, size_t errlen);
+/* Parses a list of descriptor kinds ("file,pipe", or "all") into a mask of
+ * (1u << enum fd_kind). Returns 0 or -EINVAL. */
+int meas_parse_kinds(const char *s, unsigned *mask);
+
 /* NULL-terminated list of every backend built into this program. */
 const struct meas_backend *const *meas_backend_all(void);
 

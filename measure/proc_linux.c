@@ -385,6 +385,23 @@ out:
     return rc;
 }
 
+static int proc_window_sample(struct meas_window *w, struct meas_progress *p)
+{
+    struct proc_io io;
+    uint64_t ut, stt;
+    long fds;
+    int rc = tree_totals(w->root, &io, &ut, &stt, &fds, NULL);
+    if (rc)
+        return rc;
+    proc_io_sub(&io, &w->io0);
+    p->elapsed_seconds = (double)(clock_mono_ns() - w->t0) / 1e9;
+    p->read_ops = io.syscr;
+    p->write_ops = io.syscw;
+    p->read_bytes = io.rchar;
+    p->write_bytes = io.wchar;
+    return 0;
+}
+
 const struct meas_backend meas_proc = {
     .name = "proc",
     .summary = "counters from /proc/<pid>/io; no stops, near-zero cost",
@@ -392,4 +409,6 @@ const struct meas_backend meas_proc = {
     .run = proc_run,
     .window_begin = proc_window_begin,
     .window_end = proc_window_end,
+    .window_sample = proc_window_sample,
+    .excludes_fds = false,
 };

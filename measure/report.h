@@ -82,9 +82,10 @@ struct report {
     double start_time; /* UNIX time, seconds */
     bool exited;       /* the command exited normally: exit_status is valid */
     int exit_status;
-    int term_signal; /* signal that killed it, 0 if none */
-    char *error;     /* owned; iopsd's own failure, NULL if none */
-    int exec_errno;  /* the command could not be executed: why (ENOENT, EACCES, ...) */
+    int term_signal;  /* signal that killed it, 0 if none */
+    bool interrupted; /* a cell the user interrupted: the report covers what ran */
+    char *error;      /* owned; iopsd's own failure, NULL if none */
+    int exec_errno;   /* the command could not be executed: why (ENOENT, EACCES, ...) */
 
     /* time */
     double wall_seconds, user_seconds, system_seconds;

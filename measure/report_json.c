@@ -129,6 +129,8 @@ json_t *report_to_json(const struct report *r)
         set(o, "exit_status", json_integer(r->exit_status));
     else if (r->term_signal)
         set(o, "signal", json_integer(r->term_signal));
+    if (r->interrupted)
+        set(o, "interrupted", json_true());
     if (r->error)
         set(o, "error", jstr(r->error));
     set(o, "wall_seconds", jreal(r->wall_seconds));
@@ -389,6 +391,7 @@ int report_from_json(const json_t *doc, struct report *r, char *err, size_t errl
     }
     if ((v = json_object_get(doc, "signal")) && json_is_integer(v))
         r->term_signal = (int)json_integer_value(v);
+    r->interrupted = json_is_true(json_object_get(doc, "interrupted"));
     if ((v = json_object_get(doc, "error")) && json_is_string(v))
         report_set_error(r, "%s", json_string_value(v));
     r->wall_seconds = get_real(&c, doc, "wall_seconds");

@@ -10,6 +10,7 @@
 #ifndef IOPSD_TRACE_H
 #define IOPSD_TRACE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -95,9 +96,13 @@ int tsc_build_filter(struct sock_filter *out, size_t max);
 #define TFD_CLOEXEC 0x02
 #define TFD_OURS    0x04 /* created during the run (a leak if still open at exit) */
 
+/* tfd.kind of a descriptor on the caller's plumbing (meas_opts.exclude):
+ * nothing done on it is counted. */
+#define TFD_KIND_EXCLUDED 0xfe
+
 struct tfd {
     uint8_t flags;
-    uint8_t kind; /* enum fd_kind */
+    uint8_t kind; /* enum fd_kind, or TFD_KIND_EXCLUDED */
     int32_t file; /* row in tstate.rows, -1 if none */
 };
 
@@ -136,7 +141,14 @@ struct tstate {
     uint32_t *hash; /* open addressing: row index + 1, 0 = empty */
     size_t hash_cap;
     struct report *leaks; /* leaked descriptors are added here as found */
+    /* The totals over the hist kinds so far, for a sample taken from another
+     * thread (live progress): a sequence count, odd while they change. */
+    _Atomic uint64_t live_seq;
+    _Atomic uint64_t live[4]; /* read ops, write ops, read bytes, write bytes */
 };
+
+/* The live totals, consistent with each other (any thread). */
+void tstate_live(struct tstate *s, uint64_t out[4]);
 
 /* leaks: the report that collects leaked descriptors (not owned). */
 void tstate_init(struct tstate *s, unsigned hist_kinds, struct report *leaks);

@@ -125,6 +125,8 @@ struct tracer {
     bool pinned;
     cpu_set_t orig_mask;
     char link[PATH_MAX + 1];
+    struct meas_fdid exclude[MEAS_EXCLUDE_MAX]; /* the caller's plumbing */
+    size_t nexclude;
 };
 
 /* ---- task and process tables ---- */
@@ -267,8 +269,17 @@ static int probe_fd(struct tracer *tr, pid_t tid, int fd, enum fd_kind *kind, in
     tr->link[n] = '\0';
     struct stat sb;
     unsigned mode = 0;
-    if (tr->link[0] == '/' && stat(p, &sb) == 0)
+    bool have_stat = (tr->link[0] == '/' || tr->nexclude) && stat(p, &sb) == 0;
+    if (have_stat && tr->link[0] == '/')
         mode = sb.st_mode;
+    for (size_t i = 0; have_stat && i < tr->nexclude; i++)
+        if (tr->exclude[i].dev == sb.st_dev && tr->exclude[i].ino == sb.st_ino) {
+            *kind = TFD_KIND_EXCLUDED;
+            *row = -1;
+            if (cloexec)
+                *cloexec = false;
+            return 0;
+        }
     *kind = tstate_kind_from_link(tr->link, mode);
     *row = tr->link[0] == '/' ? tstate_row(&tr->st, tr->link, *kind) : -1;
     if (cloexec) {
@@ -336,7 +347,17 @@ static bool is_file_kind(struct tracer *tr, struct ttask *t, int fd)
 {
     uint8_t k;
     int32_t row;
-    return resolve_fd(tr, t, fd, &k, &row) && (tr->st.hist_kinds & (1u << k));
+    return resolve_fd(tr, t, fd, &k, &row) && k < FDK__COUNT && (tr->st.hist_kinds & (1u << k));
+}
+
+/* Is fd one of the caller's plumbing descriptors (nothing on it counts)? */
+static bool is_excluded(struct tracer *tr, struct ttask *t, int fd)
+{
+    if (!tr->nexclude)
+        return false;
+    uint8_t k;
+    int32_t row;
+    return resolve_fd(tr, t, fd, &k, &row) && k == TFD_KIND_EXCLUDED;
 }
 
 /* ---- CPU placement ---- */
@@ -558,7 +579,8 @@ static void on_entry(struct tracer *tr, struct ttask *t, long nr, const uint64_t
             s->unseen_mmap++;
         break;
     case TSC_CLOSE:
-        tstate_meta(s, META_CLOSE);
+        if (!is_excluded(tr, t, fd))
+            tstate_meta(s, META_CLOSE);
         tfdtab_close(s, t->proc->fdt, fd);
         break;
     case TSC_CLOSE_RANGE:
@@ -593,10 +615,11 @@ static void on_entry(struct tracer *tr, struct ttask *t, long nr, const uint64_t
         break;
     }
     case TSC_SEEK: {
-        uint8_t k;
+        uint8_t k = 0;
         int32_t row = -1;
         resolve_fd(tr, t, fd, &k, &row);
-        tstate_seek(s, row);
+        if (k != TFD_KIND_EXCLUDED)
+            tstate_seek(s, row);
         break;
     }
     case TSC_META:
@@ -645,6 +668,8 @@ static void on_entry(struct tracer *tr, struct ttask *t, long nr, const uint64_t
 static void data_op(struct tracer *tr, uint8_t kind, int32_t row, bool write, uint64_t bytes,
                     uint64_t lat)
 {
+    if (kind == TFD_KIND_EXCLUDED)
+        return;
     if (kind == 0xff)
         kind = FDK_ANON; /* not open at entry, yet it succeeded: opened by a racing thread */
     tstate_data(&tr->st, write, (enum fd_kind)kind, row, bytes, lat);
@@ -763,17 +788,20 @@ static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool 
         return;
     }
     case TSC_DUP:
-        tstate_meta(s, META_DUP);
+        if (!is_excluded(tr, t, (int)a[0]))
+            tstate_meta(s, META_DUP);
         if (!is_error)
             dup_fd(tr, t, (int)a[0], (int)rval, false);
         return;
     case TSC_DUP2:
-        tstate_meta(s, META_DUP);
+        if (!is_excluded(tr, t, (int)a[0]))
+            tstate_meta(s, META_DUP);
         if (!is_error)
             dup_fd(tr, t, (int)a[0], (int)a[1], want_cloexec(sc, a));
         return;
     case TSC_FCNTL:
-        tstate_meta(s, META_DUP);
+        if (!is_excluded(tr, t, (int)a[0]))
+            tstate_meta(s, META_DUP);
         if (!is_error)
             dup_fd(tr, t, (int)a[0], (int)rval, (int)a[1] == T_F_DUPFD_CLOEXEC);
         return;
@@ -1508,6 +1536,8 @@ static int trace_window_begin(pid_t root, const struct meas_opts *o, struct meas
     report_init(&w->leaks);
     tracer_init(&w->tr, true, o->hist_kinds, &w->leaks);
     w->tr.root = root;
+    w->tr.nexclude = o->nexclude < MEAS_EXCLUDE_MAX ? o->nexclude : MEAS_EXCLUDE_MAX;
+    memcpy(w->tr.exclude, o->exclude, w->tr.nexclude * sizeof(*w->tr.exclude));
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     int rc = pthread_create(&w->thread, NULL, window_thread, w);
@@ -1568,6 +1598,18 @@ static int trace_window_end(struct meas_window *w, struct report *r, char *err, 
     return rc;
 }
 
+static int trace_window_sample(struct meas_window *w, struct meas_progress *p)
+{
+    uint64_t v[4];
+    tstate_live(&w->tr.st, v);
+    p->elapsed_seconds = (double)(clock_mono_ns() - w->t0) / 1e9;
+    p->read_ops = v[0];
+    p->write_ops = v[1];
+    p->read_bytes = v[2];
+    p->write_bytes = v[3];
+    return 0;
+}
+
 const struct meas_backend meas_trace = {
     .name = "trace",
     .summary = "ptrace + seccomp tracer: exact per-operation counts, sizes, latencies, files",
@@ -1575,4 +1617,6 @@ const struct meas_backend meas_trace = {
     .run = trace_run,
     .window_begin = trace_window_begin,
     .window_end = trace_window_end,
+    .window_sample = trace_window_sample,
+    .excludes_fds = true,
 };

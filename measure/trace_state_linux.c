@@ -90,6 +90,11 @@ void tstate_data(struct tstate *s, bool write, enum fd_kind kind, int32_t row, u
         c->read_bytes += bytes;
     }
     if (s->hist_kinds & (1u << kind)) {
+        atomic_fetch_add_explicit(&s->live_seq, 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
+        atomic_fetch_add_explicit(&s->live[write ? 1 : 0], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->live[write ? 3 : 2], bytes, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->live_seq, 1, memory_order_release);
         struct size_bucket *b = &s->size_hist[report_size_bucket(bytes)];
         struct lat_bucket *l = &s->lat_hist[report_lat_bucket(lat_ns)];
         if (write) {
@@ -111,6 +116,18 @@ void tstate_data(struct tstate *s, bool write, enum fd_kind kind, int32_t row, u
             r->read_ops++;
             r->read_bytes += bytes;
         }
+    }
+}
+
+void tstate_live(struct tstate *s, uint64_t out[4])
+{
+    for (;;) {
+        uint64_t a = atomic_load_explicit(&s->live_seq, memory_order_acquire);
+        for (int i = 0; i < 4; i++)
+            out[i] = atomic_load_explicit(&s->live[i], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (!(a & 1) && atomic_load_explicit(&s->live_seq, memory_order_relaxed) == a)
+            return;
     }
 }
 
@@ -219,7 +236,7 @@ void tfdtab_unref(struct tstate *s, struct tfdtab *t, pid_t pid, bool exited)
         /* 0-2 are the standard streams: a redirection (or a shell restoring
          * one) makes them new descriptors, but exit is how they close. */
         bool ours = (e->flags & TFD_OURS) && i > 2;
-        if (ours && s->leaks) {
+        if (ours && s->leaks && e->kind != TFD_KIND_EXCLUDED) {
             const char *path =
                 e->file >= 0 && (size_t)e->file < s->nrows ? s->rows[e->file].path : NULL;
             report_add_leaked(s->leaks, pid, i, (enum fd_kind)e->kind, path);

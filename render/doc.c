@@ -192,8 +192,9 @@ static void identity(struct rdoc *d, const struct report *r)
         row = row_add(t, 0);
         cell(row, 0, "status");
         if (r->exited)
-            cell(row, 1, "exited with status %d%s", r->exit_status,
-                 r->exit_status ? " (failure)" : "");
+            cell(row, 1, "exited with status %d%s%s", r->exit_status,
+                 r->exit_status ? " (failure)" : "",
+                 r->interrupted ? "; interrupted: the numbers cover what ran" : "");
         else {
             const char *name = render__signame(r->term_signal);
             cell(row, 1, "killed by signal %d%s%s%s", r->term_signal, name ? " (" : "",

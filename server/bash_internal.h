@@ -15,6 +15,10 @@
 /* The descriptor bash writes its status lines to ("ready", "done SEQ ST",
  * "q SEQ"); closed for the commands a cell runs. */
 #define BASH__STATUS_FD 62
+/* The read end of the gate pipe: a measured cell's line waits here (one
+ * byte) before the user's code and again after it, so the measurement
+ * window holds nothing of the engine but those two reads. */
+#define BASH__GATE_FD 60
 /* Where a cell's stderr waits while the commands around it run with stderr
  * at /dev/null (so that `set -x` does not trace them). */
 #define BASH__SAVED_FD 61
@@ -71,6 +75,8 @@ int bash__inspect_plan(const char *code, size_t len, size_t cursor_pos, struct b
  * first argument, or -EAGAIN when the thread is not blocked in a syscall
  * ("running", "-1 ..."). 0 or -errno. */
 int bash__parse_syscall(const char *text, size_t len, long *nr, unsigned long long *arg0);
+/* True when pid's main thread sleeps in read() on its descriptor fd. */
+bool bash__blocked_reading(pid_t pid, int fd);
 /* Parses /proc/<pid>/stat: state, process group and session (after the last
  * ')'). 0 or -EBADMSG. */
 int bash__parse_stat(const char *text, size_t len, char *state, pid_t *pgrp, pid_t *session);

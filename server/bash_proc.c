@@ -301,3 +301,20 @@ size_t bash__stragglers(pid_t root, const struct bash__pcomm *snap, size_t n,
     }
     return k;
 }
+
+bool bash__blocked_reading(pid_t pid, int fd)
+{
+    char path[64], text[256], state;
+    pid_t pg, sid;
+    snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+    ssize_t n = read_small(path, text, sizeof text);
+    long nr;
+    unsigned long long a0;
+    if (n <= 0 || bash__parse_syscall(text, (size_t)n, &nr, &a0) || nr != BASH__NR_READ ||
+        a0 != (unsigned long long)fd)
+        return false;
+    /* asleep in it, not just handed data */
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    n = read_small(path, text, sizeof text);
+    return n > 0 && bash__parse_stat(text, (size_t)n, &state, &pg, &sid) == 0 && state == 'S';
+}

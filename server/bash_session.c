@@ -44,6 +44,14 @@
 
 enum sess_state { SESS_IDLE, SESS_RUNNING, SESS_DEAD };
 
+/* Where a measured cell is: bash waits at the first gate read (START), runs
+ * the code (OPEN), has said it is done and is on its way to the second gate
+ * read (END), went through (PASSED). NONE: the cell is not measured. */
+enum gate_state { GATE_NONE, GATE_START, GATE_OPEN, GATE_END, GATE_PASSED };
+/* After the code, bash signals the kernel (SIGUSR2); should that be lost,
+ * the gate is looked at this often anyway. */
+#define GATE_FALLBACK_MS 50
+
 struct stream {
     int fd;   /* read end, non-blocking; -1 when closed */
     bool eof; /* every writer is gone: stop polling */
@@ -96,7 +104,17 @@ struct bash_session {
     struct bash__pcomm watch[WATCH_MAX]; /* stragglers of an interrupted cell */
     size_t nwatch;
     uint64_t watch_until;
-    struct buf tail; /* the last partial line of output (the input prompt) */
+    /* a measured cell (see the gate in bash_session_execute) */
+    int gate_w;  /* write end of the gate pipe; bash reads BASH__GATE_FD */
+    int gate_rd; /* our own non-blocking reader of it: drains a byte left over */
+    dev_t gate_dev, st_dev;
+    ino_t gate_ino, st_ino;
+    struct engine_window win;
+    bool win_open; /* win.begin() succeeded: win.end() is due */
+    enum gate_state gate;
+    uint64_t gate_check_at; /* look whether bash waits at the gate (0: no) */
+    size_t done_len;        /* the done line: what bash reads after an aborted line */
+    struct buf tail;        /* the last partial line of output (the input prompt) */
     struct stream *tail_stream;
     size_t tail_pending; /* how much of tail is still at the end of tail_stream->pend */
     uint64_t tail_at;    /* when the tail last grew */
@@ -285,16 +303,17 @@ static void close_fd(int *fd)
 
 /* ---- starting and ending bash ---- */
 
-static void child_exec(int cmd_r, int out_w, int err_w, int st_w)
+static void child_exec(int cmd_r, int out_w, int err_w, int st_w, int gate_r)
 {
     /* Move everything above the target numbers first, then into place. */
     int a = fcntl(cmd_r, F_DUPFD, 100), b = fcntl(out_w, F_DUPFD, 100);
     int c = fcntl(err_w, F_DUPFD, 100), d = fcntl(st_w, F_DUPFD, 100);
-    if (a < 0 || b < 0 || c < 0 || d < 0 || dup2(a, 0) < 0 || dup2(b, 1) < 0 || dup2(c, 2) < 0 ||
-        dup2(d, BASH__STATUS_FD) < 0)
+    int g = fcntl(gate_r, F_DUPFD, 100);
+    if (a < 0 || b < 0 || c < 0 || d < 0 || g < 0 || dup2(a, 0) < 0 || dup2(b, 1) < 0 ||
+        dup2(c, 2) < 0 || dup2(d, BASH__STATUS_FD) < 0 || dup2(g, BASH__GATE_FD) < 0)
         _exit(127);
     for (int fd = 3; fd < 100 + 8; fd++)
-        if (fd != BASH__STATUS_FD)
+        if (fd != BASH__STATUS_FD && fd != BASH__GATE_FD)
             close(fd);
     closefrom(100 + 8);
 
@@ -318,7 +337,8 @@ static int reap_bash(pid_t pid, int wait_ms)
     int ws = 0;
     uint64_t until = bash__now_ms() + (uint64_t)wait_ms;
     for (;;) {
-        pid_t r = waitpid(pid, &ws, WNOHANG);
+        /* __WNOTHREAD: a ptrace stop of bash belongs to the tracer's thread */
+        pid_t r = waitpid(pid, &ws, WNOHANG | __WNOTHREAD);
         if (r == pid)
             break;
         if (r < 0 && errno != EINTR)
@@ -326,7 +346,7 @@ static int reap_bash(pid_t pid, int wait_ms)
         if (bash__now_ms() >= until) {
             kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
-            while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+            while (waitpid(pid, &ws, __WNOTHREAD) < 0 && errno == EINTR)
                 ;
             break;
         }
@@ -395,9 +415,10 @@ static int status_read(struct bash_session *s)
 static int spawn_bash(struct bash_session *s, char *err, size_t errlen)
 {
     int cmd[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, st[2] = {-1, -1};
+    int gate[2] = {-1, -1};
     int rc;
     if (pipe2(cmd, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(er, O_CLOEXEC) ||
-        pipe2(st, O_CLOEXEC)) {
+        pipe2(st, O_CLOEXEC) || pipe2(gate, O_CLOEXEC)) {
         rc = -errno;
         snprintf(err, errlen, "bash: pipe: %s", strerror(errno));
         goto out_close;
@@ -409,7 +430,7 @@ static int spawn_bash(struct bash_session *s, char *err, size_t errlen)
         goto out_close;
     }
     if (pid == 0)
-        child_exec(cmd[0], out[1], er[1], st[1]);
+        child_exec(cmd[0], out[1], er[1], st[1], gate[0]);
     char self[64];
     snprintf(self, sizeof self, "/proc/self/fd/%d", cmd[0]);
     /* a separate open file description: non-blocking for us only */
@@ -418,6 +439,10 @@ static int spawn_bash(struct bash_session *s, char *err, size_t errlen)
     close_fd(&out[1]);
     close_fd(&er[1]);
     close_fd(&st[1]);
+    snprintf(self, sizeof self, "/proc/self/fd/%d", gate[0]);
+    s->gate_rd = open(self, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    close_fd(&gate[0]);
+    set_nonblock(gate[1]);
     set_nonblock(cmd[1]);
     set_nonblock(out[0]);
     set_nonblock(er[0]);
@@ -431,6 +456,13 @@ static int spawn_bash(struct bash_session *s, char *err, size_t errlen)
     s->out.fd = out[0];
     s->err.fd = er[0];
     s->st_fd = st[0];
+    fstat(st[0], &sb);
+    s->st_dev = sb.st_dev;
+    s->st_ino = sb.st_ino;
+    s->gate_w = gate[1];
+    fstat(gate[1], &sb);
+    s->gate_dev = sb.st_dev;
+    s->gate_ino = sb.st_ino;
     s->out.eof = s->err.eof = false;
     s->out.nhold = s->err.nhold = 0;
     buf_reset(&s->st_line);
@@ -477,6 +509,8 @@ out_fds:
     close_fd(&s->cmd_fd);
     close_fd(&s->cmd_rd);
     close_fd(&s->st_fd);
+    close_fd(&s->gate_w);
+    close_fd(&s->gate_rd);
     stream_close(&s->out);
     stream_close(&s->err);
     s->state = SESS_DEAD;
@@ -487,6 +521,7 @@ out_close:
         close_fd(&out[i]);
         close_fd(&er[i]);
         close_fd(&st[i]);
+        close_fd(&gate[i]);
     }
     return rc;
 }
@@ -504,6 +539,8 @@ static int retire_bash(struct bash_session *s)
     close_fd(&s->cmd_fd);
     close_fd(&s->cmd_rd);
     close_fd(&s->st_fd);
+    close_fd(&s->gate_w);
+    close_fd(&s->gate_rd);
     return status;
 }
 
@@ -529,7 +566,7 @@ int bash_session_start(struct bash_session **out, bash_event_fn fn, void *ctx, c
     int rc;
     s->fn = fn;
     s->ctx = ctx;
-    s->cmd_fd = s->cmd_rd = s->st_fd = s->in_r = s->in_w = -1;
+    s->cmd_fd = s->cmd_rd = s->st_fd = s->in_r = s->in_w = s->gate_w = s->gate_rd = -1;
     s->out.fd = s->err.fd = -1;
     s->out.type = BASH_EV_STDOUT;
     s->err.type = BASH_EV_STDERR;
@@ -644,6 +681,98 @@ static int send_sigint(struct bash_session *s)
     return kill(-s->pid, SIGINT) < 0 ? -errno : 0;
 }
 
+/* ---- the gate of a measured cell ----
+ *
+ * A measured cell's line makes bash read the cell into a variable, then wait
+ * in `read -n1` on the gate pipe (BASH__GATE_FD). Once the kernel sees bash
+ * asleep there, it begins the window and writes one byte: bash runs the code
+ * (`eval`), sends the kernel SIGUSR2 (a signal, not a write: nothing to
+ * count) and waits at the gate again. Once bash sleeps there, the window
+ * ends and a second byte lets it go on. Inside the window: one read of one
+ * byte on the gate pipe, which the framing counts say. */
+
+static void gate_end(struct bash_session *s, const struct magic_framing *f)
+{
+    if (s->win_open && s->win.end)
+        s->win.end(s->win.ctx, f);
+    s->win_open = false;
+}
+
+static void gate_go(struct bash_session *s)
+{
+    char go = 'g';
+    if (write(s->gate_w, &go, 1) != 1)
+        fprintf(stderr, "iopsd kernel: bash engine: gate: %s\n", strerror(errno));
+}
+
+/* Does bash wait at the gate? Looks a few times over ~0.3 ms (bash gets
+ * there in microseconds), else leaves it to a timer. */
+static bool gate_waiting(struct bash_session *s)
+{
+    for (int i = 0; i < 30; i++) {
+        if (bash__blocked_reading(s->pid, BASH__GATE_FD))
+            return true;
+        usleep(10);
+    }
+    return false;
+}
+
+static void gate_try(struct bash_session *s)
+{
+    s->gate_check_at = 0;
+    if (s->gate == GATE_START) {
+        if (!gate_waiting(s)) {
+            s->gate_check_at = bash__now_ms() + 1;
+            return;
+        }
+        struct magic_plumbing p;
+        memset(&p, 0, sizeof p);
+        p.root = s->pid;
+        p.exclude[p.nexclude++] = (struct meas_fdid){s->gate_dev, s->gate_ino};
+        p.exclude[p.nexclude++] = (struct meas_fdid){s->st_dev, s->st_ino};
+        p.exclude[p.nexclude++] = (struct meas_fdid){s->cmd_dev, s->cmd_ino};
+        s->win_open = s->win.begin && s->win.begin(s->win.ctx, &p) == 0;
+        s->gate = GATE_OPEN;
+        s->gate_check_at = bash__now_ms() + GATE_FALLBACK_MS;
+        gate_go(s);
+    } else if (s->gate == GATE_OPEN || s->gate == GATE_END) {
+        bool at_gate =
+            s->gate == GATE_END ? gate_waiting(s) : bash__blocked_reading(s->pid, BASH__GATE_FD);
+        if (!at_gate) {
+            s->gate_check_at = bash__now_ms() + (s->gate == GATE_END ? 1 : GATE_FALLBACK_MS);
+            return;
+        }
+        /* the first gate's read of one byte is all of the engine inside */
+        struct magic_framing f = {.read_ops = 1, .read_bytes = 1};
+        gate_end(s, &f);
+        s->gate = GATE_PASSED;
+        gate_go(s);
+    }
+}
+
+void bash_session_poke(struct bash_session *s)
+{
+    if (s->state == SESS_RUNNING && s->gate == GATE_OPEN) {
+        s->gate = GATE_END;
+        gate_try(s);
+    }
+}
+
+/* The cell ended without passing the second gate (interrupted: bash dropped
+ * the rest of the line, then read and ran the done line inside the window). */
+static void gate_abort(struct bash_session *s, size_t status_len)
+{
+    if (s->gate == GATE_OPEN || s->gate == GATE_END) {
+        struct magic_framing f = {.read_ops = 1 + s->done_len,
+                                  .read_bytes = 1 + s->done_len,
+                                  .write_ops = status_len ? 1 : 0,
+                                  .write_bytes = status_len};
+        gate_end(s, &f);
+    }
+    s->gate = GATE_NONE;
+    s->gate_check_at = 0;
+}
+
 /* Returns true when the line ended the running cell (DONE was fired). */
 static bool handle_status_line(struct bash_session *s, const char *line)
 {
@@ -654,6 +783,7 @@ static bool handle_status_line(struct bash_session *s, const char *line)
             s->state = SESS_IDLE;
     } else if (sscanf(line, "done %u %d", &seq, &status) == 2) {
         if (s->state == SESS_RUNNING && seq == s->seq) {
+            gate_abort(s, strlen(line) + 1);
             finish_cell(s, status, false);
             return true;
         }
@@ -663,6 +793,8 @@ static bool handle_status_line(struct bash_session *s, const char *line)
             if (s->sigint_due) {
                 s->sigint_due = false;
                 send_sigint(s);
+            } else if (s->gate == GATE_START) {
+                gate_try(s);
             }
         }
     } else if (sscanf(line, "q %u", &seq) == 1) {
@@ -677,8 +809,12 @@ static bool bash_gone(const struct bash_session *s)
 {
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    return s->pid && waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-           si.si_pid == s->pid;
+    /* Only an exit counts: a tracer (the measuring thread) sees bash's stops,
+     * and they must neither look like an exit nor be taken from it. */
+    return s->pid &&
+           waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT | __WNOTHREAD) == 0 &&
+           si.si_pid == s->pid &&
+           (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED);
 }
 
 /* bash exited (or closed its status pipe): start a fresh one. A running cell
@@ -686,6 +822,8 @@ static bool bash_gone(const struct bash_session *s)
 static void bash_died(struct bash_session *s)
 {
     bool was_running = s->state == SESS_RUNNING;
+    gate_end(s, NULL);
+    s->gate = GATE_NONE;
     stream_drain(s, &s->out);
     stream_drain(s, &s->err);
     int status = retire_bash(s);
@@ -775,7 +913,28 @@ static void restore_status(struct bash_session *s, struct buf *line)
     buf_printf(line, " %d; ", s->last_status);
 }
 
+/* The measured cell's commands (see the gate above): the cell is read into a
+ * variable before the first gate, so that nothing of sourcing a file is in
+ * the window; the status is carried over the second gate read. */
+static void measured_line(struct bash_session *s, struct buf *line)
+{
+    buf_puts(line, "IFS= \\builtin read -r -d '' __iopsd_c < ");
+    bash__quote(line, s->cell, strlen(s->cell));
+    buf_printf(line,
+               "; __iopsd_rs() { \\builtin return \"$1\"; }; { \\builtin read -r -n1 -u %d "
+               "__iopsd_g; __iopsd_rs %d; \\builtin eval \"$__iopsd_c\"; __iopsd_s=$?; "
+               "\\builtin kill -USR2 %d; \\builtin read -r -n1 -u %d __iopsd_g; "
+               "\\builtin unset __iopsd_c __iopsd_g; __iopsd_rs \"$__iopsd_s\"; }",
+               BASH__GATE_FD, s->last_status, (int)getpid(), BASH__GATE_FD);
+}
+
 int bash_session_execute(struct bash_session *s, const char *code, bool allow_stdin)
+{
+    return bash_session_execute_measured(s, code, allow_stdin, NULL);
+}
+
+int bash_session_execute_measured(struct bash_session *s, const char *code, bool allow_stdin,
+                                  const struct engine_window *win)
 {
     if (s->state == SESS_RUNNING)
         return -EBUSY;
@@ -806,9 +965,20 @@ int bash_session_execute(struct bash_session *s, const char *code, bool allow_st
     s->seq++;
     /* "s SEQ": bash is executing the cell's line (a SIGINT now ends the cell) */
     buf_printf(&line, "{ \\builtin printf 's %u\\n' >&%d; ", s->seq, BASH__STATUS_FD);
-    restore_status(s, &line);
-    buf_puts(&line, "\\builtin . ");
-    bash__quote(&line, s->cell, strlen(s->cell));
+    s->gate = GATE_NONE;
+    s->win_open = false;
+    if (win) {
+        char junk[64];
+        while (s->gate_rd >= 0 && read(s->gate_rd, junk, sizeof junk) > 0)
+            ; /* a byte an interrupted cell did not take */
+        s->win = *win;
+        s->gate = GATE_START;
+        measured_line(s, &line);
+    } else {
+        restore_status(s, &line);
+        buf_puts(&line, "\\builtin . ");
+        bash__quote(&line, s->cell, strlen(s->cell));
+    }
     if (allow_stdin) {
         int p[2];
         if (pipe2(p, O_CLOEXEC)) {
@@ -834,7 +1004,9 @@ int bash_session_execute(struct bash_session *s, const char *code, bool allow_st
     s->tail_stream = NULL;
     s->tail_pending = 0;
     /* One write: bash may run the cell (and `exit`) before a second one. */
+    size_t cell_len = line.len;
     done_line(s, &line);
+    s->done_len = line.len - cell_len;
     if (bash_gone(s))
         rc = -EPIPE;
     else
@@ -846,6 +1018,7 @@ int bash_session_execute(struct bash_session *s, const char *code, bool allow_st
     }
     if (rc) {
         cell_release(s);
+        s->gate = GATE_NONE;
         goto out;
     }
     s->state = SESS_RUNNING;
@@ -894,10 +1067,10 @@ static uint64_t next_timer(const struct bash_session *s)
         t = bash__now_ms() + WATCH_MS;
     if (s->state != SESS_RUNNING)
         return t;
-    uint64_t cand[3] = {s->flush_at,
+    uint64_t cand[4] = {s->flush_at,
                         s->allow_stdin && !s->input_wanted && s->in_w >= 0 ? s->stdin_check_at : 0,
-                        s->interrupted ? s->recover_at : 0};
-    for (int i = 0; i < 3; i++)
+                        s->interrupted ? s->recover_at : 0, s->gate_check_at};
+    for (int i = 0; i < 4; i++)
         if (cand[i] && (!t || cand[i] < t))
             t = cand[i];
     return t;
@@ -1061,8 +1234,14 @@ int bash_session_handle(struct bash_session *s, const struct pollfd *fds, int n)
     if (s->state != SESS_RUNNING)
         return 0;
     if (s->cancelled) {
+        gate_abort(s, 0);
         finish_cell(s, 130, false);
         return 0;
+    }
+    if (s->gate_check_at && bash__now_ms() >= s->gate_check_at) {
+        gate_try(s);
+        if (s->state != SESS_RUNNING)
+            return 0;
     }
 
     uint64_t now = bash__now_ms();
@@ -1163,6 +1342,8 @@ void bash_session_free(struct bash_session *s)
     close_fd(&s->cmd_fd);
     close_fd(&s->cmd_rd);
     close_fd(&s->st_fd);
+    close_fd(&s->gate_w);
+    close_fd(&s->gate_rd);
     stream_close(&s->out);
     stream_close(&s->err);
     cell_release(s);

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "server/engine.h"
+
 struct bash_session;
 
 enum bash_event_type {
@@ -63,6 +65,14 @@ int bash_session_start(struct bash_session **out, bash_event_fn fn, void *ctx, c
 /* Starts running code as one cell. Returns promptly; -EBUSY while a cell runs.
  * Without allow_stdin, the cell's stdin is /dev/null. */
 int bash_session_execute(struct bash_session *s, const char *code, bool allow_stdin);
+/* The same, measured: win->begin() is called once bash waits to run the
+ * code (only the code is left to run), win->end() as soon as the code is
+ * over (also when it is interrupted or bash dies). bash signals the end with
+ * SIGUSR2 to this process: hand that to bash_session_poke(). */
+int bash_session_execute_measured(struct bash_session *s, const char *code, bool allow_stdin,
+                                  const struct engine_window *win);
+/* This process got SIGUSR2: a measured cell's code may be over. */
+void bash_session_poke(struct bash_session *s);
 bool bash_session_busy(const struct bash_session *s);
 
 /* Fills out[0..max) with the descriptors (and events) to poll; returns the count. */

@@ -89,29 +89,6 @@ static int parse_double(const char *s, double *out)
 }
 
 /* "file,pipe" or "all" -> a mask of (1u << enum fd_kind). */
-static int parse_kinds(const char *s, unsigned *mask)
-{
-    char buf[128];
-    unsigned m = 0;
-    if (!strcmp(s, "all")) {
-        *mask = (1u << FDK__COUNT) - 1;
-        return 0;
-    }
-    if (strlen(s) >= sizeof(buf))
-        return -EINVAL;
-    strcpy(buf, s);
-    for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
-        int i = fd_kind_from_name(k);
-        if (i < 0)
-            return -EINVAL;
-        m |= 1u << i;
-    }
-    if (!m)
-        return -EINVAL;
-    *mask = m;
-    return 0;
-}
-
 int cmd_measure(int argc, char **argv)
 {
     enum { OPT_NO_WAIT = 1000, OPT_WAIT, OPT_HTML, OPT_PNG, OPT_HIST_KINDS };
@@ -176,7 +153,7 @@ int cmd_measure(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case OPT_HIST_KINDS:
-            if (parse_kinds(optarg, &mo.hist_kinds)) {
+            if (meas_parse_kinds(optarg, &mo.hist_kinds)) {
                 cli_error("--hist-kinds: '%s' is not a list of descriptor kinds", optarg);
                 return EXIT_USAGE;
             }

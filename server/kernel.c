@@ -41,7 +41,7 @@
 #define ZMTP_HEARTBEAT_TIMEOUT_MS 30000
 _Static_assert(ZMTP_HEARTBEAT_TIMEOUT_MS > 2 * IOPUB_STALL_MS,
                "heartbeats must not preempt the iopub stall limit");
-#define MAX_BASH_FDS 8
+#define MAX_ENGINE_ITEMS 16
 /* bash starts when a request needs it, or after this long without requests:
  * kernel_info (what frontends wait for) never waits for bash to start. */
 #define LAZY_START_MS 50
@@ -353,11 +353,13 @@ static void queue_release(struct kernel *k)
         jmsg_release(&m);
 }
 
-int kernel_ensure_bash(struct kernel *k, char *err, size_t errlen)
+int kernel_ensure_engine(struct kernel *k, char *err, size_t errlen)
 {
-    if (k->bash)
+    if (k->engine_started)
         return 0;
-    return bash_session_start(&k->bash, kcore_bash_event, k, err, errlen);
+    int rc = k->engine->ops->ensure(k->engine, err, errlen);
+    k->engine_started = rc == 0;
+    return rc;
 }
 
 static void drain_subscriptions(struct kernel *k)
@@ -378,6 +380,11 @@ static void handle_signals(struct kernel *k)
         for (ssize_t i = 0; i < n; i++) {
             if (c[i] == SIGINT) {
                 kcore_interrupt(k);
+            } else if (c[i] == SIGUSR2) {
+                /* the engine's wake-up: a measured cell's code is over */
+                k->engine->ops->poke(k->engine);
+                if (k->cell.done)
+                    kcore_finish_cell(k);
             } else if (c[i] == SIGTERM || c[i] == SIGHUP) {
                 /* Ended from outside rather than by shutdown_request. */
                 k->stop = true;
@@ -386,22 +393,20 @@ static void handle_signals(struct kernel *k)
         }
 }
 
-static short to_zmq_events(short ev)
+/* The earlier of two timeouts (-1: none). */
+static long min_timeout(long a, long b)
 {
-    return (short)(((ev & POLLIN) ? ZMQ_POLLIN : 0) | ((ev & POLLOUT) ? ZMQ_POLLOUT : 0));
-}
-
-static short from_zmq_events(short ev)
-{
-    return (short)(((ev & ZMQ_POLLIN) ? POLLIN : 0) | ((ev & ZMQ_POLLOUT) ? POLLOUT : 0) |
-                   ((ev & ZMQ_POLLERR) ? (POLLERR | POLLHUP) : 0));
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    return a < b ? a : b;
 }
 
 static int serve(struct kernel *k)
 {
     while (!k->stop) {
-        zmq_pollitem_t items[8 + MAX_BASH_FDS];
-        struct pollfd bfds[MAX_BASH_FDS];
+        zmq_pollitem_t items[8 + MAX_ENGINE_ITEMS];
         int n = 0;
         items[n++] = (zmq_pollitem_t){k->sock[KCHAN_CONTROL], 0, ZMQ_POLLIN, 0};
         items[n++] = (zmq_pollitem_t){k->sock[KCHAN_STDIN], 0, ZMQ_POLLIN, 0};
@@ -411,17 +416,16 @@ static int serve(struct kernel *k)
         int shell_at = n;
         items[n++] = (zmq_pollitem_t){k->sock[KCHAN_SHELL], 0, ZMQ_POLLIN, 0};
         /* While iopub is backed up, the engine's output waits in its pipes. */
-        int nb = 0, bash_at = n;
+        int ne = 0, engine_at = n;
         long timeout = -1;
-        if (!k->bash) {
-            timeout = LAZY_START_MS; /* answer early requests, then start bash */
+        if (!k->engine_started) {
+            timeout = LAZY_START_MS; /* answer early requests, then start the engine */
         } else if (!k->pending) {
-            nb = bash_session_pollfds(k->bash, bfds, MAX_BASH_FDS);
-            if (nb < 0)
-                nb = 0;
-            for (int i = 0; i < nb; i++)
-                items[n++] = (zmq_pollitem_t){NULL, bfds[i].fd, to_zmq_events(bfds[i].events), 0};
-            timeout = bash_session_timeout_ms(k->bash);
+            ne = k->engine->ops->pollitems(k->engine, items + n, MAX_ENGINE_ITEMS);
+            if (ne < 0)
+                ne = 0;
+            n += ne;
+            timeout = min_timeout(k->engine->ops->timeout_ms(k->engine), kcore_timeout_ms(k));
         } else {
             timeout = IOPUB_RETRY_MS;
         }
@@ -450,14 +454,14 @@ static int serve(struct kernel *k)
             }
         if (items[2].revents)
             drain_subscriptions(k);
-        if (k->bash && !k->pending && (nb > 0 || timeout >= 0)) {
-            for (int i = 0; i < nb; i++)
-                bfds[i].revents = from_zmq_events(items[bash_at + i].revents);
-            int hr = bash_session_handle(k->bash, bfds, nb);
+        if (k->engine_started && !k->pending && (ne > 0 || timeout >= 0)) {
+            int hr = k->engine->ops->handle(k->engine, items + engine_at, ne);
             if (hr < 0 && hr != -EAGAIN)
-                fprintf(stderr, "iopsd kernel: bash engine: %s\n", strerror(-hr));
+                fprintf(stderr, "iopsd kernel: %s engine: %s\n", k->engine->ops->name,
+                        strerror(-hr));
             if (k->cell.done)
                 kcore_finish_cell(k);
+            kcore_tick(k);
         }
         if (k->pending)
             flush_pending(k);
@@ -468,10 +472,10 @@ static int serve(struct kernel *k)
             kcore_dispatch(k, KCHAN_SHELL, &m);
             jmsg_release(&m);
         }
-        if (!k->bash && !k->stop && rc == 0) {
+        if (!k->engine_started && !k->stop && rc == 0) {
             char err[256];
-            if (kernel_ensure_bash(k, err, sizeof err)) {
-                fprintf(stderr, "iopsd kernel: cannot start bash: %s\n", err);
+            if (kernel_ensure_engine(k, err, sizeof err)) {
+                fprintf(stderr, "iopsd kernel: cannot start %s: %s\n", k->engine->ops->name, err);
                 return EXIT_IOPSD_FAILED;
             }
         }
@@ -552,9 +556,10 @@ int cmd_kernel(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL); /* the engine's wake-up (a measured cell's end) */
     signal(SIGPIPE, SIG_IGN);
 
-    kcore_version_start(k); /* runs while the sockets are set up */
+    k->engine = engine_bash_new(kcore_engine_event, k); /* asks bash its version meanwhile */
     k->zctx = zmq_ctx_new();
     static const int types[4] = {ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_XPUB};
     static const enum jconn_channel ports[4] = {JCONN_SHELL, JCONN_CONTROL, JCONN_STDIN,
@@ -580,8 +585,9 @@ int cmd_kernel(int argc, char **argv)
 
     kcore_starting(k);
     status = serve(k);
-    bash_session_free(k->bash);
-    k->bash = NULL;
+    kcore_release(k); /* ends a measurement still attached to the engine */
+    k->engine->ops->free(k->engine);
+    k->engine = NULL;
     for (int i = 0; i < 4; i++)
         zmq_close(k->sock[i]);
     memset(k->sock, 0, sizeof k->sock);
@@ -604,6 +610,8 @@ out_sign:
         free(p);
     }
     kcore_release(k);
+    if (k->engine)
+        k->engine->ops->free(k->engine);
     jreplay_release(&k->replay);
     jsign_release(&k->sign);
 out_conn:

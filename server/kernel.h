@@ -11,7 +11,9 @@
 
 #include "protocol/jmsg.h"
 #include "protocol/jsign.h"
-#include "server/bash_session.h"
+#include "magics/magic.h"
+#include "magics/magic_run.h"
+#include "server/engine.h"
 
 enum kchan { KCHAN_SHELL, KCHAN_CONTROL, KCHAN_STDIN, KCHAN_IOPUB };
 
@@ -39,7 +41,7 @@ struct kpending {
     struct kpending *next;
 };
 
-/* The cell being executed (at most one; shell is not read while it runs). */
+/* The cell being executed (at most one; requests queue while it runs). */
 struct kcell {
     bool active;
     struct jmsg req; /* the execute_request (identities route input_request) */
@@ -49,6 +51,14 @@ struct kcell {
     bool done;          /* DONE arrived; finished after bash_session_handle() returns */
     int exit_status;
     bool interrupted, restarted;
+    /* A magic cell runs as parts, one after another in the same engine: the
+     * lines before a `%iops` line, the measured code, the lines after. */
+    char *parts[3];
+    int nparts, part;
+    int measured_part;     /* index into parts; -1: nothing measured */
+    struct magic_run *run; /* the measurement of parts[measured_part] */
+    char *measured_code;   /* for the report */
+    bool report_shown;
 };
 
 struct kernel {
@@ -58,7 +68,8 @@ struct kernel {
     struct jsign sign;
     struct jreplay replay; /* one guard for every inbound channel */
     char session[37];
-    struct bash_session *bash;
+    struct engine *engine;
+    bool engine_started; /* ensure() succeeded (engines may start lazily) */
     int execution_count;
     struct kcell cell;
     struct khist *hist;
@@ -71,8 +82,6 @@ struct kernel {
     size_t npending;
     uint64_t stall_since_ns; /* when iopub first refused a message; 0 = flowing */
     bool iopub_lossy;        /* a subscriber stalled: publish without waiting */
-    char *bash_version;
-    FILE *version_pipe; /* `bash -c 'printf $BASH_VERSION'`, started early */
     int sigpipe[2];
     bool stop;
     int exit_status;
@@ -88,11 +97,11 @@ bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m, size_t *bytes)
 /* The next shell request: the oldest queued one, else one from the socket.
  * Returns true when m was filled. */
 bool kernel_next_shell(struct kernel *k, struct jmsg *m);
-/* Starts the bash engine if it is not running yet (it is started when a
- * request needs it or when the kernel has been idle for a moment, so
- * kernel_info is not held up by bash's start). Returns 0 or -errno, with a
- * message in err. */
-int kernel_ensure_bash(struct kernel *k, char *err, size_t errlen);
+/* Starts the engine if it is not running yet (it is started when a request
+ * needs it or when the kernel has been idle for a moment, so kernel_info is
+ * not held up by the engine's start). Returns 0 or -errno, with a message in
+ * err. */
+int kernel_ensure_engine(struct kernel *k, char *err, size_t errlen);
 /* Publishes m on iopub, queueing it when subscribers are slow. */
 void kernel_publish(struct kernel *k, struct jmsg *m);
 
@@ -104,14 +113,17 @@ void kcore_stdin(struct kernel *k, struct jmsg *msg);
 /* Answers a shell request that cannot be queued (the queue is full) with an
  * error reply between busy and idle. */
 void kcore_reject(struct kernel *k, struct jmsg *req, size_t queued, size_t bytes);
-/* The bash engine's event callback (ctx is the kernel). */
-void kcore_bash_event(void *ctx, const struct bash_event *ev);
-/* Finishes the cell after BASH_EV_DONE: error/reply/idle, stop_on_error. */
+/* The engine's event callback (ctx is the kernel). */
+void kcore_engine_event(void *ctx, const struct engine_event *ev);
+/* After ENGINE_EV_DONE: the next part of a magic cell, or the cell's end
+ * (report, error/reply/idle, stop_on_error). */
 void kcore_finish_cell(struct kernel *k);
+/* Live progress of a measured cell: milliseconds until kcore_tick() has
+ * something to publish (-1: nothing to wait for), and the tick itself. */
+long kcore_timeout_ms(struct kernel *k);
+void kcore_tick(struct kernel *k);
 /* SIGINT or interrupt_request: stops the running cell. */
 void kcore_interrupt(struct kernel *k);
-/* Starts asking bash for its version (answered later, in kernel_info). */
-void kcore_version_start(struct kernel *k);
 /* Publishes status starting. */
 void kcore_starting(struct kernel *k);
 void kcore_release(struct kernel *k);

@@ -196,55 +196,176 @@ static int on_history(struct kernel *k, enum kchan ch, struct jmsg *req, json_t 
 
 /* ---- requests ---- */
 
-void kcore_version_start(struct kernel *k)
-{
-    k->version_pipe =
-        popen("bash --norc --noprofile -c 'printf %s \"$BASH_VERSION\"' 2>/dev/null", "re");
-}
-
-static const char *bash_version(struct kernel *k)
-{
-    if (!k->bash_version) {
-        char buf[64] = "";
-        if (!k->version_pipe)
-            kcore_version_start(k);
-        if (k->version_pipe) {
-            size_t n = fread(buf, 1, sizeof buf - 1, k->version_pipe);
-            buf[n] = '\0';
-            pclose(k->version_pipe);
-            k->version_pipe = NULL;
-        }
-        k->bash_version = utf8_dup_sanitized(buf);
-    }
-    return k->bash_version;
-}
-
 static int on_kernel_info(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
                           struct kerror *e)
 {
-    const char *ver = bash_version(k);
-    char banner[256];
-    snprintf(banner, sizeof banner,
-             "iopsd %s: a native bash kernel (GNU bash %s). Cells run in one persistent bash "
-             "session.",
-             IOPSD_VERSION, ver);
-    *out = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:s, s:[], s:b}",
-                     "protocol_version", JMSG_PROTOCOL_VERSION, "implementation", "iopsd",
-                     "implementation_version", IOPSD_VERSION, "language_info", "name", "bash",
-                     "version", ver, "mimetype", "text/x-sh", "file_extension", ".sh",
-                     "pygments_lexer", "bash", "codemirror_mode", "shell", "nbconvert_exporter",
-                     "script", "banner", banner, "help_links", "debugger", 0);
+    *out = json_pack("{s:s, s:s, s:s, s:b}", "protocol_version", JMSG_PROTOCOL_VERSION,
+                     "implementation", "iopsd", "implementation_version", IOPSD_VERSION, "debugger",
+                     0);
+    json_t *info = k->engine->ops->kernel_info(k->engine);
+    json_object_update(*out, info);
+    json_decref(info);
     return KCORE_REPLY;
+}
+
+static int ensure_engine(struct kernel *k, struct kerror *e)
+{
+    char err[256];
+    if (kernel_ensure_engine(k, err, sizeof err)) {
+        kerror_set(e, "KernelError", "cannot start %s: %s", k->engine->ops->name, err);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* ---- magic cells ---- */
+
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+            return false;
+    return true;
+}
+
+static void cell_parts_release(struct kcell *cell)
+{
+    for (int i = 0; i < cell->nparts; i++)
+        free(cell->parts[i]);
+    cell->nparts = cell->part = 0;
+    cell->measured_part = -1;
+    magic_run_free(cell->run);
+    cell->run = NULL;
+    free(cell->measured_code);
+    cell->measured_code = NULL;
+    cell->report_shown = false;
+}
+
+/* The engine's window hooks: the magic layer measures. */
+static int win_begin(void *ctx, const struct magic_plumbing *p)
+{
+    struct kernel *k = ctx;
+    char err[320];
+    if (!k->cell.run)
+        return -EINVAL;
+    int rc = magic_run_begin(k->cell.run, p, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "iopsd kernel: %s\n", err);
+    return rc;
+}
+
+static void win_end(void *ctx, const struct magic_framing *f)
+{
+    struct kernel *k = ctx;
+    char err[320];
+    if (k->cell.run && magic_run_measuring(k->cell.run) &&
+        magic_run_end(k->cell.run, f, err, sizeof err))
+        fprintf(stderr, "iopsd kernel: %s\n", err);
+}
+
+/* Starts the current part of the cell. */
+static int run_part(struct kernel *k)
+{
+    struct kcell *cell = &k->cell;
+    struct engine_window win = {win_begin, win_end, k};
+    bool measured = cell->part == cell->measured_part;
+    return k->engine->ops->execute(k->engine, cell->parts[cell->part], cell->allow_stdin,
+                                   measured ? &win : NULL);
+}
+
+static void publish_stream(struct kernel *k, const char *name, const char *data, size_t len);
+static void publish_stream_to(struct kernel *k, const struct jmsg *parent, const char *name,
+                              const char *data, size_t len);
+
+/* The measured part ended: its report goes out (in place of the live
+ * progress display, when there was one). */
+static void show_report(struct kernel *k)
+{
+    struct kcell *cell = &k->cell;
+    struct magic_run *run = cell->run;
+    if (!run || cell->report_shown)
+        return;
+    cell->report_shown = true;
+    if (!magic_run_began(run)) {
+        char line[400];
+        const char *why = magic_run_error(run);
+        int n = snprintf(
+            line, sizeof line, "[iopsd: %%iops: nothing was measured%s%s]\n",
+            why[0] ? ": " : (cell->interrupted ? ": interrupted before the code ran" : ""), why);
+        if (!cell->silent)
+            publish_stream(k, "stderr", line, (size_t)n);
+        return;
+    }
+    if (magic_run_measuring(run))
+        win_end(k, NULL); /* the engine could not say (it died) */
+    json_t *data = NULL, *meta = NULL;
+    char note[320] = "";
+    int rc = magic_run_finish(run, cell->measured_code, cell->exit_status, cell->interrupted, &data,
+                              &meta, note, sizeof note);
+    if (note[0]) {
+        char line[340];
+        int n = snprintf(line, sizeof line, "%s\n", note);
+        publish_stream(k, "stderr", line, (size_t)n);
+    }
+    if (rc && !data && !note[0])
+        fprintf(stderr, "iopsd kernel: rendering the report failed: %s\n", strerror(-rc));
+    if (!data || cell->silent) {
+        json_decref(data);
+        json_decref(meta);
+        return;
+    }
+    const char *type = magic_run_progress_shown(run) ? "update_display_data" : "display_data";
+    publish(k, &cell->req, type,
+            json_pack("{s:o, s:o, s:{s:s}}", "data", data, "metadata", meta ? meta : json_object(),
+                      "transient", "display_id", magic_run_display_id(run)));
+}
+
+/* Parses a magic in code and sets the cell's parts up. Returns 0 (the cell
+ * runs), KCORE_REPLY with *out set (--help: nothing runs), or -EINVAL with e
+ * set (a usage error: nothing runs). */
+static int plan_cell(struct kernel *k, struct jmsg *req, const char *code, json_t **out,
+                     struct kerror *e)
+{
+    struct kcell *cell = &k->cell;
+    struct magic m;
+    char err[320];
+    magic_init(&m);
+    cell_parts_release(cell);
+    if (magic_parse(code, &m, err, sizeof err)) {
+        kerror_set(e, "UsageError", "%s\n\n%s", err, magic_usage());
+        magic_release(&m);
+        return -EINVAL;
+    }
+    if (m.help) {
+        magic_release(&m);
+        return 1;
+    }
+    if (m.kind == MAGIC_NONE) {
+        cell->parts[cell->nparts++] = xstrdup(code);
+        magic_release(&m);
+        return 0;
+    }
+    if (magic_run_new(&m, &cell->run, err, sizeof err)) {
+        kerror_set(e, "UsageError", "%s", err);
+        magic_release(&m);
+        return -ENOTSUP;
+    }
+    if (!blank(m.before))
+        cell->parts[cell->nparts++] = xstrdup(m.before);
+    cell->measured_part = cell->nparts;
+    cell->parts[cell->nparts++] = xstrdup(m.measured);
+    cell->measured_code = xstrdup(m.measured);
+    if (!blank(m.after))
+        cell->parts[cell->nparts++] = xstrdup(m.after);
+    magic_release(&m);
+    return 0;
 }
 
 static int on_execute(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
                       struct kerror *e)
 {
-    char berr[256];
-    if (kernel_ensure_bash(k, berr, sizeof berr)) {
-        kerror_set(e, "KernelError", "cannot start bash: %s", berr);
+    if (ensure_engine(k, e))
         return -EIO;
-    }
     json_t *c = req->content;
     const char *code = json_string_value(json_object_get(c, "code"));
     if (!code) {
@@ -264,19 +385,34 @@ static int on_execute(struct kernel *k, enum kchan ch, struct jmsg *req, json_t 
     }
     if (store)
         hist_add(k, count, code);
-    int rc = bash_session_execute(k->bash, code, allow_stdin);
+    struct kcell *cell = &k->cell;
+    cell->allow_stdin = allow_stdin;
+    int plan = plan_cell(k, req, code, out, e);
+    if (plan < 0) {
+        cell_parts_release(cell);
+        /* a usage error: shown like any failed cell, and nothing ran */
+        return plan == -EINVAL ? -EBADMSG : -ENOTSUP;
+    }
+    if (plan == 1) { /* --help */
+        if (!silent)
+            publish_stream_to(k, req, "stdout", magic_usage(), strlen(magic_usage()));
+        *out =
+            json_pack("{s:i, s:[], s:{}}", "execution_count", count, "payload", "user_expressions");
+        return KCORE_REPLY;
+    }
+    cell->part = 0;
+    int rc = run_part(k);
     if (rc < 0) {
+        cell_parts_release(cell);
         kerror_set(e, "KernelError", "cannot run the cell: %s", strerror(-rc));
         return rc;
     }
-    struct kcell *cell = &k->cell;
     jmsg_release(&cell->req);
     cell->req = *req; /* moved: the caller's message is left empty */
     jmsg_init(req);
     cell->active = true;
     cell->silent = silent;
     cell->store_history = store;
-    cell->allow_stdin = allow_stdin;
     cell->stop_on_error = stop_on_error;
     cell->count = count;
     cell->waiting_input = false;
@@ -305,18 +441,15 @@ static size_t cursor_of(json_t *c, const char *code)
 static int on_complete(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
                        struct kerror *e)
 {
-    char berr[256];
-    if (kernel_ensure_bash(k, berr, sizeof berr)) {
-        kerror_set(e, "KernelError", "cannot start bash: %s", berr);
+    if (ensure_engine(k, e))
         return -EIO;
-    }
     const char *code = json_string_value(json_object_get(req->content, "code"));
     if (!code)
         code = "";
     size_t cursor = cursor_of(req->content, code);
     char **matches = NULL;
     size_t n = 0, start = cursor, end = cursor;
-    int rc = bash_session_complete(k->bash, code, cursor, &matches, &n, &start, &end);
+    int rc = k->engine->ops->complete(k->engine, code, cursor, &matches, &n, &start, &end);
     if (rc < 0) {
         kerror_set(e, "CompletionError", "completion failed: %s", strerror(-rc));
         return rc;
@@ -337,16 +470,13 @@ static int on_complete(struct kernel *k, enum kchan ch, struct jmsg *req, json_t
 static int on_inspect(struct kernel *k, enum kchan ch, struct jmsg *req, json_t **out,
                       struct kerror *e)
 {
-    char berr[256];
-    if (kernel_ensure_bash(k, berr, sizeof berr)) {
-        kerror_set(e, "KernelError", "cannot start bash: %s", berr);
+    if (ensure_engine(k, e))
         return -EIO;
-    }
     const char *code = json_string_value(json_object_get(req->content, "code"));
     if (!code)
         code = "";
     char *text = NULL;
-    int rc = bash_session_inspect(k->bash, code, cursor_of(req->content, code), &text);
+    int rc = k->engine->ops->inspect(k->engine, code, cursor_of(req->content, code), &text);
     if (rc < 0) {
         kerror_set(e, "InspectError", "inspect failed: %s", strerror(-rc));
         return rc;
@@ -375,11 +505,11 @@ static int on_is_complete(struct kernel *k, enum kchan ch, struct jmsg *req, jso
     const char *st = NULL;
     char indent[64] = "";
     char berr[256];
-    if (kernel_ensure_bash(k, berr, sizeof berr)) {
+    if (kernel_ensure_engine(k, berr, sizeof berr)) {
         *out = json_pack("{s:s}", "status", "unknown");
         return KCORE_REPLY;
     }
-    int rc = bash_session_is_complete(k->bash, code, &st, indent, sizeof indent);
+    int rc = k->engine->ops->is_complete(k->engine, code, &st, indent, sizeof indent);
     if (rc < 0 || !st) {
         *out = json_pack("{s:s}", "status", "unknown");
         return KCORE_REPLY;
@@ -459,6 +589,9 @@ static const struct khandler {
     {"interrupt_request", on_interrupt, false, true},
 };
 
+static struct jmsg *take_queued(struct kernel *k, size_t *n);
+static void abort_taken(struct kernel *k, struct jmsg *v, size_t n);
+
 void kcore_dispatch(struct kernel *k, enum kchan ch, struct jmsg *req)
 {
     const char *type = jmsg_type(req);
@@ -488,7 +621,20 @@ void kcore_dispatch(struct kernel *k, enum kchan ch, struct jmsg *req)
     }
     if (rc < 0) {
         bool exec = !strcmp(type, "execute_request");
-        reply_error(k, ch, req, &e, false, exec ? k->execution_count : -1);
+        if (exec) {
+            /* A cell that could not run failed: shown, and run-all stops. */
+            bool silent = json_flag(req->content, "silent", false);
+            size_t ntaken = 0;
+            struct jmsg *taken =
+                json_flag(req->content, "stop_on_error", true) ? take_queued(k, &ntaken) : NULL;
+            reply_error(k, ch, req, &e, !silent, k->execution_count);
+            status(k, &parent, "idle");
+            jmsg_release(&parent);
+            if (taken)
+                abort_taken(k, taken, ntaken);
+            return;
+        }
+        reply_error(k, ch, req, &e, false, -1);
     } else if (rc == KCORE_REPLY) {
         char rtype[96];
         reply_type(type, rtype, sizeof rtype);
@@ -557,6 +703,22 @@ void kcore_finish_cell(struct kernel *k)
 {
     struct kcell *cell = &k->cell;
     cell->done = false;
+    if (cell->part == cell->measured_part)
+        show_report(k);
+    /* The next part of a magic cell runs unless this one was interrupted or
+     * the engine died (a shell goes on after a failing line, so do we). */
+    if (cell->part + 1 < cell->nparts && !cell->interrupted && !cell->restarted) {
+        cell->part++;
+        int rc = run_part(k);
+        if (rc == 0)
+            return;
+        cell->exit_status = 1;
+        char line[128];
+        int n = snprintf(line, sizeof line, "[iopsd: the rest of the cell could not run: %s]\n",
+                         strerror(-rc));
+        publish_stream(k, "stderr", line, (size_t)n);
+    }
+    cell_parts_release(cell);
     cell->active = false;
     cell->waiting_input = false;
     bool failed = cell->interrupted || cell->exit_status != 0;
@@ -584,7 +746,8 @@ void kcore_finish_cell(struct kernel *k)
         abort_taken(k, taken, ntaken);
 }
 
-static void publish_stream(struct kernel *k, const char *name, const char *data, size_t len)
+static void publish_stream_to(struct kernel *k, const struct jmsg *parent, const char *name,
+                              const char *data, size_t len)
 {
     json_t *text = json_stringn(data, len);
     if (!text) {
@@ -594,22 +757,28 @@ static void publish_stream(struct kernel *k, const char *name, const char *data,
         text = json_stringn(b.data ? b.data : "", b.len);
         buf_release(&b);
     }
-    publish(k, &k->cell.req, "stream", json_pack("{s:s, s:o}", "name", name, "text", text));
+    publish(k, parent, "stream", json_pack("{s:s, s:o}", "name", name, "text", text));
 }
 
-void kcore_bash_event(void *ctx, const struct bash_event *ev)
+static void publish_stream(struct kernel *k, const char *name, const char *data, size_t len)
+{
+    publish_stream_to(k, &k->cell.req, name, data, len);
+}
+
+void kcore_engine_event(void *ctx, const struct engine_event *ev)
 {
     struct kernel *k = ctx;
     struct kcell *cell = &k->cell;
     if (!cell->active)
         return;
     switch (ev->type) {
-    case BASH_EV_STDOUT:
-    case BASH_EV_STDERR:
+    case ENGINE_EV_STDOUT:
+    case ENGINE_EV_STDERR:
         if (!cell->silent && ev->len)
-            publish_stream(k, ev->type == BASH_EV_STDOUT ? "stdout" : "stderr", ev->data, ev->len);
+            publish_stream(k, ev->type == ENGINE_EV_STDOUT ? "stdout" : "stderr", ev->data,
+                           ev->len);
         break;
-    case BASH_EV_INPUT_REQUEST: {
+    case ENGINE_EV_INPUT_REQUEST: {
         if (!cell->allow_stdin)
             break;
         json_t *prompt = json_stringn(ev->data ? ev->data : "", ev->len);
@@ -626,13 +795,34 @@ void kcore_bash_event(void *ctx, const struct bash_event *ev)
         cell->waiting_input = true;
         break;
     }
-    case BASH_EV_DONE:
+    case ENGINE_EV_DONE:
         cell->done = true;
         cell->exit_status = ev->exit_status;
         cell->interrupted = ev->interrupted;
         cell->restarted = ev->restarted;
         break;
     }
+}
+
+long kcore_timeout_ms(struct kernel *k)
+{
+    if (!k->cell.active || !k->cell.run || k->cell.silent)
+        return -1;
+    return magic_run_progress_due_ms(k->cell.run);
+}
+
+void kcore_tick(struct kernel *k)
+{
+    struct kcell *cell = &k->cell;
+    if (kcore_timeout_ms(k) != 0)
+        return;
+    bool update = false;
+    json_t *data = magic_run_progress(cell->run, &update);
+    if (!data)
+        return;
+    publish(k, &cell->req, update ? "update_display_data" : "display_data",
+            json_pack("{s:o, s:{}, s:{s:s}}", "data", data, "metadata", "transient", "display_id",
+                      magic_run_display_id(cell->run)));
 }
 
 void kcore_stdin(struct kernel *k, struct jmsg *msg)
@@ -646,15 +836,15 @@ void kcore_stdin(struct kernel *k, struct jmsg *msg)
     if (!value)
         value = "";
     k->cell.waiting_input = false;
-    int rc = bash_session_input(k->bash, value, strlen(value));
+    int rc = k->engine->ops->input(k->engine, value, strlen(value));
     if (rc < 0)
         fprintf(stderr, "iopsd kernel: input not delivered: %s\n", strerror(-rc));
 }
 
 void kcore_interrupt(struct kernel *k)
 {
-    if (k->cell.active && k->bash) {
-        int rc = bash_session_interrupt(k->bash);
+    if (k->cell.active && k->engine) {
+        int rc = k->engine->ops->interrupt(k->engine);
         if (rc < 0)
             fprintf(stderr, "iopsd kernel: interrupt failed: %s\n", strerror(-rc));
     }
@@ -668,9 +858,5 @@ void kcore_release(struct kernel *k)
     k->hist = NULL;
     k->nhist = k->histcap = 0;
     jmsg_release(&k->cell.req);
-    free(k->bash_version);
-    k->bash_version = NULL;
-    if (k->version_pipe)
-        pclose(k->version_pipe);
-    k->version_pipe = NULL;
+    cell_parts_release(&k->cell);
 }

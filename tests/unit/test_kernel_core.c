@@ -65,7 +65,7 @@ bool kernel_next_shell(struct kernel *k, struct jmsg *m)
     return true;
 }
 
-int kernel_ensure_bash(struct kernel *k, char *err, size_t errlen)
+int kernel_ensure_engine(struct kernel *k, char *err, size_t errlen)
 {
     return 0;
 }
@@ -84,31 +84,32 @@ static char last_code[256];
 static int executes, interrupts;
 static char last_input[64];
 
-int bash_session_execute(struct bash_session *s, const char *code, bool allow_stdin)
+static int eng_execute(struct engine *e, const char *code, bool allow_stdin,
+                       const struct engine_window *win)
 {
     snprintf(last_code, sizeof last_code, "%s", code);
     executes++;
     return 0;
 }
-int bash_session_interrupt(struct bash_session *s)
+static int eng_interrupt(struct engine *e)
 {
     interrupts++;
     return 0;
 }
-int bash_session_input(struct bash_session *s, const char *text, size_t len)
+static int eng_input(struct engine *e, const char *text, size_t len)
 {
     snprintf(last_input, sizeof last_input, "%.*s", (int)len, text);
     return 0;
 }
-int bash_session_is_complete(struct bash_session *s, const char *code, const char **status,
-                             char *indent, size_t indentlen)
+static int eng_is_complete(struct engine *e, const char *code, const char **status, char *indent,
+                           size_t indentlen)
 {
     *status = strstr(code, "then") && !strstr(code, "fi") ? "incomplete" : "complete";
     snprintf(indent, indentlen, "    ");
     return 0;
 }
-int bash_session_complete(struct bash_session *s, const char *code, size_t cursor_pos,
-                          char ***matches, size_t *nmatches, size_t *start, size_t *end)
+static int eng_complete(struct engine *e, const char *code, size_t cursor_pos, char ***matches,
+                        size_t *nmatches, size_t *start, size_t *end)
 {
     *matches = malloc(2 * sizeof **matches);
     (*matches)[0] = strdup("echo");
@@ -118,11 +119,27 @@ int bash_session_complete(struct bash_session *s, const char *code, size_t curso
     *end = cursor_pos;
     return 0;
 }
-int bash_session_inspect(struct bash_session *s, const char *code, size_t cursor_pos, char **text)
+static int eng_inspect(struct engine *e, const char *code, size_t cursor_pos, char **text)
 {
     *text = strstr(code, "cd") ? strdup("cd is a shell builtin") : NULL;
     return 0;
 }
+static json_t *eng_kernel_info(struct engine *e)
+{
+    return json_pack("{s:{s:s, s:s}, s:s, s:[]}", "language_info", "name", "bash", "version",
+                     "5.2-test", "banner", "scripted", "help_links");
+}
+static const struct engine_ops scripted_ops = {
+    .name = "scripted",
+    .execute = eng_execute,
+    .input = eng_input,
+    .interrupt = eng_interrupt,
+    .complete = eng_complete,
+    .inspect = eng_inspect,
+    .is_complete = eng_is_complete,
+    .kernel_info = eng_kernel_info,
+};
+static struct engine scripted = {&scripted_ops};
 
 /* ---- helpers ---- */
 
@@ -130,8 +147,9 @@ static struct kernel *new_kernel(void)
 {
     struct kernel *k = calloc(1, sizeof *k);
     snprintf(k->session, sizeof k->session, "test-session");
-    k->bash = (struct bash_session *)k; /* never dereferenced by the mock */
-    k->bash_version = strdup("5.2-test");
+    k->engine = &scripted;
+    k->engine_started = true;
+    k->cell.measured_part = -1;
     return k;
 }
 
@@ -167,10 +185,10 @@ static const char *trace(void)
     return buf;
 }
 
-static void bash_event(struct kernel *k, enum bash_event_type t, const char *data, int status)
+static void bash_event(struct kernel *k, enum engine_event_type t, const char *data, int status)
 {
-    struct bash_event ev = {t, data, data ? strlen(data) : 0, false, status, false, false};
-    kcore_bash_event(k, &ev);
+    struct engine_event ev = {t, data, data ? strlen(data) : 0, false, status, false, false};
+    kcore_engine_event(k, &ev);
     if (k->cell.done)
         kcore_finish_cell(k);
 }
@@ -213,8 +231,8 @@ static void test_execute_ok_and_error(void)
     CHECK_STR(last_code, "echo hi");
     CHECK_STR(trace(), "iopub:status:busy iopub:execute_input");
     CHECK(k->cell.active);
-    bash_event(k, BASH_EV_STDOUT, "hi\n", 0);
-    bash_event(k, BASH_EV_DONE, NULL, 0);
+    bash_event(k, ENGINE_EV_STDOUT, "hi\n", 0);
+    bash_event(k, ENGINE_EV_DONE, NULL, 0);
     CHECK_STR(trace(), "iopub:status:busy iopub:execute_input iopub:stream shell:execute_reply "
                        "iopub:status:idle");
     for (size_t i = 0; i < nsent; i++)
@@ -228,7 +246,7 @@ static void test_execute_ok_and_error(void)
     make_request(&req, "execute_request", exec_content("f", false, true));
     kcore_dispatch(k, KCHAN_SHELL, &req);
     jmsg_release(&req);
-    bash_event(k, BASH_EV_DONE, NULL, 3);
+    bash_event(k, ENGINE_EV_DONE, NULL, 3);
     CHECK_STR(trace(), "iopub:status:busy iopub:execute_input iopub:error shell:execute_reply "
                        "iopub:status:idle");
     CHECK_STR(json_string_value(json_object_get(sent[2].content, "evalue")), "exit status 3");
@@ -241,8 +259,8 @@ static void test_execute_ok_and_error(void)
     make_request(&req, "execute_request", exec_content("echo s; false", true, true));
     kcore_dispatch(k, KCHAN_SHELL, &req);
     jmsg_release(&req);
-    bash_event(k, BASH_EV_STDOUT, "s\n", 0);
-    bash_event(k, BASH_EV_DONE, NULL, 1);
+    bash_event(k, ENGINE_EV_STDOUT, "s\n", 0);
+    bash_event(k, ENGINE_EV_DONE, NULL, 1);
     CHECK_STR(trace(), "iopub:status:busy shell:execute_reply iopub:status:idle");
     CHECK_INT(json_integer_value(json_object_get(sent[1].content, "execution_count")), 2);
     reset();
@@ -275,7 +293,7 @@ static void test_stop_on_error(void)
     nqueued = 3;
     executes = 0;
     nsent_at_first_recv = (size_t)-1;
-    bash_event(k, BASH_EV_DONE, NULL, 1);
+    bash_event(k, ENGINE_EV_DONE, NULL, 1);
     CHECK_INT(executes, 0);
     /* the queue was taken before the failed cell's error and reply went out */
     CHECK_U64(nsent_at_first_recv, 2);
@@ -295,7 +313,7 @@ static void test_stop_on_error(void)
     jmsg_release(&req);
     make_request(&queued[0], "execute_request", exec_content("echo yes", false, true));
     nqueued = 1;
-    bash_event(k, BASH_EV_DONE, NULL, 1);
+    bash_event(k, ENGINE_EV_DONE, NULL, 1);
     CHECK_STR(trace(), "iopub:status:busy iopub:execute_input iopub:error shell:execute_reply "
                        "iopub:status:idle");
     CHECK_U64(qpos, 0);
@@ -314,7 +332,7 @@ static void test_stdin_and_interrupt(void)
     snprintf(id, sizeof id, "%s", jmsg_id(&req));
     kcore_dispatch(k, KCHAN_SHELL, &req);
     jmsg_release(&req);
-    bash_event(k, BASH_EV_INPUT_REQUEST, "Name: ", 0);
+    bash_event(k, ENGINE_EV_INPUT_REQUEST, "Name: ", 0);
     CHECK_STR(trace(), "iopub:status:busy iopub:execute_input stdin:input_request");
     CHECK_STR(sent[2].ident0, "client-A"); /* routed like the execute_request */
     CHECK_STR(sent[2].parent_id, id);
@@ -334,8 +352,8 @@ static void test_stdin_and_interrupt(void)
     kcore_dispatch(k, KCHAN_CONTROL, &req);
     CHECK_INT(interrupts, 1);
     jmsg_release(&req);
-    struct bash_event ev = {BASH_EV_DONE, NULL, 0, false, 130, true, false};
-    kcore_bash_event(k, &ev);
+    struct engine_event ev = {ENGINE_EV_DONE, NULL, 0, false, 130, true, false};
+    kcore_engine_event(k, &ev);
     kcore_finish_cell(k);
     CHECK_STR(json_string_value(json_object_get(sent[nsent - 2].content, "ename")), "Interrupted");
     CHECK_STR(json_string_value(json_object_get(sent[nsent - 2].content, "evalue")),
@@ -394,9 +412,10 @@ static void test_other_requests(void)
     make_request(&req, "execute_request", json_pack("{s:i}", "code", 5));
     kcore_dispatch(k, KCHAN_SHELL, &req);
     jmsg_release(&req);
-    CHECK_STR(trace(), "iopub:status:busy shell:execute_reply iopub:status:idle");
-    CHECK_STR(json_string_value(json_object_get(sent[1].content, "ename")), "BadRequest");
-    CHECK(json_object_get(sent[1].content, "execution_count") != NULL);
+    /* a cell that cannot run failed: its error is shown */
+    CHECK_STR(trace(), "iopub:status:busy iopub:error shell:execute_reply iopub:status:idle");
+    CHECK_STR(json_string_value(json_object_get(sent[2].content, "ename")), "BadRequest");
+    CHECK(json_object_get(sent[2].content, "execution_count") != NULL);
     reset();
 
     make_request(&req, "shutdown_request", json_pack("{s:b}", "restart", 1));
@@ -411,6 +430,79 @@ static void test_other_requests(void)
     free(k);
 }
 
+/* Magic cells: the parts run one after another; usage errors and --help
+ * run nothing. The measuring itself is the integration tests' (no engine
+ * here calls the window hooks). */
+static void test_magic_cells(void)
+{
+    struct kernel *k = new_kernel();
+    struct jmsg req;
+    executes = 0;
+    make_request(&req, "execute_request",
+                 exec_content("echo a\n%iops echo b\necho c", false, true));
+    kcore_dispatch(k, KCHAN_SHELL, &req);
+    jmsg_release(&req);
+    CHECK_INT(executes, 1);
+    CHECK_STR(last_code, "echo a\n");
+    bash_event(k, ENGINE_EV_STDOUT, "a\n", 0);
+    bash_event(k, ENGINE_EV_DONE, NULL, 0);
+    CHECK_INT(executes, 2);
+    CHECK_STR(last_code, "echo b");
+    CHECK(k->cell.active);
+    bash_event(k, ENGINE_EV_DONE, NULL, 0);
+    CHECK_INT(executes, 3);
+    CHECK_STR(last_code, "echo c");
+    bash_event(k, ENGINE_EV_DONE, NULL, 0);
+    CHECK(!k->cell.active);
+    /* the scripted engine never opens the window: said, not a report of zeros */
+    CHECK_STR(trace(), "iopub:status:busy iopub:execute_input iopub:stream iopub:stream "
+                       "shell:execute_reply iopub:status:idle");
+    CHECK_STR(json_string_value(json_object_get(sent[3].content, "text")),
+              "[iopsd: %iops: nothing was measured]\n");
+    reset();
+
+    /* an interrupt in the first part: the rest does not run */
+    executes = 0;
+    make_request(&req, "execute_request", exec_content("sleep 9\n%iops echo b", false, true));
+    kcore_dispatch(k, KCHAN_SHELL, &req);
+    jmsg_release(&req);
+    struct engine_event ev = {ENGINE_EV_DONE, "", 0, false, 130, true, false};
+    kcore_engine_event(k, &ev);
+    kcore_finish_cell(k);
+    CHECK_INT(executes, 1);
+    CHECK(!k->cell.active);
+    reset();
+
+    /* a usage error: nothing runs, the error names the problem and shows the usage */
+    executes = 0;
+    make_request(&req, "execute_request",
+                 exec_content("%%iops --frobnicate\ntouch f", false, true));
+    kcore_dispatch(k, KCHAN_SHELL, &req);
+    jmsg_release(&req);
+    CHECK_INT(executes, 0);
+    CHECK_STR(trace(), "iopub:status:busy iopub:execute_input iopub:error shell:execute_reply "
+                       "iopub:status:idle");
+    CHECK_STR(json_string_value(json_object_get(sent[3].content, "ename")), "UsageError");
+    const char *ev_text = json_string_value(json_object_get(sent[3].content, "evalue"));
+    CHECK(ev_text && strstr(ev_text, "unknown option '--frobnicate'"));
+    CHECK(ev_text && strstr(ev_text, "Usage: %%iops"));
+    reset();
+
+    /* --help: the usage as the cell's output, ok */
+    make_request(&req, "execute_request", exec_content("%iops --help", false, true));
+    kcore_dispatch(k, KCHAN_SHELL, &req);
+    jmsg_release(&req);
+    CHECK_INT(executes, 0);
+    CHECK_STR(trace(), "iopub:status:busy iopub:execute_input iopub:stream shell:execute_reply "
+                       "iopub:status:idle");
+    CHECK_STR(json_string_value(json_object_get(sent[2].content, "name")), "stdout");
+    CHECK(strstr(json_string_value(json_object_get(sent[2].content, "text")), "--hist-kinds"));
+    CHECK_STR(json_string_value(json_object_get(sent[3].content, "status")), "ok");
+    reset();
+    kcore_release(k);
+    free(k);
+}
+
 int main(void)
 {
     test_kernel_info();
@@ -418,5 +510,6 @@ int main(void)
     test_stop_on_error();
     test_stdin_and_interrupt();
     test_other_requests();
+    test_magic_cells();
     return tap_done("test_kernel_core");
 }

@@ -1,6 +1,7 @@
 /* test_magic: `%%iops` / `%iops` parsing: options, splitting of the cell,
  * errors. */
 #include "magics/magic.h"
+#include "measure/report.h"
 #include "tests/unit/tap.h"
 
 #include <errno.h>
@@ -42,11 +43,12 @@ static void test_cell(void)
     CHECK_STR(m.measured, "dd if=/dev/zero of=f bs=4096 count=2560\necho done");
     CHECK_STR(m.after, "");
 
-    CHECK_INT(parse("%%iops --backend=trace -n 5 --no-hist --json -q\r\nls", &m, err), 0);
+    CHECK_INT(parse("%%iops --backend=trace -n 5 --no-histogram --json out.json -q\r\nls", &m, err),
+              0);
     CHECK_STR(m.backend, "trace");
     CHECK_INT(m.top_files, 5);
     CHECK(!m.histograms);
-    CHECK(m.json_text);
+    CHECK_STR(m.json_path, "out.json");
     CHECK(m.quiet);
     CHECK_STR(m.measured, "ls");
 
@@ -101,8 +103,15 @@ static void test_errors(void)
     CHECK_STR(err, "%iops: option '--top' needs an argument");
     CHECK_INT(parse("%%iops --top=-1\nls", &m, err), -EINVAL);
     CHECK_STR(err, "%iops: --top: '-1' is not a count");
-    CHECK_INT(parse("%%iops --json=1\nls", &m, err), -EINVAL);
-    CHECK_STR(err, "%iops: option '--json' takes no argument");
+    CHECK_INT(parse("%%iops --json\nls", &m, err), -EINVAL);
+    CHECK_STR(err, "%iops: option '--json' needs an argument");
+    CHECK_INT(parse("%%iops --no-histogram=1\nls", &m, err), -EINVAL);
+    CHECK_STR(err, "%iops: option '--no-histogram' takes no argument");
+    CHECK_INT(parse("%%iops --hist-kinds file,pipe\nls", &m, err), 0);
+    CHECK_INT(m.hist_kinds, (1u << FDK_FILE) | (1u << FDK_PIPE));
+    CHECK_INT(parse("%%iops --hist-kinds disk\nls", &m, err), -EINVAL);
+    CHECK_INT(parse("%%iops -b nfs\nls", &m, err), -EINVAL);
+    CHECK_STR(err, "%iops: unknown backend 'nfs' (auto, proc or trace)");
     CHECK_INT(parse("%%iops ls\n", &m, err), -EINVAL);
     CHECK_STR(err, "%%iops: unexpected argument 'ls' (the code goes on the lines below)");
     CHECK_INT(parse("%iops -b proc", &m, err), -EINVAL);

@@ -1,0 +1,331 @@
+/* magic_run: one measured magic: backend choice, the window, live progress,
+ * the report's completion, --json FILE and the display bundle. */
+#include "magics/magic_run.h"
+#include "measure/report_json.h"
+#include "render/render.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+struct magic_run {
+    const struct meas_backend *backend;
+    struct meas_opts mo;
+    struct render_opts ro;
+    char *json_path;
+    bool quiet;
+    pid_t root;
+    struct meas_window *win; /* open window, NULL when not measuring */
+    struct report report;
+    bool ended, began;
+    char error[320];
+    char display_id[48];
+    /* live progress */
+    uint64_t t0_ns, next_ns;
+    bool shown;
+    struct meas_progress last;
+    uint64_t last_ns;
+};
+
+static uint64_t ms_ns(long ms)
+{
+    return (uint64_t)ms * 1000000u;
+}
+
+int magic_run_new(const struct magic *m, struct magic_run **out, char *err, size_t errlen)
+{
+    char why[256];
+    const struct meas_backend *b = meas_backend_get(m->backend, why, sizeof why);
+    if (b && !b->window_begin) {
+        snprintf(why, sizeof why, "backend '%s' cannot measure a running kernel", b->name);
+        b = NULL;
+    }
+    if (!b && !strcmp(m->backend, "auto"))
+        b = meas_backend_get("proc", why, sizeof why);
+    if (!b) {
+        snprintf(err, errlen, "%%iops: %s", why);
+        return -ENOTSUP;
+    }
+    struct magic_run *r = xcalloc(1, sizeof *r);
+    r->backend = b;
+    meas_opts_init(&r->mo);
+    if (m->top_files >= 0)
+        r->mo.top_files = (size_t)m->top_files;
+    if (m->hist_kinds)
+        r->mo.hist_kinds = m->hist_kinds;
+    render_opts_init(&r->ro);
+    r->ro.histograms = m->histograms;
+    r->ro.html_image = true;
+    r->ro.top_files = r->mo.top_files;
+    r->json_path = m->json_path ? xstrdup(m->json_path) : NULL;
+    r->quiet = m->quiet;
+    report_init(&r->report);
+    unsigned char rnd[12];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        uint64_t t = clock_mono_ns() ^ ((uint64_t)getpid() << 32);
+        memcpy(rnd, &t, sizeof t);
+        memset(rnd + sizeof t, 0, sizeof rnd - sizeof t);
+    }
+    int o = snprintf(r->display_id, sizeof r->display_id, "iops-");
+    for (size_t i = 0; i < sizeof rnd; i++)
+        o += snprintf(r->display_id + o, sizeof r->display_id - (size_t)o, "%02x", rnd[i]);
+    *out = r;
+    return 0;
+}
+
+const char *magic_run_backend(const struct magic_run *r)
+{
+    return r->backend->name;
+}
+
+int magic_run_begin(struct magic_run *r, const struct magic_plumbing *p, char *err, size_t errlen)
+{
+    if (r->win || r->ended)
+        return -EALREADY;
+    r->root = p->root;
+    r->mo.nexclude = p->nexclude < MEAS_EXCLUDE_MAX ? p->nexclude : MEAS_EXCLUDE_MAX;
+    memcpy(r->mo.exclude, p->exclude, r->mo.nexclude * sizeof *r->mo.exclude);
+    char why[256] = "";
+    int rc = r->backend->window_begin(p->root, &r->mo, &r->win, why, sizeof why);
+    if (rc) {
+        r->win = NULL;
+        snprintf(r->error, sizeof r->error, "cannot measure with %s: %s", r->backend->name, why);
+        snprintf(err, errlen, "%%iops: %s", r->error);
+        return rc;
+    }
+    r->began = true;
+    r->t0_ns = r->last_ns = clock_mono_ns();
+    r->next_ns = r->t0_ns + ms_ns(MAGIC_PROGRESS_AFTER_MS);
+    return 0;
+}
+
+bool magic_run_measuring(const struct magic_run *r)
+{
+    return r && r->win;
+}
+
+bool magic_run_began(const struct magic_run *r)
+{
+    return r && r->began;
+}
+
+const char *magic_run_error(const struct magic_run *r)
+{
+    return r->error;
+}
+
+long magic_run_progress_due_ms(const struct magic_run *r)
+{
+    if (!r || !r->win || !r->backend->window_sample)
+        return -1;
+    uint64_t now = clock_mono_ns();
+    if (now >= r->next_ns)
+        return 0;
+    return (long)((r->next_ns - now + 999999u) / 1000000u);
+}
+
+/* "12.3 MiB" */
+static void fmt_bytes(char *out, size_t n, double v)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int u = 0;
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, n, "%.0f B", v);
+    else
+        snprintf(out, n, "%.1f %s", v, unit[u]);
+}
+
+/* "1,234,567" */
+static void fmt_count(char *out, size_t n, uint64_t v)
+{
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%" PRIu64, v);
+    size_t o = 0;
+    for (int i = 0; i < len && o + 2 < n; i++) {
+        if (i && (len - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = '\0';
+}
+
+json_t *magic_run_progress(struct magic_run *r, bool *update)
+{
+    if (magic_run_progress_due_ms(r) != 0)
+        return NULL;
+    struct meas_progress p;
+    memset(&p, 0, sizeof p);
+    uint64_t now = clock_mono_ns();
+    r->next_ns = now + ms_ns(MAGIC_PROGRESS_EVERY_MS);
+    if (r->backend->window_sample(r->win, &p))
+        return NULL;
+    double dt = (double)(now - r->last_ns) / 1e9;
+    uint64_t ops = p.read_ops + p.write_ops, bytes = p.read_bytes + p.write_bytes;
+    uint64_t ops0 = r->last.read_ops + r->last.write_ops;
+    uint64_t bytes0 = r->last.read_bytes + r->last.write_bytes;
+    double iops = dt > 0 && ops >= ops0 ? (double)(ops - ops0) / dt : 0;
+    double bps = dt > 0 && bytes >= bytes0 ? (double)(bytes - bytes0) / dt : 0;
+    r->last = p;
+    r->last_ns = now;
+
+    char c_ops[32], c_r[32], c_w[32], b_all[32], b_rate[32];
+    fmt_count(c_ops, sizeof c_ops, ops);
+    fmt_count(c_r, sizeof c_r, p.read_ops);
+    fmt_count(c_w, sizeof c_w, p.write_ops);
+    fmt_bytes(b_all, sizeof b_all, (double)bytes);
+    fmt_bytes(b_rate, sizeof b_rate, bps);
+    struct buf t = BUF_INIT, h = BUF_INIT;
+    buf_printf(&t,
+               "iops (%s): running for %.1f s \xc2\xb7 %s ops (%s reads, %s writes) \xc2\xb7 %s "
+               "\xc2\xb7 now %.0f IOPS, %s/s",
+               r->backend->name, p.elapsed_seconds, c_ops, c_r, c_w, b_all, iops, b_rate);
+    buf_printf(&h,
+               "<div class=\"iopsd-progress\" style=\"font-family:monospace\">"
+               "<b>iops</b> (%s): running for %.1f s &middot; %s ops (%s reads, %s writes) "
+               "&middot; %s &middot; now %.0f IOPS, %s/s</div>",
+               r->backend->name, p.elapsed_seconds, c_ops, c_r, c_w, b_all, iops, b_rate);
+    json_t *data =
+        json_pack("{s:s%, s:s%}", "text/plain", t.data, t.len, "text/html", h.data, h.len);
+    buf_release(&t);
+    buf_release(&h);
+    *update = r->shown;
+    r->shown = true;
+    return data;
+}
+
+const char *magic_run_display_id(const struct magic_run *r)
+{
+    return r->display_id;
+}
+
+bool magic_run_progress_shown(const struct magic_run *r)
+{
+    return r->shown;
+}
+
+static uint64_t sub_sat(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+int magic_run_end(struct magic_run *r, const struct magic_framing *f, char *err, size_t errlen)
+{
+    if (!r->win)
+        return r->ended ? -EALREADY : -EINVAL;
+    char why[256] = "";
+    int rc = r->backend->window_end(r->win, &r->report, why, sizeof why);
+    r->win = NULL;
+    r->ended = true;
+    if (rc) {
+        snprintf(err, errlen, "%%iops: measuring with %s failed: %s", r->backend->name, why);
+        report_set_error(&r->report, "%s", why);
+    }
+    if (f && !r->backend->excludes_fds) {
+        /* The backend counted the engine's own gate calls with the user's. */
+        r->report.read_ops = sub_sat(r->report.read_ops, f->read_ops);
+        r->report.read_bytes = sub_sat(r->report.read_bytes, f->read_bytes);
+        r->report.write_ops = sub_sat(r->report.write_ops, f->write_ops);
+        r->report.write_bytes = sub_sat(r->report.write_bytes, f->write_bytes);
+    }
+    return rc;
+}
+
+/* Writes the report's JSON to path; a relative path is taken from the
+ * measured process's working directory (where the user's code runs). */
+static int write_json(struct magic_run *r, const char *text, size_t len, char *note, size_t notelen)
+{
+    int dir = AT_FDCWD;
+    if (r->json_path[0] != '/' && r->root > 0) {
+        char p[64];
+        snprintf(p, sizeof p, "/proc/%d/cwd", (int)r->root);
+        dir = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+            dir = AT_FDCWD;
+    }
+    int fd = openat(dir, r->json_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int e = fd < 0 ? errno : 0;
+    if (dir >= 0)
+        close(dir);
+    size_t off = 0;
+    while (fd >= 0 && off < len) {
+        ssize_t n = write(fd, text + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            e = n < 0 ? errno : EIO;
+            break;
+        }
+        off += (size_t)n;
+    }
+    if (fd >= 0 && close(fd) && !e)
+        e = errno;
+    if (e) {
+        snprintf(note, notelen, "%%iops: --json %.200s: %s", r->json_path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+int magic_run_finish(struct magic_run *r, const char *code, int exit_status, bool interrupted,
+                     json_t **data, json_t **metadata, char *note, size_t notelen)
+{
+    *data = *metadata = NULL;
+    note[0] = '\0';
+    struct report *rep = &r->report;
+    if (code)
+        report_set_code(rep, code);
+    rep->exited = true;
+    rep->exit_status = exit_status;
+    rep->interrupted = interrupted;
+    if (!rep->backend[0])
+        snprintf(rep->backend, sizeof rep->backend, "%s", r->backend->name);
+    int rc = 0;
+    if (r->json_path) {
+        json_t *doc = report_to_json(rep);
+        char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+        json_decref(doc);
+        if (!text) {
+            snprintf(note, notelen, "%%iops: --json: the report could not be serialized");
+            rc = -ENOMEM;
+        } else {
+            size_t len = strlen(text);
+            text[len] = '\n'; /* replaces the NUL: written with its length */
+            rc = write_json(r, text, len + 1, note, notelen);
+            free(text);
+        }
+    }
+    if (r->quiet)
+        return rc;
+    struct display_bundle b;
+    display_bundle_init(&b);
+    int brc = render_bundle(rep, &r->ro, &b);
+    if (brc == 0)
+        brc = display_bundle_to_jupyter(&b, data, metadata);
+    display_bundle_release(&b);
+    return brc ? brc : rc;
+}
+
+void magic_run_free(struct magic_run *r)
+{
+    if (!r)
+        return;
+    if (r->win) {
+        char err[256];
+        magic_run_end(r, NULL, err, sizeof err);
+    }
+    report_release(&r->report);
+    free(r->json_path);
+    free(r);
+}

@@ -1,0 +1,90 @@
+/* magic_run: one `%%iops` / `%iops` measurement, from the parsed magic to
+ * what the notebook shows. Knows nothing of bash, of relaying or of the
+ * Jupyter wire: a kernel's engine supplies the process tree to measure and
+ * calls begin/end at the exact start and end of the measured code; the
+ * kernel publishes what comes out (progress updates and the final display
+ * data) on iopub.
+ *
+ *   magic_run_new(&magic, &run, err)      picks the backend (errors: unusable)
+ *   magic_run_begin(run, &plumbing, err)  the engine is at the start gate
+ *   ... magic_run_progress(run, now) while the code runs (live display)
+ *   magic_run_end(run, &framing, err)     the engine is at the end gate
+ *   magic_run_finish(run, ...)            report + --json file + display data
+ *   magic_run_free(run)                   (ends a window still open)
+ */
+#ifndef IOPSD_MAGIC_RUN_H
+#define IOPSD_MAGIC_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "magics/magic.h"
+#include "measure/backend.h"
+
+/* What the engine measures: the root of the process tree that runs the
+ * user's code, and its own plumbing among that tree's descriptors. */
+struct magic_plumbing {
+    pid_t root;
+    struct meas_fdid exclude[MEAS_EXCLUDE_MAX];
+    size_t nexclude;
+};
+
+/* The engine's own calls inside the window (its start and end gates), known
+ * exactly; subtracted where the backend cannot tell descriptors apart. */
+struct magic_framing {
+    uint64_t read_ops, read_bytes, write_ops, write_bytes;
+};
+
+/* A cell runs this long before the first live progress display. */
+#define MAGIC_PROGRESS_AFTER_MS 1000
+/* Then at most one update per this many milliseconds. */
+#define MAGIC_PROGRESS_EVERY_MS 250
+
+struct magic_run;
+
+/* Resolves the magic's backend ("auto": the tracer where ptrace works, else
+ * proc). Returns 0, or -errno with a one-line reason in err. */
+int magic_run_new(const struct magic *m, struct magic_run **out, char *err, size_t errlen);
+const char *magic_run_backend(const struct magic_run *r);
+
+/* Starts measuring. Returns 0 or -errno with a reason in err. */
+int magic_run_begin(struct magic_run *r, const struct magic_plumbing *p, char *err, size_t errlen);
+bool magic_run_measuring(const struct magic_run *r);
+/* A window was begun (a report exists once it ends). */
+bool magic_run_began(const struct magic_run *r);
+/* Why the window could not begin ("" if it did, or was never asked to). */
+const char *magic_run_error(const struct magic_run *r);
+
+/* Milliseconds until magic_run_progress() has something to show; -1 when
+ * never (not measuring, or the backend cannot sample). */
+long magic_run_progress_due_ms(const struct magic_run *r);
+/* When due: the "data" object of a display (text/plain, text/html) showing
+ * elapsed time, ops and bytes so far, current IOPS and throughput; *update
+ * tells whether a display was already shown (then it is an
+ * update_display_data). NULL when not due. */
+json_t *magic_run_progress(struct magic_run *r, bool *update);
+/* The display_id of the progress display and the final report. */
+const char *magic_run_display_id(const struct magic_run *r);
+/* A progress display was shown (the report replaces it in place). */
+bool magic_run_progress_shown(const struct magic_run *r);
+
+/* Stops measuring; the report is kept for magic_run_finish. framing may be
+ * NULL. Returns 0 or -errno with a reason in err (the report then carries
+ * the error too). */
+int magic_run_end(struct magic_run *r, const struct magic_framing *f, char *err, size_t errlen);
+
+/* Completes the report (the measured code, its exit status, whether it was
+ * interrupted), writes --json FILE, and unless --quiet renders the display:
+ * *data and *metadata (new references) for a display_data. A problem writing
+ * the file goes into note (one line, "" if none); the display is made anyway. */
+int magic_run_finish(struct magic_run *r, const char *code, int exit_status, bool interrupted,
+                     json_t **data, json_t **metadata, char *note, size_t notelen);
+
+/* Frees r, ending its window first if it is still open. NULL is fine. */
+void magic_run_free(struct magic_run *r);
+
+#endif
