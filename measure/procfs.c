@@ -93,6 +93,12 @@ int procfs_parse_stat(const char *text, size_t len, struct proc_stat *out)
             rp = q;
     if (!rp || rp < p)
         return -EBADMSG;
+    if (rp - p >= 2 && p[0] == ' ' && p[1] == '(') {
+        size_t n = (size_t)(rp - p - 2);
+        if (n > sizeof(out->comm) - 1)
+            n = sizeof(out->comm) - 1;
+        memcpy(out->comm, p + 2, n);
+    }
     p = rp + 1;
     /* field 3 state, 4 ppid, ..., 14 utime, 15 stime, ..., 22 starttime */
     for (int field = 3; field <= 22; field++) {

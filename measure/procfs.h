@@ -27,6 +27,7 @@ struct proc_stat {
     uint64_t utime, stime;   /* clock ticks */
     uint64_t cutime, cstime; /* of reaped children, clock ticks */
     uint64_t starttime;      /* clock ticks after boot */
+    char comm[64];           /* the name between the parentheses (kernel: 15 bytes) */
 };
 
 /* Parses /proc/<pid>/stat; the command name may hold spaces and ')', so the

@@ -100,6 +100,7 @@ static void test_stat(void)
     CHECK_U64(st.cutime, 5);
     CHECK_U64(st.cstime, 7);
     CHECK_U64(st.starttime, 12345);
+    CHECK_STR(st.comm, "a) b (c)");
     buf_release(&b);
 
     snprintf(path, sizeof(path), "%s/tests/fixtures/proc/stat-init.txt", tap_source_dir());
