@@ -404,6 +404,8 @@ static void parse_procs(struct jctx *c, const json_t *pp, struct report *r)
             if (!p)
                 continue;
             p->start = get_real(c, e, "start");
+            if (p->start < 0)
+                p->start = 0;
             v = json_object_get(e, "end");
             p->end = json_is_number(v) ? get_real(c, e, "end") : -1;
             if (p->end < 0 && json_is_number(v))

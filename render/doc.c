@@ -552,8 +552,8 @@ static void procs_table(struct rdoc *d, const struct report *r, const struct ren
             sum.system_seconds += p->system_seconds;
             cpu = cpu && p->has_cpu;
         }
-        struct rrow *row = row_add(t, RROW_RULE | RROW_MUTED);
         if (rest) {
+            struct rrow *row = row_add(t, RROW_RULE | RROW_MUTED);
             cell(row, 0, "\xe2\x80\xa6 %s other process%s", render__count(a, sizeof(a), rest),
                  rest == 1 ? "" : "es");
             cell(row, 5, "%s", render__count(a, sizeof(a), sum.read_ops));
