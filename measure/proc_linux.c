@@ -12,10 +12,17 @@
  * the reaper is stopped, then kills it. The sampler's own reads of /proc are
  * its own and never enter the tree. Results the reaper must hand back
  * (statuses, times, rusage) go through shared memory, not a pipe, because a
- * pipe write would count as the reaper's I/O. */
+ * pipe write would count as the reaper's I/O.
+ *
+ * Per process: before reaping a child (waitid WNOWAIT) the reaper reads its
+ * zombie's /proc/<pid>/io and stat. The reaper's own reads of them are
+ * counted (each is one read call) and taken off its totals. A zombie's
+ * counters include the children it reaped itself (Linux adds them to the
+ * parent's), so the rows are the command and each orphan, inclusive. */
 #include "measure/backend.h"
 #include "measure/procfs.h"
 #include "measure/spawn.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/xalloc.h"
 
@@ -35,15 +42,28 @@
 #define REAPED_MAX 4096
 #define SAMPLE_MAX 4096
 
+/* What the reaper saw of one child just before reaping it. */
+struct proc_reaped {
+    pid_t pid;
+    int status;
+    uint64_t t_end; /* CLOCK_MONOTONIC ns */
+    bool has_io, has_stat;
+    struct proc_io io;     /* inclusive of the children it reaped */
+    struct proc_stat stat; /* comm, starttime */
+    struct rusage ru;      /* itself and the children it reaped */
+};
+
 /* Written by the reaper (and the command's pid by the command), read by the
  * sampler once the reaper has stopped. */
 struct proc_shared {
     volatile pid_t cmd_pid;
     int cmd_status;
     uint64_t t_start, t_end; /* CLOCK_MONOTONIC ns */
+    uint64_t boot_start;     /* CLOCK_BOOTTIME ns at t_start (process start times) */
     struct rusage ru;
-    uint32_t nreaped; /* may exceed REAPED_MAX: then only the first are listed */
-    pid_t reaped[REAPED_MAX];
+    uint64_t own_syscr, own_rchar; /* the reaper's own reads of /proc */
+    uint32_t nreaped;              /* may exceed REAPED_MAX: then only the first are listed */
+    struct proc_reaped reaped[REAPED_MAX];
 };
 
 /* A small set of pids (the processes seen). */
@@ -70,6 +90,38 @@ static int proc_probe(char *err, size_t errlen)
     return rc;
 }
 
+/* The reaper's read of /proc/<pid>/<name>: one read call, counted. */
+static ssize_t reaper_read(struct proc_shared *sh, pid_t pid, const char *name, char *buf,
+                           size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, cap);
+    sh->own_syscr++;
+    if (n > 0)
+        sh->own_rchar += (uint64_t)n;
+    close(fd);
+    return n;
+}
+
+/* Notes what the zombie child p left, before it is reaped. */
+static void reaper_note(struct proc_shared *sh, struct proc_reaped *e, pid_t p)
+{
+    char text[PROCFS_MAX_STAT + 1];
+    e->pid = p;
+    e->t_end = clock_mono_ns();
+    ssize_t n = reaper_read(sh, p, "io", text, PROCFS_MAX_IO + 1);
+    e->has_io = n > 0 && n <= PROCFS_MAX_IO && procfs_parse_io(text, (size_t)n, &e->io) == 0;
+    n = reaper_read(sh, p, "stat", text, PROCFS_MAX_STAT + 1);
+    if (n > 0 && text[n - 1] == '\n')
+        n--;
+    e->has_stat =
+        n > 0 && n <= PROCFS_MAX_STAT && procfs_parse_stat(text, (size_t)n, &e->stat) == 0;
+}
+
 static void reaper_main(const struct meas_opts *o, char *const argv[], struct proc_shared *sh,
                         struct spawn_guard *g, int errr, int errw)
 {
@@ -80,6 +132,9 @@ static void reaper_main(const struct meas_opts *o, char *const argv[], struct pr
     signal(SIGTERM, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     sh->t_start = clock_mono_ns();
+    struct timespec bt;
+    clock_gettime(CLOCK_BOOTTIME, &bt);
+    sh->boot_start = (uint64_t)bt.tv_sec * 1000000000ull + (uint64_t)bt.tv_nsec;
     /* vfork: the command starts without copying the reaper's page tables; the
      * child only resets signals and execs (as posix_spawn does). */
     pid_t c = vfork();
@@ -93,14 +148,25 @@ static void reaper_main(const struct meas_opts *o, char *const argv[], struct pr
         _exit(125);
     for (;;) {
         int st;
-        pid_t p = waitpid(-1, &st, __WALL);
-        if (p < 0) {
+        siginfo_t si;
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | __WALL) < 0) {
             if (errno == EINTR)
                 continue;
             break; /* ECHILD: the whole tree is gone */
         }
-        if (sh->nreaped < REAPED_MAX)
-            sh->reaped[sh->nreaped] = p;
+        pid_t p = si.si_pid;
+        struct proc_reaped *e = sh->nreaped < REAPED_MAX ? &sh->reaped[sh->nreaped] : NULL;
+        if (e)
+            reaper_note(sh, e, p);
+        struct rusage ru;
+        while (wait4(p, &st, __WALL, &ru) < 0)
+            if (errno != EINTR)
+                _exit(125);
+        if (e) {
+            e->status = st;
+            e->ru = ru;
+        }
         sh->nreaped++;
         if (p == c) {
             sh->cmd_status = st;
@@ -149,6 +215,58 @@ static void sample(pid_t reaper, pid_t cmd, struct report *r, struct pidset *see
 static double tv_seconds(const struct timeval *tv)
 {
     return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+/* The per-process rows: every child the reaper reaped (the command and the
+ * orphans), each with what it and the children it reaped did. */
+static void reaped_rows(const struct proc_shared *sh, struct report *r)
+{
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    r->has_procs = true;
+    r->procs_inclusive = true;
+    for (uint32_t i = 0; i < sh->nreaped && i < REAPED_MAX; i++) {
+        const struct proc_reaped *e = &sh->reaped[i];
+        bool is_cmd = e->pid == sh->cmd_pid;
+        char *cmd = NULL;
+        if (is_cmd && r->argv) {
+            struct buf b;
+            buf_init(&b, 0);
+            for (char **a = r->argv; *a; a++)
+                buf_printf(&b, "%s%s", a == r->argv ? "" : " ", *a);
+            size_t len;
+            cmd = buf_detach(&b, &len);
+        }
+        /* An orphan's first parent is not known: 0. */
+        struct proc_row *p = report_add_proc(r, e->pid, is_cmd ? getpid() : 0,
+                                             cmd           ? cmd
+                                             : e->has_stat ? e->stat.comm
+                                                           : NULL);
+        free(cmd);
+        if (!p)
+            continue;
+        if (e->has_stat && tick > 0) {
+            double boot = (double)sh->boot_start / 1e9, at = (double)e->stat.starttime / tick;
+            p->start = at > boot ? at - boot : 0;
+        }
+        p->end = e->t_end > sh->t_start ? (double)(e->t_end - sh->t_start) / 1e9 : 0;
+        if (p->end < p->start)
+            p->end = p->start;
+        if (WIFEXITED(e->status)) {
+            p->exited = true;
+            p->exit_status = WEXITSTATUS(e->status);
+        } else if (WIFSIGNALED(e->status)) {
+            p->term_signal = WTERMSIG(e->status);
+        }
+        if (e->has_io) {
+            p->read_ops = e->io.syscr;
+            p->write_ops = e->io.syscw;
+            p->read_bytes = e->io.rchar;
+            p->write_bytes = e->io.wchar;
+        }
+        p->has_cpu = true;
+        p->user_seconds = tv_seconds(&e->ru.ru_utime);
+        p->system_seconds = tv_seconds(&e->ru.ru_stime);
+    }
 }
 
 static int proc_run(const struct meas_opts *o, char *const argv[], struct report *r, char *err,
@@ -236,6 +354,8 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
         rc = ioerr;
         snprintf(err, errlen, "reading /proc/%d/io: %s", (int)reaper, strerror(-ioerr));
     }
+    struct proc_io own = {.syscr = sh->own_syscr, .rchar = sh->own_rchar};
+    proc_io_sub(&total, &own);
     if (!o->wait_descendants) {
         pid_t pids[SAMPLE_MAX];
         long n = procfs_descendants(reaper, pids, SAMPLE_MAX);
@@ -263,7 +383,9 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
     r->user_seconds = tv_seconds(&sh->ru.ru_utime);
     r->system_seconds = tv_seconds(&sh->ru.ru_stime);
     for (uint32_t i = 0; i < sh->nreaped && i < REAPED_MAX; i++)
-        pidset_add(&seen, sh->reaped[i]);
+        pidset_add(&seen, sh->reaped[i].pid);
+    if (!exec_err)
+        reaped_rows(sh, r);
     r->processes = seen.n > sh->nreaped ? seen.n : sh->nreaped;
     if (!sampled_any)
         r->fds.end = r->fds.start;

@@ -93,6 +93,12 @@ int procfs_parse_stat(const char *text, size_t len, struct proc_stat *out)
             rp = q;
     if (!rp || rp < p)
         return -EBADMSG;
+    if (rp - p >= 2 && p[0] == ' ' && p[1] == '(') {
+        size_t n = (size_t)(rp - p - 2);
+        if (n > sizeof(out->comm) - 1)
+            n = sizeof(out->comm) - 1;
+        memcpy(out->comm, p + 2, n);
+    }
     p = rp + 1;
     /* field 3 state, 4 ppid, ..., 14 utime, 15 stime, ..., 22 starttime */
     for (int field = 3; field <= 22; field++) {
@@ -169,6 +175,38 @@ int procfs_read_stat(pid_t pid, struct proc_stat *out)
     if (n > 0 && text[n - 1] == '\n')
         n--;
     return procfs_parse_stat(text, (size_t)n, out);
+}
+
+size_t procfs_parse_cmdline(const char *text, size_t len, char *out, size_t cap)
+{
+    if (cap == 0)
+        return 0;
+    while (len > 0 && text[len - 1] == '\0')
+        len--;
+    if (len > cap - 1)
+        len = cap - 1;
+    for (size_t i = 0; i < len; i++)
+        out[i] = text[i] == '\0' ? ' ' : text[i];
+    out[len] = '\0';
+    return len;
+}
+
+long procfs_read_cmdline(pid_t pid, char *out, size_t cap)
+{
+    char path[64], text[PROCFS_MAX_CMDLINE];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n;
+    do /* the first PROCFS_MAX_CMDLINE bytes; the rest is not needed */
+        n = read(fd, text, sizeof(text));
+    while (n < 0 && errno == EINTR);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return -e;
+    return (long)procfs_parse_cmdline(text, (size_t)n, out, cap);
 }
 
 long procfs_count_fds(pid_t pid)

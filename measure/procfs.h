@@ -27,15 +27,27 @@ struct proc_stat {
     uint64_t utime, stime;   /* clock ticks */
     uint64_t cutime, cstime; /* of reaped children, clock ticks */
     uint64_t starttime;      /* clock ticks after boot */
+    char comm[64];           /* the name between the parentheses (kernel: 15 bytes) */
 };
 
 /* Parses /proc/<pid>/stat; the command name may hold spaces and ')', so the
  * fields are read after the last ')'. Returns 0 or -EBADMSG. */
 int procfs_parse_stat(const char *text, size_t len, struct proc_stat *out);
 
+/* The command line kept from /proc/<pid>/cmdline: longer ones are cut. */
+#define PROCFS_MAX_CMDLINE 4096
+
+/* Turns the text of /proc/<pid>/cmdline (arguments each ended by a NUL) into
+ * one line: arguments joined by spaces, trailing NULs dropped, cut to
+ * cap - 1 bytes (cap >= 1). Returns the length written. */
+size_t procfs_parse_cmdline(const char *text, size_t len, char *out, size_t cap);
+
 /* Readers: 0 or -errno (-ENOENT / -ESRCH when the process is gone). */
 int procfs_read_io(pid_t pid, struct proc_io *out);
 int procfs_read_stat(pid_t pid, struct proc_stat *out);
+/* The command line of pid (see procfs_parse_cmdline) into out[cap]: its
+ * length (0 for a zombie or a kernel thread), or -errno. */
+long procfs_read_cmdline(pid_t pid, char *out, size_t cap);
 /* Number of open descriptors of pid, or -errno. */
 long procfs_count_fds(pid_t pid);
 

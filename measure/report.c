@@ -38,6 +38,9 @@ void report_release(struct report *r)
     for (size_t i = 0; i < r->nfiles; i++)
         free(r->files[i].path);
     free(r->files);
+    for (size_t i = 0; i < r->nprocs; i++)
+        free(r->procs[i].cmd);
+    free(r->procs);
     report_init(r);
 }
 
@@ -50,6 +53,29 @@ void report_set_argv(struct report *r, char *const argv[])
     for (size_t i = 0; i < n; i++)
         a[i] = xstrdup(argv[i]);
     r->argv = a;
+}
+
+struct proc_row *report_add_proc(struct report *r, pid_t pid, pid_t ppid, const char *cmd)
+{
+    r->has_procs = true;
+    if (r->nprocs >= REPORT_MAX_PROCS) {
+        r->procs_dropped++;
+        return NULL;
+    }
+    r->procs = xgrow(r->procs, &r->procs_cap, r->nprocs + 1, sizeof(*r->procs));
+    struct proc_row *p = &r->procs[r->nprocs++];
+    memset(p, 0, sizeof(*p));
+    p->pid = pid;
+    p->ppid = ppid;
+    p->cmd = cmd ? xstrdup(cmd) : NULL;
+    p->end = -1;
+    return p;
+}
+
+uint64_t proc_row_bytes(const struct proc_row *p)
+{
+    uint64_t b = p->read_bytes + p->write_bytes;
+    return b < p->read_bytes ? UINT64_MAX : b;
 }
 
 void report_set_code(struct report *r, const char *code)

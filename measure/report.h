@@ -74,6 +74,26 @@ struct leaked_fd {
     char *path; /* owned; may be NULL when unknown */
 };
 
+/* One process of the run (the per-process table). Times are seconds after the
+ * run started; `end` is negative while the process was still running when the
+ * run ended. The counters have the meaning of the report's totals (files
+ * only with the tracer, every read/write call with proc). */
+struct proc_row {
+    pid_t pid, ppid;
+    char *cmd; /* owned; its command line, arguments joined by spaces; NULL if unknown */
+    double start, end;
+    bool exited; /* exited normally: exit_status is valid */
+    int exit_status;
+    int term_signal; /* signal that killed it, 0 if none */
+    uint64_t read_ops, write_ops, read_bytes, write_bytes;
+    bool has_cpu; /* user/system seconds were measured */
+    double user_seconds, system_seconds;
+};
+
+/* Rows kept in a report's per-process table; the rest are counted in
+ * procs_dropped (their I/O still counts in the totals). */
+#define REPORT_MAX_PROCS 65536
+
 struct report {
     /* identity */
     char **argv;       /* owned, NULL-terminated; NULL when the run was code */
@@ -94,6 +114,12 @@ struct report {
     uint64_t processes;     /* processes that took part (command + descendants) */
     bool processes_exact;   /* false when only sampled */
     uint64_t still_running; /* descendants still alive when the run ended */
+    /* the per-process table; has_procs when the backend filled it */
+    bool has_procs;
+    bool procs_inclusive; /* a row's counters include the children it reaped (proc) */
+    struct proc_row *procs;
+    size_t nprocs, procs_cap;
+    uint64_t procs_dropped; /* processes beyond REPORT_MAX_PROCS */
 
     /* syscall-level and storage-level totals (files only when traced) */
     uint64_t read_ops, write_ops, read_bytes, write_bytes;
@@ -146,6 +172,13 @@ void report_add_leaked(struct report *r, pid_t pid, int fd, enum fd_kind kind, c
 struct file_row *report_add_file(struct report *r, const char *path, enum fd_kind kind);
 /* Sorts files by bytes (descending, then path) and keeps the top n (0: all). */
 void report_trim_files(struct report *r, size_t n);
+
+/* Adds a per-process row (cmd copied; may be NULL) and returns it zeroed but
+ * for pid, ppid and cmd, with end = -1; NULL (and procs_dropped counted)
+ * beyond REPORT_MAX_PROCS. The pointer is valid until the next add. */
+struct proc_row *report_add_proc(struct report *r, pid_t pid, pid_t ppid, const char *cmd);
+/* Read + write bytes of a row, saturating. */
+uint64_t proc_row_bytes(const struct proc_row *p);
 
 /* Rates over the wall time; 0 when the wall time is 0. */
 double report_rate(uint64_t count, double wall_seconds);

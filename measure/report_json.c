@@ -111,6 +111,35 @@ static json_t *histogram_json(const struct report *r)
     return h;
 }
 
+static json_t *procs_json(const struct report *r)
+{
+    json_t *o = json_object(), *rows = json_array();
+    set(o, "includes_reaped_children", json_boolean(r->procs_inclusive));
+    set(o, "dropped", ju64(r->procs_dropped));
+    for (size_t i = 0; i < r->nprocs; i++) {
+        const struct proc_row *p = &r->procs[i];
+        json_t *e = json_object();
+        set(e, "pid", json_integer(p->pid));
+        set(e, "ppid", json_integer(p->ppid));
+        set(e, "command", p->cmd ? jstr(p->cmd) : json_null());
+        set(e, "start", jreal(p->start));
+        set(e, "end", p->end >= 0 ? jreal(p->end) : json_null());
+        if (p->exited)
+            set(e, "exit_status", json_integer(p->exit_status));
+        else if (p->term_signal)
+            set(e, "signal", json_integer(p->term_signal));
+        set(e, "read_ops", ju64(p->read_ops));
+        set(e, "write_ops", ju64(p->write_ops));
+        set(e, "read_bytes", ju64(p->read_bytes));
+        set(e, "write_bytes", ju64(p->write_bytes));
+        set(e, "user_seconds", p->has_cpu ? jreal(p->user_seconds) : json_null());
+        set(e, "system_seconds", p->has_cpu ? jreal(p->system_seconds) : json_null());
+        json_array_append_new(rows, e);
+    }
+    set(o, "rows", rows);
+    return o;
+}
+
 json_t *report_to_json(const struct report *r)
 {
     json_t *o = json_object();
@@ -139,6 +168,8 @@ json_t *report_to_json(const struct report *r)
     set(o, "processes", ju64(r->processes));
     set(o, "processes_exact", json_boolean(r->processes_exact));
     set(o, "still_running", ju64(r->still_running));
+    if (r->has_procs)
+        set(o, "per_process", procs_json(r));
 
     json_t *io = json_object();
     set(io, "read_ops", ju64(r->read_ops));
@@ -355,6 +386,49 @@ static void parse_histogram(struct jctx *c, const json_t *h, struct report *r)
     }
 }
 
+static void parse_procs(struct jctx *c, const json_t *pp, struct report *r)
+{
+    const json_t *rows = json_object_get(pp, "rows"), *e, *v;
+    size_t i;
+    r->has_procs = true;
+    r->procs_inclusive = json_is_true(json_object_get(pp, "includes_reaped_children"));
+    if (json_is_array(rows))
+        json_array_foreach(rows, i, e)
+        {
+            if (!json_is_object(e)) {
+                jfail(c, "per_process row is not an object");
+                return;
+            }
+            v = json_object_get(e, "command");
+            struct proc_row *p =
+                report_add_proc(r, (pid_t)get_u64(c, e, "pid"), (pid_t)get_u64(c, e, "ppid"),
+                                json_is_string(v) ? json_string_value(v) : NULL);
+            if (!p)
+                continue;
+            p->start = get_real(c, e, "start");
+            if (p->start < 0)
+                p->start = 0;
+            v = json_object_get(e, "end");
+            p->end = json_is_number(v) ? get_real(c, e, "end") : -1;
+            if (p->end < 0 && json_is_number(v))
+                p->end = 0;
+            if ((v = json_object_get(e, "exit_status")) && json_is_integer(v)) {
+                p->exited = true;
+                p->exit_status = (int)json_integer_value(v);
+            } else if ((v = json_object_get(e, "signal")) && json_is_integer(v)) {
+                p->term_signal = (int)json_integer_value(v);
+            }
+            p->read_ops = get_u64(c, e, "read_ops");
+            p->write_ops = get_u64(c, e, "write_ops");
+            p->read_bytes = get_u64(c, e, "read_bytes");
+            p->write_bytes = get_u64(c, e, "write_bytes");
+            p->has_cpu = json_is_number(json_object_get(e, "user_seconds"));
+            p->user_seconds = get_real(c, e, "user_seconds");
+            p->system_seconds = get_real(c, e, "system_seconds");
+        }
+    r->procs_dropped += get_u64(c, pp, "dropped");
+}
+
 int report_from_json(const json_t *doc, struct report *r, char *err, size_t errlen)
 {
     struct jctx c = {err, errlen, 0};
@@ -401,6 +475,9 @@ int report_from_json(const json_t *doc, struct report *r, char *err, size_t errl
     v = json_object_get(doc, "processes_exact");
     r->processes_exact = !json_is_false(v);
     r->still_running = get_u64(&c, doc, "still_running");
+    v = json_object_get(doc, "per_process");
+    if (json_is_object(v))
+        parse_procs(&c, v, r);
 
     const json_t *io = json_object_get(doc, "io");
     if (json_is_object(io)) {

@@ -145,6 +145,12 @@ struct tstate {
      * thread (live progress): a sequence count, odd while they change. */
     _Atomic uint64_t live_seq;
     _Atomic uint64_t live[4]; /* read ops, write ops, read bytes, write bytes */
+    /* the per-process table (trace_procs_linux.c) */
+    struct proc_row *prows;
+    size_t nprows, prows_cap;
+    uint64_t prows_dropped;
+    int32_t cur_proc; /* row of the process whose data operations are being counted; -1 none */
+    uint64_t t0_ns;   /* the run's start (CLOCK_MONOTONIC): row times are relative to it */
 };
 
 /* The live totals, consistent with each other (any thread). */
@@ -180,6 +186,25 @@ void tfdtab_exec(struct tstate *s, struct tfdtab *t);
 void tfdtab_unref(struct tstate *s, struct tfdtab *t, pid_t pid, bool exited);
 /* Adds a table that is not yet counted in fds_now (a fork's copy). */
 void tstate_count_table(struct tstate *s, const struct tfdtab *t);
+
+/* ---- the per-process table (trace_procs_linux.c) ----
+ * Each traced process has a row; the engine sets cur_proc before it
+ * accounts a syscall's result, and tstate_data adds the operation to that
+ * row when its kind is counted in the totals (so the rows sum to them). */
+
+/* A new row for pid (its command copied from row `from`, -1 for none), or -1
+ * beyond REPORT_MAX_PROCS (then counted in prows_dropped). */
+int32_t tstate_proc_new(struct tstate *s, pid_t pid, pid_t ppid, int32_t from, uint64_t now_ns);
+/* The command line of row (after an exec). */
+void tstate_proc_cmd(struct tstate *s, int32_t row, const char *cmd);
+/* The process ended with wait status st (exit or signal). */
+void tstate_proc_end(struct tstate *s, int32_t row, int st, uint64_t now_ns);
+/* CPU time of the process, in clock ticks of ticks_per_second. */
+void tstate_proc_cpu(struct tstate *s, int32_t row, uint64_t utime, uint64_t stime,
+                     long ticks_per_second);
+/* Moves the rows into r (r->procs), leaving the table empty. */
+void tstate_procs_fill(struct tstate *s, struct report *r);
+void tstate_procs_release(struct tstate *s);
 
 /* Fills r's detailed fields (by_kind, histograms, meta, files top n, fds, the
  * top-level totals over the hist kinds). */

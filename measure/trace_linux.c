@@ -79,6 +79,7 @@ struct tproc {
     int ntasks;      /* tasks that point here */
     bool gone;       /* the leader exited: the table was released */
     bool host_child; /* its real parent is the process that runs the tracer */
+    int32_t prow;    /* its row in the per-process table (trace_procs_linux.c), -1 none */
     struct tproc *next;
 };
 
@@ -131,6 +132,9 @@ struct tracer {
 
 /* ---- task and process tables ---- */
 
+static void proc_row_cmd(struct tracer *tr, pid_t tgid, int32_t row);
+static int32_t proc_row_new(struct tracer *tr, pid_t tgid, const struct tproc *parent);
+
 static size_t task_slot(const struct tracer *tr, pid_t tid)
 {
     return ((size_t)tid * 2654435761u) & (tr->tasks_cap - 1);
@@ -172,15 +176,45 @@ static struct ttask *task_new(struct tracer *tr, pid_t tid, struct tproc *p)
     return t;
 }
 
-static struct tproc *proc_new(struct tracer *tr, pid_t tgid, struct tfdtab *fdt)
+/* parent: the process it was forked from (NULL: ppid is read from /proc). */
+static struct tproc *proc_new(struct tracer *tr, pid_t tgid, struct tfdtab *fdt,
+                              const struct tproc *parent)
 {
     struct tproc *p = xcalloc(1, sizeof(*p));
     p->tgid = tgid;
     p->fdt = fdt;
+    p->prow = proc_row_new(tr, tgid, parent);
     p->next = tr->procs;
     tr->procs = p;
     tr->st.processes++;
     return p;
+}
+
+/* ---- per-process rows ---- */
+
+static int32_t proc_row_new(struct tracer *tr, pid_t tgid, const struct tproc *parent)
+{
+    struct proc_stat ps;
+    pid_t ppid = parent ? parent->tgid : procfs_read_stat(tgid, &ps) == 0 ? ps.ppid : 0;
+    int32_t row = tstate_proc_new(&tr->st, tgid, ppid, parent ? parent->prow : -1, clock_mono_ns());
+    if (!parent)
+        proc_row_cmd(tr, tgid, row);
+    return row;
+}
+
+static void proc_row_cmd(struct tracer *tr, pid_t tgid, int32_t row)
+{
+    char cmd[PROCFS_MAX_CMDLINE];
+    if (row >= 0 && procfs_read_cmdline(tgid, cmd, sizeof(cmd)) > 0)
+        tstate_proc_cmd(&tr->st, row, cmd);
+}
+
+/* At the leader's exit stop: the process's CPU time, its threads included. */
+static void proc_row_cpu(struct tracer *tr, const struct tproc *p)
+{
+    struct proc_stat ps;
+    if (p->prow >= 0 && procfs_read_stat(p->tgid, &ps) == 0)
+        tstate_proc_cpu(&tr->st, p->prow, ps.utime, ps.stime, sysconf(_SC_CLK_TCK));
 }
 
 /* The process exited (or the window ends with it alive): release its table. */
@@ -706,6 +740,7 @@ static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool 
     t->want_exit = false;
     if (!t->proc || t->proc->gone)
         return;
+    tr->st.cur_proc = t->proc->prow;
     const struct tsc_entry *sc = t->sc;
     const uint64_t *a = t->args;
     struct tstate *s = &tr->st;
@@ -865,7 +900,7 @@ static void on_fork(struct tracer *tr, struct ttask *t, int ev)
             fdt = tfdtab_copy(p->fdt);
             tstate_count_table(&tr->st, fdt);
         }
-        cp = proc_new(tr, ctid, fdt);
+        cp = proc_new(tr, ctid, fdt, p);
     }
     struct ttask *c = task_get(tr, ctid);
     if (c) { /* its attach stop came first: it waits for us */
@@ -909,6 +944,7 @@ static void on_exec(struct tracer *tr, struct ttask *t)
         p->fdt = c;
     }
     tfdtab_exec(&tr->st, p->fdt);
+    proc_row_cmd(tr, p->tgid, p->prow);
 }
 
 /* A task ended (wait status st). */
@@ -927,8 +963,10 @@ static void on_gone(struct tracer *tr, struct ttask *t, int st)
         tr->root_gone = true;
         tr->root_status = st;
     }
-    if (p && t->tid == p->tgid)
+    if (p && t->tid == p->tgid) {
+        tstate_proc_end(&tr->st, p->prow, st, clock_mono_ns());
         proc_finish(tr, p, true);
+    }
     task_del(tr, t);
 }
 
@@ -1002,11 +1040,17 @@ static void on_wait(struct tracer *tr, pid_t tid, int st)
             on_exec(tr, t);
             break;
         case PTRACE_EVENT_EXIT:
+            if (t->proc && t->tid == t->proc->tgid)
+                proc_row_cpu(tr, t->proc);
             if (t->proc && t->proc->host_child) {
                 /* Its real parent is our own process: let the zombie go to
                  * it, not to this thread's waitpid. */
-                if (t->tid == t->proc->tgid)
+                if (t->tid == t->proc->tgid) {
+                    unsigned long code = 0;
+                    ptrace(PTRACE_GETEVENTMSG, t->tid, 0L, &code);
+                    tstate_proc_end(&tr->st, t->proc->prow, (int)code, clock_mono_ns());
                     proc_finish(tr, t->proc, true);
+                }
                 ptrace(PTRACE_DETACH, t->tid, 0L, 0L);
                 task_del(tr, t);
                 return;
@@ -1064,9 +1108,9 @@ static double tv_seconds(const struct timeval *tv)
     return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
 }
 
-static const long seize_opts_spawn = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP |
-                                     PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
-                                     PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL;
+static const long seize_opts_spawn =
+    PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+    PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXIT;
 
 static int trace_run(const struct meas_opts *o, char *const argv[], struct report *r, char *err,
                      size_t errlen)
@@ -1121,7 +1165,8 @@ static int trace_run(const struct meas_opts *o, char *const argv[], struct repor
     }
     tr.root = child;
     spawn_forward_pid = child;
-    struct tproc *rp = proc_new(&tr, child, tfdtab_new(true));
+    tr.st.t0_ns = t0;
+    struct tproc *rp = proc_new(&tr, child, tfdtab_new(true), NULL);
     task_new(&tr, child, rp)->attached = true;
     pin_begin(&tr, child);
     close(syncp[1]); /* let the child install its filter and exec */
@@ -1145,6 +1190,7 @@ static int trace_run(const struct meas_opts *o, char *const argv[], struct repor
             tr.st.fds_start = tr.st.fds_now;
             tr.st.fds_peak = tr.st.fds_now;
             tr.st.fds_kept = 0;
+            proc_row_cmd(&tr, child, rp->prow);
             ptrace(PTRACE_CONT, child, 0L, 0L);
             continue;
         }
@@ -1374,7 +1420,7 @@ static int seize_process(struct tracer *tr, pid_t pid, bool is_root)
         }
         if (!proc) {
             struct proc_stat ps;
-            proc = proc_new(tr, pid, tfdtab_new(is_root));
+            proc = proc_new(tr, pid, tfdtab_new(is_root), NULL);
             proc->host_child = procfs_read_stat(pid, &ps) == 0 && ps.ppid == getpid();
         }
         task_new(tr, tid, proc);
@@ -1480,6 +1526,7 @@ static void *window_thread(void *arg)
     tree_ticks(w->root, &w->user0, &w->sys0);
     w->wall0 = clock_wall_seconds();
     w->t0 = clock_mono_ns();
+    tr->st.t0_ns = w->t0;
     for (size_t i = 0; i < tr->tasks_cap; i++)
         for (struct ttask *t = tr->tasks[i]; t; t = t->next)
             if (t->stopped && t->proc) {

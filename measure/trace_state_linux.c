@@ -16,6 +16,7 @@ void tstate_init(struct tstate *s, unsigned hist_kinds, struct report *leaks)
     memset(s, 0, sizeof(*s));
     s->hist_kinds = hist_kinds;
     s->leaks = leaks;
+    s->cur_proc = -1;
 }
 
 void tstate_release(struct tstate *s)
@@ -24,6 +25,7 @@ void tstate_release(struct tstate *s)
         free(s->rows[i].path);
     free(s->rows);
     free(s->hash);
+    tstate_procs_release(s);
     s->rows = NULL;
     s->hash = NULL;
     s->nrows = s->rows_cap = s->hash_cap = 0;
@@ -88,6 +90,16 @@ void tstate_data(struct tstate *s, bool write, enum fd_kind kind, int32_t row, u
     } else {
         c->read_ops++;
         c->read_bytes += bytes;
+    }
+    if ((s->hist_kinds & (1u << kind)) && s->cur_proc >= 0 && (size_t)s->cur_proc < s->nprows) {
+        struct proc_row *p = &s->prows[s->cur_proc];
+        if (write) {
+            p->write_ops++;
+            p->write_bytes += bytes;
+        } else {
+            p->read_ops++;
+            p->read_bytes += bytes;
+        }
     }
     if (s->hist_kinds & (1u << kind)) {
         atomic_fetch_add_explicit(&s->live_seq, 1, memory_order_relaxed);
@@ -298,6 +310,7 @@ void tstate_fill_report(struct tstate *s, struct report *r, size_t top_files)
     }
     r->files_total = shown;
     report_trim_files(r, top_files);
+    tstate_procs_fill(s, r);
 }
 
 enum fd_kind tstate_kind_from_link(const char *link, unsigned mode)

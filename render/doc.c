@@ -340,6 +340,247 @@ static void io_table(struct rdoc *d, const struct report *r)
         note(t, "Storage rows: bytes that reached the block layer (page-cache hits read 0 B).");
 }
 
+/* ---- the per-process table: top N by bytes, with their ancestors for
+ * context, drawn as a tree; everything else summed on one row. */
+
+#define PROC_CMD_MAX   48
+#define PROC_DEPTH_MAX 8
+
+struct pnode {
+    size_t row;    /* index in r->procs */
+    size_t parent; /* index in the pnode array, SIZE_MAX for a root */
+};
+
+static const struct report *proc_sort_r;
+static const struct pnode *proc_sort_nodes;
+
+static int by_bytes(const void *a, const void *b)
+{
+    const struct proc_row *x = &proc_sort_r->procs[*(const size_t *)a];
+    const struct proc_row *y = &proc_sort_r->procs[*(const size_t *)b];
+    uint64_t bx = proc_row_bytes(x), by = proc_row_bytes(y);
+    if (bx != by)
+        return bx > by ? -1 : 1;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+static int by_pid(const void *a, const void *b)
+{
+    const struct proc_row *x = &proc_sort_r->procs[*(const size_t *)a];
+    const struct proc_row *y = &proc_sort_r->procs[*(const size_t *)b];
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/* Tree order among the shown rows: children after their parent, siblings by
+ * start time then pid. */
+static int by_start(const struct proc_row *x, const struct proc_row *y)
+{
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+static int by_parent(const void *a, const void *b)
+{
+    const struct pnode *x = &proc_sort_nodes[*(const size_t *)a];
+    const struct pnode *y = &proc_sort_nodes[*(const size_t *)b];
+    if (x->parent != y->parent) /* SIZE_MAX (a root) + 1 wraps to 0: roots first */
+        return x->parent + 1 < y->parent + 1 ? -1 : 1;
+    return by_start(&proc_sort_r->procs[x->row], &proc_sort_r->procs[y->row]);
+}
+
+/* Row index of the process pid (the first row with it), or SIZE_MAX. */
+static size_t find_pid(const struct report *r, const size_t *sorted, pid_t pid)
+{
+    size_t lo = 0, hi = r->nprocs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->procs[sorted[mid]].pid < pid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < r->nprocs && r->procs[sorted[lo]].pid == pid ? sorted[lo] : SIZE_MAX;
+}
+
+static void proc_cells(struct rrow *row, const struct proc_row *p, int depth)
+{
+    char a[RFMT_MAX], b[RFMT_MAX];
+    struct buf pre;
+    buf_init(&pre, 0);
+    if (depth > PROC_DEPTH_MAX)
+        depth = PROC_DEPTH_MAX;
+    for (int i = 1; i < depth; i++)
+        buf_puts(&pre, "\xc2\xa0\xc2\xa0"); /* no-break spaces survive HTML */
+    if (depth > 0)
+        buf_puts(&pre, "\xe2\x94\x94\xc2\xa0"); /* └ */
+    char *c = clean(p->cmd ? p->cmd : "?", PROC_CMD_MAX, false);
+    cell(row, 0, "%s%s", pre.data ? pre.data : "", c);
+    cell(row, 1, "%ld", (long)p->pid);
+    free(c);
+    buf_release(&pre);
+    cell(row, 2, "%s", render__seconds(a, sizeof(a), p->start));
+    if (p->end >= 0)
+        cell(row, 3, "%s",
+             render__seconds(a, sizeof(a), p->end >= p->start ? p->end - p->start : 0));
+    else
+        cell(row, 3, "running");
+    if (p->exited)
+        cell(row, 4, "exit %d", p->exit_status);
+    else if (p->term_signal) {
+        const char *name = render__signame(p->term_signal);
+        if (name)
+            cell(row, 4, "%s", name);
+        else
+            cell(row, 4, "signal %d", p->term_signal);
+    } else
+        cell(row, 4, p->end >= 0 ? "?" : "running");
+    cell(row, 5, "%s", render__count(a, sizeof(a), p->read_ops));
+    cell(row, 6, "%s", render__count(a, sizeof(a), p->write_ops));
+    cell(row, 7, "%s", render__bytes_short(a, sizeof(a), p->read_bytes));
+    cell(row, 8, "%s", render__bytes_short(b, sizeof(b), p->write_bytes));
+    if (p->has_cpu)
+        cell(row, 9, "%s", render__seconds(a, sizeof(a), p->user_seconds + p->system_seconds));
+    else
+        cell(row, 9, "n/a");
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    return a + b < a ? UINT64_MAX : a + b;
+}
+
+static void procs_table(struct rdoc *d, const struct report *r, const struct render_opts *o)
+{
+    char a[RFMT_MAX], b[RFMT_MAX], title[RFMT_MAX * 2];
+    size_t n = r->nprocs;
+    size_t top = o->top_procs && o->top_procs < n ? o->top_procs : n;
+    size_t *order = xcalloc(n ? n : 1, sizeof(*order));
+    size_t *pids = xcalloc(n ? n : 1, sizeof(*pids));
+    size_t *node_of = xcalloc(n ? n : 1, sizeof(*node_of)); /* row -> pnode + 1, 0: hidden */
+    struct pnode *nodes = xcalloc(n ? n : 1, sizeof(*nodes));
+    size_t nnodes = 0;
+    for (size_t i = 0; i < n; i++)
+        order[i] = pids[i] = i;
+    proc_sort_r = r;
+    qsort(order, n, sizeof(*order), by_bytes);
+    qsort(pids, n, sizeof(*pids), by_pid);
+
+    /* The top rows and every ancestor of theirs are shown. */
+    for (size_t k = 0; k < top; k++) {
+        size_t i = order[k];
+        for (size_t hops = 0; i != SIZE_MAX && !node_of[i] && hops < n; hops++) {
+            nodes[nnodes].row = i;
+            node_of[i] = ++nnodes;
+            const struct proc_row *p = &r->procs[i];
+            i = p->ppid != p->pid ? find_pid(r, pids, p->ppid) : SIZE_MAX;
+        }
+    }
+    for (size_t k = 0; k < nnodes; k++) {
+        const struct proc_row *p = &r->procs[nodes[k].row];
+        size_t pi = p->ppid != p->pid ? find_pid(r, pids, p->ppid) : SIZE_MAX;
+        nodes[k].parent = pi != SIZE_MAX && node_of[pi] ? node_of[pi] - 1 : SIZE_MAX;
+    }
+
+    size_t total = n + (size_t)(r->procs_dropped < SIZE_MAX - n ? r->procs_dropped : 0);
+    if (top < total)
+        snprintf(title, sizeof(title), "Top processes (%s of %s, by bytes)",
+                 render__count(a, sizeof(a), top), render__count(b, sizeof(b), total));
+    else
+        snprintf(title, sizeof(title), "Processes (%s, by bytes)", render__count(a, sizeof(a), n));
+    struct rtable *t = table_add(d, title, "lrrllrrrrr", "pid", "start", "lifetime", "status",
+                                 "reads", "writes", "read bytes", "write bytes", "cpu");
+    /* Depth-first from each root, siblings in start order: the nodes sorted
+     * by (parent, start, pid) put each node's children in one run. */
+    size_t *kids = xcalloc(nnodes ? nnodes : 1, sizeof(*kids));
+    size_t *first = xcalloc(nnodes + 1, sizeof(*first)); /* run of children of parent k-1 */
+    for (size_t k = 0; k < nnodes; k++)
+        kids[k] = k;
+    proc_sort_nodes = nodes;
+    qsort(kids, nnodes, sizeof(*kids), by_parent);
+    /* first[p + 1] .. first[p + 2) are the children of node p; first[0]..
+     * first[1) the roots (parent SIZE_MAX sorts first as 0 after +1). */
+    for (size_t k = 0, slot = 0; slot <= nnodes; slot++) {
+        first[slot] = k;
+        while (k < nnodes && nodes[kids[k]].parent + 1 == slot)
+            k++;
+    }
+    size_t *stack = xcalloc(nnodes + 1, sizeof(*stack)); /* next child to print, per level */
+    size_t *owner = xcalloc(nnodes + 1, sizeof(*owner)); /* node whose children, per level */
+    bool *shown = xcalloc(nnodes ? nnodes : 1, sizeof(*shown));
+    size_t sp = 0;
+    stack[0] = first[0];
+    owner[0] = SIZE_MAX;
+    for (;;) {
+        size_t slot = owner[sp] + 1, end = slot < nnodes ? first[slot + 1] : nnodes;
+        if (stack[sp] >= end) {
+            if (!sp)
+                break;
+            sp--;
+            continue;
+        }
+        size_t k = kids[stack[sp]++];
+        shown[k] = true;
+        proc_cells(row_add(t, 0), &r->procs[nodes[k].row], (int)sp);
+        sp++;
+        owner[sp] = k;
+        stack[sp] = first[k + 1];
+    }
+    for (size_t k = 0; k < nnodes; k++) /* only a cycle of parent links (pid reuse) */
+        if (!shown[k])
+            proc_cells(row_add(t, 0), &r->procs[nodes[k].row], 0);
+    free(shown);
+    free(kids);
+    free(first);
+    free(stack);
+    free(owner);
+
+    size_t rest = n - nnodes;
+    if (rest || r->procs_dropped) {
+        struct proc_row sum = {.end = 0};
+        bool cpu = true;
+        for (size_t i = 0; i < n; i++) {
+            if (node_of[i])
+                continue;
+            const struct proc_row *p = &r->procs[i];
+            sum.read_ops = sat_add(sum.read_ops, p->read_ops);
+            sum.write_ops = sat_add(sum.write_ops, p->write_ops);
+            sum.read_bytes = sat_add(sum.read_bytes, p->read_bytes);
+            sum.write_bytes = sat_add(sum.write_bytes, p->write_bytes);
+            sum.user_seconds += p->user_seconds;
+            sum.system_seconds += p->system_seconds;
+            cpu = cpu && p->has_cpu;
+        }
+        if (rest) {
+            struct rrow *row = row_add(t, RROW_RULE | RROW_MUTED);
+            cell(row, 0, "\xe2\x80\xa6 %s other process%s", render__count(a, sizeof(a), rest),
+                 rest == 1 ? "" : "es");
+            cell(row, 5, "%s", render__count(a, sizeof(a), sum.read_ops));
+            cell(row, 6, "%s", render__count(a, sizeof(a), sum.write_ops));
+            cell(row, 7, "%s", render__bytes_short(a, sizeof(a), sum.read_bytes));
+            cell(row, 8, "%s", render__bytes_short(a, sizeof(a), sum.write_bytes));
+            cell(row, 9, "%s",
+                 cpu ? render__seconds(a, sizeof(a), sum.user_seconds + sum.system_seconds)
+                     : "n/a");
+        }
+        if (r->procs_dropped)
+            note(t,
+                 "%s more processes were not recorded (the table keeps %d); their I/O is in the "
+                 "totals.",
+                 render__count(a, sizeof(a), r->procs_dropped), REPORT_MAX_PROCS);
+    }
+    note(t, "Start is after the run began; cpu is user + system time.");
+    if (r->procs_inclusive)
+        note(t, "A process's counters include the children it waited for (Linux adds them to "
+                "the parent's): exact for the command and for orphans, which iopsd reaps.");
+    free(order);
+    free(pids);
+    free(node_of);
+    free(nodes);
+}
+
 static void kinds_table(struct rdoc *d, const struct report *r)
 {
     static const char *const label[FDK__COUNT] = {
@@ -568,6 +809,8 @@ void render__doc_build(struct rdoc *d, const struct report *r, const struct rend
 
     identity(d, r);
     io_table(d, r);
+    if (r->has_procs && (r->nprocs || r->procs_dropped))
+        procs_table(d, r, o);
     if (r->detailed) {
         kinds_table(d, r);
         meta_table(d, r);

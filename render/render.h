@@ -20,6 +20,7 @@ struct render_opts {
     bool histograms;    /* draw the PNG (and the size/latency tables in text) */
     bool html_image;    /* embed the PNG in the HTML as a data: URI */
     size_t top_files;   /* rows of the per-file table shown; 0: all in the report */
+    size_t top_procs;   /* processes shown by bytes (their ancestors too); 0: all */
     size_t max_leaked;  /* rows of leaked descriptors shown; 0: all */
     unsigned scale;     /* PNG pixels per displayed pixel, 1..4 (default 2) */
     unsigned png_width; /* displayed PNG width in pixels, 480..1600 (default 800) */

@@ -176,6 +176,8 @@ static void to_ascii(struct buf *b)
         {"\xc2\xb5", 'u'},     /* µ */
         {"\xe2\x89\xa5", '>'}, /* ≥ */
         {"\xe2\x96\x88", '#'}, /* █ */
+        {"\xc2\xa0", ' '},     /* no-break space */
+        {"\xe2\x94\x94", '`'}, /* └ */
     };
     size_t o = 0;
     for (size_t i = 0; i < b->len;) {
@@ -239,6 +241,7 @@ void render_opts_init(struct render_opts *o)
     o->histograms = true;
     o->html_image = true;
     o->top_files = 0;
+    o->top_procs = 10;
     o->max_leaked = 20;
     o->scale = 2;
     o->png_width = 800;

@@ -44,3 +44,10 @@ else()
 endif()
 set_tests_properties(trace_flat_memory PROPERTIES TIMEOUT 600
   ENVIRONMENT "IOPSD_BINARY_DIR=${CMAKE_BINARY_DIR};IOPSD_SOURCE_DIR=${CMAKE_SOURCE_DIR};IOPSD_TEST_SCALE=${TRACE_SCALE}")
+
+# The per-process table on a known tree, with the tracer and with proc.
+add_test(NAME ptree_integration
+         COMMAND /usr/bin/python3 -m unittest -v test_ptree
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
+set_tests_properties(ptree_integration PROPERTIES TIMEOUT 120
+  ENVIRONMENT "IOPSD_BINARY_DIR=${CMAKE_BINARY_DIR}")

@@ -1,4 +1,4 @@
-/* fuzz_procfs: the /proc/<pid>/io and /proc/<pid>/stat parsers on any bytes. */
+/* fuzz_procfs: the /proc/<pid>/io, stat and cmdline parsers on any bytes. */
 #include "measure/procfs.h"
 
 #include <stdint.h>
@@ -17,6 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (procfs_parse_io(copy, size, &io) == 0 && size > PROCFS_MAX_IO)
         abort();
     if (procfs_parse_stat(copy, size, &st) == 0 && st.pid < 0)
+        abort();
+    char line[64];
+    size_t n = procfs_parse_cmdline(copy, size, line, sizeof(line));
+    if (n >= sizeof(line) || line[n] != '\0')
         abort();
     free(copy);
     return 0;

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 static int parse_io_fixture(const char *name, struct proc_io *io)
@@ -99,6 +100,7 @@ static void test_stat(void)
     CHECK_U64(st.cutime, 5);
     CHECK_U64(st.cstime, 7);
     CHECK_U64(st.starttime, 12345);
+    CHECK_STR(st.comm, "a) b (c)");
     buf_release(&b);
 
     snprintf(path, sizeof(path), "%s/tests/fixtures/proc/stat-init.txt", tap_source_dir());
@@ -144,8 +146,30 @@ static void test_live(void)
     CHECK_INT(procfs_descendants(getpid(), kids, 16), 0);
 }
 
+static void test_cmdline(void)
+{
+    char out[16];
+    CHECK_U64(procfs_parse_cmdline("sh\0-c\0echo hi\0", 15, out, sizeof(out)), 13);
+    CHECK_STR(out, "sh -c echo hi");
+    CHECK_U64(procfs_parse_cmdline("a\0\0\0", 4, out, sizeof(out)), 1); /* trailing NULs */
+    CHECK_STR(out, "a");
+    CHECK_U64(procfs_parse_cmdline("", 0, out, sizeof(out)), 0); /* a zombie's */
+    CHECK_STR(out, "");
+    /* cut to cap - 1 */
+    CHECK_U64(procfs_parse_cmdline("0123456789abcdefghij", 20, out, sizeof(out)), 15);
+    CHECK_STR(out, "0123456789abcde");
+    CHECK_U64(procfs_parse_cmdline("x", 1, out, 1), 0);
+    CHECK_STR(out, "");
+    /* our own, as the kernel has it */
+    char self[PROCFS_MAX_CMDLINE];
+    CHECK(procfs_read_cmdline(getpid(), self, sizeof(self)) > 0);
+    CHECK(strstr(self, "test_procfs") != NULL);
+    CHECK(procfs_read_cmdline(0x7ffffff0, self, sizeof(self)) < 0);
+}
+
 int main(void)
 {
+    test_cmdline();
     test_io_fixtures();
     test_io_malformed();
     test_stat();

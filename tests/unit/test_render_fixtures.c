@@ -222,6 +222,77 @@ static void f_proc_sampled(struct report *r)
     r->fds.interval_seconds = 0.1;
 }
 
+/* A traced tree: a shell, two writers, an orphaned grandchild and nine small
+ * children, so the table shows the top 10 with their ancestors and sums 2. */
+static void f_tree(struct report *r)
+{
+    char *argv[] = {"sh", "-c", "./work.sh", NULL};
+    snprintf(r->backend, sizeof(r->backend), "trace");
+    report_set_argv(r, argv);
+    r->start_time = T0;
+    r->exited = true;
+    r->wall_seconds = 0.5;
+    r->user_seconds = 0.0625;
+    r->system_seconds = 0.125;
+    r->processes = 15;
+    r->write_ops = 459;
+    r->write_bytes = 1843200 + 450;
+    r->fds.start = 3;
+    r->fds.peak = 5;
+    r->fds.end = 3;
+    r->detailed = true;
+    r->by_kind[FDK_FILE] = (struct io_counts){0, r->write_ops, 0, r->write_bytes};
+    struct proc_row *p = report_add_proc(r, 100, 99, "sh -c ./work.sh");
+    p->end = 0.5;
+    p->exited = true;
+    p->has_cpu = true;
+    p->user_seconds = 0.001;
+    p->system_seconds = 0.002;
+    static const struct {
+        pid_t pid, ppid;
+        const char *cmd;
+        uint64_t ops, bytes;
+    } kids[] = {
+        {101, 100, "iowork write A 4096 100", 100, 409600},
+        {102, 100, "iowork write B 4096 300", 300, 1228800},
+        {103, 100, "iowork orphan C 4096 50", 0, 0},
+        {104, 103, "iowork orphan C 4096 50", 0, 0},
+        {105, 104, "iowork orphan C 4096 50", 50, 204800},
+    };
+    for (int i = 0; i < 5; i++) {
+        p = report_add_proc(r, kids[i].pid, kids[i].ppid, kids[i].cmd);
+        p->start = 0.01 * (i + 1);
+        p->end = p->start + 0.0125;
+        p->exited = true;
+        p->write_ops = kids[i].ops;
+        p->write_bytes = kids[i].bytes;
+        p->has_cpu = true;
+        p->system_seconds = 0.0005 * (i + 1);
+    }
+    for (int i = 0; i < 9; i++) {
+        char cmd[32];
+        snprintf(cmd, sizeof(cmd), "small %d", i + 1);
+        p = report_add_proc(r, 106 + i, 100, cmd);
+        p->start = 0.1 + 0.01 * i;
+        p->end = p->start + 0.001;
+        p->exited = true;
+        p->exit_status = i == 0 ? 3 : 0;
+        p->write_ops = 1;
+        p->write_bytes = (uint64_t)(10 * (i + 1));
+        p->has_cpu = i != 7;
+        p->user_seconds = 0.0001;
+        if (i == 1) {
+            p->exited = false;
+            p->term_signal = 9;
+        }
+        if (i == 8) {
+            p->end = -1;
+            p->exited = false;
+        }
+    }
+    r->still_running = 1;
+}
+
 const struct render_fixture render_fixtures[] = {
     {"empty", f_empty},
     {"tiny", f_tiny},
@@ -230,6 +301,7 @@ const struct render_fixture render_fixtures[] = {
     {"failed", f_failed},
     {"signal", f_signal},
     {"proc_sampled", f_proc_sampled},
+    {"tree", f_tree},
     {NULL, NULL},
 };
 

@@ -137,6 +137,91 @@ static void test_json_roundtrip(void)
     report_release(&b);
 }
 
+/* The per-process table: two rows, one killed and one still running. */
+static void test_json_procs(void)
+{
+    struct report a, b;
+    char err[256];
+    report_init(&a);
+    snprintf(a.backend, sizeof(a.backend), "proc");
+    json_t *j = report_to_json(&a);
+    CHECK(json_object_get(j, "per_process") == NULL); /* not filled: absent */
+    json_decref(j);
+    struct proc_row *p = report_add_proc(&a, 4242, 4241, "iowork write A 4096 300");
+    p->start = 0.25;
+    p->end = 0.5;
+    p->exited = true;
+    p->exit_status = 2;
+    p->write_ops = 300;
+    p->write_bytes = 1228800;
+    p->has_cpu = true;
+    p->user_seconds = 0.125;
+    p->system_seconds = 0.0625;
+    p = report_add_proc(&a, 4243, 4242, NULL);
+    p->term_signal = 9;
+    p->read_ops = 7;
+    p->read_bytes = 28672;
+    a.procs_inclusive = true;
+    CHECK_U64(proc_row_bytes(&a.procs[0]), 1228800);
+    p->read_bytes = UINT64_MAX;
+    p->write_bytes = 1;
+    CHECK_U64(proc_row_bytes(p), UINT64_MAX); /* saturates */
+    p->read_bytes = 28672;
+    p->write_bytes = 0;
+
+    j = report_to_json(&a);
+    json_t *pp = json_object_get(j, "per_process");
+    CHECK(json_is_true(json_object_get(pp, "includes_reaped_children")));
+    CHECK_INT(json_integer_value(json_object_get(pp, "dropped")), 0);
+    json_t *rows = json_object_get(pp, "rows");
+    CHECK_U64(json_array_size(rows), 2);
+    json_t *r0 = json_array_get(rows, 0), *r1 = json_array_get(rows, 1);
+    CHECK_INT(json_integer_value(json_object_get(r0, "pid")), 4242);
+    CHECK_INT(json_integer_value(json_object_get(r0, "ppid")), 4241);
+    CHECK_STR(json_string_value(json_object_get(r0, "command")), "iowork write A 4096 300");
+    CHECK(json_real_value(json_object_get(r0, "start")) == 0.25);
+    CHECK(json_real_value(json_object_get(r0, "end")) == 0.5);
+    CHECK_INT(json_integer_value(json_object_get(r0, "exit_status")), 2);
+    CHECK(json_object_get(r0, "signal") == NULL);
+    CHECK_INT(json_integer_value(json_object_get(r0, "write_ops")), 300);
+    CHECK_INT(json_integer_value(json_object_get(r0, "write_bytes")), 1228800);
+    CHECK(json_real_value(json_object_get(r0, "user_seconds")) == 0.125);
+    CHECK(json_real_value(json_object_get(r0, "system_seconds")) == 0.0625);
+    CHECK(json_is_null(json_object_get(r1, "command")));
+    CHECK(json_is_null(json_object_get(r1, "end")));
+    CHECK(json_is_null(json_object_get(r1, "user_seconds")));
+    CHECK(json_object_get(r1, "exit_status") == NULL);
+    CHECK_INT(json_integer_value(json_object_get(r1, "signal")), 9);
+    CHECK_INT(json_integer_value(json_object_get(r1, "read_ops")), 7);
+    CHECK_INT(json_integer_value(json_object_get(r1, "read_bytes")), 28672);
+
+    report_init(&b);
+    CHECK_INT(report_from_json(j, &b, err, sizeof(err)), 0);
+    CHECK(b.has_procs);
+    CHECK(b.procs_inclusive);
+    CHECK_U64(b.nprocs, 2);
+    CHECK_INT(b.procs[0].pid, 4242);
+    CHECK_U64(b.procs[0].write_bytes, 1228800);
+    CHECK(b.procs[0].has_cpu);
+    CHECK(b.procs[1].end < 0);
+    CHECK(!b.procs[1].has_cpu);
+    CHECK_INT(b.procs[1].term_signal, 9);
+    json_t *j2 = report_to_json(&b);
+    CHECK(json_equal(j, j2));
+    json_decref(j2);
+    json_decref(j);
+    report_release(&b);
+
+    /* Beyond the cap rows are counted, not kept. */
+    report_release(&a);
+    report_init(&a);
+    for (int i = 0; i < REPORT_MAX_PROCS + 3; i++)
+        report_add_proc(&a, i + 1, 0, NULL);
+    CHECK_U64(a.nprocs, REPORT_MAX_PROCS);
+    CHECK_U64(a.procs_dropped, 3);
+    report_release(&a);
+}
+
 static void test_json_errors(void)
 {
     struct report r;
@@ -184,6 +269,7 @@ int main(void)
     test_buckets();
     test_files();
     test_json_roundtrip();
+    test_json_procs();
     test_json_errors();
     return tap_done("test_report");
 }
