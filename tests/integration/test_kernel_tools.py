@@ -179,14 +179,35 @@ class JupyterToolsTests(unittest.TestCase):
         finally:
             shutil.rmtree(out)
         cells = [c for c in nb.cells if c.cell_type == "code"]
-        got = [[(o.name, o.text) for o in c.outputs] for c in cells]
-        self.assertEqual([c.execution_count for c in cells], [1, 2, 3, 4, 5, 6])
+        got = [[(o.name, o.text) for o in c.outputs if o.output_type == "stream"] for c in cells]
+        self.assertEqual([c.execution_count for c in cells], list(range(1, 14)))
         self.assertEqual(got[1], [("stdout", "10485760 bytes\n")])
         self.assertEqual(got[2], [("stdout", "e5b844cc57f57094\n")])  # sha256 of 10 MiB zeros
         self.assertEqual(got[3], [("stdout", "1000\nsum: 500500\n")])
         self.assertEqual(got[4], [("stdout", "data.bin\nnumbers.txt\n"), ("stderr", "files: 2\n")])
-        self.assertEqual(got[5], [("stdout", "cleaned up\n")])
-
+        self.assertEqual(got[12], [("stdout", "cleaned up\n")])
+        # every %%iops / %iops cell shows one report: PNG and JSON among its types
+        reports = {}
+        for i, c in enumerate(cells):
+            if "%iops" not in c.source:
+                continue
+            ds = [o for o in c.outputs if o.output_type == "display_data"]
+            self.assertEqual(len(ds), 1, c.source)
+            self.assertIn("image/png", ds[0].data, c.source)
+            reports[i] = ds[0].data["application/json"]
+        self.assertEqual(sorted(reports), [5, 6, 7, 8, 9, 11])
+        io = {i: r["io"] for i, r in reports.items()}
+        self.assertEqual((io[5]["write_ops"], io[5]["write_bytes"]), (500, 3892))  # 500 files
+        self.assertEqual(reports[5]["meta_ops"]["open"] >= 500, True)
+        self.assertEqual((io[6]["write_ops"], io[6]["write_bytes"]), (1, 3892))  # one file
+        self.assertEqual((io[7]["write_ops"], io[7]["write_bytes"]), (8192, 4194304))
+        self.assertEqual((io[8]["write_ops"], io[8]["write_bytes"]), (4, 4194304))
+        leaked = reports[9]["fds"]["leaked"]
+        self.assertEqual([(l["fd"], os.path.basename(l["path"])) for l in leaked],
+                         [(7, "held-open.log")])
+        self.assertEqual(got[11], [("stdout", "before\n4194304 big-blocks.bin\n"),
+                                   ("stdout", "after\n")])
+        self.assertEqual(reports[11]["io"]["write_ops"], 0)
 
 if __name__ == "__main__":
     unittest.main()
