@@ -16,7 +16,9 @@ static struct proc_row *prow(struct tstate *s, int32_t row)
 
 static double since_t0(const struct tstate *s, uint64_t now_ns)
 {
-    return now_ns > s->t0_ns ? (double)(now_ns - s->t0_ns) / 1e9 : 0;
+    /* t0 is set once everything attached is stopped: processes seen before
+     * (an attached window's) were there at the start */
+    return s->t0_ns && now_ns > s->t0_ns ? (double)(now_ns - s->t0_ns) / 1e9 : 0;
 }
 
 int32_t tstate_proc_new(struct tstate *s, pid_t pid, pid_t ppid, int32_t from, uint64_t now_ns)

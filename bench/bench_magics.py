@@ -1,0 +1,101 @@
+#!/usr/bin/python3
+"""Benchmark of %%iops in the native bash kernel (issue 10's cost goals).
+
+Round trip of a cell (execute_request sent -> execute_reply and idle both
+received, iopub read in full), median/min/max over --cells runs, for:
+  - an empty cell, unmeasured;
+  - an empty cell under `%%iops -b proc` and under `%%iops -b trace`;
+  - the 2,560 x 4 KiB dd under `%%iops -b trace`, against the same dd run by
+    `iopsd measure --backend trace` from a shell (wall time of the process).
+The fixed cost of the magic is the measured round trip minus the unmeasured
+one. Runs by hand, not in CI; results go into docs/kernel.md.
+
+Usage: JUPYTER_PATH=build/jupyter /usr/bin/python3 bench/bench_magics.py [--cells N]
+"""
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from jupyter_client.manager import KernelManager
+
+DD = "dd if=/dev/zero of=F bs=4096 count=2560 status=none"
+
+
+def round_trip(kc, code):
+    t0 = time.perf_counter()
+    msg_id = kc.execute(code)
+    got_reply = got_idle = False
+    while not (got_reply and got_idle):
+        if not got_reply:
+            try:
+                m = kc.get_shell_msg(timeout=0.0005)
+                got_reply = m["parent_header"].get("msg_id") == msg_id
+            except Exception:
+                pass
+        try:
+            m = kc.get_iopub_msg(timeout=0.0005)
+            if (m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "status"
+                    and m["content"]["execution_state"] == "idle"):
+                got_idle = True
+        except Exception:
+            pass
+    return time.perf_counter() - t0
+
+
+def series(kc, code, n):
+    round_trip(kc, code)  # warm-up
+    return sorted(round_trip(kc, code) for _ in range(n))
+
+
+def fmt(v):
+    return "median %7.2f ms  min %7.2f  max %7.2f" % (statistics.median(v) * 1e3, v[0] * 1e3,
+                                                      v[-1] * 1e3)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cells", type=int, default=100)
+    ap.add_argument("--dd-runs", type=int, default=10)
+    a = ap.parse_args()
+    iopsd = os.environ.get("IOPSD", os.path.join(os.path.dirname(__file__), "..", "build",
+                                                 "iopsd"))
+    work = tempfile.mkdtemp(prefix="iopsd-bench-magics-")
+    km = KernelManager(kernel_name="iops-bash")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=30)
+    try:
+        round_trip(kc, f"cd {work}")
+        plain = series(kc, "", a.cells)
+        proc = series(kc, "%%iops -b proc\n", a.cells)
+        trace = series(kc, "%%iops -b trace\n", a.cells)
+        dd_cell = series(kc, f"%%iops -b trace\n{DD}", a.dd_runs)
+        dd_plain = series(kc, DD, a.dd_runs)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+    dd_cli = []
+    for _ in range(a.dd_runs + 1):
+        t0 = time.perf_counter()
+        subprocess.run([iopsd, "measure", "--backend", "trace", "-q", "--", "sh", "-c", DD],
+                       cwd=work, check=True)
+        dd_cli.append(time.perf_counter() - t0)
+    dd_cli = sorted(dd_cli[1:])
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"kernel {platform.release()}")
+    print(f"empty cell, unmeasured         {fmt(plain)}")
+    print(f"empty cell, %%iops -b proc      {fmt(proc)}   (+{(statistics.median(proc) - statistics.median(plain)) * 1e3:.2f} ms)")
+    print(f"empty cell, %%iops -b trace     {fmt(trace)}   (+{(statistics.median(trace) - statistics.median(plain)) * 1e3:.2f} ms)")
+    print(f"dd 2,560 x 4 KiB, unmeasured   {fmt(dd_plain)}")
+    print(f"dd under %%iops -b trace        {fmt(dd_cell)}")
+    print(f"dd under iopsd measure (trace) {fmt(dd_cli)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
