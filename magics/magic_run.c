@@ -1,6 +1,7 @@
 /* magic_run: one measured magic: backend choice, the window, live progress,
  * the report's completion, --json FILE and the display bundle. */
 #include "magics/magic_run.h"
+#include "measure/procfs.h"
 #include "measure/report_json.h"
 #include "render/render.h"
 #include "util/buf.h"
@@ -33,7 +34,29 @@ struct magic_run {
     bool shown;
     struct meas_progress last;
     uint64_t last_ns;
+    /* processes of the tree at the start (not the user's, if still there at the end) */
+    pid_t *before;
+    size_t nbefore;
 };
+
+#define TREE_MAX 4096
+
+/* The live descendants of root, sorted. */
+static size_t tree_now(pid_t root, pid_t *out)
+{
+    long n = procfs_descendants_live(root, out, TREE_MAX);
+    if (n < 0)
+        return 0;
+    if (n > TREE_MAX)
+        n = TREE_MAX;
+    for (long i = 1; i < n; i++) /* insertion sort: a handful of processes */
+        for (long j = i; j > 0 && out[j - 1] > out[j]; j--) {
+            pid_t t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    return (size_t)n;
+}
 
 static uint64_t ms_ns(long ms)
 {
@@ -104,6 +127,8 @@ int magic_run_begin(struct magic_run *r, const struct magic_plumbing *p, char *e
     r->began = true;
     r->t0_ns = r->last_ns = clock_mono_ns();
     r->next_ns = r->t0_ns + ms_ns(MAGIC_PROGRESS_AFTER_MS);
+    r->before = xcalloc(TREE_MAX, sizeof *r->before);
+    r->nbefore = tree_now(p->root, r->before);
     return 0;
 }
 
@@ -228,6 +253,17 @@ int magic_run_end(struct magic_run *r, const struct magic_framing *f, char *err,
     int rc = r->backend->window_end(r->win, &r->report, why, sizeof why);
     r->win = NULL;
     r->ended = true;
+    /* processes the code started and left running (background jobs) */
+    pid_t *now = xcalloc(TREE_MAX, sizeof *now);
+    size_t n = tree_now(r->root, now), still = 0;
+    for (size_t i = 0, j = 0; i < n; i++) {
+        while (j < r->nbefore && r->before[j] < now[i])
+            j++;
+        if (j == r->nbefore || r->before[j] != now[i])
+            still++;
+    }
+    free(now);
+    r->report.still_running = still;
     if (rc) {
         snprintf(err, errlen, "%%iops: measuring with %s failed: %s", r->backend->name, why);
         report_set_error(&r->report, "%s", why);
@@ -326,6 +362,7 @@ void magic_run_free(struct magic_run *r)
         magic_run_end(r, NULL, err, sizeof err);
     }
     report_release(&r->report);
+    free(r->before);
     free(r->json_path);
     free(r);
 }

@@ -139,6 +139,26 @@ class MagicCase(unittest.TestCase):
         self.assertEqual(j["io"]["write_bytes"], 8)
         self.assertIn("cannot tell them apart", d["text/plain"].replace("\n  ", " "))
 
+    def test_background_job_counted_until_the_end_and_still_running(self):
+        for b in BACKENDS:
+            with self.subTest(backend=b):
+                rep, msgs = self.run_ok(
+                    f"%%iops -b {b}\ncd {self.dir}; (dd if=/dev/zero of=bg bs=4096 count=100 "
+                    "status=none; sleep 2) &\nsleep 0.5")
+                j = report_of(msgs)["content"]["data"]["application/json"]
+                self.assertEqual(j["still_running"], 1)
+                # interactive bash says "[1] PID" on the cell's stderr: its one write
+                notice = stdout_of(msgs, "stderr")
+                self.assertRegex(notice, r"^\[1\] \d+\n$")
+                if b == "trace":
+                    self.assertEqual(j["by_kind"]["file"]["write_ops"], 100)
+                    self.assertEqual(j["by_kind"]["file"]["write_bytes"], 409600)
+                    self.assertEqual(j["by_kind"]["pipe"]["write_bytes"], len(notice))
+                else:
+                    self.assertEqual(j["io"]["write_ops"], 101)
+                    self.assertEqual(j["io"]["write_bytes"], 409600 + len(notice))
+                self.run_ok("wait")
+
     def test_failing_cell_reports_then_fails(self):
         for b in BACKENDS:
             with self.subTest(backend=b):
