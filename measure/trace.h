@@ -49,6 +49,10 @@ enum tsc_op {
     TSC_CLONE3,      /* clone3: flags at *args[0] */
     TSC_GETAFFINITY, /* sched_getaffinity: shows the mask from before pinning */
     TSC_SETAFFINITY, /* sched_setaffinity: the program chooses; stop pinning */
+    TSC_VMSPLICE,    /* vmsplice: a read on a pipe's read end, else a write */
+    TSC_SIGRETURN,   /* rt_sigreturn: tells an EINTR from a restart */
+    TSC_SECCOMP,     /* seccomp(2): the program installs a filter of its own */
+    TSC_PRCTL,       /* prctl: PR_SET_SECCOMP likewise */
 };
 
 /* How the close-on-exec flag of a new descriptor is found. */
@@ -132,7 +136,9 @@ struct tstate {
     struct lat_bucket lat_hist[HIST_LAT_BUCKETS];
     uint64_t meta_ops[META__COUNT];
     uint64_t read_errors, write_errors;
-    uint64_t unseen_io_uring, unseen_mmap;
+    uint64_t unseen_io_uring, unseen_mmap, unseen_mmap_exec;
+    uint64_t exit_interrupted; /* calls in flight when their process exited */
+    uint64_t seccomp_filters;  /* filters the tree installed itself */
     uint64_t processes;
     /* descriptors: open now in live tables, plus what exited tables left */
     long fds_start, fds_now, fds_peak, fds_kept;

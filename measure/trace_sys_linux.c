@@ -92,7 +92,7 @@ static const struct tsc_def defs[] = {
     D(sendto, TSC_WRITE),
     D(sendmsg, TSC_WRITE),
     D(sendmmsg, TSC_SENDMMSG),
-    D(vmsplice, TSC_WRITE),
+    D(vmsplice, TSC_VMSPLICE),
     D(sendfile, TSC_SENDFILE),
     D(copy_file_range, TSC_COPY),
     D(splice, TSC_COPY),
@@ -158,6 +158,9 @@ static const struct tsc_def defs[] = {
     D(clone3, TSC_CLONE3),
     D(sched_getaffinity, TSC_GETAFFINITY),
     D(sched_setaffinity, TSC_SETAFFINITY),
+    D(rt_sigreturn, TSC_SIGRETURN),
+    D(seccomp, TSC_SECCOMP),
+    D(prctl, TSC_PRCTL),
 /* metadata */
 #ifdef __NR_stat
     M(stat, META_STAT),
@@ -181,6 +184,7 @@ static const struct tsc_def defs[] = {
     M(fstatfs, META_STAT),
     M(fsync, META_FSYNC),
     M(fdatasync, META_FSYNC),
+    M(msync, META_FSYNC),
     M(sync_file_range, META_FSYNC),
     M(syncfs, META_FSYNC),
     M(sync, META_FSYNC),
