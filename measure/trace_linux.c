@@ -103,6 +103,7 @@ struct ttask {
     long nr;
     uint8_t kind[2];
     int32_t row[2];
+    bool compat;   /* the call is of the compat ABI (i386 on x86-64) */
     bool vm_read;  /* vmsplice on a pipe's read end */
     bool map_exec; /* mmap with PROT_EXEC */
     /* an interrupted call (-ERESTART*): restarted, or an EINTR error? */
@@ -502,8 +503,11 @@ static void clear_untraced_arg(struct ttask *t, uint64_t flags)
 {
 #if defined(__x86_64__)
     struct user_regs_struct regs;
-    if (ptrace(PTRACE_GETREGS, t->tid, 0L, &regs) == 0 && regs.rdi == flags) {
-        regs.rdi = flags & ~(uint64_t)CLONE_UNTRACED;
+    if (ptrace(PTRACE_GETREGS, t->tid, 0L, &regs))
+        return;
+    unsigned long long *reg = t->compat ? &regs.rbx : &regs.rdi; /* i386: ebx */
+    if (*reg == flags) {
+        *reg = flags & ~(uint64_t)CLONE_UNTRACED;
         ptrace(PTRACE_SETREGS, t->tid, 0L, &regs);
     }
 #elif defined(__aarch64__)
@@ -541,13 +545,14 @@ static bool fd_read_only(pid_t tid, int fd)
 }
 
 /* A traced syscall starts (seccomp stop, or entry stop when attached). */
-static void on_entry(struct tracer *tr, struct ttask *t, long nr, const uint64_t *args, uint64_t ip,
-                     uint64_t sp)
+static void on_entry(struct tracer *tr, struct ttask *t, uint32_t arch, long nr,
+                     const uint64_t *args, uint64_t ip, uint64_t sp)
 {
     t->want_exit = false;
     if (!tr->started || !t->proc || t->proc->gone)
         return;
-    const struct tsc_entry *sc = tsc_lookup(nr);
+    const struct tsc_entry *sc = tsc_lookup_arch(arch, nr);
+    t->compat = arch != tsc_audit_arch();
     if (t->restart_pending && (sp > t->r_sp || (sp == t->r_sp && ip == t->r_ip))) {
         /* Back in (or above) the interrupted call's frame without a signal
          * handler returning into it: no handler ran, so the kernel restarted
@@ -578,6 +583,9 @@ static void on_entry(struct tracer *tr, struct ttask *t, long nr, const uint64_t
         break;
     case TSC_SIGRETURN:
         need_exit = t->restart_pending;
+        break;
+    case TSC_UNDECODED:
+        s->undecoded++;
         break;
     case TSC_SECCOMP:
         need_exit = args[0] == T_SECCOMP_SET_FILTER;
@@ -714,21 +722,23 @@ static void data_op(struct tracer *tr, uint8_t kind, int32_t row, bool write, ui
 }
 
 /* The messages of a sendmmsg/recvmmsg: n entries of struct mmsghdr at addr;
- * msg_len follows the 56-byte struct msghdr on both architectures. */
+ * msg_len follows the 56-byte struct msghdr on both 64-bit architectures,
+ * the 28-byte one of the i386 ABI. */
 static void mmsg_ops(struct tracer *tr, struct ttask *t, bool write, uint64_t addr, long n,
                      uint64_t lat)
 {
-    enum { MMSG_SIZE = 64, MSG_LEN_OFF = 56, BATCH = 64 };
-    unsigned char buf[BATCH * MMSG_SIZE];
+    enum { BATCH = 64 };
+    const size_t size = t->compat ? 32 : 64, len_off = t->compat ? 28 : 56;
+    unsigned char buf[BATCH * 64];
     for (long done = 0; done < n;) {
         long k = n - done < BATCH ? n - done : BATCH;
-        if (peek(t->tid, addr + (uint64_t)done * MMSG_SIZE, buf, (size_t)k * MMSG_SIZE)) {
+        if (peek(t->tid, addr + (uint64_t)done * size, buf, (size_t)k * size)) {
             for (long i = 0; i < k; i++) /* unreadable: count the ops, bytes unknown */
                 data_op(tr, t->kind[0], t->row[0], write, 0, lat);
         } else {
             for (long i = 0; i < k; i++) {
                 unsigned len;
-                memcpy(&len, buf + i * MMSG_SIZE + MSG_LEN_OFF, sizeof(len));
+                memcpy(&len, buf + i * size + len_off, sizeof(len));
                 data_op(tr, t->kind[0], t->row[0], write, len, lat);
             }
         }
@@ -917,11 +927,11 @@ static void skip_enosys(struct ttask *t)
  * with its data, which wins over ours when both filters trace the call).
  * Without a tracer such a call fails with ENOSYS, so it does here: the
  * program behaves as it would untraced, and a data call is one error. */
-static void on_foreign_stop(struct tracer *tr, struct ttask *t, long nr)
+static void on_foreign_stop(struct tracer *tr, struct ttask *t, uint32_t arch, long nr)
 {
     t->want_exit = false;
     skip_enosys(t);
-    const struct tsc_entry *sc = tsc_lookup(nr);
+    const struct tsc_entry *sc = tsc_lookup_arch(arch, nr);
     if (!sc || !tr->started || !t->proc || t->proc->gone)
         return;
     switch (sc->op) {
@@ -946,18 +956,18 @@ static void on_syscall_stop(struct tracer *tr, struct ttask *t)
 {
     struct __ptrace_syscall_info info;
     long n = ptrace(PTRACE_GET_SYSCALL_INFO, t->tid, (void *)sizeof(info), &info);
-    if (n <= 0 || info.arch != tsc_audit_arch()) {
+    if (n <= 0) {
         t->want_exit = false;
         return;
     }
     if (info.op == PTRACE_SYSCALL_INFO_SECCOMP) {
         if (info.seccomp.ret_data == TSC_RET_DATA)
-            on_entry(tr, t, (long)info.seccomp.nr, info.seccomp.args, info.instruction_pointer,
-                     info.stack_pointer);
+            on_entry(tr, t, info.arch, (long)info.seccomp.nr, info.seccomp.args,
+                     info.instruction_pointer, info.stack_pointer);
         else
-            on_foreign_stop(tr, t, (long)info.seccomp.nr);
+            on_foreign_stop(tr, t, info.arch, (long)info.seccomp.nr);
     } else if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
-        on_entry(tr, t, (long)info.entry.nr, info.entry.args, info.instruction_pointer,
+        on_entry(tr, t, info.arch, (long)info.entry.nr, info.entry.args, info.instruction_pointer,
                  info.stack_pointer);
     } else if (info.op == PTRACE_SYSCALL_INFO_EXIT) {
         on_exit_stop(tr, t, info.exit.rval, info.exit.is_error, info.instruction_pointer,

@@ -274,6 +274,7 @@ void tstate_fill_report(struct tstate *s, struct report *r, size_t top_files)
     r->unseen.mmap_exec = s->unseen_mmap_exec;
     r->unseen.exit_interrupted = s->exit_interrupted;
     r->unseen.seccomp_filters = s->seccomp_filters;
+    r->unseen.undecoded = s->undecoded;
     struct io_counts t = report_kind_total(r, s->hist_kinds);
     r->read_ops = t.read_ops;
     r->write_ops = t.write_ops;

@@ -490,6 +490,12 @@ static void unseen_table(struct rdoc *d, const struct report *r)
              render__count(a, sizeof(a), r->unseen.seccomp_filters),
              r->unseen.seccomp_filters == 1 ? "" : "s");
     }
+    if (r->unseen.undecoded) {
+        row = row_add(t, 0);
+        cell(row, 0, "32-bit");
+        cell(row, 1, "%s call%s (socketcall, old mmap) whose I/O the tracer does not decode",
+             render__count(a, sizeof(a), r->unseen.undecoded), r->unseen.undecoded == 1 ? "" : "s");
+    }
 }
 
 /* Anything in the "Not measured" table (mapped programs and libraries are
@@ -497,7 +503,7 @@ static void unseen_table(struct rdoc *d, const struct report *r)
 static bool has_unseen(const struct report *r)
 {
     return r->unseen.io_uring_enter || r->unseen.mmap || r->unseen.exit_interrupted ||
-           r->unseen.seccomp_filters;
+           r->unseen.seccomp_filters || r->unseen.undecoded;
 }
 
 static void size_table(struct rdoc *d, const struct report *r)
