@@ -30,6 +30,12 @@
  *                                allow; then 10 writes on 100, 5 writes of
  *                                4 KiB on 101, 3 on 102 (all three dups of
  *                                FILE): "enosys=A ok=B eperm=C"
+ *   tw_truth int80 FILE N        through the i386 ABI (`int $0x80`, x86-64
+ *                                only): open FILE for writing, N writes of
+ *                                4 KiB, close; open it again, 4 KiB reads
+ *                                until EOF, close:
+ *                                "opens=2 w=N wb=BYTES r=R rb=BYTES closes=2"
+ *                                ("unsupported=1" without IA-32 emulation)
  *   tw_truth true                does nothing (the target of eintrexec)
  *
  * Exit status 0 on success, 100 on an unexpected failure. */
@@ -41,6 +47,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -339,6 +346,100 @@ static int do_seccomp(const char *path)
     return 0;
 }
 
+#if defined(__x86_64__)
+/* A system call through the i386 entry; pointers must be below 4 GiB. */
+static long int80(long nr, long a, long b, long c)
+{
+    long r;
+    __asm__ volatile("int $0x80" : "=a"(r) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+    return r;
+}
+
+static sigjmp_buf int80_jmp;
+
+static void on_int80_fault(int sig)
+{
+    (void)sig;
+    siglongjmp(int80_jmp, 1);
+}
+
+/* True when `int $0x80` works here: some kernels (and some hypervisors'
+ * guests) have no IA-32 emulation, and the instruction faults. */
+static bool int80_works(void)
+{
+    enum { NR_GETPID = 20 };
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_int80_fault;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old);
+    bool ok = false;
+    if (!sigsetjmp(int80_jmp, 1))
+        ok = int80(NR_GETPID, 0, 0, 0) == (long)getpid();
+    sigaction(SIGSEGV, &old, NULL);
+    return ok;
+}
+
+static int do_int80(const char *path, long n)
+{
+    enum { NR_READ = 3, NR_WRITE = 4, NR_OPEN = 5, NR_CLOSE = 6 };
+    if (!int80_works()) {
+        say("unsupported=1");
+        return 0;
+    }
+    char *low =
+        mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+    if (low == MAP_FAILED)
+        die("mmap");
+    size_t plen = strlen(path);
+    if (plen >= 4096)
+        die("path");
+    memcpy(low, path, plen + 1);
+    char *buf = low + 4096;
+    memset(buf, 'i', 4096);
+    long fd = int80(NR_OPEN, (long)low, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd == -ENOSYS) {
+        say("unsupported=1");
+        return 0;
+    }
+    if (fd < 0)
+        die("int80 open");
+    long opens = 1, closes = 0, w = 0, wb = 0, r = 0, rb = 0;
+    for (long i = 0; i < n; i++) {
+        long k = int80(NR_WRITE, fd, (long)buf, 4096);
+        if (k < 0)
+            die("int80 write");
+        w++;
+        wb += k;
+    }
+    closes += int80(NR_CLOSE, fd, 0, 0) == 0;
+    fd = int80(NR_OPEN, (long)low, O_RDONLY, 0);
+    if (fd < 0)
+        die("int80 open");
+    opens++;
+    for (;;) {
+        long k = int80(NR_READ, fd, (long)buf, 4096);
+        if (k < 0)
+            die("int80 read");
+        r++;
+        rb += k;
+        if (k == 0)
+            break;
+    }
+    closes += int80(NR_CLOSE, fd, 0, 0) == 0;
+    say("opens=%ld w=%ld wb=%ld r=%ld rb=%ld closes=%ld", opens, w, wb, r, rb, closes);
+    return 0;
+}
+#else
+static int do_int80(const char *path, long n)
+{
+    (void)path;
+    (void)n;
+    say("unsupported=1");
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     const char *m = argc > 1 ? argv[1] : "";
@@ -356,6 +457,8 @@ int main(int argc, char **argv)
         return do_exitflight();
     if (!strcmp(m, "seccomp") && argc == 3)
         return do_seccomp(argv[2]);
+    if (!strcmp(m, "int80") && argc == 4)
+        return do_int80(argv[2], atol(argv[3]));
     if (!strcmp(m, "true") && argc == 2)
         return 0;
     fprintf(stderr, "usage: see the comment at the top of tests/helpers/tw_truth.c\n");

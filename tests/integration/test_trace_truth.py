@@ -109,6 +109,22 @@ class Truth(TraceBase):
         self.assertEqual(r["unseen"]["seccomp_filters"], 1)
         self.assertEqual(os.path.getsize(p), 20480)
 
+    def test_i386_abi(self):
+        # 25 writes of 4 KiB = 102,400 bytes through `int $0x80`
+        p = self.path("i")
+        r, t, _ = self.run_truth("int80", p, "25")
+        if t == {"unsupported": 1}:
+            self.skipTest("no IA-32 emulation on this kernel: int $0x80 faults")
+        self.assertEqual(t, {"opens": 2, "w": 25, "wb": 102400, "r": 26, "rb": 102400,
+                             "closes": 2})
+        f = row(r, p)
+        self.assertEqual((f["opens"], f["write_ops"], f["write_bytes"]), (2, 25, 102400))
+        self.assertEqual((f["read_ops"], f["read_bytes"]), (26, 102400))
+        self.assertEqual((r["io"]["write_ops"], r["io"]["write_bytes"]), (25, 102400))
+        self.assertEqual(r["meta_ops"]["open"], 2)
+        self.assertEqual(r["meta_ops"]["close"], 2)
+        self.assertEqual(r["fds"]["leaked"], [])
+
 
 if __name__ == "__main__":
     unittest.main()
