@@ -27,7 +27,7 @@ enum meta_op {
     META_CLOSE,    /* close, close_range */
     META_STAT,     /* stat family, statx, access, readlink */
     META_SEEK,     /* lseek */
-    META_FSYNC,    /* fsync, fdatasync, sync_file_range, sync, syncfs */
+    META_FSYNC,    /* fsync, fdatasync, msync, sync_file_range, sync, syncfs */
     META_GETDENTS, /* getdents, getdents64 */
     META_UNLINK,   /* unlink, unlinkat, rmdir */
     META_RENAME,   /* rename, renameat, renameat2 */
