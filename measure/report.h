@@ -27,7 +27,7 @@ enum meta_op {
     META_CLOSE,    /* close, close_range */
     META_STAT,     /* stat family, statx, access, readlink */
     META_SEEK,     /* lseek */
-    META_FSYNC,    /* fsync, fdatasync, sync_file_range, sync, syncfs */
+    META_FSYNC,    /* fsync, fdatasync, msync, sync_file_range, sync, syncfs */
     META_GETDENTS, /* getdents, getdents64 */
     META_UNLINK,   /* unlink, unlinkat, rmdir */
     META_RENAME,   /* rename, renameat, renameat2 */
@@ -147,8 +147,14 @@ struct report {
     struct file_row *files; /* sorted by read+write bytes, descending */
     size_t nfiles, files_cap;
     size_t files_total; /* files seen in all, before truncation to top N */
+    /* what the numbers above do not include, and why (tracer) */
     struct {
-        uint64_t io_uring_enter, mmap;
+        uint64_t io_uring_enter;   /* calls: the bytes io_uring moves are invisible */
+        uint64_t mmap;             /* successful mmaps of files for data (no PROT_EXEC) */
+        uint64_t mmap_exec;        /* successful PROT_EXEC mmaps of files: programs, libraries */
+        uint64_t exit_interrupted; /* traced calls in flight when their process exited */
+        uint64_t seccomp_filters;  /* seccomp filters the traced tree installed itself */
+        uint64_t undecoded;        /* calls whose I/O the tracer cannot decode (i386 socketcall) */
     } unseen;
 };
 

@@ -254,6 +254,10 @@ json_t *report_to_json(const struct report *r)
         json_t *u = json_object();
         set(u, "io_uring_enter", ju64(r->unseen.io_uring_enter));
         set(u, "mmap", ju64(r->unseen.mmap));
+        set(u, "mmap_exec", ju64(r->unseen.mmap_exec));
+        set(u, "exit_interrupted", ju64(r->unseen.exit_interrupted));
+        set(u, "seccomp_filters", ju64(r->unseen.seccomp_filters));
+        set(u, "undecoded", ju64(r->unseen.undecoded));
         set(o, "unseen", u);
     }
     return o;
@@ -553,6 +557,10 @@ int report_from_json(const json_t *doc, struct report *r, char *err, size_t errl
     if (json_is_object(u)) {
         r->unseen.io_uring_enter = get_u64(&c, u, "io_uring_enter");
         r->unseen.mmap = get_u64(&c, u, "mmap");
+        r->unseen.mmap_exec = get_u64(&c, u, "mmap_exec");
+        r->unseen.exit_interrupted = get_u64(&c, u, "exit_interrupted");
+        r->unseen.seccomp_filters = get_u64(&c, u, "seccomp_filters");
+        r->unseen.undecoded = get_u64(&c, u, "undecoded");
     }
     return c.rc;
 }

@@ -49,6 +49,11 @@ enum tsc_op {
     TSC_CLONE3,      /* clone3: flags at *args[0] */
     TSC_GETAFFINITY, /* sched_getaffinity: shows the mask from before pinning */
     TSC_SETAFFINITY, /* sched_setaffinity: the program chooses; stop pinning */
+    TSC_VMSPLICE,    /* vmsplice: a read on a pipe's read end, else a write */
+    TSC_SIGRETURN,   /* rt_sigreturn: tells an EINTR from a restart */
+    TSC_SECCOMP,     /* seccomp(2): the program installs a filter of its own */
+    TSC_PRCTL,       /* prctl: PR_SET_SECCOMP likewise */
+    TSC_UNDECODED,   /* a call whose I/O the tracer cannot decode (i386 socketcall) */
 };
 
 /* How the close-on-exec flag of a new descriptor is found. */
@@ -72,6 +77,12 @@ struct tsc_entry {
 
 /* The entry for syscall nr of the native architecture; NULL if not traced. */
 const struct tsc_entry *tsc_lookup(long nr);
+/* The same for an ABI given by its AUDIT_ARCH_* value: the native one, or
+ * the compat one (i386 on x86-64); NULL for any other. */
+const struct tsc_entry *tsc_lookup_arch(uint32_t arch, long nr);
+/* The compat ABI's AUDIT_ARCH_* value (0: none) and its traced syscalls. */
+uint32_t tsc_compat_arch(void);
+size_t tsc_compat_count(void);
 /* Number of traced syscalls, and the highest syscall number + 1. */
 size_t tsc_count(void);
 long tsc_nr_limit(void);
@@ -83,9 +94,9 @@ uint32_t tsc_audit_arch(void);
  * filters'. */
 #define TSC_RET_DATA 0x10d5
 
-/* Builds the seccomp BPF program (RET_TRACE for the table's syscalls and for
- * any foreign architecture, RET_ALLOW otherwise; no argument loads so the
- * kernel's per-syscall action cache applies). Returns the number of
+/* Builds the seccomp BPF program (RET_TRACE for the syscalls of the native
+ * and the compat tables, RET_ALLOW otherwise, including any other ABI; no
+ * argument loads so the kernel's per-syscall action cache applies). Returns the number of
  * instructions written to out (capacity max), or -E2BIG. */
 struct sock_filter;
 int tsc_build_filter(struct sock_filter *out, size_t max);
@@ -132,7 +143,10 @@ struct tstate {
     struct lat_bucket lat_hist[HIST_LAT_BUCKETS];
     uint64_t meta_ops[META__COUNT];
     uint64_t read_errors, write_errors;
-    uint64_t unseen_io_uring, unseen_mmap;
+    uint64_t unseen_io_uring, unseen_mmap, unseen_mmap_exec;
+    uint64_t exit_interrupted; /* calls in flight when their process exited */
+    uint64_t seccomp_filters;  /* filters the tree installed itself */
+    uint64_t undecoded;        /* calls whose I/O could not be decoded */
     uint64_t processes;
     /* descriptors: open now in live tables, plus what exited tables left */
     long fds_start, fds_now, fds_peak, fds_kept;

@@ -64,6 +64,11 @@
 #define T_FIONCLEX            0x5450
 #define T_FIOCLEX             0x5451
 #define T_MAP_ANONYMOUS       0x20
+#define T_PROT_EXEC           0x4
+#define T_PR_SET_SECCOMP      22
+#define T_SECCOMP_MODE_FILTER 2
+#define T_SECCOMP_SET_FILTER  1
+#define T_EINTR               4
 #define T_CLOSE_RANGE_UNSHARE 2u
 #define T_CLOSE_RANGE_CLOEXEC 4u
 #define T_O_CLOEXEC           02000000u
@@ -99,6 +104,9 @@ struct ttask {
     long nr;
     uint8_t kind[2];
     int32_t row[2];
+    bool compat;   /* the call is of the compat ABI (i386 on x86-64) */
+    bool vm_read;  /* vmsplice on a pipe's read end */
+    bool map_exec; /* mmap with PROT_EXEC */
     /* an interrupted call (-ERESTART*): restarted, or an EINTR error? */
     bool restart_pending, restart_write;
     long r_nr;
@@ -529,8 +537,11 @@ static void clear_untraced_arg(struct ttask *t, uint64_t flags)
 {
 #if defined(__x86_64__)
     struct user_regs_struct regs;
-    if (ptrace(PTRACE_GETREGS, t->tid, 0L, &regs) == 0 && regs.rdi == flags) {
-        regs.rdi = flags & ~(uint64_t)CLONE_UNTRACED;
+    if (ptrace(PTRACE_GETREGS, t->tid, 0L, &regs))
+        return;
+    unsigned long long *reg = t->compat ? &regs.rbx : &regs.rdi; /* i386: ebx */
+    if (*reg == flags) {
+        *reg = flags & ~(uint64_t)CLONE_UNTRACED;
         ptrace(PTRACE_SETREGS, t->tid, 0L, &regs);
     }
 #elif defined(__aarch64__)
@@ -550,26 +561,39 @@ static void clear_untraced_mem(struct ttask *t, uint64_t addr, uint64_t flags)
     process_vm_writev(t->tid, &local, 1, &remote, 1, 0);
 }
 
+/* True when tid's descriptor fd was opened read-only (fdinfo flags). */
+static bool fd_read_only(pid_t tid, int fd)
+{
+    char p[64], info[TSTATE_MAX_FDINFO];
+    unsigned flags;
+    bool ro = false;
+    snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", (int)tid, fd);
+    int f = open(p, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return false;
+    ssize_t m = read(f, info, sizeof(info));
+    if (m > 0 && tstate_parse_fdinfo_flags(info, (size_t)m, &flags) == 0)
+        ro = (flags & O_ACCMODE) == O_RDONLY;
+    close(f);
+    return ro;
+}
+
 /* A traced syscall starts (seccomp stop, or entry stop when attached). */
-static void on_entry(struct tracer *tr, struct ttask *t, long nr, const uint64_t *args, uint64_t ip,
-                     uint64_t sp)
+static void on_entry(struct tracer *tr, struct ttask *t, uint32_t arch, long nr,
+                     const uint64_t *args, uint64_t ip, uint64_t sp)
 {
     t->want_exit = false;
     if (!tr->started || !t->proc || t->proc->gone)
         return;
-    const struct tsc_entry *sc = tsc_lookup(nr);
-    if (t->restart_pending) {
-        if (nr == t->r_nr && ip == t->r_ip && sp == t->r_sp &&
-            !memcmp(args, t->r_args, sizeof(t->r_args))) {
-            t->restart_pending = false; /* the kernel restarted it: not an error */
-        } else if (sp >= t->r_sp) {
-            /* not in a signal handler's frame: the call returned EINTR */
-            t->restart_pending = false;
-            if (t->restart_write)
-                tr->st.write_errors++;
-            else
-                tr->st.read_errors++;
-        }
+    const struct tsc_entry *sc = tsc_lookup_arch(arch, nr);
+    t->compat = arch != tsc_audit_arch();
+    if (t->restart_pending && (sp > t->r_sp || (sp == t->r_sp && ip == t->r_ip))) {
+        /* Back in (or above) the interrupted call's frame without a signal
+         * handler returning into it: no handler ran, so the kernel restarted
+         * the call (the same instruction; restart_syscall for some calls);
+         * it counts when that run returns. EINTR needs a handler, and is
+         * decided at its rt_sigreturn (on_exit_stop). */
+        t->restart_pending = false;
     }
     if (!sc)
         return;
@@ -584,6 +608,24 @@ static void on_entry(struct tracer *tr, struct ttask *t, long nr, const uint64_t
         if (!resolve_fd(tr, t, fd, &t->kind[0], &t->row[0]))
             t->kind[0] = 0xff;
         need_exit = true;
+        break;
+    case TSC_VMSPLICE:
+        if (!resolve_fd(tr, t, fd, &t->kind[0], &t->row[0]))
+            t->kind[0] = 0xff;
+        t->vm_read = fd_read_only(t->tid, fd);
+        need_exit = true;
+        break;
+    case TSC_SIGRETURN:
+        need_exit = t->restart_pending;
+        break;
+    case TSC_UNDECODED:
+        s->undecoded++;
+        break;
+    case TSC_SECCOMP:
+        need_exit = args[0] == T_SECCOMP_SET_FILTER;
+        break;
+    case TSC_PRCTL:
+        need_exit = args[0] == T_PR_SET_SECCOMP && args[1] == T_SECCOMP_MODE_FILTER;
         break;
     case TSC_SENDFILE:
     case TSC_COPY:
@@ -609,8 +651,12 @@ static void on_entry(struct tracer *tr, struct ttask *t, long nr, const uint64_t
         s->unseen_io_uring++;
         break;
     case TSC_MMAP:
-        if (!(args[3] & T_MAP_ANONYMOUS) && (int)args[4] >= 0 && is_file_kind(tr, t, (int)args[4]))
-            s->unseen_mmap++;
+        /* a mapping of a file: counted at exit, when it succeeded */
+        if (!(args[3] & T_MAP_ANONYMOUS) && (int)args[4] >= 0 &&
+            is_file_kind(tr, t, (int)args[4])) {
+            t->map_exec = args[2] & T_PROT_EXEC;
+            need_exit = true;
+        }
         break;
     case TSC_CLOSE:
         if (!is_excluded(tr, t, fd))
@@ -710,21 +756,23 @@ static void data_op(struct tracer *tr, uint8_t kind, int32_t row, bool write, ui
 }
 
 /* The messages of a sendmmsg/recvmmsg: n entries of struct mmsghdr at addr;
- * msg_len follows the 56-byte struct msghdr on both architectures. */
+ * msg_len follows the 56-byte struct msghdr on both 64-bit architectures,
+ * the 28-byte one of the i386 ABI. */
 static void mmsg_ops(struct tracer *tr, struct ttask *t, bool write, uint64_t addr, long n,
                      uint64_t lat)
 {
-    enum { MMSG_SIZE = 64, MSG_LEN_OFF = 56, BATCH = 64 };
-    unsigned char buf[BATCH * MMSG_SIZE];
+    enum { BATCH = 64 };
+    const size_t size = t->compat ? 32 : 64, len_off = t->compat ? 28 : 56;
+    unsigned char buf[BATCH * 64];
     for (long done = 0; done < n;) {
         long k = n - done < BATCH ? n - done : BATCH;
-        if (peek(t->tid, addr + (uint64_t)done * MMSG_SIZE, buf, (size_t)k * MMSG_SIZE)) {
+        if (peek(t->tid, addr + (uint64_t)done * size, buf, (size_t)k * size)) {
             for (long i = 0; i < k; i++) /* unreadable: count the ops, bytes unknown */
                 data_op(tr, t->kind[0], t->row[0], write, 0, lat);
         } else {
             for (long i = 0; i < k; i++) {
                 unsigned len;
-                memcpy(&len, buf + i * MMSG_SIZE + MSG_LEN_OFF, sizeof(len));
+                memcpy(&len, buf + i * size + len_off, sizeof(len));
                 data_op(tr, t->kind[0], t->row[0], write, len, lat);
             }
         }
@@ -732,8 +780,10 @@ static void mmsg_ops(struct tracer *tr, struct ttask *t, bool write, uint64_t ad
     }
 }
 
-/* The traced syscall t started returns rval. */
-static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool is_error)
+/* The traced syscall t started returns rval; ip and sp are the task's at
+ * the exit stop. */
+static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool is_error,
+                         uint64_t ip, uint64_t sp)
 {
     if (!t->want_exit)
         return;
@@ -742,15 +792,34 @@ static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool 
         return;
     tr->st.cur_proc = t->proc->prow;
     const struct tsc_entry *sc = t->sc;
+    if (sc->op == TSC_SIGRETURN) {
+        /* A handler returns into the frame of the interrupted call. The
+         * kernel set up that frame: -EINTR at the very instruction after the
+         * call when the program is to see EINTR; the call's own registers
+         * and a rewound instruction pointer when it restarts it. Nothing but
+         * this decides, so a retry loop's own call is never mistaken for a
+         * restart, whatever its unused argument registers hold. */
+        if (t->restart_pending && sp == t->r_sp) {
+            t->restart_pending = false;
+            if (is_error && rval == -T_EINTR && ip == t->r_ip) {
+                if (t->restart_write)
+                    tr->st.write_errors++;
+                else
+                    tr->st.read_errors++;
+            }
+        }
+        return;
+    }
     const uint64_t *a = t->args;
     struct tstate *s = &tr->st;
     uint64_t lat = clock_mono_ns() - t->t0;
     bool restart = is_error && rval <= -T_ERESTARTSYS && rval >= -T_ERESTART_RESTARTBLOCK;
     bool write = sc->op == TSC_WRITE || sc->op == TSC_SENDMMSG || sc->op == TSC_SENDFILE ||
-                 sc->op == TSC_COPY || sc->op == TSC_TEE;
+                 sc->op == TSC_COPY || sc->op == TSC_TEE || (sc->op == TSC_VMSPLICE && !t->vm_read);
     switch (sc->op) {
     case TSC_READ:
     case TSC_WRITE:
+    case TSC_VMSPLICE:
     case TSC_RECVMMSG:
     case TSC_SENDMMSG:
     case TSC_SENDFILE:
@@ -772,7 +841,7 @@ static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool 
                 s->read_errors++;
             return;
         }
-        if (sc->op == TSC_READ || sc->op == TSC_WRITE)
+        if (sc->op == TSC_READ || sc->op == TSC_WRITE || sc->op == TSC_VMSPLICE)
             data_op(tr, t->kind[0], t->row[0], write, (uint64_t)rval, lat);
         else if (sc->op == TSC_RECVMMSG || sc->op == TSC_SENDMMSG)
             mmsg_ops(tr, t, write, a[1], rval, lat);
@@ -840,6 +909,19 @@ static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool 
         if (!is_error)
             dup_fd(tr, t, (int)a[0], (int)rval, (int)a[1] == T_F_DUPFD_CLOEXEC);
         return;
+    case TSC_MMAP:
+        if (is_error)
+            return;
+        if (t->map_exec)
+            s->unseen_mmap_exec++;
+        else
+            s->unseen_mmap++;
+        return;
+    case TSC_SECCOMP:
+    case TSC_PRCTL:
+        if (!is_error)
+            s->seccomp_filters++;
+        return;
     case TSC_GETAFFINITY:
         /* about itself, while pinned: show the mask it had before */
         if (!is_error && rval > 0 && tr->pinned && ((pid_t)a[0] == 0 || (pid_t)a[0] == t->tid)) {
@@ -853,23 +935,78 @@ static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool 
     }
 }
 
+/* Makes the syscall t is stopped at fail with ENOSYS without running. */
+static void skip_enosys(struct ttask *t)
+{
+#if defined(__x86_64__)
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, t->tid, 0L, &regs) == 0) {
+        regs.orig_rax = (uint64_t)-1;
+        regs.rax = (uint64_t)-ENOSYS;
+        ptrace(PTRACE_SETREGS, t->tid, 0L, &regs);
+    }
+#elif defined(__aarch64__)
+    int nr = -1;
+    struct iovec sio = {&nr, sizeof(nr)};
+    ptrace(PTRACE_SETREGSET, t->tid, (void *)NT_ARM_SYSTEM_CALL, &sio);
+    struct user_regs_struct regs;
+    struct iovec io = {&regs, sizeof(regs)};
+    if (ptrace(PTRACE_GETREGSET, t->tid, (void *)NT_PRSTATUS, &io) == 0) {
+        regs.regs[0] = (uint64_t)-ENOSYS;
+        ptrace(PTRACE_SETREGSET, t->tid, (void *)NT_PRSTATUS, &io);
+    }
+#endif
+}
+
+/* A seccomp stop asked for by the program's own filter (SECCOMP_RET_TRACE
+ * with its data, which wins over ours when both filters trace the call).
+ * Without a tracer such a call fails with ENOSYS, so it does here: the
+ * program behaves as it would untraced, and a data call is one error. */
+static void on_foreign_stop(struct tracer *tr, struct ttask *t, uint32_t arch, long nr)
+{
+    t->want_exit = false;
+    skip_enosys(t);
+    const struct tsc_entry *sc = tsc_lookup_arch(arch, nr);
+    if (!sc || !tr->started || !t->proc || t->proc->gone)
+        return;
+    switch (sc->op) {
+    case TSC_READ:
+    case TSC_RECVMMSG:
+        tr->st.read_errors++;
+        break;
+    case TSC_WRITE:
+    case TSC_SENDMMSG:
+    case TSC_SENDFILE:
+    case TSC_COPY:
+    case TSC_TEE:
+    case TSC_VMSPLICE:
+        tr->st.write_errors++;
+        break;
+    default:
+        break;
+    }
+}
+
 static void on_syscall_stop(struct tracer *tr, struct ttask *t)
 {
     struct __ptrace_syscall_info info;
     long n = ptrace(PTRACE_GET_SYSCALL_INFO, t->tid, (void *)sizeof(info), &info);
-    if (n <= 0 || info.arch != tsc_audit_arch()) {
+    if (n <= 0) {
         t->want_exit = false;
         return;
     }
     if (info.op == PTRACE_SYSCALL_INFO_SECCOMP) {
         if (info.seccomp.ret_data == TSC_RET_DATA)
-            on_entry(tr, t, (long)info.seccomp.nr, info.seccomp.args, info.instruction_pointer,
-                     info.stack_pointer);
+            on_entry(tr, t, info.arch, (long)info.seccomp.nr, info.seccomp.args,
+                     info.instruction_pointer, info.stack_pointer);
+        else
+            on_foreign_stop(tr, t, info.arch, (long)info.seccomp.nr);
     } else if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
-        on_entry(tr, t, (long)info.entry.nr, info.entry.args, info.instruction_pointer,
+        on_entry(tr, t, info.arch, (long)info.entry.nr, info.entry.args, info.instruction_pointer,
                  info.stack_pointer);
     } else if (info.op == PTRACE_SYSCALL_INFO_EXIT) {
-        on_exit_stop(tr, t, info.exit.rval, info.exit.is_error);
+        on_exit_stop(tr, t, info.exit.rval, info.exit.is_error, info.instruction_pointer,
+                     info.stack_pointer);
     }
 }
 
@@ -947,18 +1084,28 @@ static void on_exec(struct tracer *tr, struct ttask *t)
     proc_row_cmd(tr, p->tgid, p->prow);
 }
 
+/* t exits: a traced call it started and whose result never came (its
+ * exit stop is not reported to a task being killed), or one the kernel
+ * interrupted and would have restarted, is counted as interrupted by the
+ * exit: the program never saw its result. */
+static void count_in_flight(struct tracer *tr, struct ttask *t)
+{
+    struct tproc *p = t->proc;
+    if (!p || !tr->started)
+        return;
+    bool in_flight =
+        t->want_exit && t->sc && t->sc->op != TSC_GETAFFINITY && t->sc->op != TSC_SIGRETURN;
+    if (in_flight || t->restart_pending)
+        tr->st.exit_interrupted++;
+    t->want_exit = false;
+    t->restart_pending = false;
+}
+
 /* A task ended (wait status st). */
 static void on_gone(struct tracer *tr, struct ttask *t, int st)
 {
     struct tproc *p = t->proc;
-    if (t->restart_pending && WIFEXITED(st) && p && !p->gone) {
-        /* interrupted, not restarted, and the thread went on to exit: the
-         * program saw EINTR */
-        if (t->restart_write)
-            tr->st.write_errors++;
-        else
-            tr->st.read_errors++;
-    }
+    count_in_flight(tr, t);
     if (t->tid == tr->root) {
         tr->root_gone = true;
         tr->root_status = st;
@@ -1045,6 +1192,7 @@ static void on_wait(struct tracer *tr, pid_t tid, int st)
             if (t->proc && t->proc->host_child) {
                 /* Its real parent is our own process: let the zombie go to
                  * it, not to this thread's waitpid. */
+                count_in_flight(tr, t);
                 if (t->tid == t->proc->tgid) {
                     unsigned long code = 0;
                     ptrace(PTRACE_GETEVENTMSG, t->tid, 0L, &code);

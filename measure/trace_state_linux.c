@@ -283,6 +283,10 @@ void tstate_fill_report(struct tstate *s, struct report *r, size_t top_files)
     r->write_errors = s->write_errors;
     r->unseen.io_uring_enter = s->unseen_io_uring;
     r->unseen.mmap = s->unseen_mmap;
+    r->unseen.mmap_exec = s->unseen_mmap_exec;
+    r->unseen.exit_interrupted = s->exit_interrupted;
+    r->unseen.seccomp_filters = s->seccomp_filters;
+    r->unseen.undecoded = s->undecoded;
     struct io_counts t = report_kind_total(r, s->hist_kinds);
     r->read_ops = t.read_ops;
     r->write_ops = t.write_ops;

@@ -20,59 +20,7 @@
 #error "the trace backend supports x86-64 and aarch64"
 #endif
 
-/* Flag values spelled out so the table does not depend on which headers
- * define them; they are the same on both architectures. */
-#define CX_O_CLOEXEC 02000000u /* O_CLOEXEC = SOCK_CLOEXEC = EFD_ = TFD_ = SFD_ = IN_ */
-#define CX_MFD       0x1u      /* MFD_CLOEXEC, FAN_CLOEXEC */
-#define CX_PERF      0x8u      /* PERF_FLAG_FD_CLOEXEC */
-
-struct tsc_def {
-    long nr;
-    struct tsc_entry e;
-};
-
-#define D(n, op)                                                                                   \
-    {                                                                                              \
-        __NR_##n,                                                                                  \
-        {                                                                                          \
-            op, 0, TSC_CX_NEVER, 0, 0, #n                                                          \
-        }                                                                                          \
-    }
-#define M(n, cls)                                                                                  \
-    {                                                                                              \
-        __NR_##n,                                                                                  \
-        {                                                                                          \
-            TSC_META, cls, TSC_CX_NEVER, 0, 0, #n                                                  \
-        }                                                                                          \
-    }
-#define MF(n, cls)                                                                                 \
-    {                                                                                              \
-        __NR_##n,                                                                                  \
-        {                                                                                          \
-            TSC_META_FD, cls, TSC_CX_NEVER, 0, 0, #n                                               \
-        }                                                                                          \
-    }
-#define OPEN(n, arg)                                                                               \
-    {                                                                                              \
-        __NR_##n,                                                                                  \
-        {                                                                                          \
-            TSC_OPEN, 0, TSC_CX_ARG, arg, CX_O_CLOEXEC, #n                                         \
-        }                                                                                          \
-    }
-#define NEWFD(n, kind, cx, arg, mask)                                                              \
-    {                                                                                              \
-        __NR_##n,                                                                                  \
-        {                                                                                          \
-            TSC_NEWFD, kind, cx, arg, mask, #n                                                     \
-        }                                                                                          \
-    }
-#define PAIR(n, cx, arg, kind)                                                                     \
-    {                                                                                              \
-        __NR_##n,                                                                                  \
-        {                                                                                          \
-            TSC_FDPAIR, kind, cx, arg, CX_O_CLOEXEC, #n                                            \
-        }                                                                                          \
-    }
+#include "measure/trace_defs.h"
 
 static const struct tsc_def defs[] = {
     /* data */
@@ -92,7 +40,7 @@ static const struct tsc_def defs[] = {
     D(sendto, TSC_WRITE),
     D(sendmsg, TSC_WRITE),
     D(sendmmsg, TSC_SENDMMSG),
-    D(vmsplice, TSC_WRITE),
+    D(vmsplice, TSC_VMSPLICE),
     D(sendfile, TSC_SENDFILE),
     D(copy_file_range, TSC_COPY),
     D(splice, TSC_COPY),
@@ -158,6 +106,9 @@ static const struct tsc_def defs[] = {
     D(clone3, TSC_CLONE3),
     D(sched_getaffinity, TSC_GETAFFINITY),
     D(sched_setaffinity, TSC_SETAFFINITY),
+    D(rt_sigreturn, TSC_SIGRETURN),
+    D(seccomp, TSC_SECCOMP),
+    D(prctl, TSC_PRCTL),
 /* metadata */
 #ifdef __NR_stat
     M(stat, META_STAT),
@@ -181,6 +132,7 @@ static const struct tsc_def defs[] = {
     M(fstatfs, META_STAT),
     M(fsync, META_FSYNC),
     M(fdatasync, META_FSYNC),
+    M(msync, META_FSYNC),
     M(sync_file_range, META_FSYNC),
     M(syncfs, META_FSYNC),
     M(sync, META_FSYNC),
@@ -249,7 +201,10 @@ static const struct tsc_def defs[] = {
 /* Above every syscall number of both architectures (x86-64 ~460, aarch64 ~460). */
 #define TSC_NR_LIMIT 512
 
-static const struct tsc_entry *table[TSC_NR_LIMIT];
+static const struct tsc_entry *table[TSC_NR_LIMIT], *table32[TSC_NR_LIMIT];
+static const struct tsc_def *defs32;
+static size_t ndefs32;
+static uint32_t arch32;
 static int table_ready;
 
 static void table_init(void)
@@ -259,6 +214,10 @@ static void table_init(void)
     for (size_t i = 0; i < NDEFS; i++)
         if (defs[i].nr >= 0 && defs[i].nr < TSC_NR_LIMIT)
             table[defs[i].nr] = &defs[i].e;
+    defs32 = tsc__compat_defs(&ndefs32, &arch32);
+    for (size_t i = 0; i < ndefs32; i++)
+        if (defs32[i].nr >= 0 && defs32[i].nr < TSC_NR_LIMIT)
+            table32[defs32[i].nr] = &defs32[i].e;
     __atomic_store_n(&table_ready, 1, __ATOMIC_RELEASE);
 }
 
@@ -270,9 +229,33 @@ const struct tsc_entry *tsc_lookup(long nr)
     return table[nr];
 }
 
+const struct tsc_entry *tsc_lookup_arch(uint32_t arch, long nr)
+{
+    table_init();
+    if (nr < 0 || nr >= TSC_NR_LIMIT)
+        return NULL;
+    if (arch == TSC_ARCH)
+        return table[nr];
+    if (arch32 && arch == arch32)
+        return table32[nr];
+    return NULL;
+}
+
 size_t tsc_count(void)
 {
     return NDEFS;
+}
+
+uint32_t tsc_compat_arch(void)
+{
+    table_init();
+    return arch32;
+}
+
+size_t tsc_compat_count(void)
+{
+    table_init();
+    return ndefs32;
 }
 
 long tsc_nr_limit(void)
@@ -285,30 +268,44 @@ uint32_t tsc_audit_arch(void)
     return TSC_ARCH;
 }
 
-/* The program: check the architecture (anything foreign is allowed: the
- * tracer does not decode compat syscalls), load nr, one JEQ per traced
- * syscall jumping to the final RET_TRACE, RET_ALLOW otherwise. Jump offsets
- * are 8 bits, so the table must stay under 255 entries. */
-int tsc_build_filter(struct sock_filter *out, size_t max)
+/* One block: load nr, one JEQ per syscall jumping to the final RET_TRACE,
+ * RET_ALLOW otherwise. Jump offsets are 8 bits: under 255 entries. */
+static size_t filter_block(struct sock_filter *out, const struct tsc_def *d, size_t nd)
 {
-    size_t n = 0, need = NDEFS + 6;
-    if (need > max || NDEFS > 250)
-        return -E2BIG;
-    table_init();
-    out[n++] =
-        (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
-    out[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TSC_ARCH, 1, 0);
-    out[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    size_t n = 0;
     out[n++] =
         (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
-    size_t first = n;
-    for (size_t i = 0; i < NDEFS; i++) {
+    for (size_t i = 0; i < nd; i++) {
         /* jt: skip the remaining JEQs and the RET_ALLOW to reach RET_TRACE */
-        size_t remaining = NDEFS - 1 - (n - first);
-        out[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)defs[i].nr,
+        size_t remaining = nd - 1 - i;
+        out[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)d[i].nr,
                                                 (uint8_t)(remaining + 1), 0);
     }
     out[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
     out[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE | TSC_RET_DATA);
+    return n;
+}
+
+/* The program: dispatch on the architecture (native block, compat block,
+ * RET_ALLOW for any other ABI), then each block. */
+int tsc_build_filter(struct sock_filter *out, size_t max)
+{
+    table_init();
+    size_t head = arch32 ? 4 : 3;
+    size_t native = NDEFS + 3, compat = arch32 ? ndefs32 + 3 : 0;
+    if (head + native + compat > max || NDEFS > 250 || ndefs32 > 250 || head + native - 3 > 255)
+        return -E2BIG;
+    size_t n = 0;
+    out[n++] =
+        (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    out[n++] =
+        (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TSC_ARCH, (uint8_t)(head - 2), 0);
+    if (arch32)
+        out[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch32,
+                                                (uint8_t)(head + native - 3), 0);
+    out[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    n += filter_block(out + n, defs, NDEFS);
+    if (arch32)
+        n += filter_block(out + n, defs32, ndefs32);
     return (int)n;
 }

@@ -714,6 +714,37 @@ static void unseen_table(struct rdoc *d, const struct report *r)
         cell(row, 1, "%s call%s: I/O through mapped memory is invisible to the tracer",
              render__count(a, sizeof(a), r->unseen.mmap), r->unseen.mmap == 1 ? "" : "s");
     }
+    if (r->unseen.exit_interrupted) {
+        row = row_add(t, 0);
+        cell(row, 0, "exit");
+        cell(row, 1, "%s call%s interrupted by the process's exit: %s bytes are unknown",
+             render__count(a, sizeof(a), r->unseen.exit_interrupted),
+             r->unseen.exit_interrupted == 1 ? " was" : "s were",
+             r->unseen.exit_interrupted == 1 ? "its" : "their");
+    }
+    if (r->unseen.seccomp_filters) {
+        row = row_add(t, 0);
+        cell(row, 0, "seccomp");
+        cell(row, 1,
+             "%s seccomp filter%s installed by the program: calls it denies never reach the "
+             "tracer, counts may be incomplete",
+             render__count(a, sizeof(a), r->unseen.seccomp_filters),
+             r->unseen.seccomp_filters == 1 ? "" : "s");
+    }
+    if (r->unseen.undecoded) {
+        row = row_add(t, 0);
+        cell(row, 0, "32-bit");
+        cell(row, 1, "%s call%s (socketcall, old mmap) whose I/O the tracer does not decode",
+             render__count(a, sizeof(a), r->unseen.undecoded), r->unseen.undecoded == 1 ? "" : "s");
+    }
+}
+
+/* Anything in the "Not measured" table (mapped programs and libraries are
+ * not: they are not the user's data). */
+static bool has_unseen(const struct report *r)
+{
+    return r->unseen.io_uring_enter || r->unseen.mmap || r->unseen.exit_interrupted ||
+           r->unseen.seccomp_filters || r->unseen.undecoded;
 }
 
 static void size_table(struct rdoc *d, const struct report *r)
@@ -819,7 +850,7 @@ void render__doc_build(struct rdoc *d, const struct report *r, const struct rend
     }
     if (!r->fds.sampled && r->fds.nleaked)
         leaked_table(d, r, o);
-    if (r->detailed && (r->unseen.io_uring_enter || r->unseen.mmap))
+    if (r->detailed && has_unseen(r))
         unseen_table(d, r);
     if (r->detailed && o->histograms) {
         size_table(d, r);

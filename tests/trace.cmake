@@ -7,7 +7,7 @@ endif()
 # sanitizers, whose runtimes read /proc at start-up (extra, build-dependent
 # file reads) and whose leak checker ptrace-attaches at exit (refused under a
 # tracer).
-foreach(h tw_io tw_attach tw_noptrace)
+foreach(h tw_io tw_attach tw_noptrace tw_truth)
   if(TARGET ${h})
     foreach(prop COMPILE_OPTIONS LINK_OPTIONS)
       get_target_property(opts ${h} ${prop})
@@ -51,3 +51,10 @@ add_test(NAME ptree_integration
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
 set_tests_properties(ptree_integration PROPERTIES TIMEOUT 120
   ENVIRONMENT "IOPSD_BINARY_DIR=${CMAKE_BINARY_DIR}")
+
+# The blind spots of issue 12 against tests/helpers/tw_truth.c's own tallies.
+add_test(NAME trace_truth
+         COMMAND /usr/bin/python3 -m unittest -v test_trace_truth
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
+set_tests_properties(trace_truth PROPERTIES TIMEOUT 300
+  ENVIRONMENT "IOPSD_BINARY_DIR=${CMAKE_BINARY_DIR};IOPSD_SOURCE_DIR=${CMAKE_SOURCE_DIR}")

@@ -5,6 +5,7 @@
 #include "tap.h"
 
 #include <errno.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stdio.h>
@@ -59,7 +60,8 @@ static void test_filter(void)
     struct sock_filter prog[512];
     int n = tsc_build_filter(prog, 512);
     CHECK(n > 0);
-    CHECK_INT(n, (int)tsc_count() + 6);
+    uint32_t arch32 = tsc_compat_arch();
+    CHECK_INT(n, arch32 ? (int)(tsc_count() + tsc_compat_count()) + 10 : (int)tsc_count() + 6);
     CHECK_INT(tsc_build_filter(prog, 10), -E2BIG);
     uint32_t arch = tsc_audit_arch();
     uint32_t trace = SECCOMP_RET_TRACE | TSC_RET_DATA;
@@ -74,7 +76,37 @@ static void test_filter(void)
     }
     CHECK_INT(mismatches, 0);
     CHECK_INT(traced, (int)tsc_count());
-    CHECK_U64(run_filter(prog, n, arch ^ 1, __NR_read), SECCOMP_RET_ALLOW);
+    /* the compat ABI (i386 on x86-64): its own table, same rule */
+    if (arch32) {
+        mismatches = traced = 0;
+        for (long nr = 0; nr < tsc_nr_limit(); nr++) {
+            uint32_t r = run_filter(prog, n, arch32, (uint32_t)nr);
+            bool want = tsc_lookup_arch(arch32, nr) != NULL;
+            if (r != (want ? trace : SECCOMP_RET_ALLOW))
+                mismatches++;
+            traced += r == trace;
+        }
+        CHECK_INT(mismatches, 0);
+        CHECK_INT(traced, (int)tsc_compat_count());
+    }
+#if defined(__x86_64__)
+    CHECK_U64(arch32, AUDIT_ARCH_I386);
+    /* i386 numbers: read 3, write 4, open 5, close 6, _llseek 140, mmap2 192 */
+    CHECK(tsc_lookup_arch(arch32, 3)->op == TSC_READ);
+    CHECK(tsc_lookup_arch(arch32, 4)->op == TSC_WRITE);
+    CHECK(tsc_lookup_arch(arch32, 5)->op == TSC_OPEN);
+    CHECK(tsc_lookup_arch(arch32, 6)->op == TSC_CLOSE);
+    CHECK(tsc_lookup_arch(arch32, 140)->op == TSC_SEEK);
+    CHECK(tsc_lookup_arch(arch32, 192)->op == TSC_MMAP);
+    CHECK(tsc_lookup_arch(arch32, 102)->op == TSC_UNDECODED); /* socketcall */
+    CHECK(tsc_lookup_arch(arch32, 0) == NULL);                /* restart_syscall */
+    CHECK(tsc_lookup_arch(AUDIT_ARCH_X86_64, 3)->op == TSC_CLOSE);
+#endif
+    CHECK(tsc_lookup_arch(0x12345678u, __NR_read) == NULL);
+    CHECK(tsc_lookup(__NR_msync)->aux == META_FSYNC);
+    CHECK(tsc_lookup(__NR_vmsplice)->op == TSC_VMSPLICE);
+    CHECK(tsc_lookup(__NR_rt_sigreturn)->op == TSC_SIGRETURN);
+    CHECK_U64(run_filter(prog, n, 0x12345678u, __NR_read), SECCOMP_RET_ALLOW);
     CHECK_U64(run_filter(prog, n, arch, 0x40000000u | __NR_read), SECCOMP_RET_ALLOW);
 }
 

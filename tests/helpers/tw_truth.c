@@ -1,0 +1,466 @@
+/* tw_truth: workloads for the tracer's blind spots (issue 12). Each one
+ * records what the kernel returned for every call it makes and prints the
+ * tallies as one line of "key=value" pairs on stdout (one write(2) to fd 1),
+ * so the tests compare the tracer with first-principles counts, never with
+ * what iopsd said before.
+ *
+ *   tw_truth vmsplice            4 vmsplice(2)s of 4 KiB into a pipe's write
+ *                                end, then 4 of 4 KiB out of its read end:
+ *                                "vw=OPS vwb=BYTES vr=OPS vrb=BYTES"
+ *   tw_truth sync FILE           on a 4 KiB shared mapping of FILE: 3 msync,
+ *                                2 sync_file_range, 1 fdatasync, 1 fallocate,
+ *                                4 posix_fadvise; "ok=N" successes of those 11
+ *   tw_truth mmap FILE N         N PROT_READ mmaps of FILE, 2 PROT_EXEC ones,
+ *                                3 that fail (PROT_READ on a write-only fd):
+ *                                "data=N exec=E failed=F"
+ *   tw_truth eintr N             a read(2) of an empty pipe in the classic
+ *                                loop `while (read() < 0 && errno == EINTR)`,
+ *                                interrupted by a SIGALRM handler (no
+ *                                SA_RESTART) every 2 ms; the Nth handler
+ *                                writes 1 byte: "eintr=E got=1"
+ *   tw_truth eintrexec           one read(2) fails with EINTR, then the
+ *                                program execs itself as `tw_truth true`:
+ *                                "eintr=1"
+ *   tw_truth exitflight          a thread writes 4 KiB blocks to a pipe nobody
+ *                                reads until one blocks; the main thread then
+ *                                calls exit_group: "done=D blocked=1"
+ *   tw_truth seccomp FILE        installs a filter of its own: write(2) on fd
+ *                                100 -> SECCOMP_RET_TRACE (ENOSYS without a
+ *                                tracer), on fd 102 -> ERRNO(EPERM), else
+ *                                allow; then 10 writes on 100, 5 writes of
+ *                                4 KiB on 101, 3 on 102 (all three dups of
+ *                                FILE): "enosys=A ok=B eperm=C"
+ *   tw_truth int80 FILE N        through the i386 ABI (`int $0x80`, x86-64
+ *                                only): open FILE for writing, N writes of
+ *                                4 KiB, close; open it again, 4 KiB reads
+ *                                until EOF, close:
+ *                                "opens=2 w=N wb=BYTES r=R rb=BYTES closes=2"
+ *                                ("unsupported=1" without IA-32 emulation)
+ *   tw_truth true                does nothing (the target of eintrexec)
+ *
+ * Exit status 0 on success, 100 on an unexpected failure. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static void die(const char *what)
+{
+    perror(what);
+    exit(100);
+}
+
+/* The result line: one write(2) to stdout. */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0 || n >= (int)sizeof(line) - 1)
+        die("say");
+    line[n++] = '\n';
+    if (write(1, line, (size_t)n) != n)
+        die("write stdout");
+}
+
+static int do_vmsplice(void)
+{
+    int p[2];
+    if (pipe(p))
+        die("pipe");
+    static char out[4][4096], in[4][4096];
+    long vw = 0, vwb = 0, vr = 0, vrb = 0;
+    for (int i = 0; i < 4; i++) {
+        memset(out[i], 'a' + i, sizeof(out[i]));
+        struct iovec v = {out[i], sizeof(out[i])};
+        ssize_t n = vmsplice(p[1], &v, 1, 0);
+        if (n < 0)
+            die("vmsplice write");
+        vw++;
+        vwb += n;
+    }
+    for (int i = 0; i < 4; i++) {
+        struct iovec v = {in[i], sizeof(in[i])};
+        ssize_t n = vmsplice(p[0], &v, 1, 0);
+        if (n < 0)
+            die("vmsplice read");
+        vr++;
+        vrb += n;
+    }
+    if (memcmp(in, out, sizeof(in)))
+        die("vmsplice data");
+    close(p[0]);
+    close(p[1]);
+    say("vw=%ld vwb=%ld vr=%ld vrb=%ld", vw, vwb, vr, vrb);
+    return 0;
+}
+
+static int do_sync(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        die(path);
+    static char page[4096];
+    if (pwrite(fd, page, sizeof(page), 0) != (ssize_t)sizeof(page))
+        die("pwrite");
+    char *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED)
+        die("mmap");
+    int ok = 0;
+    for (int i = 0; i < 3; i++) {
+        m[i] = 'x';
+        ok += msync(m, 4096, MS_SYNC) == 0;
+    }
+    for (int i = 0; i < 2; i++)
+        ok += sync_file_range(fd, 0, 4096, SYNC_FILE_RANGE_WRITE) == 0;
+    ok += fdatasync(fd) == 0;
+    ok += fallocate(fd, 0, 0, 8192) == 0;
+    for (int i = 0; i < 4; i++)
+        ok += posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL) == 0;
+    munmap(m, 4096);
+    close(fd);
+    say("ok=%d", ok);
+    return 0;
+}
+
+static int do_mmap(const char *path, long n)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        die(path);
+    static char page[4096];
+    if (write(fd, page, sizeof(page)) != (ssize_t)sizeof(page))
+        die("write");
+    long data = 0, exec = 0, failed = 0;
+    for (long i = 0; i < n; i++) {
+        void *m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED)
+            failed++;
+        else {
+            data++;
+            munmap(m, 4096);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        void *m = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED)
+            failed++;
+        else {
+            exec++;
+            munmap(m, 4096);
+        }
+    }
+    close(fd);
+    int wfd = open(path, O_WRONLY | O_CLOEXEC);
+    if (wfd < 0)
+        die(path);
+    for (int i = 0; i < 3; i++) {
+        void *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, wfd, 0);
+        if (m == MAP_FAILED)
+            failed++;
+        else
+            data++;
+    }
+    close(wfd);
+    say("data=%ld exec=%ld failed=%ld", data, exec, failed);
+    return 0;
+}
+
+static volatile sig_atomic_t alarms, alarms_wanted;
+static int alarm_wfd = -1;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    if (++alarms == alarms_wanted) {
+        struct itimerval off = {{0, 0}, {0, 0}};
+        setitimer(ITIMER_REAL, &off, NULL);
+        if (write(alarm_wfd, "x", 1) != 1)
+            _exit(100);
+    }
+}
+
+static int do_eintr(long n, bool then_exec, char *self)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC))
+        die("pipe");
+    alarm_wfd = p[1];
+    alarms_wanted = (sig_atomic_t)n;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGALRM, &sa, NULL))
+        die("sigaction");
+    struct itimerval it = {{0, 2000}, {0, 2000}};
+    if (setitimer(ITIMER_REAL, &it, NULL))
+        die("setitimer");
+    char b[1];
+    long eintr = 0;
+    ssize_t r;
+    if (then_exec) {
+        r = read(p[0], b, 1);
+        if (r != -1 || errno != EINTR)
+            die("read");
+        struct itimerval off = {{0, 0}, {0, 0}};
+        setitimer(ITIMER_REAL, &off, NULL);
+        say("eintr=1");
+        char *args[] = {self, "true", NULL};
+        execv("/proc/self/exe", args);
+        die("execv");
+    }
+    while ((r = read(p[0], b, 1)) < 0 && errno == EINTR)
+        eintr++;
+    if (r != 1)
+        die("read");
+    say("eintr=%ld got=%zd", eintr, r);
+    return 0;
+}
+
+static int flight_pipe[2];
+static volatile long flight_done;
+
+static void *flight_writer(void *arg)
+{
+    (void)arg;
+    static char blk[4096];
+    for (;;) {
+        if (write(flight_pipe[1], blk, sizeof(blk)) != (ssize_t)sizeof(blk))
+            _exit(100);
+        __atomic_add_fetch(&flight_done, 1, __ATOMIC_SEQ_CST);
+    }
+    return NULL;
+}
+
+/* True once thread tid sleeps in the kernel (state S in its stat). */
+static bool thread_sleeps(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && rp[2] == 'S';
+}
+
+static volatile pid_t flight_tid;
+
+static void *flight_start(void *arg)
+{
+    flight_tid = (pid_t)syscall(SYS_gettid);
+    return flight_writer(arg);
+}
+
+static int do_exitflight(void)
+{
+    if (pipe2(flight_pipe, O_CLOEXEC))
+        die("pipe");
+    pthread_t th;
+    if (pthread_create(&th, NULL, flight_start, NULL))
+        die("pthread_create");
+    /* 16 blocks fill the pipe (64 KiB); the 17th write blocks. Wait until
+     * the count is stable and the thread sleeps, twice 20 ms apart. */
+    long last = -1;
+    for (int stable = 0; stable < 2;) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        long d = __atomic_load_n(&flight_done, __ATOMIC_SEQ_CST);
+        if (flight_tid && d == last && thread_sleeps(flight_tid))
+            stable++;
+        else
+            stable = 0;
+        last = d;
+    }
+    say("done=%ld blocked=1", last);
+    syscall(SYS_exit_group, 0);
+    return 100;
+}
+
+static int do_seccomp(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        die(path);
+    for (int t = 100; t <= 102; t++)
+        if (dup2(fd, t) != t)
+            die("dup2");
+    close(fd);
+    struct sock_filter prog[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_write, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 100, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE | 0x77),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 102, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog fp = {(unsigned short)(sizeof(prog) / sizeof(prog[0])), prog};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+        die("no_new_privs");
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp))
+        die("seccomp");
+    static char blk[4096];
+    long enosys = 0, ok = 0, eperm = 0;
+    int fds[] = {100, 100, 100, 100, 100, 100, 100, 100, 100,
+                 100, 101, 101, 101, 101, 101, 102, 102, 102};
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+        ssize_t n = write(fds[i], blk, sizeof(blk));
+        if (n == (ssize_t)sizeof(blk))
+            ok++;
+        else if (n < 0 && errno == ENOSYS)
+            enosys++;
+        else if (n < 0 && errno == EPERM)
+            eperm++;
+        else
+            die("write");
+    }
+    say("enosys=%ld ok=%ld eperm=%ld", enosys, ok, eperm);
+    return 0;
+}
+
+#if defined(__x86_64__)
+/* A system call through the i386 entry; pointers must be below 4 GiB. */
+static long int80(long nr, long a, long b, long c)
+{
+    long r;
+    __asm__ volatile("int $0x80" : "=a"(r) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+    return r;
+}
+
+static sigjmp_buf int80_jmp;
+
+static void on_int80_fault(int sig)
+{
+    (void)sig;
+    siglongjmp(int80_jmp, 1);
+}
+
+/* True when `int $0x80` works here: some kernels (and some hypervisors'
+ * guests) have no IA-32 emulation, and the instruction faults. */
+static bool int80_works(void)
+{
+    enum { NR_GETPID = 20 };
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_int80_fault;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old);
+    bool ok = false;
+    if (!sigsetjmp(int80_jmp, 1))
+        ok = int80(NR_GETPID, 0, 0, 0) == (long)getpid();
+    sigaction(SIGSEGV, &old, NULL);
+    return ok;
+}
+
+static int do_int80(const char *path, long n)
+{
+    enum { NR_READ = 3, NR_WRITE = 4, NR_OPEN = 5, NR_CLOSE = 6 };
+    if (!int80_works()) {
+        say("unsupported=1");
+        return 0;
+    }
+    char *low =
+        mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+    if (low == MAP_FAILED)
+        die("mmap");
+    size_t plen = strlen(path);
+    if (plen >= 4096)
+        die("path");
+    memcpy(low, path, plen + 1);
+    char *buf = low + 4096;
+    memset(buf, 'i', 4096);
+    long fd = int80(NR_OPEN, (long)low, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd == -ENOSYS) {
+        say("unsupported=1");
+        return 0;
+    }
+    if (fd < 0)
+        die("int80 open");
+    long opens = 1, closes = 0, w = 0, wb = 0, r = 0, rb = 0;
+    for (long i = 0; i < n; i++) {
+        long k = int80(NR_WRITE, fd, (long)buf, 4096);
+        if (k < 0)
+            die("int80 write");
+        w++;
+        wb += k;
+    }
+    closes += int80(NR_CLOSE, fd, 0, 0) == 0;
+    fd = int80(NR_OPEN, (long)low, O_RDONLY, 0);
+    if (fd < 0)
+        die("int80 open");
+    opens++;
+    for (;;) {
+        long k = int80(NR_READ, fd, (long)buf, 4096);
+        if (k < 0)
+            die("int80 read");
+        r++;
+        rb += k;
+        if (k == 0)
+            break;
+    }
+    closes += int80(NR_CLOSE, fd, 0, 0) == 0;
+    say("opens=%ld w=%ld wb=%ld r=%ld rb=%ld closes=%ld", opens, w, wb, r, rb, closes);
+    return 0;
+}
+#else
+static int do_int80(const char *path, long n)
+{
+    (void)path;
+    (void)n;
+    say("unsupported=1");
+    return 0;
+}
+#endif
+
+int main(int argc, char **argv)
+{
+    const char *m = argc > 1 ? argv[1] : "";
+    if (!strcmp(m, "vmsplice") && argc == 2)
+        return do_vmsplice();
+    if (!strcmp(m, "sync") && argc == 3)
+        return do_sync(argv[2]);
+    if (!strcmp(m, "mmap") && argc == 4)
+        return do_mmap(argv[2], atol(argv[3]));
+    if (!strcmp(m, "eintr") && argc == 3)
+        return do_eintr(atol(argv[2]), false, argv[0]);
+    if (!strcmp(m, "eintrexec") && argc == 2)
+        return do_eintr(1, true, argv[0]);
+    if (!strcmp(m, "exitflight") && argc == 2)
+        return do_exitflight();
+    if (!strcmp(m, "seccomp") && argc == 3)
+        return do_seccomp(argv[2]);
+    if (!strcmp(m, "int80") && argc == 4)
+        return do_int80(argv[2], atol(argv[3]));
+    if (!strcmp(m, "true") && argc == 2)
+        return 0;
+    fprintf(stderr, "usage: see the comment at the top of tests/helpers/tw_truth.c\n");
+    return 99;
+}
