@@ -22,6 +22,8 @@ static const char usage_text[] =
     "                         cover (tracer): comma-separated among file, blockdev,\n"
     "                         chardev, pipe, socket, anon, or all (default file,blockdev)\n"
     "      --json FILE        also save the report (iopsd-report/1 JSON) to FILE\n"
+    "      --alert RULE=VALUE a finding's threshold; RULE=off: no such finding\n"
+    "                         (rules and defaults: `iopsd measure --help`)\n"
     "  -q, --quiet            no display (with --json: only the file)\n"
     "  -h, --help             show this help\n";
 
@@ -36,6 +38,7 @@ void magic_init(struct magic *m)
     snprintf(m->backend, sizeof(m->backend), "auto");
     m->histograms = true;
     m->top_files = -1;
+    findings_opts_init(&m->alerts);
 }
 
 void magic_release(struct magic *m)
@@ -148,7 +151,7 @@ static int parse_options(struct magic *m, char **words, int n, int *first_operan
             val = eq + 1;
         bool takes = !strcmp(name, "-b") || !strcmp(name, "--backend") || !strcmp(name, "-n") ||
                      !strcmp(name, "--top") || !strcmp(name, "--hist-kinds") ||
-                     !strcmp(name, "--json");
+                     !strcmp(name, "--json") || !strcmp(name, "--alert");
         if (takes && !val) {
             if (i + 1 >= n) {
                 snprintf(err, errlen, "%%iops: option '%s' needs an argument", name);
@@ -187,6 +190,12 @@ static int parse_options(struct magic *m, char **words, int n, int *first_operan
             }
             free(m->json_path);
             m->json_path = xstrdup(val);
+        } else if (!strcmp(name, "--alert")) {
+            char why[160];
+            if (findings_parse_alert(&m->alerts, val, why, sizeof why)) {
+                snprintf(err, errlen, "%%iops: %s", why);
+                return -EINVAL;
+            }
         } else if (!strcmp(name, "-q") || !strcmp(name, "--quiet")) {
             m->quiet = true;
         } else if (!strcmp(name, "-h") || !strcmp(name, "--help")) {

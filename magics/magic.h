@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "measure/findings.h"
+
 /* Longest magic line accepted; longer ones are an error, not truncated. */
 #define MAGIC_MAX_LINE 4096
 #define MAGIC_MAX_ARGS 64
@@ -21,13 +23,14 @@ enum magic_kind {
 
 struct magic {
     enum magic_kind kind;
-    bool help;           /* --help: show the usage, run nothing */
-    char backend[16];    /* "auto" unless --backend */
-    bool histograms;     /* the PNG panels (default on; --no-histogram) */
-    long top_files;      /* rows of the per-file table; -1: the default */
-    unsigned hist_kinds; /* --hist-kinds: mask of (1u << enum fd_kind); 0: the default */
-    char *json_path;     /* --json FILE: also save the report there (owned; NULL: no) */
-    bool quiet;          /* --quiet: no display (with --json, only the file) */
+    bool help;                   /* --help: show the usage, run nothing */
+    char backend[16];            /* "auto" unless --backend */
+    bool histograms;             /* the PNG panels (default on; --no-histogram) */
+    long top_files;              /* rows of the per-file table; -1: the default */
+    unsigned hist_kinds;         /* --hist-kinds: mask of (1u << enum fd_kind); 0: the default */
+    char *json_path;             /* --json FILE: also save the report there (owned; NULL: no) */
+    bool quiet;                  /* --quiet: no display (with --json, only the file) */
+    struct findings_opts alerts; /* --alert RULE=VALUE (repeatable) */
     /* The code split around what is measured (all owned, never NULL):
      * before + measured + after == the cell without the magic itself. */
     char *before;

@@ -6,6 +6,7 @@
 #include "render/render.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/numfmt.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@ struct magic_run {
     struct render_opts ro;
     char *json_path;
     bool quiet;
+    struct findings_opts alerts;
     pid_t root;
     struct meas_window *win; /* open window, NULL when not measuring */
     struct report report;
@@ -90,6 +92,7 @@ int magic_run_new(const struct magic *m, struct magic_run **out, char *err, size
     r->ro.top_files = r->mo.top_files;
     r->json_path = m->json_path ? xstrdup(m->json_path) : NULL;
     r->quiet = m->quiet;
+    r->alerts = m->alerts;
     report_init(&r->report);
     unsigned char rnd[12];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
@@ -157,35 +160,6 @@ long magic_run_progress_due_ms(const struct magic_run *r)
     return (long)((r->next_ns - now + 999999u) / 1000000u);
 }
 
-/* "12.3 MiB" */
-static void fmt_bytes(char *out, size_t n, double v)
-{
-    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    int u = 0;
-    while (v >= 1024 && u < 5) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(out, n, "%.0f B", v);
-    else
-        snprintf(out, n, "%.1f %s", v, unit[u]);
-}
-
-/* "1,234,567" */
-static void fmt_count(char *out, size_t n, uint64_t v)
-{
-    char digits[32];
-    int len = snprintf(digits, sizeof digits, "%" PRIu64, v);
-    size_t o = 0;
-    for (int i = 0; i < len && o + 2 < n; i++) {
-        if (i && (len - i) % 3 == 0)
-            out[o++] = ',';
-        out[o++] = digits[i];
-    }
-    out[o] = '\0';
-}
-
 json_t *magic_run_progress(struct magic_run *r, bool *update)
 {
     if (magic_run_progress_due_ms(r) != 0)
@@ -206,11 +180,11 @@ json_t *magic_run_progress(struct magic_run *r, bool *update)
     r->last_ns = now;
 
     char c_ops[32], c_r[32], c_w[32], b_all[32], b_rate[32];
-    fmt_count(c_ops, sizeof c_ops, ops);
-    fmt_count(c_r, sizeof c_r, p.read_ops);
-    fmt_count(c_w, sizeof c_w, p.write_ops);
-    fmt_bytes(b_all, sizeof b_all, (double)bytes);
-    fmt_bytes(b_rate, sizeof b_rate, bps);
+    numfmt_count(c_ops, sizeof c_ops, ops);
+    numfmt_count(c_r, sizeof c_r, p.read_ops);
+    numfmt_count(c_w, sizeof c_w, p.write_ops);
+    numfmt_bytes(b_all, sizeof b_all, bytes);
+    numfmt_bytes(b_rate, sizeof b_rate, (uint64_t)bps);
     struct buf t = BUF_INIT, h = BUF_INIT;
     buf_printf(&t,
                "iops (%s): running for %.1f s \xc2\xb7 %s ops (%s reads, %s writes) \xc2\xb7 %s "
@@ -327,6 +301,7 @@ int magic_run_finish(struct magic_run *r, const char *code, int exit_status, boo
     rep->interrupted = interrupted;
     if (!rep->backend[0])
         snprintf(rep->backend, sizeof rep->backend, "%s", r->backend->name);
+    findings_compute(rep, &r->alerts);
     int rc = 0;
     if (r->json_path) {
         json_t *doc = report_to_json(rep);

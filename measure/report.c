@@ -41,7 +41,44 @@ void report_release(struct report *r)
     for (size_t i = 0; i < r->nprocs; i++)
         free(r->procs[i].cmd);
     free(r->procs);
+    report_clear_findings(r);
+    free(r->findings);
     report_init(r);
+}
+
+void report_add_finding(struct report *r, const char *rule, enum finding_severity sev,
+                        const char *what, const char *fix)
+{
+    r->findings = xgrow(r->findings, &r->findings_cap, r->nfindings + 1, sizeof(*r->findings));
+    struct finding *f = &r->findings[r->nfindings++];
+    snprintf(f->rule, sizeof(f->rule), "%s", rule);
+    f->severity = sev;
+    f->what = xstrdup(what ? what : "");
+    f->fix = xstrdup(fix ? fix : "");
+}
+
+void report_clear_findings(struct report *r)
+{
+    for (size_t i = 0; i < r->nfindings; i++) {
+        free(r->findings[i].what);
+        free(r->findings[i].fix);
+    }
+    r->nfindings = 0;
+}
+
+static const char *const severity_names[] = {"info", "warning", "critical"};
+
+const char *finding_severity_name(enum finding_severity s)
+{
+    return (unsigned)s < 3 ? severity_names[s] : "info";
+}
+
+int finding_severity_from_name(const char *name)
+{
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(name, severity_names[i]))
+            return i;
+    return -1;
 }
 
 void report_set_argv(struct report *r, char *const argv[])

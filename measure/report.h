@@ -94,6 +94,20 @@ struct proc_row {
  * procs_dropped (their I/O still counts in the totals). */
 #define REPORT_MAX_PROCS 65536
 
+/* A finding (measure/findings.c): what was seen, with its numbers, and what
+ * usually fixes it. */
+enum finding_severity { FSEV_INFO, FSEV_WARNING, FSEV_CRITICAL };
+
+/* Findings read back from JSON beyond this are ignored. */
+#define REPORT_MAX_FINDINGS 256
+
+struct finding {
+    char rule[24];
+    enum finding_severity severity;
+    char *what; /* owned: one sentence, with the numbers */
+    char *fix;  /* owned: one sentence */
+};
+
 struct report {
     /* identity */
     char **argv;       /* owned, NULL-terminated; NULL when the run was code */
@@ -126,6 +140,11 @@ struct report {
     uint64_t storage_read_bytes, storage_write_bytes, cancelled_write_bytes;
     bool has_storage;                   /* storage-level counters were available */
     uint64_t read_errors, write_errors; /* failed data calls (traced only) */
+
+    /* findings, most severe first; has_findings once the rules ran */
+    bool has_findings;
+    struct finding *findings;
+    size_t nfindings, findings_cap;
 
     /* descriptors */
     struct {
@@ -172,6 +191,12 @@ unsigned report_lat_bucket(uint64_t ns);
 void report_size_bucket_range(unsigned i, uint64_t *lo, uint64_t *hi);
 void report_lat_bucket_range(unsigned i, uint64_t *lo, uint64_t *hi);
 
+/* Adds a finding (texts copied). */
+void report_add_finding(struct report *r, const char *rule, enum finding_severity sev,
+                        const char *what, const char *fix);
+void report_clear_findings(struct report *r);
+const char *finding_severity_name(enum finding_severity s);
+int finding_severity_from_name(const char *name); /* -1 if unknown */
 /* Adds a leaked descriptor (path copied; may be NULL). */
 void report_add_leaked(struct report *r, pid_t pid, int fd, enum fd_kind kind, const char *path);
 /* Adds a file row (path copied) and returns it zeroed but for path/kind. */

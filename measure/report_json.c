@@ -170,6 +170,19 @@ json_t *report_to_json(const struct report *r)
     set(o, "still_running", ju64(r->still_running));
     if (r->has_procs)
         set(o, "per_process", procs_json(r));
+    if (r->has_findings) {
+        json_t *fa = json_array();
+        for (size_t i = 0; i < r->nfindings; i++) {
+            const struct finding *f = &r->findings[i];
+            json_t *e = json_object();
+            set(e, "rule", jstr(f->rule));
+            set(e, "severity", json_string(finding_severity_name(f->severity)));
+            set(e, "what", jstr(f->what));
+            set(e, "fix", jstr(f->fix));
+            json_array_append_new(fa, e);
+        }
+        set(o, "findings", fa);
+    }
 
     json_t *io = json_object();
     set(io, "read_ops", ju64(r->read_ops));
@@ -482,6 +495,25 @@ int report_from_json(const json_t *doc, struct report *r, char *err, size_t errl
     v = json_object_get(doc, "per_process");
     if (json_is_object(v))
         parse_procs(&c, v, r);
+    v = json_object_get(doc, "findings");
+    if (json_is_array(v)) {
+        r->has_findings = true;
+        json_array_foreach(v, i, e)
+        {
+            const char *rule = json_string_value(json_object_get(e, "rule"));
+            const char *sev = json_string_value(json_object_get(e, "severity"));
+            const char *what = json_string_value(json_object_get(e, "what"));
+            const char *fix = json_string_value(json_object_get(e, "fix"));
+            int sv = sev ? finding_severity_from_name(sev) : -1;
+            if (!rule || !what || !fix || sv < 0 || strlen(rule) >= 24) {
+                jfail(&c, "a finding needs rule, severity (info, warning, critical), what, fix");
+                break;
+            }
+            if (i >= REPORT_MAX_FINDINGS)
+                break;
+            report_add_finding(r, rule, (enum finding_severity)sv, what, fix);
+        }
+    }
 
     const json_t *io = json_object_get(doc, "io");
     if (json_is_object(io)) {

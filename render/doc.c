@@ -827,6 +827,29 @@ static void latency_table(struct rdoc *d, const struct report *r)
     note(t, "Time per read or write call, in power-of-two buckets of nanoseconds.");
 }
 
+/* What the rules found (measure/findings.c), most severe first. */
+static void findings_table(struct rdoc *d, const struct report *r)
+{
+    char title[64];
+    snprintf(title, sizeof(title), "Findings (%zu)", r->nfindings);
+    struct rtable *t = table_add(d, title, "ll", "");
+    for (size_t i = 0; i < r->nfindings; i++) {
+        const struct finding *f = &r->findings[i];
+        unsigned flags = f->severity == FSEV_CRITICAL  ? RROW_CRIT
+                         : f->severity == FSEV_WARNING ? RROW_WARN
+                                                       : 0;
+        char *what = clean(f->what, 400, false), *fix = clean(f->fix, 400, false);
+        struct rrow *row = row_add(t, flags | (i ? RROW_RULE : 0));
+        cell(row, 0, "%s", finding_severity_name(f->severity));
+        cell(row, 1, "%s", what);
+        row = row_add(t, RROW_MUTED);
+        cell(row, 0, "%s", f->rule);
+        cell(row, 1, "%s", fix);
+        free(what);
+        free(fix);
+    }
+}
+
 void render__doc_build(struct rdoc *d, const struct report *r, const struct render_opts *o)
 {
     char title[128];
@@ -838,6 +861,8 @@ void render__doc_build(struct rdoc *d, const struct report *r, const struct rend
     free(b);
     d->title = xstrdup(title);
 
+    if (r->nfindings)
+        findings_table(d, r);
     identity(d, r);
     io_table(d, r);
     if (r->has_procs && (r->nprocs || r->procs_dropped))

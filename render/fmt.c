@@ -1,6 +1,7 @@
 /* fmt: numbers as people read them: thousands separators, binary units with
  * the exact count beside them, rates, durations, bucket labels. */
 #include "render/render_int.h"
+#include "util/numfmt.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -10,18 +11,7 @@
 
 char *render__count(char *s, size_t n, uint64_t v)
 {
-    char digits[32];
-    int nd = snprintf(digits, sizeof(digits), "%" PRIu64, v);
-    char tmp[40];
-    size_t o = 0;
-    for (int i = 0; i < nd; i++) {
-        if (i > 0 && (nd - i) % 3 == 0)
-            tmp[o++] = ',';
-        tmp[o++] = digits[i];
-    }
-    tmp[o] = '\0';
-    snprintf(s, n, "%s", tmp);
-    return s;
+    return numfmt_count(s, n, v);
 }
 
 char *render__scount(char *s, size_t n, long v)
@@ -37,19 +27,7 @@ static const char *const bin_units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", 
 
 char *render__bytes_short(char *s, size_t n, uint64_t v)
 {
-    if (v < 1024) {
-        snprintf(s, n, "%" PRIu64 " B", v);
-        return s;
-    }
-    double d = (double)v;
-    unsigned u = 0;
-    /* Pick the unit where the value, printed with 2 decimals, stays below 1024. */
-    while (u < 6 && d >= 1023.995) {
-        d /= 1024.0;
-        u++;
-    }
-    snprintf(s, n, "%.2f %s", d, bin_units[u]);
-    return s;
+    return numfmt_bytes(s, n, v);
 }
 
 char *render__bytes(char *s, size_t n, uint64_t v)

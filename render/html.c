@@ -28,6 +28,8 @@ static const char STYLE[] =
     ".iopsd table.iopsd-t tr.r td{border-top:1px solid rgba(128,128,128,.35)}"
     ".iopsd table.iopsd-t tr.t td{border-top:1px solid rgba(128,128,128,.6);font-weight:600}"
     ".iopsd table.iopsd-t tr.m td{opacity:.75}"
+    ".iopsd table.iopsd-t tr.fw td:first-child{color:#c77700;font-weight:600}"
+    ".iopsd table.iopsd-t tr.fc td:first-child{color:#d93025;font-weight:700}"
     ".iopsd table.iopsd-t td.kv{opacity:.75;text-align:left;padding-left:0}"
     ".iopsd table.iopsd-t td.v{text-align:left;white-space:normal}"
     ".iopsd .iopsd-n{margin:-6px 0 10px 18px;opacity:.7;font-size:12px}"
@@ -81,7 +83,9 @@ static void put_table(struct buf *b, const struct rtable *t)
     buf_puts(b, "<tbody>");
     for (size_t j = 0; j < t->nrows; j++) {
         const struct rrow *row = &t->rows[j];
-        const char *cls = row->flags & RROW_TOTAL ? " class=\"t\""
+        const char *cls = row->flags & RROW_CRIT    ? " class=\"fc\""
+                          : row->flags & RROW_WARN  ? " class=\"fw\""
+                          : row->flags & RROW_TOTAL ? " class=\"t\""
                           : row->flags & RROW_RULE
                               ? (row->flags & RROW_MUTED ? " class=\"r m\"" : " class=\"r\"")
                           : row->flags & RROW_MUTED ? " class=\"m\""

@@ -37,6 +37,8 @@ enum rrow_flags {
     RROW_TOTAL = 1u << 0, /* a total: emphasised, with a rule above */
     RROW_RULE = 1u << 1,  /* a rule above this row */
     RROW_MUTED = 1u << 2, /* secondary information */
+    RROW_WARN = 1u << 3,  /* a finding of severity warning: highlighted */
+    RROW_CRIT = 1u << 4,  /* a finding of severity critical: highlighted more */
 };
 
 struct rrow {

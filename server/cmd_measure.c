@@ -1,6 +1,7 @@
 /* cmd_measure: `iopsd measure [OPTIONS] -- CMD [ARGS...]`: run a command with
  * its stdio untouched, measure it, print the report, exit with its status. */
 #include "measure/backend.h"
+#include "measure/findings.h"
 #include "measure/report_json.h"
 #include "render/render.h"
 #include "server/cli.h"
@@ -42,8 +43,11 @@ static void measure_usage(FILE *f)
           "                          table cover (tracer): comma-separated among file,\n"
           "                          blockdev, chardev, pipe, socket, anon, or all\n"
           "                          (default file,blockdev)\n"
-          "  -h, --help              show this help and exit\n",
+          "      --alert RULE=VALUE  a finding's threshold (RULE=off: no such finding);\n"
+          "                          the rules and their defaults:\n",
           f);
+    fputs(findings_help(), f);
+    fputs("  -h, --help              show this help and exit\n", f);
 }
 
 /* Opens an output destination before the command runs, so that a bad path
@@ -91,7 +95,7 @@ static int parse_double(const char *s, double *out)
 /* "file,pipe" or "all" -> a mask of (1u << enum fd_kind). */
 int cmd_measure(int argc, char **argv)
 {
-    enum { OPT_NO_WAIT = 1000, OPT_WAIT, OPT_HTML, OPT_PNG, OPT_HIST_KINDS };
+    enum { OPT_NO_WAIT = 1000, OPT_WAIT, OPT_HTML, OPT_PNG, OPT_HIST_KINDS, OPT_ALERT };
     static const struct option longopts[] = {
         {"backend", required_argument, NULL, 'b'},
         {"output", required_argument, NULL, 'o'},
@@ -104,6 +108,7 @@ int cmd_measure(int argc, char **argv)
         {"wait-descendants", no_argument, NULL, OPT_WAIT},
         {"top", required_argument, NULL, 'n'},
         {"hist-kinds", required_argument, NULL, OPT_HIST_KINDS},
+        {"alert", required_argument, NULL, OPT_ALERT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -112,6 +117,9 @@ int cmd_measure(int argc, char **argv)
     bool quiet = false;
     struct meas_opts mo;
     meas_opts_init(&mo);
+    struct findings_opts fo;
+    findings_opts_init(&fo);
+    char ferr[160];
 
     optind = 1;
     opterr = 0;
@@ -155,6 +163,12 @@ int cmd_measure(int argc, char **argv)
         case OPT_HIST_KINDS:
             if (meas_parse_kinds(optarg, &mo.hist_kinds)) {
                 cli_error("--hist-kinds: '%s' is not a list of descriptor kinds", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_ALERT:
+            if (findings_parse_alert(&fo, optarg, ferr, sizeof ferr)) {
+                cli_error("%s", ferr);
                 return EXIT_USAGE;
             }
             break;
@@ -225,6 +239,7 @@ int cmd_measure(int argc, char **argv)
         status = r.exec_errno == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
     } else {
         status = r.exited ? r.exit_status : 128 + r.term_signal;
+        findings_compute(&r, &fo);
         if (table) {
             struct buf b;
             buf_init(&b, 0);

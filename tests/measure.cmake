@@ -2,6 +2,7 @@
 # `iopsd measure`.
 iopsd_unit_test(test_procfs SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_procfs.c LIBS iopsd_measure)
 iopsd_unit_test(test_report SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_report.c LIBS iopsd_measure)
+iopsd_unit_test(test_findings SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_findings.c LIBS iopsd_measure)
 iopsd_unit_test(test_util SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_util.c LIBS iopsd_util)
 iopsd_fuzz_target(procfs ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_procfs.c
   ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/procfs iopsd_measure)
@@ -13,3 +14,10 @@ add_test(NAME measure_cli
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
 set_tests_properties(measure_cli PROPERTIES TIMEOUT 300
   ENVIRONMENT "IOPSD=${CMAKE_BINARY_DIR}/iopsd;IOPSD_HELPERS=${CMAKE_BINARY_DIR}/tests/helpers")
+
+# Findings on workloads built to trigger each rule, and their counterparts.
+add_test(NAME findings_cli
+  COMMAND /usr/bin/python3 -m unittest -v test_findings
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
+set_tests_properties(findings_cli PROPERTIES TIMEOUT 120
+  ENVIRONMENT "IOPSD_BINARY_DIR=${CMAKE_BINARY_DIR}")

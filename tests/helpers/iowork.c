@@ -8,6 +8,11 @@
  *   iowork exit CODE                        exits with CODE, no I/O
  *   iowork kill SIG                         kills itself with SIG
  *   iowork sleep SECONDS                    sleeps, no I/O
+ *   iowork syncwrite FILE BS COUNT EVERY    the writes, with an fsync after every
+ *                                           EVERY-th write (0: one fsync at the end)
+ *   iowork randread FILE BS COUNT           COUNT lseek(2)s to pseudo-random block
+ *                                           offsets, each followed by a read(2) of BS
+ *   iowork reopen FILE COUNT                opens and closes FILE COUNT times
  *
  * Built static (no dynamic loader). Files are opened with O_CLOEXEC; nothing
  * else is read or written by the program (the kernel's reads of the ELF
@@ -108,6 +113,49 @@ int main(int argc, char **argv)
         signal(atoi(argv[2]), SIG_DFL);
         kill(getpid(), atoi(argv[2]));
         pause();
+    } else if (!strcmp(mode, "syncwrite") && argc >= 6) {
+        size_t bs = strtoul(argv[3], NULL, 0);
+        long count = strtol(argv[4], NULL, 0), every = strtol(argv[5], NULL, 0);
+        char *b = calloc(1, bs ? bs : 1);
+        int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (!b || fd < 0)
+            die(argv[2]);
+        for (long i = 1; i <= count; i++) {
+            if (write(fd, b, bs) != (ssize_t)bs)
+                die("write");
+            if (every > 0 && i % every == 0 && fsync(fd))
+                die("fsync");
+        }
+        if (every == 0 && fsync(fd))
+            die("fsync");
+        close(fd);
+        free(b);
+    } else if (!strcmp(mode, "randread") && argc >= 5) {
+        size_t bs = strtoul(argv[3], NULL, 0);
+        long count = strtol(argv[4], NULL, 0);
+        char *b = malloc(bs ? bs : 1);
+        int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+        off_t size = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+        if (!b || fd < 0 || size < (off_t)bs)
+            die(argv[2]);
+        unsigned long x = 12345;
+        long blocks = (long)(size / (off_t)bs);
+        for (long i = 0; i < count; i++) {
+            x = x * 1103515245u + 12345u;
+            if (lseek(fd, (off_t)((x >> 8) % (unsigned long)blocks) * (off_t)bs, SEEK_SET) < 0 ||
+                read(fd, b, bs) != (ssize_t)bs)
+                die("randread");
+        }
+        close(fd);
+        free(b);
+    } else if (!strcmp(mode, "reopen") && argc >= 4) {
+        long count = strtol(argv[3], NULL, 0);
+        for (long i = 0; i < count; i++) {
+            int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                die(argv[2]);
+            close(fd);
+        }
     } else if (!strcmp(mode, "sleep") && argc >= 3) {
         usleep((useconds_t)(atof(argv[2]) * 1e6));
     } else {

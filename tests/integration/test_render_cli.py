@@ -238,7 +238,7 @@ class RenderCli(unittest.TestCase):
     def test_golden_html_wellformed(self):
         golden = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../fixtures/golden")
         names = sorted(n for n in os.listdir(golden) if n.endswith(".html"))
-        self.assertEqual(len(names), 8)
+        self.assertEqual(len(names), 9)
         for n in names:
             with self.subTest(n):
                 check_html(self, slurp(os.path.join(golden, n)))

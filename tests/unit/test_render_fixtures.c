@@ -293,6 +293,24 @@ static void f_tree(struct report *r)
     r->still_running = 1;
 }
 
+/* The full dd report with the findings the rules give it (and one of each
+ * severity, hand-written, with a character the HTML must escape). */
+static void f_findings(struct report *r)
+{
+    f_full(r);
+    r->has_findings = true;
+    report_add_finding(r, "fsync-per-write", FSEV_CRITICAL,
+                       "2,560 fsync calls for 2,560 writes to files.",
+                       "Sync once at the end (or at commit points), not after every write.");
+    report_add_finding(r, "small-writes", FSEV_WARNING,
+                       "2,560 writes of 4.00 KiB on average to /tmp/out file (10.00 MiB in all).",
+                       "Buffer them: write larger blocks (a buffered file object, or fewer, "
+                       "larger writes).");
+    report_add_finding(r, "latency-outliers", FSEV_INFO,
+                       "Call latency p50 under 8 \xc2\xb5s, p99 under 131 \xc2\xb5s <slow>.",
+                       "Look for calls that wait on storage.");
+}
+
 const struct render_fixture render_fixtures[] = {
     {"empty", f_empty},
     {"tiny", f_tiny},
@@ -302,6 +320,7 @@ const struct render_fixture render_fixtures[] = {
     {"signal", f_signal},
     {"proc_sampled", f_proc_sampled},
     {"tree", f_tree},
+    {"findings", f_findings},
     {NULL, NULL},
 };
 
