@@ -202,7 +202,10 @@ class MagicCase(unittest.TestCase):
         kpid = kernel_pid(self.km)
         bpid = bash_pid(kpid)
         msg_id = self.kc.execute("%%iops -b trace\nsleep 30")
-        time.sleep(1.0)
+        deadline = time.monotonic() + 20
+        while proc_status(bpid, "TracerPid") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # into the sleep
         tracer = proc_status(bpid, "TracerPid")  # a thread of the kernel's
         self.assertTrue(os.path.exists(f"/proc/{kpid}/task/{tracer}"), tracer)
         self.km.interrupt_kernel()
