@@ -11,6 +11,11 @@
 static const char usage_text[] =
     "Usage: %%iops [OPTIONS]            (first line of a cell: measure the cell)\n"
     "       %iops [OPTIONS] STATEMENT   (measure one line)\n"
+    "       %iops auto on|off           (measure every following cell, one line each)\n"
+    "       %iops start [OPTIONS] | pause | resume | status | stop\n"
+    "                                   (one measurement across cells)\n"
+    "       %iops history [--json FILE | --csv FILE]\n"
+    "                                   (the measured cells of this session)\n"
     "\n"
     "Options:\n"
     "  -b, --backend NAME     auto (default: the tracer where ptrace works, else proc),\n"
@@ -43,6 +48,7 @@ void magic_init(struct magic *m)
 
 void magic_release(struct magic *m)
 {
+    free(m->history_path);
     free(m->json_path);
     free(m->before);
     free(m->measured);
@@ -209,6 +215,65 @@ static int parse_options(struct magic *m, char **words, int n, int *first_operan
     return 0;
 }
 
+static const char *const control_words[] = {"auto",   "start", "pause",   "resume",
+                                            "status", "stop",  "history", NULL};
+
+static bool is_control(const char *w)
+{
+    for (const char *const *c = control_words; *c; c++)
+        if (!strcmp(w, *c))
+            return true;
+    return false;
+}
+
+/* `%iops WORD ...`: the control magics. */
+static int parse_control(struct magic *m, char **words, int n, char *err, size_t errlen)
+{
+    const char *w = words[0];
+    m->kind = MAGIC_CONTROL;
+    if (!strcmp(w, "auto")) {
+        if (n != 2 || (strcmp(words[1], "on") && strcmp(words[1], "off"))) {
+            snprintf(err, errlen, "%%iops auto: say 'on' or 'off'");
+            return -EINVAL;
+        }
+        m->control = !strcmp(words[1], "on") ? MC_AUTO_ON : MC_AUTO_OFF;
+        return 0;
+    }
+    if (!strcmp(w, "start")) {
+        int first = 0;
+        if (parse_options(m, words + 1, n - 1, &first, err, errlen))
+            return -EINVAL;
+        if (first < n - 1) {
+            snprintf(err, errlen, "%%iops start: unexpected argument '%.40s'", words[1 + first]);
+            return -EINVAL;
+        }
+        m->control = MC_START;
+        return 0;
+    }
+    if (!strcmp(w, "history")) {
+        m->control = MC_HISTORY;
+        if (n == 1)
+            return 0;
+        if (n == 3 && (!strcmp(words[1], "--json") || !strcmp(words[1], "--csv")) && words[2][0] &&
+            strlen(words[2]) <= MAGIC_MAX_PATH) {
+            m->history_csv = !strcmp(words[1], "--csv");
+            m->history_path = xstrdup(words[2]);
+            return 0;
+        }
+        snprintf(err, errlen, "%%iops history: [--json FILE | --csv FILE]");
+        return -EINVAL;
+    }
+    if (n != 1) {
+        snprintf(err, errlen, "%%iops %s: takes no argument", w);
+        return -EINVAL;
+    }
+    m->control = !strcmp(w, "pause")    ? MC_PAUSE
+                 : !strcmp(w, "resume") ? MC_RESUME
+                 : !strcmp(w, "status") ? MC_STATUS
+                                        : MC_STOP;
+    return 0;
+}
+
 /* Does the line [s, s+n) start (after blanks) with `word` followed by a blank
  * or the end? Returns the offset just past the word, or 0. */
 static size_t starts_with_word(const char *s, size_t n, const char *word)
@@ -253,6 +318,16 @@ int magic_parse(const char *cell, struct magic *m, char *err, size_t errlen)
             char *words[MAGIC_MAX_ARGS];
             int n = split_words(args, alen, store, words, MAGIC_MAX_ARGS, err, errlen);
             int first = 0;
+            if (n > 0 && m->kind == MAGIC_LINE && is_control(words[0])) {
+                rc = parse_control(m, words, n, err, errlen);
+                free(store);
+                if (rc)
+                    goto fail;
+                m->before = xstrndup(cell, (size_t)(line - cell));
+                m->measured = xstrdup("");
+                m->after = xstrdup(nl ? nl + 1 : cell + len);
+                return 0;
+            }
             if (n < 0 || parse_options(m, words, n < 0 ? 0 : n, &first, err, errlen)) {
                 free(store);
                 rc = -EINVAL;

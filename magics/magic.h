@@ -16,9 +16,21 @@
 #define MAGIC_MAX_PATH 4096
 
 enum magic_kind {
-    MAGIC_NONE, /* the cell has no magic */
-    MAGIC_CELL, /* %%iops on the first line: measure the whole cell */
-    MAGIC_LINE, /* %iops STATEMENT on one line: measure that line */
+    MAGIC_NONE,    /* the cell has no magic */
+    MAGIC_CELL,    /* %%iops on the first line: measure the whole cell */
+    MAGIC_LINE,    /* %iops STATEMENT on one line: measure that line */
+    MAGIC_CONTROL, /* %iops auto|start|pause|resume|status|stop|history: no code measured */
+};
+
+enum magic_control {
+    MC_AUTO_ON, /* every following cell measured (proc), a one-line summary under it */
+    MC_AUTO_OFF,
+    MC_START, /* one measurement spanning the following cells (options as %%iops) */
+    MC_PAUSE,
+    MC_RESUME,
+    MC_STATUS,  /* the running totals, without stopping */
+    MC_STOP,    /* the full report of what start measured */
+    MC_HISTORY, /* the session's measured cells (history_path: also export) */
 };
 
 struct magic {
@@ -31,6 +43,9 @@ struct magic {
     char *json_path;             /* --json FILE: also save the report there (owned; NULL: no) */
     bool quiet;                  /* --quiet: no display (with --json, only the file) */
     struct findings_opts alerts; /* --alert RULE=VALUE (repeatable) */
+    enum magic_control control;  /* MAGIC_CONTROL */
+    char *history_path;          /* history --json FILE / --csv FILE (owned) */
+    bool history_csv;
     /* The code split around what is measured (all owned, never NULL):
      * before + measured + after == the cell without the magic itself. */
     char *before;

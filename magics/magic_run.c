@@ -341,3 +341,74 @@ void magic_run_free(struct magic_run *r)
     free(r->json_path);
     free(r);
 }
+
+const struct report *magic_run_report(const struct magic_run *r)
+{
+    return &r->report;
+}
+
+void magic_summary_line(const struct report *rep, char *out, size_t n)
+{
+    char ops[32], bytes[32], wall[32];
+    uint64_t o = rep->read_ops + rep->write_ops, b = rep->read_bytes + rep->write_bytes;
+    numfmt_count(ops, sizeof ops, o);
+    numfmt_bytes(bytes, sizeof bytes, b);
+    if (rep->wall_seconds < 1)
+        snprintf(wall, sizeof wall, "%.1f ms", rep->wall_seconds * 1e3);
+    else
+        snprintf(wall, sizeof wall, "%.2f s", rep->wall_seconds);
+    int len = snprintf(out, n, "iops: %s \xc2\xb7 %s ops \xc2\xb7 %s \xc2\xb7 %.0f IOPS", wall, ops,
+                       bytes, rep->wall_seconds > 0 ? (double)o / rep->wall_seconds : 0.0);
+    if (rep->nfindings && len > 0 && (size_t)len < n)
+        snprintf(out + len, n - (size_t)len, " \xc2\xb7 %s: %s",
+                 finding_severity_name(rep->findings[0].severity), rep->findings[0].what);
+}
+
+json_t *magic_summary_data(const struct report *rep)
+{
+    char line[512];
+    magic_summary_line(rep, line, sizeof line);
+    struct render_opts ro;
+    render_opts_init(&ro);
+    ro.histograms = false;
+    struct buf html = BUF_INIT, esc = BUF_INIT;
+    for (const char *c = line; *c; c++) {
+        if (*c == '<')
+            buf_puts(&esc, "&lt;");
+        else if (*c == '>')
+            buf_puts(&esc, "&gt;");
+        else if (*c == '&')
+            buf_puts(&esc, "&amp;");
+        else
+            buf_append(&esc, c, 1);
+    }
+    buf_printf(&html,
+               "<details class=\"iopsd-auto\"><summary style=\"font-family:monospace\">%.*s"
+               "</summary>",
+               (int)esc.len, esc.data ? esc.data : "");
+    render_html(rep, &ro, &html);
+    buf_puts(&html, "</details>");
+    json_t *data = json_pack("{s:s, s:s%}", "text/plain", line, "text/html",
+                             html.data ? html.data : "", html.len);
+    buf_release(&html);
+    buf_release(&esc);
+    return data;
+}
+
+json_t *magic_report_data(const struct report *rep, bool histograms, json_t **metadata)
+{
+    struct render_opts ro;
+    render_opts_init(&ro);
+    ro.histograms = histograms;
+    ro.html_image = true;
+    struct display_bundle b;
+    display_bundle_init(&b);
+    json_t *data = NULL;
+    *metadata = NULL;
+    if (render_bundle(rep, &ro, &b) == 0 && display_bundle_to_jupyter(&b, &data, metadata)) {
+        json_decref(data);
+        data = NULL;
+    }
+    display_bundle_release(&b);
+    return data;
+}

@@ -84,6 +84,20 @@ int magic_run_end(struct magic_run *r, const struct magic_framing *f, char *err,
 int magic_run_finish(struct magic_run *r, const char *code, int exit_status, bool interrupted,
                      json_t **data, json_t **metadata, char *note, size_t notelen);
 
+/* The report (complete after magic_run_finish). */
+const struct report *magic_run_report(const struct magic_run *r);
+
+/* A one-line summary of a finished report (time, ops, bytes, IOPS, the most
+ * severe finding) as display data: text/plain is the line, text/html the
+ * line with the full report one click away (<details>). New reference. */
+json_t *magic_summary_data(const struct report *rep);
+/* The same line as text (no newline) into out. */
+void magic_summary_line(const struct report *rep, char *out, size_t n);
+/* The display data of a whole report (text, HTML, PNG, JSON), as a finished
+ * magic shows it; *metadata gets the PNG's size. New references; NULL on
+ * failure. */
+json_t *magic_report_data(const struct report *rep, bool histograms, json_t **metadata);
+
 /* Frees r, ending its window first if it is still open. NULL is fine. */
 void magic_run_free(struct magic_run *r);
 

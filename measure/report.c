@@ -255,3 +255,95 @@ struct io_counts report_kind_total(const struct report *r, unsigned mask)
     }
     return t;
 }
+
+static void counts_add(struct io_counts *a, const struct io_counts *b)
+{
+    a->read_ops += b->read_ops;
+    a->write_ops += b->write_ops;
+    a->read_bytes += b->read_bytes;
+    a->write_bytes += b->write_bytes;
+}
+
+void report_merge(struct report *d, const struct report *s)
+{
+    bool first = !d->backend[0];
+    if (first) {
+        snprintf(d->backend, sizeof(d->backend), "%s", s->backend);
+        d->start_time = s->start_time;
+        d->detailed = s->detailed;
+        d->has_storage = s->has_storage;
+        d->has_latency = s->has_latency;
+        d->hist_kinds = s->hist_kinds;
+        d->processes_exact = s->processes_exact;
+        d->fds = s->fds;
+        d->fds.leaked = NULL;
+        d->fds.nleaked = d->fds.leaked_cap = 0;
+    } else {
+        d->detailed = d->detailed && s->detailed;
+        d->has_storage = d->has_storage && s->has_storage;
+        d->has_latency = d->has_latency || s->has_latency;
+        d->processes_exact = d->processes_exact && s->processes_exact;
+        d->fds.end = s->fds.end;
+        if (s->fds.peak > d->fds.peak)
+            d->fds.peak = s->fds.peak;
+    }
+    d->exited = s->exited;
+    d->exit_status = s->exit_status;
+    d->term_signal = s->term_signal;
+    d->wall_seconds += s->wall_seconds;
+    d->user_seconds += s->user_seconds;
+    d->system_seconds += s->system_seconds;
+    d->processes += s->processes;
+    d->still_running = s->still_running;
+    d->read_ops += s->read_ops;
+    d->write_ops += s->write_ops;
+    d->read_bytes += s->read_bytes;
+    d->write_bytes += s->write_bytes;
+    d->storage_read_bytes += s->storage_read_bytes;
+    d->storage_write_bytes += s->storage_write_bytes;
+    d->cancelled_write_bytes += s->cancelled_write_bytes;
+    d->read_errors += s->read_errors;
+    d->write_errors += s->write_errors;
+    for (int k = 0; k < FDK__COUNT; k++)
+        counts_add(&d->by_kind[k], &s->by_kind[k]);
+    for (int i = 0; i < HIST_SIZE_BUCKETS; i++) {
+        d->size_hist[i].read_ops += s->size_hist[i].read_ops;
+        d->size_hist[i].write_ops += s->size_hist[i].write_ops;
+        d->size_hist[i].read_bytes += s->size_hist[i].read_bytes;
+        d->size_hist[i].write_bytes += s->size_hist[i].write_bytes;
+    }
+    for (int i = 0; i < HIST_LAT_BUCKETS; i++) {
+        d->lat_hist[i].read_ops += s->lat_hist[i].read_ops;
+        d->lat_hist[i].write_ops += s->lat_hist[i].write_ops;
+    }
+    for (int i = 0; i < META__COUNT; i++)
+        d->meta_ops[i] += s->meta_ops[i];
+    d->unseen.io_uring_enter += s->unseen.io_uring_enter;
+    d->unseen.mmap += s->unseen.mmap;
+    d->unseen.mmap_exec += s->unseen.mmap_exec;
+    d->unseen.exit_interrupted += s->unseen.exit_interrupted;
+    d->unseen.seccomp_filters += s->unseen.seccomp_filters;
+    d->unseen.undecoded += s->unseen.undecoded;
+    for (size_t i = 0; i < s->fds.nleaked; i++) {
+        const struct leaked_fd *l = &s->fds.leaked[i];
+        report_add_leaked(d, l->pid, l->fd, l->kind, l->path);
+    }
+    for (size_t i = 0; i < s->nfiles; i++) {
+        const struct file_row *f = &s->files[i];
+        struct file_row *t = NULL;
+        for (size_t j = 0; j < d->nfiles && !t; j++)
+            if (d->files[j].kind == f->kind && !strcmp(d->files[j].path, f->path))
+                t = &d->files[j];
+        if (!t)
+            t = report_add_file(d, f->path, f->kind);
+        t->opens += f->opens;
+        t->read_ops += f->read_ops;
+        t->write_ops += f->write_ops;
+        t->read_bytes += f->read_bytes;
+        t->write_bytes += f->write_bytes;
+        t->seeks += f->seeks;
+    }
+    d->files_total = d->nfiles > d->files_total ? d->nfiles : d->files_total;
+    if (s->files_total > s->nfiles)
+        d->files_total += s->files_total - s->nfiles;
+}

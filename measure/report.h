@@ -191,6 +191,11 @@ unsigned report_lat_bucket(uint64_t ns);
 void report_size_bucket_range(unsigned i, uint64_t *lo, uint64_t *hi);
 void report_lat_bucket_range(unsigned i, uint64_t *lo, uint64_t *hi);
 
+/* Adds src's measurements to dst (a measurement spanning several cells):
+ * counts, histograms, metadata, files (by path), leaks and times are summed;
+ * the per-process table is not kept; the status is src's. The first merge
+ * into an empty dst takes src's identity (backend, kinds). */
+void report_merge(struct report *dst, const struct report *src);
 /* Adds a finding (texts copied). */
 void report_add_finding(struct report *r, const char *rule, enum finding_severity sev,
                         const char *what, const char *fix);

@@ -78,6 +78,8 @@ struct engine_ops {
     int (*pollitems)(struct engine *e, zmq_pollitem_t *items, int max);
     long (*timeout_ms)(struct engine *e);
     int (*handle)(struct engine *e, const zmq_pollitem_t *items, int n);
+    /* The root of the process tree that runs the user's code (0: none yet). */
+    pid_t (*measure_root)(struct engine *e);
     /* Something outside the loop happened that the engine waits for (the
      * kernel got the engine's wake-up signal, SIGUSR2). */
     void (*poke)(struct engine *e);

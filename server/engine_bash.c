@@ -188,6 +188,11 @@ static int bash_handle(struct engine *e, const zmq_pollitem_t *items, int n)
     return bash_session_handle(b->bash, b->fds, n);
 }
 
+static pid_t bash_root(struct engine *e)
+{
+    return eb(e)->bash ? bash_session_pid(eb(e)->bash) : 0;
+}
+
 static void bash_poke(struct engine *e)
 {
     if (eb(e)->bash)
@@ -219,6 +224,7 @@ static const struct engine_ops bash_ops = {
     .pollitems = bash_pollitems,
     .timeout_ms = bash_timeout_ms,
     .handle = bash_handle,
+    .measure_root = bash_root,
     .poke = bash_poke,
     .free = bash_free,
 };

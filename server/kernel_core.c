@@ -57,6 +57,11 @@ static void publish(struct kernel *k, const struct jmsg *parent, const char *typ
     jmsg_release(&m);
 }
 
+void kcore_publish(struct kernel *k, const struct jmsg *parent, const char *type, json_t *content)
+{
+    publish(k, parent, type, content);
+}
+
 static void status(struct kernel *k, const struct jmsg *parent, const char *state)
 {
     publish(k, parent, "status", json_pack("{s:s}", "execution_state", state));
@@ -232,6 +237,9 @@ static void cell_parts_release(struct kcell *cell)
 {
     for (int i = 0; i < cell->nparts; i++)
         free(cell->parts[i]);
+    magic_release(&cell->control);
+    cell->control_part = -1;
+    cell->auto_cell = cell->span_only = false;
     cell->nparts = cell->part = 0;
     cell->measured_part = -1;
     magic_run_free(cell->run);
@@ -263,14 +271,28 @@ static void win_end(void *ctx, const struct magic_framing *f)
         fprintf(stderr, "iopsd kernel: %s\n", err);
 }
 
-/* Starts the current part of the cell. */
-static int run_part(struct kernel *k)
+/* Starts the current part of the cell: a control line runs at once, then
+ * the next part. Returns 0 (a part runs: its DONE comes later), 1 (nothing
+ * left to run), or -errno with e set (a failing control line fails the cell). */
+static int run_part(struct kernel *k, const struct jmsg *parent, struct kerror *e)
 {
     struct kcell *cell = &k->cell;
+    while (cell->part == cell->control_part) {
+        char err[320];
+        if (kiops_control(k, parent, &cell->control, err, sizeof err)) {
+            kerror_set(e, "UsageError", "%s", err);
+            return -EBADMSG;
+        }
+        if (++cell->part >= cell->nparts)
+            return 1;
+    }
     struct engine_window win = {win_begin, win_end, k};
     bool measured = cell->part == cell->measured_part;
-    return k->engine->ops->execute(k->engine, cell->parts[cell->part], cell->allow_stdin,
-                                   measured ? &win : NULL);
+    int rc = k->engine->ops->execute(k->engine, cell->parts[cell->part], cell->allow_stdin,
+                                     measured ? &win : NULL);
+    if (rc < 0)
+        kerror_set(e, "KernelError", "cannot run the cell: %s", strerror(-rc));
+    return rc;
 }
 
 static void publish_stream(struct kernel *k, const char *name, const char *data, size_t len);
@@ -302,6 +324,15 @@ static void show_report(struct kernel *k)
     char note[320] = "";
     int rc = magic_run_finish(run, cell->measured_code, cell->exit_status, cell->interrupted, &data,
                               &meta, note, sizeof note);
+    kiops_measured(k, cell->count, cell->measured_code, magic_run_report(run));
+    if (cell->auto_cell && !cell->silent) {
+        publish(k, &cell->req, "display_data",
+                json_pack("{s:o, s:{}, s:{}}", "data", magic_summary_data(magic_run_report(run)),
+                          "metadata", "transient"));
+        json_decref(data);
+        json_decref(meta);
+        return;
+    }
     if (note[0]) {
         char line[340];
         int n = snprintf(line, sizeof line, "%s\n", note);
@@ -340,7 +371,28 @@ static int plan_cell(struct kernel *k, struct jmsg *req, const char *code, json_
         magic_release(&m);
         return 1;
     }
+    if (m.kind == MAGIC_CONTROL) {
+        if (!blank(m.before))
+            cell->parts[cell->nparts++] = xstrdup(m.before);
+        cell->control_part = cell->nparts;
+        cell->parts[cell->nparts++] = xstrdup("");
+        if (!blank(m.after))
+            cell->parts[cell->nparts++] = xstrdup(m.after);
+        cell->control = m; /* moved */
+        return 0;
+    }
     if (m.kind == MAGIC_NONE) {
+        struct magic plain;
+        bool auto_cell, span_only;
+        if (kiops_plain_cell(k, &plain, &auto_cell, &span_only)) {
+            if (magic_run_new(&plain, &cell->run, err, sizeof err) == 0) {
+                cell->auto_cell = auto_cell;
+                cell->span_only = span_only;
+                cell->measured_part = 0;
+                cell->measured_code = xstrdup(code);
+            }
+            magic_release(&plain);
+        }
         cell->parts[cell->nparts++] = xstrdup(code);
         magic_release(&m);
         return 0;
@@ -401,11 +453,15 @@ static int on_execute(struct kernel *k, enum kchan ch, struct jmsg *req, json_t 
         return KCORE_REPLY;
     }
     cell->part = 0;
-    int rc = run_part(k);
-    if (rc < 0) {
+    int rc = run_part(k, req, e);
+    if (rc != 0) {
+        /* failed to start, or only control lines (done already) */
         cell_parts_release(cell);
-        kerror_set(e, "KernelError", "cannot run the cell: %s", strerror(-rc));
-        return rc;
+        if (rc < 0)
+            return rc == -EBADMSG ? -EBADMSG : rc;
+        *out =
+            json_pack("{s:i, s:[], s:{}}", "execution_count", count, "payload", "user_expressions");
+        return KCORE_REPLY;
     }
     jmsg_release(&cell->req);
     cell->req = *req; /* moved: the caller's message is left empty */
@@ -709,14 +765,17 @@ void kcore_finish_cell(struct kernel *k)
      * the engine died (a shell goes on after a failing line, so do we). */
     if (cell->part + 1 < cell->nparts && !cell->interrupted && !cell->restarted) {
         cell->part++;
-        int rc = run_part(k);
+        struct kerror e = {"", ""};
+        int rc = run_part(k, &cell->req, &e);
         if (rc == 0)
             return;
-        cell->exit_status = 1;
-        char line[128];
-        int n = snprintf(line, sizeof line, "[iopsd: the rest of the cell could not run: %s]\n",
-                         strerror(-rc));
-        publish_stream(k, "stderr", line, (size_t)n);
+        if (rc < 0) {
+            cell->exit_status = 1;
+            char line[600];
+            int n = snprintf(line, sizeof line, "[iopsd: the rest of the cell did not run: %s]\n",
+                             e.evalue);
+            publish_stream(k, "stderr", line, (size_t)n);
+        }
     }
     cell_parts_release(cell);
     cell->active = false;
@@ -763,6 +822,11 @@ static void publish_stream_to(struct kernel *k, const struct jmsg *parent, const
 static void publish_stream(struct kernel *k, const char *name, const char *data, size_t len)
 {
     publish_stream_to(k, &k->cell.req, name, data, len);
+}
+
+void kcore_stream(struct kernel *k, const struct jmsg *parent, const char *name, const char *text)
+{
+    publish_stream_to(k, parent, name, text, strlen(text));
 }
 
 void kcore_engine_event(void *ctx, const struct engine_event *ev)
@@ -859,4 +923,5 @@ void kcore_release(struct kernel *k)
     k->nhist = k->histcap = 0;
     jmsg_release(&k->cell.req);
     cell_parts_release(&k->cell);
+    kiops_release(k);
 }

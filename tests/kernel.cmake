@@ -6,7 +6,8 @@ if(TARGET iopsd_protocol)
   iopsd_unit_test(test_protocol SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_protocol.c
                   LIBS iopsd_protocol PkgConfig::OPENSSL)
   iopsd_unit_test(test_kernel_core SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_kernel_core.c
-                  ${CMAKE_SOURCE_DIR}/server/kernel_core.c LIBS iopsd_protocol iopsd_magics PkgConfig::OPENSSL)
+                  ${CMAKE_SOURCE_DIR}/server/kernel_core.c ${CMAKE_SOURCE_DIR}/server/kernel_iops.c
+                  LIBS iopsd_protocol iopsd_magics PkgConfig::OPENSSL)
   iopsd_fuzz_target(frames ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_frames.c
                     ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/frames iopsd_protocol PkgConfig::OPENSSL)
   iopsd_fuzz_target(connfile ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_connfile.c

@@ -244,6 +244,91 @@ class MagicCase(unittest.TestCase):
         self.assertEqual(final["application/json"]["io"]["write_bytes"], 3 * 10485760)
 
 
+IOWORK = os.path.join(os.environ.get("IOPSD_BINARY_DIR", ""), "tests/helpers/iowork")
+
+
+class AcrossCells(unittest.TestCase):
+    """%iops auto, start/pause/resume/status/stop, history (issue 15)."""
+
+    def setUp(self):
+        self.km, self.kc, _ = start()
+        self.dir = tempfile.mkdtemp(prefix="iopsd-across-")
+        run(self.kc, f"cd {self.dir}")
+
+    def tearDown(self):
+        stop(self.km, self.kc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def cell(self, code):
+        rep, msgs = run(self.kc, code)
+        return rep, msgs
+
+    def writes(self, n):
+        return f"{IOWORK} write f 4096 {n}"
+
+    def test_auto(self):
+        rep, msgs = self.cell("%iops auto on")
+        self.assertEqual(stdout_of(msgs), "%iops auto: on (every cell measured with proc)\n")
+        lines = []
+        for n in (10, 20, 30):
+            rep, msgs = self.cell(self.writes(n) + f"; echo wrote {n}")
+            self.assertEqual(rep["content"]["status"], "ok")
+            self.assertEqual(stdout_of(msgs), f"wrote {n}\n")  # the cell's own output stays
+            ds = displays(msgs)
+            self.assertEqual(len(ds), 1)
+            line = ds[0]["content"]["data"]["text/plain"]
+            self.assertTrue(line.startswith("iops: "), line)
+            self.assertIn("<details", ds[0]["content"]["data"]["text/html"])
+            lines.append(line)
+        # proc counts the n writes, the echo's write and the same exec reads of
+        # iowork every time: the cells differ by exactly their 10 extra writes
+        ops = [int(line.split(" \u00b7 ")[1].split()[0].replace(",", "")) for line in lines]
+        self.assertEqual([ops[1] - ops[0], ops[2] - ops[1]], [10, 10])
+        self.cell("%iops auto off")
+        rep, msgs = self.cell(self.writes(5))
+        self.assertEqual(displays(msgs), [])
+
+    def test_start_status_pause_stop_equals_sum_of_cells(self):
+        separately = 0
+        for n in (100, 200, 300):
+            rep, msgs = self.cell(f"%%iops -b trace\n{self.writes(n)}")
+            separately += report_of(msgs)["content"]["data"]["application/json"]["io"]["write_ops"]
+        self.assertEqual(separately, 600)
+        self.cell("%iops start -b trace")
+        for n in (100, 200):
+            rep, msgs = self.cell(self.writes(n))
+            self.assertEqual(displays(msgs), [])  # nothing shown while it runs
+        rep, msgs = self.cell("%iops status")
+        j = report_of(msgs)["content"]["data"]["application/json"]
+        self.assertEqual((j["io"]["write_ops"], j["io"]["write_bytes"]), (300, 1228800))
+        self.cell("%iops pause")
+        self.cell(self.writes(50))  # not counted
+        self.cell("%iops resume")
+        self.cell(self.writes(300))
+        rep, msgs = self.cell("%iops stop")
+        j = report_of(msgs)["content"]["data"]["application/json"]
+        self.assertEqual((j["io"]["write_ops"], j["io"]["write_bytes"]), (separately, 600 * 4096))
+        self.assertEqual(j["code"], "3 cells measured with %iops start")
+        rep, msgs = self.cell("%iops stop")
+        self.assertEqual(rep["content"]["status"], "error")
+        self.assertEqual(rep["content"]["evalue"], "%iops stop: nothing was started (%iops start)")
+
+    def test_history_csv(self):
+        import csv
+        for n in (7, 9):
+            self.cell(f"%%iops -b trace\n{self.writes(n)}")
+        self.cell("echo not measured")
+        rep, msgs = self.cell("%iops history --csv h.csv")
+        self.assertEqual(rep["content"]["status"], "ok")
+        with open(os.path.join(self.dir, "h.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual([r["code"] for r in rows], [self.writes(7), self.writes(9)])
+        self.assertEqual([int(r["ops"]) for r in rows], [7, 9])
+        self.assertEqual([int(r["bytes"]) for r in rows], [7 * 4096, 9 * 4096])
+        self.assertEqual([int(r["execution_count"]) for r in rows], [2, 3])
+        self.assertIn("2 measured cells", displays(msgs)[0]["content"]["data"]["text/plain"])
+
+
 class MagicSoak(unittest.TestCase):
     def test_200_measured_cells_flat(self):
         km, kc, _ = start()
