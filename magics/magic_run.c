@@ -152,7 +152,7 @@ const char *magic_run_error(const struct magic_run *r)
 
 long magic_run_progress_due_ms(const struct magic_run *r)
 {
-    if (!r || !r->win || !r->backend->window_sample)
+    if (!r || !r->win || !r->backend->window_sample || r->quiet)
         return -1;
     uint64_t now = clock_mono_ns();
     if (now >= r->next_ns)

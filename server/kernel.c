@@ -34,13 +34,6 @@
 #define IOPUB_PENDING_MAX     2048
 #define IOPUB_RETRY_MS        2
 #define LINGER_MS             1000
-#define ZMTP_HEARTBEAT_IVL_MS 2000
-/* Longer than IOPUB_STALL_MS: a subscriber that is alive but not reading is
- * the stall limit's to handle (logged, then published past); heartbeats only
- * drop connections that are dead. With equal limits the two raced. */
-#define ZMTP_HEARTBEAT_TIMEOUT_MS 30000
-_Static_assert(ZMTP_HEARTBEAT_TIMEOUT_MS > 2 * IOPUB_STALL_MS,
-               "heartbeats must not preempt the iopub stall limit");
 #define MAX_ENGINE_ITEMS 16
 /* bash starts when a request needs it, or after this long without requests:
  * kernel_info (what frontends wait for) never waits for bash to start. */
@@ -84,12 +77,10 @@ static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum
     }
     int linger = LINGER_MS, one = 1;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    /* ZMTP heartbeats: a connection whose input libzmq stopped and never
-     * restarted (seen right at start-up under load) stops answering PINGs,
-     * is dropped, and the client reconnects on a healthy connection. */
-    int hb_ivl = ZMTP_HEARTBEAT_IVL_MS, hb_timeout = ZMTP_HEARTBEAT_TIMEOUT_MS;
-    zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
-    zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
+    /* No ZMTP heartbeats: libzmq 4.3's heartbeat timeout on a connection
+     * whose peer left with messages queued aborts the process
+     * (stream_engine_base.cpp:331, "!_io_error"). Every socket is read at
+     * all times instead, so no input stalls. */
     if (type == ZMQ_ROUTER) {
         /* A peer sending a frame over the cap is disconnected before the
          * frame is buffered: received memory stays bounded. */
