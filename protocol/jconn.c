@@ -3,10 +3,15 @@
 #include "util/buf.h"
 #include "util/xalloc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -44,6 +49,15 @@ static int get_string(json_t *root, const char *field, const char *dflt, char *o
     return 0;
 }
 
+/* A tcp address the kernel can bind and clients can connect to: a numeric
+ * IPv4 or IPv6 address, or "*" (every interface). */
+static bool numeric_ip(const char *ip)
+{
+    unsigned char addr[16];
+    return !strcmp(ip, "*") || inet_pton(AF_INET, ip, addr) == 1 ||
+           inet_pton(AF_INET6, ip, addr) == 1;
+}
+
 int jconn_parse(struct jconn *c, const char *text, size_t len, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
@@ -62,12 +76,20 @@ int jconn_parse(struct jconn *c, const char *text, size_t len, char *err, size_t
         snprintf(err, errlen, "not a JSON object");
         goto out;
     }
-    if (get_string(root, "transport", "tcp", c->transport, sizeof c->transport, err, errlen))
+    char transport[32];
+    if (get_string(root, "transport", "tcp", transport, sizeof transport, err, errlen))
         goto out;
-    if (strcmp(c->transport, "tcp") && strcmp(c->transport, "ipc")) {
+    if (!strcmp(transport, "inproc")) {
+        snprintf(err, errlen,
+                 "field 'transport': \"inproc\" only connects threads of one process; use "
+                 "\"tcp\" or \"ipc\"");
+        goto out;
+    }
+    if (strcmp(transport, "tcp") && strcmp(transport, "ipc")) {
         snprintf(err, errlen, "field 'transport': must be \"tcp\" or \"ipc\"");
         goto out;
     }
+    memcpy(c->transport, transport, sizeof c->transport);
     if (get_string(root, "ip", NULL, c->ip, sizeof c->ip, err, errlen))
         goto out;
     if (!c->ip[0]) {
@@ -111,6 +133,13 @@ int jconn_parse(struct jconn *c, const char *text, size_t len, char *err, size_t
     }
     if (get_string(root, "kernel_name", "", c->kernel_name, sizeof c->kernel_name, err, errlen))
         goto out;
+    if (!strcmp(c->transport, "tcp") && !numeric_ip(c->ip)) {
+        snprintf(err, errlen,
+                 "field 'ip': \"%.64s\" is not a numeric address; use one such as 127.0.0.1, "
+                 "::1 or 0.0.0.0 (ZeroMQ binds addresses, not host names)",
+                 c->ip);
+        goto out;
+    }
     c->keylen = json_string_length(key);
     c->key = xmalloc(c->keylen + 1);
     memcpy(c->key, json_string_value(key), c->keylen + 1);
@@ -125,8 +154,29 @@ int jconn_load(struct jconn *c, const char *path, char *err, size_t errlen)
     struct buf b;
     buf_init(&b, 0);
     memset(c, 0, sizeof *c);
-    int rc = buf_slurp(&b, path, JCONN_FILE_MAX);
-    if (rc == -EFBIG) {
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; anything but a
+     * regular file is then refused. */
+    int rc = 0;
+    struct stat st = {0};
+    bool notreg = false;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        rc = -errno;
+    else if (fstat(fd, &st))
+        rc = -errno;
+    else if ((notreg = !S_ISREG(st.st_mode)))
+        rc = -EINVAL;
+    else
+        rc = buf_slurp_fd(&b, fd, JCONN_FILE_MAX);
+    if (fd >= 0)
+        close(fd);
+    if (notreg) {
+        snprintf(err, errlen, "connection file %s: not a regular file (%s)", path,
+                 S_ISFIFO(st.st_mode)   ? "a FIFO"
+                 : S_ISDIR(st.st_mode)  ? "a directory"
+                 : S_ISSOCK(st.st_mode) ? "a socket"
+                                        : "a device");
+    } else if (rc == -EFBIG) {
         snprintf(err, errlen, "connection file %s: larger than %u bytes", path, JCONN_FILE_MAX);
     } else if (rc) {
         snprintf(err, errlen, "connection file %s: %s", path, strerror(-rc));

@@ -223,6 +223,22 @@ out:
     return rc;
 }
 
+int jwire_remember(const struct jwire *w, struct jreplay *replay)
+{
+    for (size_t i = 0; i + 1 < w->n; i++) {
+        const struct jblob *f = &w->frames[i];
+        if (f->len != JMSG_DELIM_LEN || memcmp(f->data, JMSG_DELIM, JMSG_DELIM_LEN))
+            continue;
+        unsigned char d[JSIGN_DIGEST_LEN];
+        if (jsign_unhex(w->frames[i + 1].data, w->frames[i + 1].len, d))
+            return -EINVAL;
+        if (!jreplay_seen(replay, d))
+            jreplay_add(replay, d);
+        return 0;
+    }
+    return -EINVAL;
+}
+
 static const char *header_str(const struct jmsg *m, const char *key)
 {
     const char *s = json_string_value(json_object_get(m->header, key));

@@ -64,6 +64,12 @@ int jmsg_parse(struct jmsg *m, const struct jframe *frames, size_t n, const stru
 /* Encodes m, signing with sign. Returns 0 or -EIO/-EINVAL. */
 int jmsg_serialize(const struct jmsg *m, const struct jsign *sign, struct jwire *out);
 
+/* Puts the signature of an outgoing message into the replay guard, so that a
+ * message the kernel sent (an iopub message sent back on shell) is refused
+ * like any replay. Returns 0, or -EINVAL when w carries no signature
+ * (signing off). */
+int jwire_remember(const struct jwire *w, struct jreplay *replay);
+
 /* header.msg_type, or "" if missing. */
 const char *jmsg_type(const struct jmsg *m);
 /* header.msg_id, or "". */

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <zmq.h>
@@ -100,13 +101,31 @@ static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum
     }
     if (strchr(c->ip, ':'))
         zmq_setsockopt(s, ZMQ_IPV6, &one, sizeof one);
-    if (zmq_bind(s, ep) != 0) {
+    /* ipc socket files are created 0600: only their owner may connect. */
+    bool ipc = !strcmp(c->transport, "ipc");
+    mode_t mask = ipc ? umask(077) : 0;
+    int rc = zmq_bind(s, ep);
+    int e = zmq_errno();
+    if (ipc)
+        umask(mask);
+    if (rc != 0) {
         snprintf(err, errlen, "cannot bind %s (%.300s): %s", jconn_port_name(ch), ep,
-                 zmq_strerror(zmq_errno()));
+                 zmq_strerror(e));
         zmq_close(s);
         return NULL;
     }
     return s;
+}
+
+/* Removes the ipc socket files (libzmq 4.3 leaves them behind). */
+static void unlink_ipc(const struct jconn *c)
+{
+    char ep[512];
+    if (strcmp(c->transport, "ipc"))
+        return;
+    for (int ch = 0; ch < JCONN_NCHAN; ch++)
+        if (!jconn_endpoint(c, (enum jconn_channel)ch, ep, sizeof ep))
+            unlink(ep + strlen("ipc://"));
 }
 
 /* Logs how many replies went to clients that had left, once they stop. */
@@ -142,6 +161,7 @@ void kernel_send(struct kernel *k, enum kchan ch, struct jmsg *m)
         fprintf(stderr, "iopsd kernel: cannot serialize %s\n", jmsg_type(m));
         return;
     }
+    jwire_remember(&w, &k->replay);
     if (send_wire(k->sock[ch], &w, ZMQ_DONTWAIT)) {
         report_unroutable(k);
     } else if (zmq_errno() == EHOSTUNREACH) {
@@ -221,6 +241,7 @@ void kernel_publish(struct kernel *k, struct jmsg *m)
         free(p);
         return;
     }
+    jwire_remember(&p->wire, &k->replay);
     *k->pending_tail = p;
     k->pending_tail = &p->next;
     k->npending++;
@@ -531,6 +552,12 @@ int cmd_kernel(int argc, char **argv)
         status = EXIT_USAGE;
         goto out_conn;
     }
+    if (!conn.keylen)
+        fprintf(stderr,
+                "iopsd kernel: warning: connection file %s has an empty key: messages "
+                "are neither signed nor checked, and anyone who can reach the ports can "
+                "run code as you\n",
+                path);
     jreplay_init(&k->replay, JREPLAY_DEFAULT_CAP);
     jmsg_uuid(k->session);
 
@@ -589,6 +616,7 @@ out_sockets:
         if (k->sock[i])
             zmq_close(k->sock[i]);
     zmq_ctx_term(k->zctx);
+    unlink_ipc(&conn);
     sig_write_fd = -1;
     close(k->sigpipe[0]);
     close(k->sigpipe[1]);

@@ -659,6 +659,10 @@ void kcore_dispatch(struct kernel *k, enum kchan ch, struct jmsg *req)
     if (!h) {
         fprintf(stderr, "iopsd kernel: ignored unsupported message '%s' on %s\n", type,
                 ch == KCHAN_SHELL ? "shell" : "control");
+        /* No reply, but busy/idle as for any request (ipykernel does the
+         * same): a frontend that waits for idle does not hang. */
+        status(k, req, "busy");
+        status(k, req, "idle");
         return;
     }
     /* The request is kept for busy/idle even when a handler takes it over. */

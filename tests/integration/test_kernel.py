@@ -116,9 +116,13 @@ class KernelProtocolTests(unittest.TestCase):
         self.assertEqual(msgs[1]["content"]["comm_id"], "c-123")
 
     def test_unknown_request_ignored(self):
+        # No reply, but busy and idle (a frontend waiting for idle goes on).
         kc = self.kc
         msg = kc.session.msg("frobnicate_request", {})
         kc.shell_channel.send(msg)
+        msgs = ku.iopub_until_idle(kc, msg["header"]["msg_id"])
+        self.assertEqual([(m["msg_type"], m["content"]["execution_state"]) for m in msgs],
+                         [("status", "busy"), ("status", "idle")])
         with self.assertRaises(queue.Empty):
             kc.get_shell_msg(timeout=0.5)
         self.assertIn("ignored unsupported message 'frobnicate_request' on shell", self.log_text())

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static struct jframe fr(const char *s)
@@ -165,6 +166,43 @@ static void test_round_trip(void)
     jreplay_release(&fresh);
 
     free(f);
+    jwire_release(&w);
+    jmsg_release(&m);
+    jmsg_release(&back);
+    jreplay_release(&guard);
+    jsign_release(&s);
+}
+
+/* The kernel's own messages enter the replay guard when sent: the same
+ * frames coming back (an iopub message sent to shell) are a replay. */
+static void test_own_signatures(void)
+{
+    struct jsign s;
+    char err[256];
+    CHECK_INT(jsign_init(&s, "hmac-sha256", "k3y", 3, err, sizeof err), 0);
+    struct jreplay guard;
+    jreplay_init(&guard, 16);
+    struct jmsg m, back;
+    make_msg(&m, "status");
+    struct jwire w;
+    CHECK_INT(jmsg_serialize(&m, &s, &w), 0);
+    CHECK_INT(jwire_remember(&w, &guard), 0);
+    CHECK_U64(guard.count, 1);
+    CHECK_INT(jwire_remember(&w, &guard), 0); /* already there: not twice */
+    CHECK_U64(guard.count, 1);
+    struct jframe *f = as_frames(&w);
+    jmsg_init(&back);
+    CHECK_INT(jmsg_parse(&back, f, w.n, &s, &guard, err, sizeof err), -EALREADY);
+    CHECK_STR(err, "duplicate signature (replayed message)");
+    free(f);
+    jwire_release(&w);
+    jsign_release(&s);
+
+    /* Without a key there is no signature to remember. */
+    CHECK_INT(jsign_init(&s, "hmac-sha256", "", 0, err, sizeof err), 0);
+    CHECK_INT(jmsg_serialize(&m, &s, &w), 0);
+    CHECK_INT(jwire_remember(&w, &guard), -EINVAL);
+    CHECK_U64(guard.count, 1);
     jwire_release(&w);
     jmsg_release(&m);
     jmsg_release(&back);
@@ -399,6 +437,17 @@ static void test_connfile(void)
     check_conn_error("{\"ip\": \"\"}", "field 'ip': empty");
     check_conn_error("{\"ip\": \"h\", \"transport\": \"udp\"}",
                      "field 'transport': must be \"tcp\" or \"ipc\"");
+    check_conn_error("{\"ip\": \"h\", \"transport\": \"inproc\"}",
+                     "field 'transport': \"inproc\" only connects threads of one process; use "
+                     "\"tcp\" or \"ipc\"");
+    check_conn_error("{\"ip\": \"localhost\", \"shell_port\": 1, \"iopub_port\": 2,"
+                     " \"stdin_port\": 3, \"control_port\": 4, \"hb_port\": 5, \"key\": \"\"}",
+                     "field 'ip': \"localhost\" is not a numeric address; use one such as "
+                     "127.0.0.1, ::1 or 0.0.0.0 (ZeroMQ binds addresses, not host names)");
+    check_conn_error("{\"ip\": \"eth0\", \"shell_port\": 1, \"iopub_port\": 2,"
+                     " \"stdin_port\": 3, \"control_port\": 4, \"hb_port\": 5, \"key\": \"\"}",
+                     "field 'ip': \"eth0\" is not a numeric address; use one such as "
+                     "127.0.0.1, ::1 or 0.0.0.0 (ZeroMQ binds addresses, not host names)");
     check_conn_error("{\"ip\": \"h\", \"shell_port\": \"5\"}",
                      "field 'shell_port': must be an integer 1..65535");
     check_conn_error("{\"ip\": \"h\", \"shell_port\": 70000}",
@@ -438,6 +487,31 @@ static void test_connfile(void)
     CHECK_INT(c.ports[JCONN_SHELL], 5001);
     jconn_release(&c);
     unlink(path);
+
+    /* Addresses that bind: IPv4, IPv6, every interface. */
+    const char *addrs[] = {"0.0.0.0", "::1", "*", "fe80::1"};
+    for (size_t i = 0; i < sizeof addrs / sizeof *addrs; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"shell_port\": 1, \"iopub_port\": 2, \"stdin_port\": 3,"
+                 " \"control_port\": 4, \"hb_port\": 5, \"ip\": \"%s\", \"key\": \"\"}",
+                 addrs[i]);
+        CHECK_INT(jconn_parse(&c, text, strlen(text), err, sizeof err), 0);
+        jconn_release(&c);
+    }
+
+    /* Not a regular file: refused at once (a FIFO without a writer used to
+     * block forever), naming what it is. */
+    CHECK(mkfifo(path, 0600) == 0);
+    CHECK_INT(jconn_load(&c, path, err, sizeof err), -EINVAL);
+    char want[256];
+    snprintf(want, sizeof want, "connection file %s: not a regular file (a FIFO)", path);
+    CHECK_STR(err, want);
+    unlink(path);
+    CHECK_INT(jconn_load(&c, "/tmp", err, sizeof err), -EINVAL);
+    CHECK_STR(err, "connection file /tmp: not a regular file (a directory)");
+    CHECK_INT(jconn_load(&c, "/dev/null", err, sizeof err), -EINVAL);
+    CHECK_STR(err, "connection file /dev/null: not a regular file (a device)");
 }
 
 int main(void)
@@ -445,6 +519,7 @@ int main(void)
     test_hmac_vector();
     test_round_trip();
     test_no_key();
+    test_own_signatures();
     test_bad_frames();
     test_replay_guard();
     test_headers();
