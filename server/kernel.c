@@ -36,6 +36,10 @@
 #define IOPUB_RETRY_MS        2
 #define LINGER_MS             1000
 #define MAX_ENGINE_ITEMS 16
+/* Heartbeats: frames of one ping echoed (more are dropped, not echoed), and
+ * the largest frame accepted (a bigger one disconnects its sender). */
+#define HB_FRAMES_MAX 16
+#define HB_FRAME_MAX  4096
 /* bash starts when a request needs it, or after this long without requests:
  * kernel_info (what frontends wait for) never waits for bash to start. */
 #define LAZY_START_MS 50
@@ -55,12 +59,51 @@ static void on_signal(int sig)
     errno = saved;
 }
 
+/* Echoes every heartbeat (identity + up to HB_FRAMES_MAX frames) back to
+ * its sender until the context shuts down. Echoes are sent without waiting:
+ * one for a client whose queue is full (it does not read) or that has left
+ * is dropped, so no client can hold up another's heartbeat. */
 static void *heartbeat_main(void *arg)
 {
-    /* Echo every message back to its sender until the context shuts down. */
-    zmq_proxy(arg, arg, NULL);
-    zmq_close(arg);
-    return NULL;
+    void *s = arg;
+    zmq_msg_t parts[HB_FRAMES_MAX + 1];
+    size_t dropped = 0;
+    for (;;) {
+        size_t n = 0;
+        bool whole = true;
+        int more = 1;
+        while (more) {
+            zmq_msg_t tmp, *dst = n <= HB_FRAMES_MAX ? &parts[n] : &tmp;
+            zmq_msg_init(dst);
+            if (zmq_msg_recv(dst, s, 0) < 0) {
+                int e = zmq_errno();
+                zmq_msg_close(dst);
+                if (e == EINTR)
+                    continue; /* a multipart message arrives whole: retry */
+                for (size_t i = 0; i < n; i++)
+                    zmq_msg_close(&parts[i]);
+                zmq_close(s);
+                return NULL; /* ETERM: the kernel is shutting down */
+            }
+            more = zmq_msg_more(dst);
+            if (dst == &tmp) {
+                zmq_msg_close(&tmp);
+                whole = false; /* too many frames: not echoed */
+            } else {
+                n++;
+            }
+        }
+        for (size_t i = 0; whole && i < n; i++)
+            if (zmq_msg_send(&parts[i], s, ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0)) < 0) {
+                /* Only the first frame can be refused (full or gone). */
+                if (dropped++ == 0)
+                    fprintf(stderr, "iopsd kernel: heartbeat: a client does not read its echoes "
+                                    "(or has left): its echoes are dropped\n");
+                break;
+            }
+        for (size_t i = 0; i < n; i++)
+            zmq_msg_close(&parts[i]);
+    }
 }
 
 static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum jconn_channel ch,
@@ -85,7 +128,7 @@ static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum
     if (type == ZMQ_ROUTER) {
         /* A peer sending a frame over the cap is disconnected before the
          * frame is buffered: received memory stays bounded. */
-        int64_t maxmsg = JMSG_FRAME_MAX;
+        int64_t maxmsg = ch == JCONN_HB ? HB_FRAME_MAX : JMSG_FRAME_MAX;
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
         zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
