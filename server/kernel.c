@@ -27,13 +27,20 @@
 
 #include <zmq.h>
 
-#define IOPUB_HWM      128
+#define IOPUB_HWM 128
+/* Largest subscription (or other inbound frame) on iopub. Frontends
+ * subscribe to "" (1 byte on the wire); topics such as
+ * "kernel.<uuid>.status" fit. */
+#define IOPUB_SUB_MAX  256
 #define IOPUB_STALL_MS 10000
 /* iopub messages the kernel holds for a slow subscriber (a flood of requests
  * each publishes busy and idle); beyond this it publishes past the subscriber
  * at once, as after a stall: memory stays bounded and no request waits. */
-#define IOPUB_PENDING_MAX     2048
-#define IOPUB_RETRY_MS        2
+#define IOPUB_PENDING_MAX 2048
+#define IOPUB_RETRY_MS    2
+/* After a lossy send, non-output messages wait this long before they are
+ * tried (see flush_pending). */
+#define IOPUB_SETTLE_MS       2000
 #define LINGER_MS             1000
 #define MAX_ENGINE_ITEMS 16
 /* Heartbeats: frames of one ping echoed (more are dropped, not echoed), and
@@ -138,6 +145,10 @@ static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum
         zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     }
     if (type == ZMQ_XPUB) {
+        /* Subscriptions are the only input: libzmq keeps each in a trie at
+         * ~95 bytes per byte, so one over the cap disconnects its sender. */
+        int64_t maxmsg = IOPUB_SUB_MAX;
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         int hwm = IOPUB_HWM;
         zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(s, ZMQ_XPUB_NODROP, &one, sizeof one);
@@ -227,52 +238,162 @@ static void set_nodrop(struct kernel *k, int on)
     zmq_setsockopt(k->sock[KCHAN_IOPUB], ZMQ_XPUB_NODROP, &on, sizeof on);
 }
 
-/* Tries to send the queued iopub messages; returns when one is refused and
- * the stall is younger than IOPUB_STALL_MS. After that long, the kernel
- * publishes lossily (full subscribers miss messages, the others get them)
- * until every subscriber has room again. */
+static void pending_free(struct kpending *p)
+{
+    jwire_release(&p->wire);
+    json_decref(p->parent);
+    free(p);
+}
+
+static void pending_pop(struct kernel *k)
+{
+    struct kpending *p = k->pending;
+    k->pending = p->next;
+    if (!k->pending)
+        k->pending_tail = &k->pending;
+    k->npending--;
+    pending_free(p);
+}
+
+/* Puts a stream message on stderr saying how much output was shed at the
+ * head of the queue (it is not sheddable: the slow subscriber gets it). */
+static void queue_shed_notice(struct kernel *k)
+{
+    char text[256];
+    snprintf(text, sizeof text,
+             "\n[iopsd: output was published past a client that could not keep up: it may lack "
+             "up to %zu bytes of it (%zu stream messages); the others received everything]\n",
+             k->shed_bytes, k->shed_msgs);
+    struct jmsg parent, m;
+    jmsg_init(&parent);
+    jmsg_init(&m);
+    parent.header = k->shed_parent; /* borrowed */
+    jmsg_build(&m, "stream", k->session, "iopsd", &parent,
+               json_pack("{s:s, s:s}", "name", "stderr", "text", text), NULL);
+    char topic[128];
+    int n = snprintf(topic, sizeof topic, "kernel.%s.stream", k->session);
+    m.idents = xcalloc(1, sizeof *m.idents);
+    m.idents[0].data = (unsigned char *)xstrndup(topic, (size_t)n);
+    m.idents[0].len = (size_t)n;
+    m.nidents = 1;
+    struct kpending *p = xcalloc(1, sizeof *p);
+    if (jmsg_serialize(&m, &k->sign, &p->wire)) {
+        free(p);
+    } else {
+        jwire_remember(&p->wire, &k->replay);
+        p->next = k->pending;
+        if (!k->pending)
+            k->pending_tail = &p->next;
+        k->pending = p;
+        k->npending++;
+    }
+    jmsg_release(&m);
+    json_decref(k->shed_parent);
+    k->shed_parent = NULL;
+    k->shed_msgs = k->shed_bytes = 0;
+}
+
+/* Sends p past subscribers that have no room (they miss it). libzmq then
+ * stops matching a subscriber whose queue was full until it has read part
+ * of it, so for a while later sends skip it without saying so. */
+static void send_lossy(struct kernel *k, struct kpending *p)
+{
+    set_nodrop(k, 0);
+    send_wire(k->sock[KCHAN_IOPUB], &p->wire, ZMQ_DONTWAIT);
+    set_nodrop(k, 1);
+    k->last_lossy_ns = clock_mono_ns();
+}
+
+/* Tries to send the queued iopub messages, oldest first; returns when one
+ * must wait for room.
+ *
+ * A subscriber that takes nothing for IOPUB_STALL_MS (or IOPUB_PENDING_MAX
+ * messages waiting) turns iopub lossy: output (streams) is published past
+ * it, and it gets what it has room for; a notice in the stream says how much
+ * it may lack. Every other message (status, execute_input, errors, display
+ * data) waits for room: first IOPUB_SETTLE_MS after the last lossy send (a
+ * subscriber skipped by libzmq is matched again only once it has read part
+ * of its queue, and a send in that window would skip it too), then up to
+ * IOPUB_STALL_MS for room. Only a subscriber that takes nothing in that
+ * time (or a flood past IOPUB_PENDING_MAX) misses it. */
 static void flush_pending(struct kernel *k)
 {
+    const uint64_t stall = (uint64_t)IOPUB_STALL_MS * 1000000u;
+    const uint64_t settle = (uint64_t)IOPUB_SETTLE_MS * 1000000u;
     while (k->pending) {
         struct kpending *p = k->pending;
-        if (send_wire(k->sock[KCHAN_IOPUB], &p->wire, ZMQ_DONTWAIT)) {
-            if (k->iopub_lossy)
-                fprintf(stderr, "iopsd kernel: iopub subscribers caught up\n");
-            k->iopub_lossy = false;
-        } else {
-            int e = zmq_errno();
-            if (e == EAGAIN && !k->iopub_lossy) {
-                uint64_t now = clock_mono_ns();
-                if (!k->stall_since_ns)
-                    k->stall_since_ns = now;
-                bool overfull = k->npending > IOPUB_PENDING_MAX;
-                if (!overfull && now - k->stall_since_ns < (uint64_t)IOPUB_STALL_MS * 1000000u)
-                    return;
-                if (overfull)
-                    fprintf(stderr,
-                            "iopsd kernel: %zu iopub messages wait for a slow subscriber: "
-                            "publishing without waiting for it\n",
-                            k->npending);
-                else
-                    fprintf(stderr,
-                            "iopsd kernel: an iopub subscriber has not read for %d ms: "
-                            "publishing without waiting for it\n",
-                            IOPUB_STALL_MS);
-                k->iopub_lossy = true;
-            } else if (e != EAGAIN) {
-                fprintf(stderr, "iopsd kernel: iopub: %s\n", zmq_strerror(e));
+        uint64_t now = clock_mono_ns();
+        bool settling = k->last_lossy_ns && now - k->last_lossy_ns < settle;
+        bool overfull = k->npending > IOPUB_PENDING_MAX;
+        if (p->sheddable && k->iopub_lossy) {
+            if (k->shed_parent && !json_equal(k->shed_parent, p->parent)) {
+                queue_shed_notice(k); /* another cell's output: say so first */
+                continue;
             }
-            set_nodrop(k, 0);
-            send_wire(k->sock[KCHAN_IOPUB], &p->wire, ZMQ_DONTWAIT);
-            set_nodrop(k, 1);
+            if (!k->shed_parent)
+                k->shed_parent = json_incref(p->parent);
+            k->shed_msgs++;
+            k->shed_bytes += p->text_bytes;
+            send_lossy(k, p);
+            pending_pop(k);
+            continue;
         }
-        k->stall_since_ns = 0;
-        k->pending = p->next;
-        if (!k->pending)
-            k->pending_tail = &k->pending;
-        k->npending--;
-        jwire_release(&p->wire);
-        free(p);
+        if (!p->sheddable && k->shed_msgs) {
+            queue_shed_notice(k); /* the notice goes before the status */
+            continue;
+        }
+        if (!p->sheddable && settling && !k->iopub_stuck && !overfull)
+            return;
+        if (send_wire(k->sock[KCHAN_IOPUB], &p->wire, ZMQ_DONTWAIT)) {
+            if (!settling) {
+                if (k->iopub_lossy || k->iopub_stuck)
+                    fprintf(stderr, "iopsd kernel: iopub subscribers caught up\n");
+                k->iopub_lossy = k->iopub_stuck = false;
+                k->last_lossy_ns = 0;
+            }
+            k->stall_since_ns = k->held_since_ns = 0;
+            pending_pop(k);
+            continue;
+        }
+        int e = zmq_errno();
+        if (e != EAGAIN) {
+            fprintf(stderr, "iopsd kernel: iopub: %s\n", zmq_strerror(e));
+            send_lossy(k, p);
+            pending_pop(k);
+            continue;
+        }
+        if (!k->stall_since_ns)
+            k->stall_since_ns = now;
+        if (p->sheddable) {
+            if (!overfull && now - k->stall_since_ns < stall)
+                return;
+            if (overfull)
+                fprintf(stderr,
+                        "iopsd kernel: %zu iopub messages wait for a slow subscriber: "
+                        "publishing output without waiting for it\n",
+                        k->npending);
+            else
+                fprintf(stderr,
+                        "iopsd kernel: an iopub subscriber has not read for %d ms: "
+                        "publishing output without waiting for it\n",
+                        IOPUB_STALL_MS);
+            k->iopub_lossy = true;
+            continue;
+        }
+        if (!k->iopub_stuck) {
+            if (!k->held_since_ns)
+                k->held_since_ns = now;
+            if (!overfull && now - k->held_since_ns < stall)
+                return;
+            fprintf(stderr,
+                    "iopsd kernel: an iopub subscriber took no message for %d ms more "
+                    "(%zu waiting): publishing status and results without waiting for it\n",
+                    IOPUB_STALL_MS, k->npending);
+            k->iopub_stuck = true;
+        }
+        send_lossy(k, p);
+        pending_pop(k);
+        k->held_since_ns = 0;
     }
 }
 
@@ -285,6 +406,11 @@ void kernel_publish(struct kernel *k, struct jmsg *m)
         return;
     }
     jwire_remember(&p->wire, &k->replay);
+    if (!strcmp(jmsg_type(m), "stream")) {
+        p->sheddable = true;
+        p->text_bytes = json_string_length(json_object_get(m->content, "text"));
+        p->parent = json_incref(m->parent);
+    }
     *k->pending_tail = p;
     k->pending_tail = &p->next;
     k->npending++;
@@ -665,12 +791,9 @@ out_sockets:
     close(k->sigpipe[1]);
 out_sign:
     queue_release(k);
-    while (k->pending) {
-        struct kpending *p = k->pending;
-        k->pending = p->next;
-        jwire_release(&p->wire);
-        free(p);
-    }
+    while (k->pending)
+        pending_pop(k);
+    json_decref(k->shed_parent);
     kcore_release(k);
     if (k->engine)
         k->engine->ops->free(k->engine);

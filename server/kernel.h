@@ -35,9 +35,14 @@ struct kqueued {
 #define KQUEUE_MAX_MSGS  10000
 #define KQUEUE_MAX_BYTES (64u << 20)
 
-/* A message waiting for room on iopub (flow control). */
+/* A message waiting for room on iopub (flow control). Output (a stream) may
+ * be shed for a subscriber that cannot keep up; every other message
+ * (status, execute_input, error, display data) waits for room. */
 struct kpending {
     struct jwire wire;
+    bool sheddable;
+    size_t text_bytes; /* of a stream's text */
+    json_t *parent;    /* a stream's parent header (owned), for the notice */
     struct kpending *next;
 };
 
@@ -105,8 +110,13 @@ struct kernel {
     size_t unroutable; /* replies dropped: their client had left (logged once) */
     struct kpending *pending, **pending_tail;
     size_t npending;
-    uint64_t stall_since_ns; /* when iopub first refused a message; 0 = flowing */
-    bool iopub_lossy;        /* a subscriber stalled: publish without waiting */
+    uint64_t stall_since_ns;      /* when iopub first refused a message; 0 = flowing */
+    bool iopub_lossy;             /* a subscriber stalled: output is shed for it */
+    uint64_t held_since_ns;       /* when the waiting non-output message was refused */
+    uint64_t last_lossy_ns;       /* the last message published past a full subscriber */
+    bool iopub_stuck;             /* a subscriber took no message for that long either */
+    size_t shed_msgs, shed_bytes; /* output shed since the last notice */
+    json_t *shed_parent;          /* its parent header (owned) */
     int sigpipe[2];
     bool stop;
     int exit_status;

@@ -4,6 +4,8 @@ heartbeat echoes, a second client gets kernel_info and runs a cell, and a
 clean shutdown exits 0 and leaves no process behind."""
 import os
 import queue
+import socket
+import struct
 import time
 import unittest
 
@@ -13,6 +15,33 @@ from jupyter_client.session import Session
 
 KERNEL = os.environ.get("IOPSD_HOSTILE_KERNEL", "iops-bash")
 SANITIZED = os.environ.get("IOPSD_SANITIZED", "0") not in ("", "0", "OFF", "FALSE")
+
+
+def zmtp_connect(endpoint, socket_type, timeout=5):
+    """A raw TCP connection that has done the ZMTP 3.0 NULL handshake as a
+    socket_type peer: the test writes frames itself (zmtp_frame) and so pays
+    nothing for what it sends, unlike a libzmq socket (an XSUB keeps every
+    subscription it sends in a trie of its own)."""
+    host, port = endpoint[len("tcp://"):].rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=timeout)
+    s.sendall(b"\xff" + bytes(8) + b"\x7f" + bytes([3, 0]) + b"NULL".ljust(20, b"\0")
+              + b"\0" + bytes(31))
+    greeting = b""
+    while len(greeting) < 64:
+        chunk = s.recv(64 - len(greeting))
+        if not chunk:
+            raise ConnectionError("closed during the greeting")
+        greeting += chunk
+    prop = b"\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
+    s.sendall(zmtp_frame(b"\x05READY" + prop, command=True))
+    return s
+
+
+def zmtp_frame(body, more=False, command=False):
+    flags = (1 if more else 0) | (4 if command else 0)
+    if len(body) > 255:
+        return bytes([flags | 2]) + struct.pack(">Q", len(body)) + body
+    return bytes([flags, len(body)]) + body
 
 
 def rss_kb(pid):
