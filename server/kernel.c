@@ -347,7 +347,9 @@ static void flush_pending(struct kernel *k)
         if (send_wire(k->sock[KCHAN_IOPUB], &p->wire, ZMQ_DONTWAIT)) {
             if (!settling) {
                 if (k->iopub_lossy || k->iopub_stuck)
-                    fprintf(stderr, "iopsd kernel: iopub subscribers caught up\n");
+                    fprintf(stderr,
+                            "iopsd kernel: iopub waits for every subscriber again (one that "
+                            "still reads nothing is skipped until it reads)\n");
                 k->iopub_lossy = k->iopub_stuck = false;
                 k->last_lossy_ns = 0;
             }

@@ -101,7 +101,7 @@ class SlowSubscriber(HostileCase):
         self.assertEqual(log.count("has not read for 10000 ms: publishing output without "
                                    "waiting for it"), 1, log)
         self.assertEqual(log.count("publishing status and results without waiting"), 0, log)
-        self.assertEqual(log.count("iopub subscribers caught up"), 1, log)
+        self.assertEqual(log.count("iopub waits for every subscriber again"), 1, log)
         self.assert_healthy("after shedding output for a slow subscriber")
         self.assert_clean_shutdown()
 

@@ -168,13 +168,15 @@ class ResourceTests(unittest.TestCase):
             self.assertTrue(subscribed, "the second subscriber never got a message")
             total = 30 * 1000 * 1000
             msg_id = kc.execute("head -c %d /dev/zero | tr '\\0' b" % total)
-            size = 0
+            size, notes = 0, ""
             while True:
                 m = kc.get_iopub_msg(timeout=30)
                 if m["parent_header"].get("msg_id") != msg_id:
                     continue
-                if m["msg_type"] == "stream":
+                if m["msg_type"] == "stream" and m["content"]["name"] == "stdout":
                     size += len(m["content"]["text"])
+                elif m["msg_type"] == "stream":
+                    notes += m["content"]["text"]
                 elif m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
                     break
             self.assertEqual(size, total)
@@ -183,6 +185,9 @@ class ResourceTests(unittest.TestCase):
             with open(log_path) as f:
                 text = f.read()
             self.assertEqual(text.count("an iopub subscriber has not read for 10000 ms"), 1, text)
+            # The output published past it is announced in the stream.
+            self.assertIn("[iopsd: output was published past a client that could not keep up",
+                          notes)
         finally:
             lazy.close()
             ku.stop(km, kc, log)
