@@ -157,7 +157,7 @@ static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum
         zmq_setsockopt(s, ZMQ_IPV6, &one, sizeof one);
     /* ipc socket files are created 0600: only their owner may connect. */
     bool ipc = !strcmp(c->transport, "ipc");
-    mode_t mask = ipc ? umask(077) : 0;
+    mode_t mask = ipc ? umask(0177) : 0;
     int rc = zmq_bind(s, ep);
     int e = zmq_errno();
     if (ipc)
