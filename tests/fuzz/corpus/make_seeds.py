@@ -45,6 +45,9 @@ cseeds = {
     "bad_port.json": json.dumps(dict(conn, shell_port=70000)),
     "bad_scheme.json": json.dumps(dict(conn, signature_scheme="hmac-md5")),
     "truncated.json": json.dumps(conn)[:40],
+    "localhost.json": json.dumps(dict(conn, ip="localhost")),
+    "ipv6.json": json.dumps(dict(conn, ip="::1")),
+    "inproc.json": json.dumps(dict(conn, transport="inproc")),
 }
 os.makedirs(os.path.join(here, "connfile"), exist_ok=True)
 for name, text in cseeds.items():
