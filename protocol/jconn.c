@@ -58,6 +58,15 @@ static bool numeric_ip(const char *ip)
            inet_pton(AF_INET6, ip, addr) == 1;
 }
 
+/* Messages quote the file (jansson's error text, a bad address): control
+ * characters become '?', so a message stays one line. */
+static void one_line(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 int jconn_parse(struct jconn *c, const char *text, size_t len, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
@@ -69,6 +78,8 @@ int jconn_parse(struct jconn *c, const char *text, size_t len, char *err, size_t
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         snprintf(err, errlen, "invalid JSON at line %d: %s", jerr.line, jerr.text);
+        if (errlen)
+            one_line(err);
         return -EINVAL;
     }
     int rc = -EINVAL;
@@ -145,6 +156,8 @@ int jconn_parse(struct jconn *c, const char *text, size_t len, char *err, size_t
     memcpy(c->key, json_string_value(key), c->keylen + 1);
     rc = 0;
 out:
+    if (rc && errlen)
+        one_line(err);
     json_decref(root);
     return rc;
 }

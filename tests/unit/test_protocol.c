@@ -431,6 +431,12 @@ static void test_connfile(void)
 
     check_conn_error("", "invalid JSON at line 1: '[' or '{' expected near end of file");
     check_conn_error("[]", "not a JSON object");
+    /* Found by fuzz_connfile: jansson quotes the input, newline included. */
+    check_conn_error("{\"tra\\\n\":1}", "invalid JSON at line 2: invalid escape near '\"tra\\?'");
+    check_conn_error("{\"ip\": \"a\\nb\", \"shell_port\": 1, \"iopub_port\": 2, \"stdin_port\": 3,"
+                     " \"control_port\": 4, \"hb_port\": 5, \"key\": \"\"}",
+                     "field 'ip': \"a?b\" is not a numeric address; use one such as "
+                     "127.0.0.1, ::1 or 0.0.0.0 (ZeroMQ binds addresses, not host names)");
     check_conn_error("{\"ip\": \"x\"}", "field 'shell_port': missing");
     check_conn_error("{\"shell_port\": 1}", "field 'ip': missing");
     check_conn_error("{\"ip\": 7}", "field 'ip': must be a string");
