@@ -262,7 +262,7 @@ static void queue_shed_notice(struct kernel *k)
     char text[256];
     snprintf(text, sizeof text,
              "\n[iopsd: output was published past a client that could not keep up: it may lack "
-             "up to %zu bytes of it (%zu stream messages); the others received everything]\n",
+             "up to %zu bytes of it (%zu stream messages)]\n",
              k->shed_bytes, k->shed_msgs);
     struct jmsg parent, m;
     jmsg_init(&parent);
@@ -304,18 +304,33 @@ static void send_lossy(struct kernel *k, struct kpending *p)
     k->last_lossy_ns = clock_mono_ns();
 }
 
+/* Counts p (a stream published while output is being shed) for the notice. */
+static void count_shed(struct kernel *k, struct kpending *p)
+{
+    if (!k->shed_parent)
+        k->shed_parent = json_incref(p->parent);
+    k->shed_msgs++;
+    k->shed_bytes += p->text_bytes;
+}
+
 /* Tries to send the queued iopub messages, oldest first; returns when one
  * must wait for room.
  *
- * A subscriber that takes nothing for IOPUB_STALL_MS (or IOPUB_PENDING_MAX
- * messages waiting) turns iopub lossy: output (streams) is published past
- * it, and it gets what it has room for; a notice in the stream says how much
- * it may lack. Every other message (status, execute_input, errors, display
- * data) waits for room: first IOPUB_SETTLE_MS after the last lossy send (a
- * subscriber skipped by libzmq is matched again only once it has read part
- * of its queue, and a send in that window would skip it too), then up to
- * IOPUB_STALL_MS for room. Only a subscriber that takes nothing in that
- * time (or a flood past IOPUB_PENDING_MAX) misses it. */
+ * Output (streams) waits for room up to IOPUB_STALL_MS (or while fewer than
+ * IOPUB_PENDING_MAX messages wait); then the kernel sheds it: the stream is
+ * published past the full subscriber (it misses it, the others get it) and
+ * the next one is again sent with flow control. libzmq then stops matching
+ * the full subscriber until it has read part of its queue, and later sends
+ * skip it without saying so; every stream published from the first shed
+ * one to the next non-output message is therefore counted, and a notice in
+ * the stream gives that upper bound of what a slow subscriber may lack.
+ *
+ * Every other message (status, execute_input, errors, display data) is
+ * never shed while a subscriber takes messages: it first waits
+ * IOPUB_SETTLE_MS after the last shed message (time for a skipped
+ * subscriber that reads to be matched again), then up to IOPUB_STALL_MS
+ * for room. Only a subscriber that takes nothing in that time (or a flood
+ * past IOPUB_PENDING_MAX) misses it, and that is logged. */
 static void flush_pending(struct kernel *k)
 {
     const uint64_t stall = (uint64_t)IOPUB_STALL_MS * 1000000u;
@@ -325,17 +340,8 @@ static void flush_pending(struct kernel *k)
         uint64_t now = clock_mono_ns();
         bool settling = k->last_lossy_ns && now - k->last_lossy_ns < settle;
         bool overfull = k->npending > IOPUB_PENDING_MAX;
-        if (p->sheddable && k->iopub_lossy) {
-            if (k->shed_parent && !json_equal(k->shed_parent, p->parent)) {
-                queue_shed_notice(k); /* another cell's output: say so first */
-                continue;
-            }
-            if (!k->shed_parent)
-                k->shed_parent = json_incref(p->parent);
-            k->shed_msgs++;
-            k->shed_bytes += p->text_bytes;
-            send_lossy(k, p);
-            pending_pop(k);
+        if (p->sheddable && k->shed_parent && !json_equal(k->shed_parent, p->parent)) {
+            queue_shed_notice(k); /* another cell's output: say so first */
             continue;
         }
         if (!p->sheddable && k->shed_msgs) {
@@ -345,12 +351,13 @@ static void flush_pending(struct kernel *k)
         if (!p->sheddable && settling && !k->iopub_stuck && !overfull)
             return;
         if (send_wire(k->sock[KCHAN_IOPUB], &p->wire, ZMQ_DONTWAIT)) {
-            if (!settling) {
-                if (k->iopub_lossy || k->iopub_stuck)
-                    fprintf(stderr,
-                            "iopsd kernel: iopub waits for every subscriber again (one that "
-                            "still reads nothing is skipped until it reads)\n");
-                k->iopub_lossy = k->iopub_stuck = false;
+            if (p->sheddable && k->shed_msgs)
+                count_shed(k, p); /* a skipped subscriber may lack it */
+            k->iopub_lossy = false;
+            if (!p->sheddable && !settling && k->last_lossy_ns) {
+                fprintf(stderr, "iopsd kernel: iopub waits for every subscriber again (one that "
+                                "still reads nothing is skipped until it reads)\n");
+                k->iopub_stuck = false;
                 k->last_lossy_ns = 0;
             }
             k->stall_since_ns = k->held_since_ns = 0;
@@ -367,19 +374,24 @@ static void flush_pending(struct kernel *k)
         if (!k->stall_since_ns)
             k->stall_since_ns = now;
         if (p->sheddable) {
-            if (!overfull && now - k->stall_since_ns < stall)
-                return;
-            if (overfull)
-                fprintf(stderr,
-                        "iopsd kernel: %zu iopub messages wait for a slow subscriber: "
-                        "publishing output without waiting for it\n",
-                        k->npending);
-            else
-                fprintf(stderr,
-                        "iopsd kernel: an iopub subscriber has not read for %d ms: "
-                        "publishing output without waiting for it\n",
-                        IOPUB_STALL_MS);
-            k->iopub_lossy = true;
+            if (!k->iopub_lossy) {
+                if (!overfull && now - k->stall_since_ns < stall)
+                    return;
+                if (!k->shed_msgs && overfull)
+                    fprintf(stderr,
+                            "iopsd kernel: %zu iopub messages wait for a slow subscriber: "
+                            "publishing output without waiting for it\n",
+                            k->npending);
+                else if (!k->shed_msgs)
+                    fprintf(stderr,
+                            "iopsd kernel: an iopub subscriber has not read for %d ms: "
+                            "publishing output without waiting for it\n",
+                            IOPUB_STALL_MS);
+                k->iopub_lossy = true;
+            }
+            count_shed(k, p);
+            send_lossy(k, p);
+            pending_pop(k);
             continue;
         }
         if (!k->iopub_stuck) {
