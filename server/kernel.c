@@ -40,8 +40,8 @@
 #define IOPUB_RETRY_MS    2
 /* After a lossy send, non-output messages wait this long before they are
  * tried (see flush_pending). */
-#define IOPUB_SETTLE_MS       2000
-#define LINGER_MS             1000
+#define IOPUB_SETTLE_MS  2000
+#define LINGER_MS        1000
 #define MAX_ENGINE_ITEMS 16
 /* Heartbeats: frames of one ping echoed (more are dropped, not echoed), and
  * the largest frame accepted (a bigger one disconnects its sender). */
