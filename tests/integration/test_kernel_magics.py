@@ -143,8 +143,9 @@ class MagicCase(unittest.TestCase):
         for b in BACKENDS:
             with self.subTest(backend=b):
                 rep, msgs = self.run_ok(
-                    f"%%iops -b {b}\ncd {self.dir}; (dd if=/dev/zero of=bg bs=4096 count=100 "
-                    "status=none; sleep 2) &\nsleep 0.5")
+                    f"%%iops -b {b}\ncd {self.dir}; rm -f bg-done; (dd if=/dev/zero of=bg bs=4096 "
+                    "count=100 status=none; touch bg-done; exec sleep 2) &\n"
+                    "while [ ! -e bg-done ]; do sleep 0.05; done")
                 j = report_of(msgs)["content"]["data"]["application/json"]
                 self.assertEqual(j["still_running"], 1)
                 # interactive bash says "[1] PID" on the cell's stderr: its one write
