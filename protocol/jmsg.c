@@ -1,5 +1,6 @@
 /* jmsg: Jupyter messages <-> frames (verify before parse), headers, ids, dates. */
 #include "protocol/jmsg.h"
+#include "protocol/jraw.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -55,78 +56,22 @@ void jwire_release(struct jwire *w)
     w->n = 0;
 }
 
-static bool is_delim(const struct jframe *f)
-{
-    return f->len == JMSG_DELIM_LEN && memcmp(f->data, JMSG_DELIM, JMSG_DELIM_LEN) == 0;
-}
-
 int jmsg_parse(struct jmsg *m, const struct jframe *frames, size_t n, const struct jsign *sign,
                struct jreplay *replay, char *err, size_t errlen)
 {
-    if (n > JMSG_FRAMES_MAX) {
-        snprintf(err, errlen, "too many frames (%zu, at most %d)", n, JMSG_FRAMES_MAX);
-        return -E2BIG;
-    }
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (frames[i].len > JMSG_FRAME_MAX) {
-            snprintf(err, errlen, "frame %zu too large (%zu bytes)", i, frames[i].len);
-            return -E2BIG;
-        }
-        total += frames[i].len;
-        if (total > JMSG_MESSAGE_MAX) {
-            snprintf(err, errlen, "message too large (over %u bytes)", JMSG_MESSAGE_MAX);
-            return -E2BIG;
-        }
-    }
-
-    size_t d = 0;
-    while (d < n && !is_delim(&frames[d])) {
-        if (d >= JMSG_IDENTS_MAX) {
-            snprintf(err, errlen, "no delimiter within the first %d frames", JMSG_IDENTS_MAX);
-            return -EBADMSG;
-        }
-        if (frames[d].len > JMSG_IDENT_MAX) {
-            snprintf(err, errlen, "routing frame %zu too large (%zu bytes)", d, frames[d].len);
-            return -E2BIG;
-        }
-        d++;
-    }
-    if (d == n) {
-        snprintf(err, errlen, "no <IDS|MSG> delimiter");
-        return -EBADMSG;
-    }
-    if (n - d - 1 < 5) {
-        snprintf(err, errlen, "%zu frames after the delimiter, need at least 5", n - d - 1);
-        return -EBADMSG;
-    }
-    const struct jframe *sig = &frames[d + 1];
-    const struct jframe *parts = &frames[d + 2];
-
+    struct jraw raw;
+    int rc = jraw_split(&raw, frames, n, err, errlen);
+    if (rc)
+        return rc;
     unsigned char digest[JSIGN_DIGEST_LEN];
-    if (jsign_enabled(sign)) {
-        unsigned char claimed[JSIGN_DIGEST_LEN];
-        if (sig->len == 0) {
-            snprintf(err, errlen, "unsigned message");
-            return -EPERM;
-        }
-        if (jsign_unhex(sig->data, sig->len, claimed)) {
-            snprintf(err, errlen, "malformed signature (%zu bytes)", sig->len);
-            return -EPERM;
-        }
-        /* A signature seen before belongs to a message already accepted. */
-        if (replay && jreplay_seen(replay, claimed)) {
-            snprintf(err, errlen, "duplicate signature (replayed message)");
-            return -EALREADY;
-        }
-        if (jsign_verify(sign, sig->data, sig->len, parts, 4, digest)) {
-            snprintf(err, errlen, "invalid signature");
-            return -EPERM;
-        }
-    }
+    rc = jraw_check(&raw, sign, replay, digest, err, errlen);
+    if (rc)
+        return rc;
+    size_t d = raw.nidents;
+    const struct jframe *parts = jraw_parts(&raw);
 
     json_t *json[4] = {NULL, NULL, NULL, NULL};
-    int rc = -EBADMSG;
+    rc = -EBADMSG;
     for (int i = 0; i < 4; i++) {
         json_error_t jerr;
         json[i] = json_loadb(parts[i].data, parts[i].len, 0, &jerr);

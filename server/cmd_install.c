@@ -1,10 +1,12 @@
-/* cmd_install: `iopsd install` writes the native bash kernel's spec
- * (kernels/NAME/kernel.json + logos) where `jupyter kernelspec install`
- * would: the system data dir by default, or the user's, sys.prefix's, a
- * prefix's, or any data dir (for build trees). The kernel.json shape is
- * kernel-spec/kernel.json.in. */
+/* cmd_install: `iopsd install` writes a kernel spec (kernels/NAME/kernel.json
+ * + logos) where `jupyter kernelspec install` would: the system data dir by
+ * default, or the user's, sys.prefix's, a prefix's, or any data dir (for
+ * build trees). Without --wrap it is the native bash kernel's (the shape of
+ * kernel-spec/kernel.json.in); with --wrap NAME it is `iops-NAME`, which runs
+ * kernel spec NAME behind iopsd (`iopsd kernel --wrap NAME`). */
 #include "server/cli.h"
 #include "server/kernel_logos.h"
+#include "protocol/jspec.h"
 #include "util/buf.h"
 #include "util/xalloc.h"
 
@@ -53,18 +55,6 @@ static int write_file(const char *dir, const char *name, const void *data, size_
     return rc ? rc : 0;
 }
 
-/* Kernel names as jupyter accepts them: ASCII letters, digits, - . _ */
-static bool valid_name(const char *s)
-{
-    if (!*s || strlen(s) > 64)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '-' || *s == '.' || *s == '_'))
-            return false;
-    return true;
-}
-
 /* sys.prefix of the Python that runs `jupyter` (found on PATH through its
  * #! line), as `jupyter kernelspec install --sys-prefix` uses it. */
 static int sys_prefix(struct buf *out)
@@ -106,10 +96,33 @@ static int sys_prefix(struct buf *out)
     return line[0] == '/' ? buf_printf(out, "%s/share/jupyter", line) : -ENOENT;
 }
 
+/* The kernel.json of iops-NAME: NAME's display name + " (iops)" (or
+ * `display`), language, interrupt_mode, env and metadata, with
+ * metadata.iopsd saying what it wraps. NULL on invalid UTF-8. */
+static json_t *wrap_spec(const char *self, const char *name, const struct jspec *w,
+                         const char *display)
+{
+    struct buf dn = BUF_INIT;
+    if (display)
+        buf_puts(&dn, display);
+    else
+        buf_printf(&dn, "%s (iops)", w->display_name);
+    json_t *meta = w->metadata ? json_deep_copy(w->metadata) : json_object();
+    json_object_set_new(meta, "iopsd", json_pack("{s:s, s:s}", "mode", "wrap", "wrapped", name));
+    json_t *spec = json_pack(
+        "{s:[s, s, s, s, s, s], s:s, s:s, s:s, s:o}", "argv", self, "kernel", "--wrap", name, "-f",
+        "{connection_file}", "display_name", dn.data, "language", w->language, "interrupt_mode",
+        w->interrupt_mode == JSPEC_INTERRUPT_MESSAGE ? "message" : "signal", "metadata", meta);
+    buf_release(&dn);
+    if (spec && w->env)
+        json_object_set_new(spec, "env", json_deep_copy(w->env));
+    return spec;
+}
+
 static void usage(FILE *f)
 {
     fputs("Usage: iopsd install [--user | --sys-prefix | --prefix P | --data-dir D]\n"
-          "                     [--name NAME] [--display-name TEXT]\n"
+          "                     [--name NAME] [--display-name TEXT] [--wrap KERNEL]\n"
           "Writes the native bash kernel's spec, DATA/kernels/NAME/{kernel.json,logos}:\n"
           "  (default)      DATA = /usr/local/share/jupyter (the system dir)\n"
           "  --user         DATA = $JUPYTER_DATA_DIR, else $XDG_DATA_HOME/jupyter,\n"
@@ -118,14 +131,19 @@ static void usage(FILE *f)
           "  --prefix P     DATA = P/share/jupyter\n"
           "  --data-dir D   DATA = D (e.g. a build tree used through JUPYTER_PATH)\n"
           "  --name NAME    kernel name (default " DEFAULT_NAME ")\n"
-          "  --display-name TEXT  (default \"" DEFAULT_DISPLAY "\")\n",
+          "  --display-name TEXT  (default \"" DEFAULT_DISPLAY "\")\n"
+          "  --wrap KERNEL  instead, a spec that runs kernel spec KERNEL (found as Jupyter\n"
+          "                 finds it) behind iopsd: named iops-KERNEL, displayed as KERNEL's\n"
+          "                 display name + \" (iops)\", with its language, interrupt_mode\n"
+          "                 and env\n",
           f);
 }
 
 int cmd_install(int argc, char **argv)
 {
     const char *name = DEFAULT_NAME, *display = DEFAULT_DISPLAY;
-    const char *prefix = NULL, *data_dir = NULL;
+    const char *prefix = NULL, *data_dir = NULL, *wrap = NULL;
+    bool named = false, displayed = false;
     bool user = false, sysprefix = false;
     int where = 0;
     for (int i = 1; i < argc; i++) {
@@ -143,9 +161,11 @@ int cmd_install(int argc, char **argv)
         } else if (!strcmp(a, "--data-dir") && has_arg) {
             data_dir = argv[++i], where++;
         } else if (!strcmp(a, "--name") && has_arg) {
-            name = argv[++i];
+            name = argv[++i], named = true;
         } else if (!strcmp(a, "--display-name") && has_arg) {
-            display = argv[++i];
+            display = argv[++i], displayed = true;
+        } else if (!strcmp(a, "--wrap") && has_arg) {
+            wrap = argv[++i];
         } else {
             cli_error("install: unexpected argument '%s'", a);
             usage(stderr);
@@ -156,7 +176,22 @@ int cmd_install(int argc, char **argv)
         cli_error("install: use only one of --user, --sys-prefix, --prefix, --data-dir");
         return EXIT_USAGE;
     }
-    if (!valid_name(name)) {
+    char wrapped_name[80];
+    struct jspec wrapped;
+    jspec_init(&wrapped);
+    if (wrap) {
+        char err[1024];
+        if (jspec_find(&wrapped, wrap, err, sizeof err)) {
+            cli_error("install: --wrap: %s", err);
+            return EXIT_USAGE;
+        }
+        if (!named) {
+            snprintf(wrapped_name, sizeof wrapped_name, "iops-%s", wrap);
+            name = wrapped_name;
+        }
+    }
+    if (!jspec_valid_name(name)) {
+        jspec_release(&wrapped);
         cli_error("install: invalid kernel name '%s' (letters, digits, '-', '.', '_')", name);
         return EXIT_USAGE;
     }
@@ -164,6 +199,7 @@ int cmd_install(int argc, char **argv)
     char self[PATH_MAX];
     if (!realpath("/proc/self/exe", self)) {
         cli_error("install: cannot find iopsd's own path: %s", strerror(errno));
+        jspec_release(&wrapped);
         return EXIT_IOPSD_FAILED;
     }
 
@@ -204,10 +240,11 @@ int cmd_install(int argc, char **argv)
         goto out;
     }
 
-    json_t *spec =
-        json_pack("{s:[s, s, s, s], s:s, s:s, s:s, s:{s:b, s:{s:s}}}", "argv", self, "kernel", "-f",
-                  "{connection_file}", "display_name", display, "language", "bash",
-                  "interrupt_mode", "signal", "metadata", "debugger", 0, "iopsd", "mode", "native");
+    json_t *spec = wrap ? wrap_spec(self, wrap, &wrapped, displayed ? display : NULL)
+                        : json_pack("{s:[s, s, s, s], s:s, s:s, s:s, s:{s:b, s:{s:s}}}", "argv",
+                                    self, "kernel", "-f", "{connection_file}", "display_name",
+                                    display, "language", "bash", "interrupt_mode", "signal",
+                                    "metadata", "debugger", 0, "iopsd", "mode", "native");
     if (!spec) {
         cli_error("install: display name and path must be valid UTF-8");
         goto out;
@@ -230,5 +267,6 @@ int cmd_install(int argc, char **argv)
     status = 0;
 out:
     buf_release(&dir);
+    jspec_release(&wrapped);
     return status;
 }
