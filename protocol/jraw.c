@@ -15,19 +15,25 @@ static bool is_delim(const struct jframe *f)
 
 int jraw_split(struct jraw *r, const struct jframe *frames, size_t n, char *err, size_t errlen)
 {
+    return jraw_split_capped(r, frames, n, JMSG_FRAME_MAX, JMSG_MESSAGE_MAX, err, errlen);
+}
+
+int jraw_split_capped(struct jraw *r, const struct jframe *frames, size_t n, size_t frame_max,
+                      size_t message_max, char *err, size_t errlen)
+{
     if (n > JMSG_FRAMES_MAX) {
         snprintf(err, errlen, "too many frames (%zu, at most %d)", n, JMSG_FRAMES_MAX);
         return -E2BIG;
     }
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        if (frames[i].len > JMSG_FRAME_MAX) {
+        if (frames[i].len > frame_max) {
             snprintf(err, errlen, "frame %zu too large (%zu bytes)", i, frames[i].len);
             return -E2BIG;
         }
         total += frames[i].len;
-        if (total > JMSG_MESSAGE_MAX) {
-            snprintf(err, errlen, "message too large (over %u bytes)", JMSG_MESSAGE_MAX);
+        if (total > message_max) {
+            snprintf(err, errlen, "message too large (over %zu bytes)", message_max);
             return -E2BIG;
         }
     }

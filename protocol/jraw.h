@@ -32,6 +32,10 @@ struct jraw {
  * signature, the four parts and buffers, applying jmsg's caps. Returns 0,
  * -E2BIG or -EBADMSG with a one-line reason. */
 int jraw_split(struct jraw *r, const struct jframe *frames, size_t n, char *err, size_t errlen);
+/* The same with other caps on one frame and on the whole message (for a peer
+ * trusted more than a frontend: the wrapped kernel's outputs). */
+int jraw_split_capped(struct jraw *r, const struct jframe *frames, size_t n, size_t frame_max,
+                      size_t message_max, char *err, size_t errlen);
 
 static inline const struct jframe *jraw_signature(const struct jraw *r)
 {

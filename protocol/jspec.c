@@ -340,3 +340,74 @@ int jspec_find(struct jspec *s, const char *name, char *err, size_t errlen)
     buf_release(&text);
     return rc;
 }
+
+static bool id_start(char c)
+{
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool id_char(char c)
+{
+    return id_start(c) || (c >= '0' && c <= '9');
+}
+
+char *jspec_subst_env(const char *v)
+{
+    struct buf b = BUF_INIT;
+    buf_puts(&b, "");
+    while (*v) {
+        if (*v != '$') {
+            const char *next = strchr(v, '$');
+            size_t n = next ? (size_t)(next - v) : strlen(v);
+            buf_append(&b, v, n);
+            v += n;
+            continue;
+        }
+        if (v[1] == '$') {
+            buf_append(&b, "$", 1);
+            v += 2;
+            continue;
+        }
+        bool braced = v[1] == '{';
+        const char *id = v + 1 + braced, *e = id;
+        if (id_start(*e))
+            while (id_char(*e))
+                e++;
+        if (e == id || (braced && *e != '}')) {
+            buf_append(&b, "$", 1); /* not a placeholder: kept */
+            v++;
+            continue;
+        }
+        char *name = xstrndup(id, (size_t)(e - id));
+        const char *val = getenv(name);
+        free(name);
+        const char *end = e + braced;
+        if (val)
+            buf_puts(&b, val);
+        else
+            buf_append(&b, v, (size_t)(end - v));
+        v = end;
+    }
+    return buf_detach(&b, NULL);
+}
+
+char *jspec_format_arg(const char *arg, const char *connection_file, const char *resource_dir)
+{
+    static const char *const keys[] = {"{connection_file}", "{resource_dir}"};
+    const char *vals[] = {connection_file, resource_dir};
+    struct buf b = BUF_INIT;
+    buf_puts(&b, "");
+    while (*arg) {
+        size_t k = 0;
+        for (; k < 2; k++)
+            if (!strncmp(arg, keys[k], strlen(keys[k])))
+                break;
+        if (k < 2) {
+            buf_puts(&b, vals[k] ? vals[k] : "");
+            arg += strlen(keys[k]);
+        } else {
+            buf_append(&b, arg++, 1);
+        }
+    }
+    return buf_detach(&b, NULL);
+}

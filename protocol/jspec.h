@@ -61,4 +61,12 @@ int jspec_find(struct jspec *s, const char *name, char *err, size_t errlen);
  * at most 64 characters. */
 int jspec_valid_name(const char *name);
 
+/* string.Template.safe_substitute over the environment, as jupyter_client
+ * expands a spec's env values: $$ is $, $NAME and ${NAME} are the variable's
+ * value when it is set, anything else stays as written. Owned result. */
+char *jspec_subst_env(const char *value);
+/* One argv item with {connection_file} and {resource_dir} replaced (other
+ * {names} stay). Owned result. */
+char *jspec_format_arg(const char *arg, const char *connection_file, const char *resource_dir);
+
 #endif

@@ -10,6 +10,7 @@
  * cannot stall the kernel. */
 #include "server/cli.h"
 #include "server/kernel.h"
+#include "server/relay.h"
 #include "protocol/jconn.h"
 #include "util/clock.h"
 #include "util/xalloc.h"
@@ -690,20 +691,23 @@ static int usage_error(const char *msg)
 {
     if (msg)
         cli_error("kernel: %s", msg);
-    fputs("Usage: iopsd kernel -f CONNECTION_FILE\n", stderr);
+    fputs("Usage: iopsd kernel [--wrap KERNEL] -f CONNECTION_FILE\n", stderr);
     return EXIT_USAGE;
 }
 
 int cmd_kernel(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *wrap = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs("Usage: iopsd kernel -f CONNECTION_FILE\n"
+            fputs("Usage: iopsd kernel [--wrap KERNEL] -f CONNECTION_FILE\n"
                   "Runs the native bash Jupyter kernel (started by Jupyter from the kernel spec\n"
-                  "that 'iopsd install' writes).\n",
+                  "that 'iopsd install' writes); with --wrap, runs kernel spec KERNEL behind\n"
+                  "iopsd instead (the spec 'iopsd install --wrap KERNEL' writes).\n",
                   stdout);
             return 0;
+        } else if (!strcmp(argv[i], "--wrap") && i + 1 < argc) {
+            wrap = argv[++i];
         } else if ((!strcmp(argv[i], "-f") || !strcmp(argv[i], "--connection-file")) &&
                    i + 1 < argc) {
             path = argv[++i];
@@ -717,6 +721,8 @@ int cmd_kernel(int argc, char **argv)
     }
     if (!path)
         return usage_error("missing -f CONNECTION_FILE");
+    if (wrap)
+        return relay_main(wrap, path);
 
     char err[512];
     struct jconn conn;

@@ -1,0 +1,55 @@
+/* relay: the wrap kernel. `iopsd kernel --wrap NAME -f CONNECTION_FILE` starts
+ * kernel spec NAME behind iopsd on a private connection and relays the five
+ * channels between the frontend and it over the original bytes: each message
+ * is verified with the sender's key and re-signed with the receiver's, only
+ * its signature frame changing (relay.c). Starting, interrupting and ending
+ * the wrapped kernel's process group is relay_child.c. */
+#ifndef IOPSD_RELAY_H
+#define IOPSD_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "protocol/jconn.h"
+#include "protocol/jspec.h"
+
+/* Exit status of iopsd when the wrapped kernel died on its own. */
+#define RELAY_EXIT_WRAPPED_DIED 3
+
+/* The wrapped kernel: its spec, private connection and process group. */
+struct relay_child {
+    struct jspec spec;
+    char dir[512];      /* private 0700 dir: the connection file and ipc sockets */
+    char connfile[600]; /* dir/connection.json, mode 0600 */
+    struct jconn conn;  /* what connection.json says (fresh key) */
+    pid_t pid;          /* the kernel; also its process group (setsid) */
+    bool exited;        /* reaped */
+    int wstatus;        /* its wait status once reaped */
+};
+
+/* Writes the private connection file for `spec` (moved into c) with a fresh
+ * random key: ipc endpoints in a new 0700 directory under the runtime dir,
+ * or 127.0.0.1 ports when IOPSD_WRAP_TRANSPORT=tcp. Returns 0 or -errno with
+ * a message. */
+int relay_child_prepare(struct relay_child *c, struct jspec *spec, char *err, size_t errlen);
+/* Starts the kernel in its own session (process group), with the spec's env
+ * (${VAR} substituted), JPY_PARENT_PID and PR_SET_PDEATHSIG; stdin is
+ * /dev/null, stdout and stderr are iopsd's. Returns 0 or -errno. */
+int relay_child_start(struct relay_child *c, char *err, size_t errlen);
+/* Reaps the kernel if it exited (non-blocking). True when it has exited. */
+bool relay_child_reap(struct relay_child *c);
+/* Sends sig to the kernel's whole process group (no-op once it is gone). */
+void relay_child_signal(struct relay_child *c, int sig);
+/* Ends the kernel and everything left in its group: waits up to grace_ms for
+ * it to exit on its own, then SIGTERM, then SIGKILL; reaps it. */
+void relay_child_stop(struct relay_child *c, int grace_ms);
+/* Removes the private directory and frees everything. */
+void relay_child_release(struct relay_child *c);
+/* "exited with status N" / "killed by signal N (Killed)" for the reaped kernel. */
+void relay_child_describe(const struct relay_child *c, char *out, size_t outlen);
+
+/* Runs the wrap kernel; returns the process exit status. */
+int relay_main(const char *name, const char *connection_file);
+
+#endif
