@@ -6,7 +6,8 @@
  * checked (and recorded by the replay guard), and a new signature is computed
  * over the same four JSON frames with another key; only that one frame
  * changes. Peeking parses a single part into a throwaway value (integers as
- * reals, so no number makes a peek fail) and is never serialized back.
+ * reals, so 2^64 does not make it fail; a real beyond a double still does)
+ * and is never serialized back.
  * No sockets here. */
 #ifndef IOPSD_JRAW_H
 #define IOPSD_JRAW_H
@@ -65,8 +66,9 @@ int jraw_verify(const struct jraw *r, const struct jsign *sign, struct jreplay *
 /* The signature of the same four parts under `to` ("" when signing is off). */
 int jraw_resign(const struct jraw *r, const struct jsign *to, char hex[JSIGN_HEX_LEN + 1]);
 
-/* Parses one part into a new JSON object (integers decoded as reals: a peek
- * never fails on a number); NULL if it is not a JSON object. The caller owns
+/* Parses one part into a new JSON object (integers decoded as reals, so no
+ * integer makes a peek fail); NULL if it is not a JSON object (or holds a
+ * real beyond a double, which jansson refuses). The caller owns
  * the value and must never serialize it in place of the original bytes. */
 json_t *jraw_peek(const struct jraw *r, enum jraw_part part);
 /* Copies header.msg_type (or "" when the header has none) into out.

@@ -53,3 +53,39 @@ os.makedirs(os.path.join(here, "connfile"), exist_ok=True)
 for name, text in cseeds.items():
     with open(os.path.join(here, "connfile", name), "w") as f:
         f.write(text)
+
+# jraw (the relay's view of frames): the frames seeds, plus numbers jansson
+# would change (1.1, 2**64) and a binary buffer, signed, with a parent header.
+def raw_msg(key, content_bytes, idents=(), buffers=()):
+    h = json.dumps({"msg_id": "r1", "msg_type": "comm_msg", "session": "s", "username": "u",
+                    "date": "2024-10-07T09:12:46.144859Z", "version": "5.3"}).encode()
+    p = b'{"msg_id": "p0", "msg_type": "execute_request"}'
+    parts = [h, p, b"{}", content_bytes]
+    sig = hmac.new(key, b"".join(parts), hashlib.sha256).hexdigest().encode() if key else b""
+    return list(idents) + [b"<IDS|MSG>", sig] + parts + list(buffers)
+
+jseeds = dict(seeds)
+jseeds["numbers"] = frames(1, raw_msg(b"fuzz-key", b'{"x": 1.1, "big": 18446744073709551616}',
+                                      idents=[b"client"], buffers=[b"\x00\xff" * 8]))
+jseeds["numbers_unsigned"] = frames(0, raw_msg(b"", b'{"big": -1e400, "n": [1.10, 2.50]}'))
+os.makedirs(os.path.join(here, "jraw"), exist_ok=True)
+for name, data in jseeds.items():
+    with open(os.path.join(here, "jraw", name), "wb") as f:
+        f.write(data)
+
+kspec = {"argv": ["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+         "display_name": "Python 3 (ipykernel)", "language": "python",
+         "metadata": {"debugger": True}}
+kseeds = {
+    "python3.json": json.dumps(kspec),
+    "message.json": json.dumps(dict(kspec, interrupt_mode="message",
+                                    env={"A": "${HOME}/x", "B": "$$1 $NOPE ${"})),
+    "bad_mode.json": json.dumps(dict(kspec, interrupt_mode="never")),
+    "empty_argv.json": json.dumps(dict(kspec, argv=[])),
+    "bad_env.json": json.dumps(dict(kspec, env={"A": 1})),
+    "truncated.json": json.dumps(kspec)[:50],
+}
+os.makedirs(os.path.join(here, "kernelspec"), exist_ok=True)
+for name, text in kseeds.items():
+    with open(os.path.join(here, "kernelspec", name), "w") as f:
+        f.write(text)

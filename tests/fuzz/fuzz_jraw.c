@@ -1,0 +1,71 @@
+/* fuzz_jraw: the relay's view of a message (split, verify, re-sign, peek) on
+ * any frames. Input as fuzz_frames: one flag byte (bit 0: signing with key
+ * "fuzz-key"), then frames as [2-byte big-endian length][bytes]. A message
+ * accepted and re-signed with a second key must verify under that key with
+ * every frame but the signature unchanged, and be refused as a replay. */
+#include "protocol/jraw.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    bool keyed = data[0] & 1;
+    struct jframe frames[64];
+    size_t n = 0, pos = 1;
+    while (pos + 2 <= size && n < 64) {
+        size_t len = (size_t)data[pos] << 8 | data[pos + 1];
+        pos += 2;
+        if (len > size - pos)
+            len = size - pos;
+        void *copy = malloc(len ? len : 1);
+        memcpy(copy, data + pos, len);
+        frames[n].data = copy;
+        frames[n++].len = len;
+        pos += len;
+    }
+    char err[256], hex[JSIGN_HEX_LEN + 1], type[64], pid[64];
+    struct jsign a, b;
+    if (jsign_init(&a, "hmac-sha256", "fuzz-key", keyed ? 8 : 0, err, sizeof err) ||
+        jsign_init(&b, "hmac-sha256", "other-key", 9, err, sizeof err))
+        abort();
+    struct jreplay guard, guard_b;
+    jreplay_init(&guard, 8);
+    jreplay_init(&guard_b, 8);
+    struct jraw raw;
+    if (jraw_split(&raw, frames, n, err, sizeof err) == 0 &&
+        jraw_verify(&raw, &a, &guard, err, sizeof err) == 0) {
+        (void)jraw_msg_type(&raw, type, sizeof type);
+        (void)jraw_parent_id(&raw, pid, sizeof pid);
+        json_decref(jraw_peek(&raw, JRAW_CONTENT));
+        if (jraw_resign(&raw, &b, hex))
+            abort();
+        struct jframe *g = malloc(n * sizeof *g);
+        memcpy(g, frames, n * sizeof *g);
+        size_t s = raw.nidents + 1;
+        g[s].data = hex;
+        g[s].len = strlen(hex);
+        struct jraw back;
+        if (jraw_split(&back, g, n, err, sizeof err) ||
+            jraw_verify(&back, &b, &guard_b, err, sizeof err) || back.nidents != raw.nidents)
+            abort();
+        if (jraw_verify(&back, &b, &guard_b, err, sizeof err) != -EALREADY)
+            abort();
+        if (keyed && jraw_verify(&raw, &a, &guard, err, sizeof err) != -EALREADY)
+            abort();
+        free(g);
+    }
+    jreplay_release(&guard);
+    jreplay_release(&guard_b);
+    jsign_release(&a);
+    jsign_release(&b);
+    for (size_t i = 0; i < n; i++)
+        free((void *)frames[i].data);
+    return 0;
+}
