@@ -11,9 +11,9 @@ KERNEL = "iops-bash"
 SANITIZED = os.environ.get("IOPSD_SANITIZED", "0") not in ("", "0", "OFF", "FALSE")
 
 
-def start(stderr_path=None, env=None):
+def start(stderr_path=None, env=None, kernel=KERNEL):
     """Starts a kernel; returns (km, kc, stderr file or None)."""
-    km = KernelManager(kernel_name=KERNEL)
+    km = KernelManager(kernel_name=kernel)
     log = open(stderr_path, "w") if stderr_path else None
     kw = {}
     if log:

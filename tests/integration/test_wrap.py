@@ -1,0 +1,303 @@
+"""The wrap kernel (`iopsd kernel --wrap python3`, Debian's ipykernel behind
+iopsd) over jupyter_client: the private connection, stdin, interrupts, comms
+with binary buffers, numbers jansson would change, shutdown and restart with
+no process left, the wrapped kernel killed mid-cell, and invalid or replayed
+frontend messages dropped. Needs JUPYTER_PATH holding kernels/iops-python3
+(ctest sets it to the build tree)."""
+import json
+import os
+import queue
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+import unittest
+import uuid
+
+import zmq
+from jupyter_client.session import Session
+
+import kernelutil as ku
+
+KERNEL = "iops-python3"
+IOPSD = os.environ.get("IOPSD", os.path.join(os.path.dirname(__file__), "../../build/iopsd"))
+
+
+def children(pid):
+    """Direct children of pid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+            out.append(int(d))
+    return out
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        for c in children(todo.pop()):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().split(b"\0")[:-1]
+
+
+def group_members(pgid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                out.append(int(d))
+    return out
+
+
+class WrapKernel(unittest.TestCase):
+    def start(self, **kw):
+        self.log_path = ku.tmpfile(".log")
+        km, kc, log = ku.start(stderr_path=self.log_path, kernel=KERNEL, **kw)
+        self.addCleanup(self.cleanup, km, kc, log)
+        iopsd = ku.kernel_pid(km)
+        kids = children(iopsd)
+        self.assertEqual(len(kids), 1, kids)
+        return km, kc, iopsd, kids[0]
+
+    def cleanup(self, km, kc, log):
+        ku.stop(km, kc, log)
+        os.unlink(self.log_path)
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def test_private_connection(self):
+        km, kc, iopsd, wrapped = self.start()
+        argv = cmdline(wrapped)
+        self.assertEqual(argv[:3], [b"/usr/bin/python3", b"-m", b"ipykernel_launcher"])
+        path = argv[argv.index(b"-f") + 1].decode()
+        st = os.stat(path)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+        # (ipykernel rewrites the file and sets the sticky bit on its directory)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) & 0o777, 0o700)
+        with open(path) as f:
+            conn = json.load(f)
+        self.assertEqual(conn["transport"], "ipc")
+        self.assertTrue(conn["ip"].startswith(os.path.dirname(path) + "/"))
+        self.assertEqual(len(conn["key"]), 72)
+        self.assertNotEqual(conn["key"].encode(), km.session.key)
+        self.assertEqual(conn["signature_scheme"], "hmac-sha256")
+        # The wrapped kernel runs in a session of its own, told who its parent is.
+        self.assertEqual(os.getsid(wrapped), wrapped)
+        with open(f"/proc/{wrapped}/environ", "rb") as f:
+            env = f.read().split(b"\0")
+        self.assertIn(f"JPY_PARENT_PID={iopsd}".encode(), env)
+        # kernel_info is the wrapped kernel's (language_info kept).
+        msg_id = kc.kernel_info()
+        rep = ku.shell_reply(kc, msg_id)
+        self.assertEqual(rep["content"]["language_info"]["name"], "python")
+        self.assertEqual(rep["content"]["implementation"], "ipython")
+        km.shutdown_kernel(now=False)
+        self.assertFalse(os.path.exists(path))
+        self.assertFalse(os.path.exists(os.path.dirname(path)))
+
+    def test_input_round_trip(self):
+        km, kc, _, _ = self.start()
+        msg_id = kc.execute("x = input('name? ')\nprint('got', x)", allow_stdin=True)
+        req = kc.get_stdin_msg(timeout=15)
+        self.assertEqual(req["msg_type"], "input_request")
+        self.assertEqual(req["content"]["prompt"], "name? ")
+        self.assertEqual(req["parent_header"]["msg_id"], msg_id)
+        kc.input("iops \u00e9")
+        rep = ku.shell_reply(kc, msg_id)
+        self.assertEqual(rep["content"]["status"], "ok")
+        self.assertEqual(ku.stdout_of(ku.iopub_until_idle(kc, msg_id)), "got iops \u00e9\n")
+
+    def test_interrupt_sleep(self):
+        km, kc, _, _ = self.start()
+        msg_id = kc.execute("import time; time.sleep(60)")
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        km.interrupt_kernel()
+        rep = ku.shell_reply(kc, msg_id, timeout=10)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(rep["content"]["status"], "error")
+        self.assertEqual(rep["content"]["ename"], "KeyboardInterrupt")
+        msgs = ku.iopub_until_idle(kc, msg_id)
+        self.assertEqual([m["content"]["ename"] for m in msgs if m["msg_type"] == "error"],
+                         ["KeyboardInterrupt"])
+        # Still usable.
+        rep, msgs = ku.run(kc, "6*7")
+        self.assertEqual(rep["content"]["status"], "ok")
+        res = [m["content"]["data"]["text/plain"] for m in msgs
+               if m["msg_type"] == "execute_result"]
+        self.assertEqual(res, ["42"])
+
+    def test_comm_binary_buffer_and_numbers(self):
+        km, kc, _, _ = self.start()
+        rep, _ = ku.run(kc, (
+            "def _target(comm, open_msg):\n"
+            "    @comm.on_msg\n"
+            "    def _echo(msg):\n"
+            "        d = msg['content']['data']\n"
+            "        comm.send({'echo': d, 'repr': repr(d)},\n"
+            "                  buffers=[bytes(b) for b in msg['buffers']])\n"
+            "get_ipython().kernel.comm_manager.register_target('iops_echo', _target)\n"))
+        self.assertEqual(rep["content"]["status"], "ok")
+        comm_id = uuid.uuid4().hex
+        s = kc.session
+        sock = kc.shell_channel.socket
+        s.send(sock, s.msg("comm_open", {"comm_id": comm_id, "target_name": "iops_echo",
+                                          "data": {}}))
+        blob = bytes(range(256)) * 64 + b"\x00<IDS|MSG>\xff"
+        data = {"x": 1.1, "big": 2**64, "neg": -(2**70), "s": "\u00e9\U0001F600"}
+        s.send(sock, s.msg("comm_msg", {"comm_id": comm_id, "data": data}),
+               buffers=[blob, b""])
+        deadline = time.monotonic() + 15
+        while True:
+            m = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id:
+                break
+        self.assertEqual(m["content"]["data"]["echo"], data)
+        self.assertEqual(m["content"]["data"]["repr"],
+                         "{'x': 1.1, 'big': 18446744073709551616, "
+                         "'neg': -1180591620717411303424, 's': '\u00e9\U0001F600'}")
+        self.assertEqual([bytes(b) for b in m["buffers"]], [blob, b""])
+
+    def test_shutdown_leaves_no_process(self):
+        km, kc, iopsd, wrapped = self.start()
+        rep, _ = ku.run(kc, "import subprocess; p = subprocess.Popen(['sleep', '300'])")
+        self.assertEqual(rep["content"]["status"], "ok")
+        tree = [iopsd] + descendants(iopsd)
+        self.assertEqual(len(tree), 3, tree)
+        km.shutdown_kernel(now=False)
+        for pid in tree:
+            self.assertTrue(ku.gone(pid, timeout=5), pid)
+        self.assertEqual(group_members(wrapped), [])
+
+    def test_restart_leaves_no_process(self):
+        km, kc, iopsd, wrapped = self.start()
+        ku.run(kc, "import subprocess; p = subprocess.Popen(['sleep', '300'])")
+        tree = [iopsd] + descendants(iopsd)
+        km.restart_kernel(now=False)
+        for pid in tree:
+            self.assertTrue(ku.gone(pid, timeout=5), pid)
+        kc.wait_for_ready(timeout=30)
+        ku.drain_iopub(kc)
+        new = ku.kernel_pid(km)
+        self.assertNotEqual(new, iopsd)
+        rep, msgs = ku.run(kc, "print('again')")
+        self.assertEqual(ku.stdout_of(msgs), "again\n")
+
+    def test_sigkill_mid_cell(self):
+        km, kc, iopsd, wrapped = self.start()
+        msg_id = kc.execute("import subprocess, time\n"
+                            "p = subprocess.Popen(['sleep', '300'])\n"
+                            "print('started', flush=True)\n"
+                            "time.sleep(60)\n")
+        deadline = time.monotonic() + 15
+        while True:
+            m = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            if m["msg_type"] == "stream" and "started" in m["content"]["text"]:
+                break
+        tree = descendants(iopsd)
+        self.assertEqual(len(tree), 2, tree)
+        os.kill(wrapped, signal.SIGKILL)
+        rep = ku.shell_reply(kc, msg_id, timeout=10)
+        self.assertEqual(rep["content"]["status"], "error")
+        self.assertEqual(rep["content"]["ename"], "KernelDied")
+        msgs = ku.iopub_until_idle(kc, msg_id)
+        errors = [m["content"] for m in msgs if m["msg_type"] == "error"]
+        self.assertEqual(len(errors), 1)
+        self.assertIn("was killed by signal 9", errors[0]["evalue"])
+        proc = km.provisioner.process
+        self.assertEqual(proc.wait(timeout=10), 3)
+        for pid in tree:
+            self.assertTrue(ku.gone(pid, timeout=5), pid)
+        self.assertIn("iopsd kernel: The wrapped kernel 'python3'", self.log())
+
+    def test_invalid_and_replayed_dropped(self):
+        km, kc, iopsd, _ = self.start()
+        ku.run(kc, "hits = 0")
+        info = km.get_connection_info()
+        ctx = zmq.Context.instance()
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.linger = 0
+        dealer.identity = b"raw-client"
+        dealer.connect(f"tcp://{info['ip']}:{info['shell_port']}")
+        self.addCleanup(dealer.close)
+        session = Session(key=km.session.key)
+
+        def frames(code, sig=None):
+            msg = session.msg("execute_request", {"code": code, "silent": False,
+                                                  "store_history": False,
+                                                  "user_expressions": {},
+                                                  "allow_stdin": False})
+            f = session.serialize(msg)
+            if sig is not None:
+                f[1] = sig
+            return f
+
+        def reply(timeout):
+            if not dealer.poll(int(timeout * 1000)):
+                return None
+            return session.deserialize(dealer.recv_multipart()[1:])
+
+        good = frames("hits += 1")
+        dealer.send_multipart(good)
+        self.assertEqual(reply(15)["content"]["status"], "ok")
+        dealer.send_multipart(good)                       # replayed
+        dealer.send_multipart(frames("hits += 100", b"0" * 64))   # bad signature
+        dealer.send_multipart(frames("hits += 1000", b""))        # unsigned
+        dealer.send_multipart([b"<IDS|MSG>", b"x", b"{}"])        # malformed
+        self.assertIsNone(reply(1.5))
+        rep, msgs = ku.run(kc, "print(hits)")
+        self.assertEqual(ku.stdout_of(msgs), "1\n")
+        log = self.log()
+        for why in ("duplicate signature (replayed message)", "invalid signature",
+                    "unsigned message", "2 frames after the delimiter, need at least 5"):
+            self.assertIn(f"dropped a message from the frontend on shell: {why}", log)
+
+
+class WrapInstall(unittest.TestCase):
+    def test_install_wrap(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = subprocess.run([IOPSD, "install", "--wrap", "python3", "--data-dir", d],
+                                 capture_output=True, text=True)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            spec_dir = os.path.join(d, "kernels", "iops-python3")
+            with open(os.path.join(spec_dir, "kernel.json")) as f:
+                spec = json.load(f)
+            self.assertEqual(spec, {
+                "argv": [os.path.realpath(IOPSD), "kernel", "--wrap", "python3", "-f",
+                         "{connection_file}"],
+                "display_name": "Python 3 (ipykernel) (iops)",
+                "language": "python",
+                "interrupt_mode": "signal",
+                "metadata": {"debugger": True, "iopsd": {"mode": "wrap", "wrapped": "python3"}},
+            })
+            self.assertEqual(sorted(os.listdir(spec_dir)),
+                             ["kernel.json", "logo-32x32.png", "logo-64x64.png"])
+            bad = subprocess.run([IOPSD, "install", "--wrap", "no-such-kernel", "--data-dir", d],
+                                 capture_output=True, text=True)
+            self.assertEqual(bad.returncode, 2)
+            self.assertIn("no kernel spec named 'no-such-kernel'", bad.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
