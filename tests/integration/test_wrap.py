@@ -274,6 +274,50 @@ class WrapKernel(unittest.TestCase):
             self.assertIn(f"dropped a message from the frontend on shell: {why}", log)
 
 
+class WrapMessageInterrupt(unittest.TestCase):
+    """A wrapped spec with interrupt_mode "message": the frontend's
+    interrupt_request is relayed, and a SIGINT to iopsd becomes an
+    interrupt_request of iopsd's own (ipykernel honours both)."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="iopsd-wrap-msg-")
+        kdir = os.path.join(self.dir, "kernels", "pymsg")
+        os.makedirs(kdir)
+        with open("/usr/share/jupyter/kernels/python3/kernel.json") as f:
+            spec = json.load(f)
+        spec["interrupt_mode"] = "message"
+        spec["display_name"] = "Python msg"
+        with open(os.path.join(kdir, "kernel.json"), "w") as f:
+            json.dump(spec, f)
+        subprocess.run([IOPSD, "install", "--wrap", "pymsg", "--data-dir", self.dir],
+                       check=True, capture_output=True, env=dict(os.environ, JUPYTER_PATH=self.dir))
+        self.old_path = os.environ.get("JUPYTER_PATH", "")
+        os.environ["JUPYTER_PATH"] = self.dir + os.pathsep + self.old_path
+
+    def tearDown(self):
+        os.environ["JUPYTER_PATH"] = self.old_path
+        subprocess.run(["rm", "-rf", self.dir])
+
+    def test_interrupts_as_messages(self):
+        with open(os.path.join(self.dir, "kernels", "iops-pymsg", "kernel.json")) as f:
+            self.assertEqual(json.load(f)["interrupt_mode"], "message")
+        km, kc, log = ku.start(kernel="iops-pymsg")
+        self.addCleanup(ku.stop, km, kc, log)
+        iopsd = ku.kernel_pid(km)
+        for how in ("frontend", "sigint"):
+            msg_id = kc.execute("import time; time.sleep(60)")
+            time.sleep(1.0)
+            if how == "frontend":
+                km.interrupt_kernel()  # interrupt_request on control
+            else:
+                os.kill(iopsd, signal.SIGINT)
+            rep = ku.shell_reply(kc, msg_id, timeout=10)
+            self.assertEqual(rep["content"]["ename"], "KeyboardInterrupt", how)
+            ku.iopub_until_idle(kc, msg_id)
+        rep, msgs = ku.run(kc, "print('alive')")
+        self.assertEqual(ku.stdout_of(msgs), "alive\n")
+
+
 class WrapInstall(unittest.TestCase):
     def test_install_wrap(self):
         with tempfile.TemporaryDirectory() as d:
