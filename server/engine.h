@@ -20,12 +20,19 @@
 #include <zmq.h>
 
 #include "magics/magic_run.h"
+#include "protocol/jsign.h"
 
 enum engine_event_type {
     ENGINE_EV_STDOUT,        /* data/len: a chunk of the cell's stdout */
     ENGINE_EV_STDERR,        /* data/len: a chunk of the cell's stderr */
     ENGINE_EV_INPUT_REQUEST, /* data/len: the prompt; answer with ops->input() */
     ENGINE_EV_DONE,          /* the cell finished */
+    /* Relaying engines (ops->relay set) only: */
+    ENGINE_EV_RELAY, /* frames/nframes: a message for the frontend on chan (enum kchan),
+                        identities first; the kernel signs it (the signature frame's
+                        content is ignored) and sends it */
+    ENGINE_EV_EXIT,  /* the engine is over (shutdown done, or its kernel died): the
+                        kernel stops with exit_status */
 };
 
 struct engine_event {
@@ -33,9 +40,14 @@ struct engine_event {
     const char *data; /* valid UTF-8, not NUL-terminated, valid during the callback */
     size_t len;
     bool password;    /* INPUT_REQUEST */
-    int exit_status;  /* DONE: status of the cell; 128+N if signalled */
+    int exit_status;  /* DONE: status of the cell; 128+N if signalled; EXIT: iopsd's */
     bool interrupted; /* DONE: the cell was interrupted */
     bool restarted;   /* DONE: the engine's process died and a new one was started */
+
+    /* RELAY: the message (valid during the callback) and its channel */
+    int chan;
+    const struct jframe *frames;
+    size_t nframes;
 };
 
 typedef void (*engine_event_fn)(void *ctx, const struct engine_event *ev);
@@ -85,6 +97,14 @@ struct engine_ops {
     void (*poke)(struct engine *e);
     /* Ends the engine's processes and frees e. */
     void (*free)(struct engine *e);
+    /* Optional (NULL: the kernel handles every message itself). An engine
+     * that relays another kernel gets each frontend message from shell,
+     * control or stdin (chan: enum kchan) as its original frames, already
+     * verified by the kernel (signature, replay guard) and not parsed.
+     * Returns true when it took the message; false lets the kernel handle
+     * it. Such an engine answers requests itself (ENGINE_EV_RELAY), so the
+     * kernel's own dispatch, busy/idle and cell logic stay out of its way. */
+    bool (*relay)(struct engine *e, int chan, const struct jframe *frames, size_t n);
 };
 
 struct engine {

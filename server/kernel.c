@@ -12,6 +12,7 @@
 #include "server/kernel.h"
 #include "server/relay.h"
 #include "protocol/jconn.h"
+#include "protocol/jraw.h"
 #include "util/clock.h"
 #include "util/xalloc.h"
 
@@ -209,15 +210,10 @@ static bool send_wire(void *s, const struct jwire *w, int flags)
     return true;
 }
 
-void kernel_send(struct kernel *k, enum kchan ch, struct jmsg *m)
+/* Sends w on a ROUTER channel; `what` names it in messages. */
+static void deliver(struct kernel *k, enum kchan ch, const struct jwire *w, const char *what)
 {
-    struct jwire w;
-    if (jmsg_serialize(m, &k->sign, &w)) {
-        fprintf(stderr, "iopsd kernel: cannot serialize %s\n", jmsg_type(m));
-        return;
-    }
-    jwire_remember(&w, &k->replay);
-    if (send_wire(k->sock[ch], &w, ZMQ_DONTWAIT)) {
+    if (send_wire(k->sock[ch], w, ZMQ_DONTWAIT)) {
         report_unroutable(k);
     } else if (zmq_errno() == EHOSTUNREACH) {
         /* The client left (a closed tab with requests still queued): say it
@@ -226,11 +222,22 @@ void kernel_send(struct kernel *k, enum kchan ch, struct jmsg *m)
             fprintf(stderr,
                     "iopsd kernel: %s on %s: the client is gone (further replies to "
                     "departed clients are counted)\n",
-                    jmsg_type(m), chan_names[ch]);
+                    what, chan_names[ch]);
     } else {
-        fprintf(stderr, "iopsd kernel: %s on %s not delivered: %s\n", jmsg_type(m), chan_names[ch],
+        fprintf(stderr, "iopsd kernel: %s on %s not delivered: %s\n", what, chan_names[ch],
                 zmq_strerror(zmq_errno()));
     }
+}
+
+void kernel_send(struct kernel *k, enum kchan ch, struct jmsg *m)
+{
+    struct jwire w;
+    if (jmsg_serialize(m, &k->sign, &w)) {
+        fprintf(stderr, "iopsd kernel: cannot serialize %s\n", jmsg_type(m));
+        return;
+    }
+    jwire_remember(&w, &k->replay);
+    deliver(k, ch, &w, jmsg_type(m));
     jwire_release(&w);
 }
 
@@ -412,16 +419,14 @@ static void flush_pending(struct kernel *k)
     }
 }
 
-void kernel_publish(struct kernel *k, struct jmsg *m)
+/* Queues w (owned) for iopub and sends what it can; m (NULL for a relayed
+ * message) says whether it is a stream that may be shed. */
+static void publish_wire(struct kernel *k, struct jwire *w, const struct jmsg *m)
 {
     struct kpending *p = xcalloc(1, sizeof *p);
-    if (jmsg_serialize(m, &k->sign, &p->wire)) {
-        fprintf(stderr, "iopsd kernel: cannot serialize %s\n", jmsg_type(m));
-        free(p);
-        return;
-    }
-    jwire_remember(&p->wire, &k->replay);
-    if (!strcmp(jmsg_type(m), "stream")) {
+    jwire_remember(w, &k->replay);
+    p->wire = *w; /* moved */
+    if (m && !strcmp(jmsg_type(m), "stream")) {
         p->sheddable = true;
         p->text_bytes = json_string_length(json_object_get(m->content, "text"));
         p->parent = json_incref(m->parent);
@@ -430,6 +435,47 @@ void kernel_publish(struct kernel *k, struct jmsg *m)
     k->pending_tail = &p->next;
     k->npending++;
     flush_pending(k);
+}
+
+void kernel_publish(struct kernel *k, struct jmsg *m)
+{
+    struct jwire w;
+    if (jmsg_serialize(m, &k->sign, &w)) {
+        fprintf(stderr, "iopsd kernel: cannot serialize %s\n", jmsg_type(m));
+        return;
+    }
+    publish_wire(k, &w, m);
+}
+
+void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, size_t n)
+{
+    struct jraw raw;
+    char err[256], hex[JSIGN_HEX_LEN + 1];
+    if (jraw_split_capped(&raw, f, n, SIZE_MAX / 4, SIZE_MAX / 4, err, sizeof err) ||
+        jraw_resign(&raw, &k->sign, hex)) {
+        fprintf(stderr, "iopsd kernel: cannot relay a message on %s\n", chan_names[ch]);
+        return;
+    }
+    /* The same frames; only the signature is the frontend key's. */
+    struct jwire w = {xcalloc(n, sizeof(struct jblob)), n};
+    for (size_t i = 0; i < n; i++) {
+        const void *d = i == raw.nidents + 1 ? hex : f[i].data;
+        size_t len = i == raw.nidents + 1 ? strlen(hex) : f[i].len;
+        w.frames[i].data = xmalloc(len ? len : 1);
+        if (len)
+            memcpy(w.frames[i].data, d, len);
+        w.frames[i].len = len;
+    }
+    if (ch == KCHAN_IOPUB) {
+        publish_wire(k, &w, NULL);
+        return;
+    }
+    jwire_remember(&w, &k->replay);
+    char type[64];
+    if (jraw_msg_type(&raw, type, sizeof type))
+        snprintf(type, sizeof type, "a relayed message");
+    deliver(k, ch, &w, type);
+    jwire_release(&w);
 }
 
 /* Receives one multipart message into frames (capped); -EAGAIN when none. */
@@ -468,6 +514,7 @@ bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m, size_t *bytes)
             return false;
         char err[256] = "";
         size_t total = 0;
+        bool taken = false;
         if (rc == 0) {
             struct jframe *f = xcalloc(n, sizeof *f);
             for (size_t i = 0; i < n; i++) {
@@ -475,13 +522,28 @@ bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m, size_t *bytes)
                 f[i].len = zmq_msg_size(&parts[i]);
                 total += f[i].len;
             }
-            rc = jmsg_parse(m, f, n, &k->sign, &k->replay, err, sizeof err);
+            if (k->engine && k->engine->ops->relay) {
+                /* A relaying engine takes messages as their original frames,
+                 * verified here (the frontend's key and replay guard). */
+                struct jraw raw;
+                rc = jraw_split(&raw, f, n, err, sizeof err);
+                if (!rc)
+                    rc = jraw_verify(&raw, &k->sign, &k->replay, err, sizeof err);
+                if (!rc && k->engine->ops->relay(k->engine, ch, f, n))
+                    taken = true;
+                else if (!rc)
+                    rc = jmsg_parse(m, f, n, &k->sign, NULL, err, sizeof err);
+            } else {
+                rc = jmsg_parse(m, f, n, &k->sign, &k->replay, err, sizeof err);
+            }
             free(f);
         } else {
             snprintf(err, sizeof err, "%s", rc == -E2BIG ? "too many frames" : zmq_strerror(-rc));
         }
         for (size_t i = 0; i < n; i++)
             zmq_msg_close(&parts[i]);
+        if (taken)
+            continue;
         if (rc == 0) {
             if (bytes)
                 *bytes = total;
@@ -721,8 +783,6 @@ int cmd_kernel(int argc, char **argv)
     }
     if (!path)
         return usage_error("missing -f CONNECTION_FILE");
-    if (wrap)
-        return relay_main(wrap, path);
 
     char err[512];
     struct jconn conn;
@@ -766,7 +826,17 @@ int cmd_kernel(int argc, char **argv)
     sigaction(SIGUSR2, &sa, NULL); /* the engine's wake-up (a measured cell's end) */
     signal(SIGPIPE, SIG_IGN);
 
-    k->engine = engine_bash_new(kcore_engine_event, k); /* asks bash its version meanwhile */
+    if (wrap) {
+        /* The wrapped kernel starts now, before any thread exists. */
+        k->engine = engine_relay_new(wrap, kcore_engine_event, k, err, sizeof err);
+        if (!k->engine) {
+            cli_error("kernel --wrap: %s", err);
+            status = EXIT_USAGE;
+            goto out_signals;
+        }
+    } else {
+        k->engine = engine_bash_new(kcore_engine_event, k); /* asks bash its version meanwhile */
+    }
     k->zctx = zmq_ctx_new();
     static const int types[4] = {ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_XPUB};
     static const enum jconn_channel ports[4] = {JCONN_SHELL, JCONN_CONTROL, JCONN_STDIN,
@@ -806,6 +876,7 @@ out_sockets:
             zmq_close(k->sock[i]);
     zmq_ctx_term(k->zctx);
     unlink_ipc(&conn);
+out_signals:
     sig_write_fd = -1;
     close(k->sigpipe[0]);
     close(k->sigpipe[1]);

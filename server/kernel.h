@@ -139,6 +139,9 @@ bool kernel_next_shell(struct kernel *k, struct jmsg *m);
 int kernel_ensure_engine(struct kernel *k, char *err, size_t errlen);
 /* Publishes m on iopub, queueing it when subscribers are slow. */
 void kernel_publish(struct kernel *k, struct jmsg *m);
+/* Sends a relaying engine's message (frames, identities first) on ch: the
+ * same frames, the signature made with the frontend's key. */
+void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, size_t n);
 
 /* kernel_core.c: protocol logic */
 /* Handles one verified message from shell or control. */

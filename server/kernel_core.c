@@ -837,6 +837,15 @@ void kcore_engine_event(void *ctx, const struct engine_event *ev)
 {
     struct kernel *k = ctx;
     struct kcell *cell = &k->cell;
+    if (ev->type == ENGINE_EV_RELAY) { /* a relaying engine's message */
+        kernel_relay_out(k, (enum kchan)ev->chan, ev->frames, ev->nframes);
+        return;
+    }
+    if (ev->type == ENGINE_EV_EXIT) {
+        k->stop = true;
+        k->exit_status = ev->exit_status;
+        return;
+    }
     if (!cell->active)
         return;
     switch (ev->type) {
@@ -869,6 +878,9 @@ void kcore_engine_event(void *ctx, const struct engine_event *ev)
         cell->interrupted = ev->interrupted;
         cell->restarted = ev->restarted;
         break;
+    case ENGINE_EV_RELAY:
+    case ENGINE_EV_EXIT:
+        break; /* handled above */
     }
 }
 
@@ -911,7 +923,8 @@ void kcore_stdin(struct kernel *k, struct jmsg *msg)
 
 void kcore_interrupt(struct kernel *k)
 {
-    if (k->cell.active && k->engine) {
+    /* A relaying engine has no cell here: the interrupt is its to route. */
+    if (k->engine && (k->cell.active || k->engine->ops->relay)) {
         int rc = k->engine->ops->interrupt(k->engine);
         if (rc < 0)
             fprintf(stderr, "iopsd kernel: interrupt failed: %s\n", strerror(-rc));

@@ -1,9 +1,12 @@
-/* relay: the wrap kernel. `iopsd kernel --wrap NAME -f CONNECTION_FILE` starts
- * kernel spec NAME behind iopsd on a private connection and relays the five
- * channels between the frontend and it over the original bytes: each message
- * is verified with the sender's key and re-signed with the receiver's, only
- * its signature frame changing (relay.c). Starting, interrupting and ending
- * the wrapped kernel's process group is relay_child.c. */
+/* relay: the wrap kernel. `iopsd kernel --wrap NAME -f CONNECTION_FILE` runs
+ * the kernel loop (kernel.c) with the relay as its engine (engine_relay.c):
+ * kernel spec NAME starts behind iopsd on a private connection, and the five
+ * channels are relayed over the original bytes: the kernel verifies each
+ * frontend message with the frontend's key, the relay re-signs it with the
+ * private key, and back; only the signature frame changes. `%%iops` cells are
+ * measured through the shared magic layer (magics/magic_run.h). Starting,
+ * interrupting and ending the wrapped kernel's process group is
+ * relay_child.c. */
 #ifndef IOPSD_RELAY_H
 #define IOPSD_RELAY_H
 
@@ -13,6 +16,7 @@
 
 #include "protocol/jconn.h"
 #include "protocol/jspec.h"
+#include "server/engine.h"
 
 /* Exit status of iopsd when the wrapped kernel died on its own. */
 #define RELAY_EXIT_WRAPPED_DIED 3
@@ -35,7 +39,8 @@ struct relay_child {
 int relay_child_prepare(struct relay_child *c, struct jspec *spec, char *err, size_t errlen);
 /* Starts the kernel in its own session (process group), with the spec's env
  * (${VAR} substituted), JPY_PARENT_PID and PR_SET_PDEATHSIG; stdin is
- * /dev/null, stdout and stderr are iopsd's. Returns 0 or -errno. */
+ * /dev/null, stdout and stderr are iopsd's. The environment is built before
+ * fork. Returns 0 or -errno. */
 int relay_child_start(struct relay_child *c, char *err, size_t errlen);
 /* Reaps the kernel if it exited (non-blocking). True when it has exited. */
 bool relay_child_reap(struct relay_child *c);
@@ -49,7 +54,10 @@ void relay_child_release(struct relay_child *c);
 /* "exited with status N" / "killed by signal N (Killed)" for the reaped kernel. */
 void relay_child_describe(const struct relay_child *c, char *out, size_t outlen);
 
-/* Runs the wrap kernel; returns the process exit status. */
-int relay_main(const char *name, const char *connection_file);
+/* The relay engine for kernel spec `name`: finds the spec and starts the
+ * kernel at once (before the caller creates any thread). NULL with a
+ * message in err when the spec cannot be found or the kernel not started. */
+struct engine *engine_relay_new(const char *name, engine_event_fn fn, void *ctx, char *err,
+                                size_t errlen);
 
 #endif

@@ -125,10 +125,49 @@ int relay_child_prepare(struct relay_child *c, struct jspec *spec, char *err, si
     return rc;
 }
 
-/* In the child, between fork and exec: only async-signal-safe work, plus
- * setenv on the child's own copy of the environment (single-threaded here:
- * iopsd forks before it creates any thread). */
-static void child_exec(struct relay_child *c, char **argv, pid_t parent)
+extern char **environ;
+
+/* iopsd's environment with the spec's env (${VAR} substituted) and
+ * JPY_PARENT_PID set: a NULL-terminated array of owned strings. */
+static char **child_env(const struct relay_child *c)
+{
+    size_t n = 0, cap = 0;
+    char **env = NULL;
+    json_t *spec_env = c->spec.env;
+    for (char **e = environ; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t klen = eq ? (size_t)(eq - *e) : strlen(*e);
+        char key[256];
+        if (klen >= sizeof key)
+            continue;
+        memcpy(key, *e, klen);
+        key[klen] = '\0';
+        if ((spec_env && json_object_get(spec_env, key)) || !strcmp(key, "JPY_PARENT_PID"))
+            continue;
+        env = xgrow(env, &cap, n + 1, sizeof *env);
+        env[n++] = xstrdup(*e);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(spec_env, k, v)
+    {
+        char *val = jspec_subst_env(json_string_value(v));
+        struct buf b = BUF_INIT;
+        buf_printf(&b, "%s=%s", k, val);
+        free(val);
+        env = xgrow(env, &cap, n + 1, sizeof *env);
+        env[n++] = buf_detach(&b, NULL);
+    }
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "JPY_PARENT_PID=%d", (int)getpid());
+    env = xgrow(env, &cap, n + 2, sizeof *env);
+    env[n++] = buf_detach(&b, NULL);
+    env[n] = NULL;
+    return env;
+}
+
+/* In the child, between fork and exec: async-signal-safe calls only. */
+static void child_exec(char **argv, char **env, pid_t parent)
 {
     setsid();
     prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -140,25 +179,13 @@ static void child_exec(struct relay_child *c, char **argv, pid_t parent)
     for (int s = 1; s < NSIG; s++)
         signal(s, SIG_DFL);
     int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0 && devnull != 0) {
+    if (devnull > 0) {
         dup2(devnull, 0);
         close(devnull);
     }
-    if (c->spec.env) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(c->spec.env, k, v)
-        {
-            char *val = jspec_subst_env(json_string_value(v));
-            setenv(k, val, 1);
-            free(val);
-        }
-    }
-    char ppid[32];
-    snprintf(ppid, sizeof ppid, "%d", (int)parent);
-    setenv("JPY_PARENT_PID", ppid, 1);
-    execvp(argv[0], argv);
-    dprintf(2, "iopsd kernel: cannot run %s: %s\n", argv[0], strerror(errno));
+    execvpe(argv[0], argv, env);
+    static const char msg[] = "iopsd kernel: cannot run the wrapped kernel's argv[0]\n";
+    (void)!write(2, msg, sizeof msg - 1);
     _exit(127);
 }
 
@@ -167,10 +194,11 @@ int relay_child_start(struct relay_child *c, char *err, size_t errlen)
     char **argv = xcalloc(c->spec.argc + 1, sizeof *argv);
     for (size_t i = 0; i < c->spec.argc; i++)
         argv[i] = jspec_format_arg(c->spec.argv[i], c->connfile, c->spec.resource_dir);
+    char **env = child_env(c);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0)
-        child_exec(c, argv, parent);
+        child_exec(argv, env, parent);
     int rc = 0;
     if (pid < 0) {
         rc = -errno;
@@ -181,6 +209,9 @@ int relay_child_start(struct relay_child *c, char *err, size_t errlen)
     for (size_t i = 0; i < c->spec.argc; i++)
         free(argv[i]);
     free(argv);
+    for (char **e = env; *e; e++)
+        free(*e);
+    free(env);
     return rc;
 }
 

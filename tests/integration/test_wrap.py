@@ -271,7 +271,7 @@ class WrapKernel(unittest.TestCase):
         log = self.log()
         for why in ("duplicate signature (replayed message)", "invalid signature",
                     "unsigned message", "2 frames after the delimiter, need at least 5"):
-            self.assertIn(f"dropped a message from the frontend on shell: {why}", log)
+            self.assertIn(f"iopsd kernel: dropped a message on shell: {why}", log)
 
 
 class WrapMessageInterrupt(unittest.TestCase):

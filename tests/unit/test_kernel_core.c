@@ -54,6 +54,16 @@ void kernel_publish(struct kernel *k, struct jmsg *m)
     record(KCHAN_IOPUB, m);
 }
 
+/* A relaying engine's frames: recorded by channel and frame count. */
+static int relayed_ch = -1;
+static size_t relayed_n;
+
+void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, size_t n)
+{
+    relayed_ch = (int)ch;
+    relayed_n = n;
+}
+
 bool kernel_next_shell(struct kernel *k, struct jmsg *m)
 {
     enum kchan ch = KCHAN_SHELL;
@@ -187,7 +197,8 @@ static const char *trace(void)
 
 static void bash_event(struct kernel *k, enum engine_event_type t, const char *data, int status)
 {
-    struct engine_event ev = {t, data, data ? strlen(data) : 0, false, status, false, false};
+    struct engine_event ev = {
+        .type = t, .data = data, .len = data ? strlen(data) : 0, .exit_status = status};
     kcore_engine_event(k, &ev);
     if (k->cell.done)
         kcore_finish_cell(k);
@@ -352,7 +363,7 @@ static void test_stdin_and_interrupt(void)
     kcore_dispatch(k, KCHAN_CONTROL, &req);
     CHECK_INT(interrupts, 1);
     jmsg_release(&req);
-    struct engine_event ev = {ENGINE_EV_DONE, NULL, 0, false, 130, true, false};
+    struct engine_event ev = {.type = ENGINE_EV_DONE, .exit_status = 130, .interrupted = true};
     kcore_engine_event(k, &ev);
     kcore_finish_cell(k);
     CHECK_STR(json_string_value(json_object_get(sent[nsent - 2].content, "ename")), "Interrupted");
@@ -470,7 +481,8 @@ static void test_magic_cells(void)
     make_request(&req, "execute_request", exec_content("sleep 9\n%iops echo b", false, true));
     kcore_dispatch(k, KCHAN_SHELL, &req);
     jmsg_release(&req);
-    struct engine_event ev = {ENGINE_EV_DONE, "", 0, false, 130, true, false};
+    struct engine_event ev = {
+        .type = ENGINE_EV_DONE, .data = "", .exit_status = 130, .interrupted = true};
     kcore_engine_event(k, &ev);
     kcore_finish_cell(k);
     CHECK_INT(executes, 1);
@@ -507,6 +519,45 @@ static void test_magic_cells(void)
     free(k);
 }
 
+/* Relaying engines: their messages go out through the transport as frames,
+ * EXIT stops the kernel, and an interrupt reaches them without a cell. */
+static int relay_interrupts;
+static int relay_eng_interrupt(struct engine *e)
+{
+    relay_interrupts++;
+    return 0;
+}
+static bool relay_eng_relay(struct engine *e, int chan, const struct jframe *f, size_t n)
+{
+    return true;
+}
+
+static void test_relaying_engine(void)
+{
+    static const struct engine_ops relay_ops = {
+        .name = "relay", .interrupt = relay_eng_interrupt, .relay = relay_eng_relay};
+    struct engine relay = {&relay_ops};
+    struct kernel *k = new_kernel();
+    k->engine = &relay;
+    reset();
+    struct jframe f[6] = {{"<IDS|MSG>", 9}, {"", 0}, {"{}", 2}, {"{}", 2}, {"{}", 2}, {"{}", 2}};
+    struct engine_event ev = {
+        .type = ENGINE_EV_RELAY, .chan = KCHAN_IOPUB, .frames = f, .nframes = 6};
+    kcore_engine_event(k, &ev);
+    CHECK_INT(relayed_ch, KCHAN_IOPUB);
+    CHECK_INT(relayed_n, 6);
+    CHECK_INT(nsent, 0);
+    kcore_interrupt(k);
+    CHECK_INT(relay_interrupts, 1);
+    CHECK(!k->stop);
+    struct engine_event exit_ev = {.type = ENGINE_EV_EXIT, .exit_status = 3};
+    kcore_engine_event(k, &exit_ev);
+    CHECK(k->stop);
+    CHECK_INT(k->exit_status, 3);
+    kcore_release(k);
+    free(k);
+}
+
 int main(void)
 {
     test_kernel_info();
@@ -515,5 +566,6 @@ int main(void)
     test_stdin_and_interrupt();
     test_other_requests();
     test_magic_cells();
+    test_relaying_engine();
     return tap_done("test_kernel_core");
 }
