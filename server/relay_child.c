@@ -219,11 +219,25 @@ bool relay_child_reap(struct relay_child *c)
 {
     if (c->pid <= 0 || c->exited)
         return c->exited;
-    int st;
-    pid_t r = waitpid(c->pid, &st, WNOHANG);
-    if (r == c->pid || (r < 0 && errno == ECHILD)) {
+    /* Only an exit counts: while a cell is measured, the tracer thread sees
+     * the kernel's ptrace stops, and they must neither look like an exit nor
+     * be taken from it (__WNOTHREAD: this thread's children only). */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT | __WNOTHREAD) < 0) {
+        if (errno == ECHILD) { /* reaped elsewhere */
+            c->exited = true;
+            c->wstatus = 0;
+        }
+        return c->exited;
+    }
+    if (si.si_pid != c->pid ||
+        (si.si_code != CLD_EXITED && si.si_code != CLD_KILLED && si.si_code != CLD_DUMPED))
+        return false;
+    int st = 0;
+    if (waitpid(c->pid, &st, WNOHANG | __WNOTHREAD) == c->pid) {
         c->exited = true;
-        c->wstatus = r == c->pid ? st : 0;
+        c->wstatus = st;
     }
     return c->exited;
 }

@@ -1,0 +1,177 @@
+"""`%%iops` in Python cells through the wrap kernel (iops-python3: Debian's
+ipykernel behind iopsd), over jupyter_client: the order of what the frontend
+sees (report before execute_reply and idle, execute_input as written, only
+the wrapped kernel's busy/idle), exact numbers with the tracer for the
+measured file (2,560 unbuffered 4 KiB writes; their read-back, 2,561 reads
+with the EOF read), an empty cell at 0, a failing cell that still shows its
+report, a request queued before a measured cell not measured with it, and
+usage errors and --help answered by iopsd.
+
+Not asserted here (not separated yet, see docs/wrap.md): the writes of
+IPython's history database, which its history thread makes during a cell
+and the tracer counts; the tests check that every file written besides the
+workload's is that database."""
+import json
+import os
+import tempfile
+import time
+import unittest
+
+import kernelutil as ku
+
+KERNEL = "iops-python3"
+
+
+def report_of(msgs):
+    shown = [m for m in msgs if m["msg_type"] in ("display_data", "update_display_data")
+             and "application/json" in m["content"]["data"]]
+    return shown[-1]["content"]["data"]["application/json"] if shown else None
+
+
+def file_row(report, path):
+    rows = [f for f in report["files"] if f["path"] == path]
+    return rows[0] if rows else None
+
+
+def only_history_besides(report, path):
+    """Every other file the cell wrote is IPython's history database."""
+    others = [f["path"] for f in report["files"] if f["path"] != path and f["write_ops"]]
+    return all(p.endswith(("history.sqlite", "history.sqlite-journal")) for p in others), others
+
+
+class WrapMagic(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.km, cls.kc, cls.log = ku.start(kernel=KERNEL)
+        cls.tmp = tempfile.mkdtemp(prefix="iopsd-wrap-magic-")
+
+    @classmethod
+    def tearDownClass(cls):
+        ku.stop(cls.km, cls.kc, cls.log)
+        for f in os.listdir(cls.tmp):
+            os.unlink(os.path.join(cls.tmp, f))
+        os.rmdir(cls.tmp)
+
+    def run_cell(self, code, **kw):
+        """(reply, iopub of the request in order, shell reply's arrival
+        index among them)."""
+        kc = self.kc
+        msg_id = kc.execute(code, **kw)
+        rep = ku.shell_reply(kc, msg_id, timeout=60)
+        msgs = ku.iopub_until_idle(kc, msg_id, timeout=60)
+        return rep, msgs
+
+    def test_unbuffered_writes_and_read_back_exact(self):
+        p = os.path.join(self.tmp, "w.bin")
+        code = ("%%iops --backend trace\n"
+                f"with open({p!r}, 'wb', buffering=0) as f:\n"
+                "    for i in range(2560):\n"
+                "        f.write(b'\\x29\\n' * 2048)\n")
+        rep, msgs = self.run_cell(code)
+        self.assertEqual(rep["content"]["status"], "ok")
+        types = [m["msg_type"] for m in msgs]
+        # Only the wrapped kernel's busy and idle; the cell as written; the
+        # report inside the cell (before idle).
+        self.assertEqual(types[0], "status")
+        self.assertEqual(types.count("status"), 2)
+        self.assertEqual(msgs[1]["msg_type"], "execute_input")
+        self.assertEqual(msgs[1]["content"]["code"], code)
+        self.assertEqual(msgs[1]["content"]["execution_count"],
+                         rep["content"]["execution_count"])
+        # The report is the last output; when the cell ran long enough for live
+        # progress, it replaces the progress display in place.
+        final = msgs[-2]
+        did = final["content"]["transient"]["display_id"]
+        self.assertTrue(did.startswith("iops-"))
+        if final["msg_type"] == "update_display_data":
+            first = [m for m in msgs if m["msg_type"] == "display_data"]
+            self.assertEqual(first[0]["content"]["transient"]["display_id"], did)
+        else:
+            self.assertEqual(final["msg_type"], "display_data")
+        data = final["content"]["data"]
+        self.assertEqual(sorted(data), ["application/json", "image/png", "text/html",
+                                        "text/plain"])
+        r = report_of(msgs)
+        self.assertEqual(r["backend"], "trace")
+        self.assertEqual(r["exit_status"], 0)
+        row = file_row(r, p)
+        self.assertEqual((row["opens"], row["write_ops"], row["write_bytes"], row["read_ops"]),
+                         (1, 2560, 10485760, 0))
+        ok, others = only_history_besides(r, p)
+        self.assertTrue(ok, others)
+
+        code = ("%%iops --backend trace\n"
+                f"with open({p!r}, 'rb', buffering=0) as f:\n"
+                "    while f.read(4096):\n"
+                "        pass\n")
+        rep, msgs = self.run_cell(code)
+        r = report_of(msgs)
+        row = file_row(r, p)
+        self.assertEqual((row["read_ops"], row["read_bytes"], row["write_ops"]),
+                         (2561, 10485760, 0))
+
+    def test_empty_cell_is_zero(self):
+        rep, msgs = self.run_cell("%%iops --backend trace\n")
+        self.assertEqual(rep["content"]["status"], "ok")
+        io = report_of(msgs)["io"]
+        self.assertEqual((io["read_ops"], io["write_ops"], io["read_bytes"], io["write_bytes"]),
+                         (0, 0, 0, 0))
+
+    def test_failing_cell_still_reports(self):
+        p = os.path.join(self.tmp, "fail.bin")
+        code = ("%%iops --backend trace\n"
+                f"with open({p!r}, 'wb', buffering=0) as f:\n"
+                "    f.write(b'a' * 100)\n"
+                "raise ValueError('boom')\n")
+        rep, msgs = self.run_cell(code)
+        self.assertEqual(rep["content"]["status"], "error")
+        self.assertEqual(rep["content"]["ename"], "ValueError")
+        types = [m["msg_type"] for m in msgs]
+        self.assertLess(types.index("error"), types.index("display_data"))
+        r = report_of(msgs)
+        self.assertEqual(r["exit_status"], 1)
+        row = file_row(r, p)
+        self.assertEqual((row["write_ops"], row["write_bytes"]), (1, 100))
+
+    def test_queued_request_not_measured(self):
+        before = os.path.join(self.tmp, "before.bin")
+        inside = os.path.join(self.tmp, "inside.bin")
+        first = self.kc.execute("import time; time.sleep(0.5)\n"
+                                f"with open({before!r}, 'wb', buffering=0) as f:\n"
+                                "    for i in range(100): f.write(b'b' * 4096)\n")
+        second = self.kc.execute("%%iops --backend trace\n"
+                                 f"with open({inside!r}, 'wb', buffering=0) as f:\n"
+                                 "    for i in range(10): f.write(b'i' * 4096)\n")
+        replies = {}
+        while len(replies) < 2:
+            m = self.kc.get_shell_msg(timeout=30)
+            replies[m["parent_header"]["msg_id"]] = m
+        self.assertEqual(replies[first]["content"]["status"], "ok")
+        self.assertEqual(replies[second]["content"]["status"], "ok")
+        msgs = ku.iopub_until_idle(self.kc, second, timeout=30)
+        r = report_of(msgs)
+        self.assertIsNone(file_row(r, before))
+        row = file_row(r, inside)
+        self.assertEqual((row["write_ops"], row["write_bytes"]), (10, 40960))
+
+    def test_usage_error_and_help(self):
+        rep, msgs = self.run_cell("%%iops --no-such-option\nprint('never')")
+        self.assertEqual(rep["content"]["status"], "error")
+        self.assertEqual(rep["content"]["ename"], "UsageError")
+        errors = [m["content"] for m in msgs if m["msg_type"] == "error"]
+        self.assertEqual(len(errors), 1)
+        self.assertIn("--no-such-option", errors[0]["evalue"])
+        self.assertNotIn("never", ku.stdout_of(msgs))
+        rep, msgs = self.run_cell("%%iops --help")
+        self.assertEqual(rep["content"]["status"], "ok")
+        self.assertTrue(ku.stdout_of(msgs).startswith("Usage: %%iops"))
+
+    def test_plain_cells_unchanged(self):
+        rep, msgs = self.run_cell("print('%iops is just text here')")
+        self.assertEqual(rep["content"]["status"], "ok")
+        self.assertEqual(ku.stdout_of(msgs), "%iops is just text here\n")
+        self.assertIsNone(report_of(msgs))
+
+
+if __name__ == "__main__":
+    unittest.main()
