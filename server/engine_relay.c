@@ -84,6 +84,15 @@ struct outstanding {
     struct outstanding *next;
 };
 
+/* A complete_request forwarded without its magic line: the reply's cursor
+ * positions move back by `offset` code points. */
+struct shifted {
+    char msg_id[128];
+    long offset;
+    struct shifted *next;
+};
+#define SHIFTED_MAX 64
+
 /* The `%%iops` cell in flight (at most one). */
 struct mcell {
     bool active, started;
@@ -124,6 +133,8 @@ struct engine_relay {
     int last_count; /* the last execution_count the wrapped kernel replied */
     bool shutdown_sent;
     struct mcell cell;
+    struct shifted *shifted; /* complete requests whose magic line was stripped */
+    size_t nshifted;
 };
 
 static struct engine_relay *er(struct engine *e)
@@ -716,6 +727,96 @@ static bool mcell_upstream(struct engine_relay *r, enum rch ch, struct rmsg *m,
     return false;
 }
 
+/* ---- completion and inspection inside a magic cell ---- */
+
+static long codepoints(const char *s, size_t n)
+{
+    long cp = 0;
+    for (size_t i = 0; i < n; i++)
+        cp += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return cp;
+}
+
+/* complete_request / inspect_request on a `%%iops` cell: the wrapped kernel
+ * gets the code without the magic line and a cursor moved back over it
+ * (cursor_pos counts code points). Rewrites m in place (content and
+ * signature); records the shift of a complete_request. */
+static void strip_magic_line(struct engine_relay *r, struct rmsg *m, const struct jraw *raw,
+                             const char *type)
+{
+    const struct jframe *cf = &jraw_parts(raw)[JRAW_CONTENT];
+    json_t *c = json_loadb(cf->data, cf->len, 0, NULL);
+    const char *code = json_string_value(json_object_get(c, "code"));
+    json_t *pos = json_object_get(c, "cursor_pos");
+    const char *nl = code ? strchr(code, '\n') : NULL;
+    size_t skip = 0;
+    while (code && (code[skip] == ' ' || code[skip] == '\t'))
+        skip++;
+    if (!nl || strncmp(code + skip, "%%iops", 6) || !json_is_integer(pos)) {
+        json_decref(c);
+        return;
+    }
+    long offset = codepoints(code, (size_t)(nl + 1 - code));
+    long cursor = (long)json_integer_value(pos);
+    if (cursor < offset) { /* in the magic line itself: the wrapped kernel cannot help */
+        json_decref(c);
+        return;
+    }
+    json_t *h = jraw_peek(raw, JRAW_HEADER);
+    const char *id = json_string_value(json_object_get(h, "msg_id"));
+    if (!strcmp(type, "complete_request")) {
+        if (!id || r->nshifted >= SHIFTED_MAX) {
+            json_decref(h);
+            json_decref(c);
+            return;
+        }
+        struct shifted *sh = xcalloc(1, sizeof *sh);
+        snprintf(sh->msg_id, sizeof sh->msg_id, "%s", id);
+        sh->offset = offset;
+        sh->next = r->shifted;
+        r->shifted = sh;
+        r->nshifted++;
+    }
+    json_decref(h);
+    json_object_set_new(c, "code", json_string(nl + 1));
+    json_object_set_new(c, "cursor_pos", json_integer(cursor - offset));
+    char *text = json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+    struct jframe parts[4] = {
+        jraw_parts(raw)[0], jraw_parts(raw)[1], jraw_parts(raw)[2], {text, strlen(text)}};
+    char hex[JSIGN_HEX_LEN + 1];
+    jsign_sign(&r->usign, parts, 4, hex);
+    set_frame(&m->parts[raw->nidents + 5], text, strlen(text));
+    set_frame(&m->parts[raw->nidents + 1], hex, strlen(hex));
+    free(text);
+}
+
+/* A complete_reply to a shifted request: positions back in the cell. */
+static void unshift_reply(struct engine_relay *r, struct rmsg *m, const struct jraw *raw,
+                          const char *parent)
+{
+    struct shifted **p = &r->shifted;
+    while (*p && strcmp((*p)->msg_id, parent))
+        p = &(*p)->next;
+    if (!*p)
+        return;
+    struct shifted *sh = *p;
+    *p = sh->next;
+    r->nshifted--;
+    const struct jframe *cf = &jraw_parts(raw)[JRAW_CONTENT];
+    json_t *c = json_loadb(cf->data, cf->len, 0, NULL);
+    json_t *a = json_object_get(c, "cursor_start"), *b = json_object_get(c, "cursor_end");
+    if (json_is_integer(a) && json_is_integer(b)) {
+        json_object_set_new(c, "cursor_start", json_integer(json_integer_value(a) + sh->offset));
+        json_object_set_new(c, "cursor_end", json_integer(json_integer_value(b) + sh->offset));
+        char *text = json_dumps(c, JSON_COMPACT);
+        set_frame(&m->parts[raw->nidents + 5], text, strlen(text));
+        free(text);
+    }
+    json_decref(c);
+    free(sh);
+}
+
 /* ---- from the frontend ---- */
 
 /* A shell message the relay may forward now (nothing waits before it). */
@@ -728,6 +829,8 @@ static void shell_in(struct engine_relay *r, struct rmsg *m)
     if (!rc)
         jraw_msg_type(&raw, type, sizeof type);
     bool taken = !rc && !strcmp(type, "execute_request") && magic_request(r, m, &raw);
+    if (!rc && (!strcmp(type, "complete_request") || !strcmp(type, "inspect_request")))
+        strip_magic_line(r, m, &raw, type);
     if (!rc && !taken) {
         if (!strcmp(type, "shutdown_request"))
             r->shutdown_sent = true;
@@ -885,6 +988,8 @@ static void pump(struct engine_relay *r, enum rch ch)
         jraw_parent_id(&raw, parent, sizeof parent);
         if (ch == RCH_SHELL) {
             untrack(r, parent);
+            if (r->shifted && !strcmp(type, "complete_reply"))
+                unshift_reply(r, &m, &raw, parent);
             if (!strcmp(type, "execute_reply")) {
                 json_t *c = jraw_peek(&raw, JRAW_CONTENT);
                 json_t *n = json_object_get(c, "execution_count");
@@ -1092,6 +1197,11 @@ static void relay_free(struct engine *e)
         struct outstanding *o = r->out;
         r->out = o->next;
         outstanding_free(o);
+    }
+    while (r->shifted) {
+        struct shifted *sh = r->shifted;
+        r->shifted = sh->next;
+        free(sh);
     }
     jreplay_release(&r->ureplay);
     jsign_release(&r->usign);

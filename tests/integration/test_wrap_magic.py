@@ -166,6 +166,33 @@ class WrapMagic(unittest.TestCase):
         self.assertEqual(rep["content"]["status"], "ok")
         self.assertTrue(ku.stdout_of(msgs).startswith("Usage: %%iops"))
 
+    def test_complete_and_inspect_in_magic_cell(self):
+        # What the wrapped kernel is asked: recorded by its do_complete.
+        rep, _ = self.run_cell("_k = get_ipython().kernel\n"
+                               "_seen = []\n"
+                               "_orig = _k.do_complete\n"
+                               "def _rec(code, cursor_pos):\n"
+                               "    _seen.append((code, cursor_pos))\n"
+                               "    return _orig(code, cursor_pos)\n"
+                               "_k.do_complete = _rec\n")
+        self.assertEqual(rep["content"]["status"], "ok")
+        # cursor_pos counts code points: the magic line holds a 2-byte one.
+        code = "%%iops --json /tmp/r\u00e9.json\nimport o"
+        msg_id = self.kc.complete(code, len(code))
+        rep = ku.shell_reply(self.kc, msg_id)["content"]
+        self.assertEqual(rep["status"], "ok")
+        self.assertIn("os", rep["matches"])
+        self.assertEqual((rep["cursor_start"], rep["cursor_end"]), (len(code) - 1, len(code)))
+        plain = self.kc.complete("import o", 8)
+        self.assertEqual(ku.shell_reply(self.kc, plain)["content"]["matches"], rep["matches"])
+        _, msgs = self.run_cell("print(repr(_seen))")
+        self.assertEqual(ku.stdout_of(msgs), "[('import o', 8), ('import o', 8)]\n")
+        code = "%%iops\nzip"
+        msg_id = self.kc.inspect(code, len(code))
+        rep = ku.shell_reply(self.kc, msg_id)["content"]
+        self.assertTrue(rep["found"])
+        self.assertIn("zip", rep["data"]["text/plain"])
+
     def test_plain_cells_unchanged(self):
         rep, msgs = self.run_cell("print('%iops is just text here')")
         self.assertEqual(rep["content"]["status"], "ok")
