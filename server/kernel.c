@@ -834,6 +834,10 @@ int cmd_kernel(int argc, char **argv)
             status = EXIT_USAGE;
             goto out_signals;
         }
+        /* Running already: polled from the first turn (the lazy start waits
+         * for a quiet moment, which a client asking kernel_info every few
+         * milliseconds never leaves). */
+        kernel_ensure_engine(k, err, sizeof err);
     } else {
         k->engine = engine_bash_new(kcore_engine_event, k); /* asks bash its version meanwhile */
     }
