@@ -108,6 +108,8 @@ struct mcell {
     uint64_t reply_at_ns;
     int exit_status;
     bool interrupted;
+    bool silent;        /* no display */
+    bool stop_on_error; /* a failure aborts the execute_requests queued behind */
 };
 
 struct engine_relay {
@@ -540,6 +542,10 @@ static bool magic_request(struct engine_relay *r, struct rmsg *m, const struct j
     c->active = true;
     c->magic = mg; /* moved */
     c->code = xstrdup(code);
+    json_t *silent = json_object_get(content, "silent");
+    json_t *soe = json_object_get(content, "stop_on_error");
+    c->silent = json_is_true(silent);
+    c->stop_on_error = !json_is_false(soe);
     json_decref(content);
     json_t *h = jraw_peek(raw, JRAW_HEADER);
     snprintf(c->msg_id, sizeof c->msg_id, "%s",
@@ -625,6 +631,45 @@ static void mcell_start(struct engine_relay *r)
     forward_up(r, RCH_SHELL, &c->req);
 }
 
+/* A failed cell with stop_on_error: the execute_requests that waited behind
+ * it are answered with an error instead of running (as the native kernel
+ * and ipykernel do: "run all" stops there); other requests go on. */
+static void abort_held(struct engine_relay *r)
+{
+    for (struct held **p = &r->held; *p;) {
+        struct held *h = *p;
+        struct jframe *f = rmsg_view(&h->m);
+        struct jraw raw;
+        char err[128], type[64] = "";
+        bool abort = h->ch == RCH_SHELL && !jraw_split(&raw, f, h->m.n, err, sizeof err) &&
+                     !jraw_msg_type(&raw, type, sizeof type) && !strcmp(type, "execute_request");
+        if (abort) {
+            const struct jframe *hf = &jraw_parts(&raw)[JRAW_HEADER];
+            struct jblob parent = {(unsigned char *)hf->data, hf->len};
+            struct jblob *ids = idents_copy(&raw);
+            const char *why = "not run: an earlier cell failed and stop_on_error was set";
+            publish_status(r, &parent, "busy");
+            send_own(r, RCH_SHELL, ids, raw.nidents, "execute_reply", &parent,
+                     json_pack("{s:s, s:i, s:s, s:s, s:[]}", "status", "error", "execution_count",
+                               r->last_count, "ename", "ExecutionAborted", "evalue", why,
+                               "traceback"));
+            publish_status(r, &parent, "idle");
+            idents_free(ids, raw.nidents);
+            *p = h->next;
+            r->nheld--;
+            r->held_bytes -= h->bytes;
+            rmsg_close(&h->m);
+            free(h);
+        } else {
+            p = &h->next;
+        }
+        free(f);
+    }
+    r->held_tail = &r->held;
+    while (*r->held_tail)
+        r->held_tail = &(*r->held_tail)->next;
+}
+
 /* Reply and idle both came (or the idle is late): the report, then them. */
 static void mcell_finish(struct engine_relay *r)
 {
@@ -638,10 +683,10 @@ static void mcell_finish(struct engine_relay *r)
     char note[320] = "";
     magic_run_finish(c->run, c->magic.measured, c->exit_status, c->interrupted, &data, &meta, note,
                      sizeof note);
-    if (note[0])
+    if (note[0] && !c->silent)
         send_own(r, RCH_IOPUB, NULL, 0, "stream", &c->header,
                  json_pack("{s:s, s:s+}", "name", "stderr", "text", note, "\n"));
-    if (data)
+    if (data && !c->silent)
         send_own(
             r, RCH_IOPUB, NULL, 0,
             magic_run_progress_shown(c->run) ? "update_display_data" : "display_data", &c->header,
@@ -653,7 +698,10 @@ static void mcell_finish(struct engine_relay *r)
         emit(r, RCH_SHELL, &c->reply);
     if (c->idle.n)
         emit(r, RCH_IOPUB, &c->idle);
+    bool abort_queued = c->exit_status && c->stop_on_error && !c->interrupted;
     mcell_release(c);
+    if (abort_queued)
+        abort_held(r);
 }
 
 static void mcell_tick(struct engine_relay *r)

@@ -133,6 +133,25 @@ class WrapMagic(unittest.TestCase):
         row = file_row(r, p)
         self.assertEqual((row["write_ops"], row["write_bytes"]), (1, 100))
 
+    def test_failing_cell_stops_run_all(self):
+        # "Run all": requests queued behind a failing %%iops cell are aborted
+        # (stop_on_error), as ipykernel and the native kernel do.
+        kc = self.kc
+        ids = [kc.execute("%%iops --backend proc\nimport time; time.sleep(0.3); 1/0"),
+               kc.execute("print('after')"),
+               kc.execute("print('quiet')", stop_on_error=False)]
+        replies = {}
+        while len(replies) < 3:
+            m = kc.get_shell_msg(timeout=30)
+            replies[m["parent_header"]["msg_id"]] = m["content"]
+        self.assertEqual(replies[ids[0]]["ename"], "ZeroDivisionError")
+        self.assertEqual(replies[ids[1]]["status"], "error")
+        self.assertEqual(replies[ids[1]]["ename"], "ExecutionAborted")
+        self.assertEqual(replies[ids[2]]["status"], "error")
+        self.assertEqual(replies[ids[2]]["ename"], "ExecutionAborted")
+        rep, msgs = self.run_cell("print('runs again')")
+        self.assertEqual(ku.stdout_of(msgs), "runs again\n")
+
     def test_queued_request_not_measured(self):
         before = os.path.join(self.tmp, "before.bin")
         inside = os.path.join(self.tmp, "inside.bin")
