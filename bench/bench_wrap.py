@@ -7,7 +7,9 @@ For each kernel: the start (to the first kernel_info_reply, median of
 idle, median of --cells), a cell printing 50 MB (median of --big), and for
 the wrap kernel the `%%iops` fixed cost on an empty cell with each backend
 and the 2,560 x 4 KiB unbuffered-write cell unmeasured and under the tracer
-(median of --magic). The client is bench_kernel.py's (raw pyzmq + Session).
+(median of --magic). Both kernels run at once and their cells alternate, so
+the machine's other load falls on both alike. The client is
+bench_kernel.py's (raw pyzmq + Session).
 
 Usage: JUPYTER_PATH=build/jupyter /usr/bin/python3 bench/bench_wrap.py
 """
@@ -21,9 +23,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_kernel import Kernel  # noqa: E402
 
 
-def median_ms(k, code, n):
-    k.cell(code)  # warm-up
-    return statistics.median(k.cell(code)[0] for _ in range(n)) * 1000
+def medians_ms(kernels, code, n):
+    """Median ms per kernel, the kernels' cells interleaved (the machine's
+    other load then falls on both alike)."""
+    for k in kernels:
+        k.cell(code)  # warm-up
+    times = [[] for _ in kernels]
+    for _ in range(n):
+        for t, k in zip(times, kernels):
+            t.append(k.cell(code)[0])
+    return [statistics.median(t) * 1000 for t in times]
 
 
 def main():
@@ -37,32 +46,31 @@ def main():
     writes = (f"with open({path!r}, 'wb', buffering=0) as f:\n"
               "    for i in range(2560): f.write(b'x' * 4096)\n")
     big = "import sys; sys.stdout.write('x' * 50_000_000); sys.stdout.flush()"
-    rows = {}
-    for name in ("python3", "iops-python3"):
-        k = Kernel(name)
-        starts = []
-        for i in range(a.starts):
-            starts.append(k.start())
+    names = ("python3", "iops-python3")
+    kernels = [Kernel(n) for n in names]
+    starts = [[] for _ in kernels]
+    for i in range(a.starts):
+        for s, k in zip(starts, kernels):
+            s.append(k.start())
             if i + 1 < a.starts:
                 k.stop()
-        r = rows[name] = {}
-        r["start"] = statistics.median(starts) * 1000
-        r["empty"] = median_ms(k, "", a.cells)
-        r["print 50 MB"] = median_ms(k, big, a.big)
-        r["2,560 writes"] = median_ms(k, writes, a.magic)
-        if name.startswith("iops-"):
-            r["%%iops proc, empty"] = median_ms(k, "%%iops --backend proc\n", a.magic)
-            r["%%iops trace, empty"] = median_ms(k, "%%iops --backend trace\n", a.magic)
-            r["%%iops trace, 2,560 writes"] = median_ms(k, "%%iops --backend trace\n" + writes,
-                                                        a.magic)
+    rows = [("start", [statistics.median(s) * 1000 for s in starts])]
+    rows.append(("empty", medians_ms(kernels, "", a.cells)))
+    rows.append(("print 50 MB", medians_ms(kernels, big, a.big)))
+    rows.append(("2,560 writes", medians_ms(kernels, writes, a.magic)))
+    wrap = kernels[1:]
+    rows.append(("%%iops proc, empty", [None] + medians_ms(wrap, "%%iops --backend proc\n",
+                                                            a.magic)))
+    rows.append(("%%iops trace, empty", [None] + medians_ms(wrap, "%%iops --backend trace\n",
+                                                             a.magic)))
+    rows.append(("%%iops trace, 2,560 writes",
+                 [None] + medians_ms(wrap, "%%iops --backend trace\n" + writes, a.magic)))
+    for k in kernels:
         k.stop()
         k.close()
     os.unlink(path)
-    keys = list(rows["iops-python3"])
-    print("%-28s %12s %14s %8s" % ("median ms", "python3", "iops-python3", "ratio"))
-    for key in keys:
-        d = rows["python3"].get(key)
-        w = rows["iops-python3"][key]
+    print("%-28s %12s %14s %8s" % ("median ms", *names, "ratio"))
+    for key, (d, w) in rows:
         print("%-28s %12s %14.2f %8s" % (key, "%.2f" % d if d else "-", w,
                                           "%.3f" % (w / d) if d else "-"))
 
