@@ -204,6 +204,17 @@ class WrapKernel(unittest.TestCase):
         rep, msgs = ku.run(kc, "print('again')")
         self.assertEqual(ku.stdout_of(msgs), "again\n")
 
+    def test_sigterm_to_iopsd(self):
+        km, kc, iopsd, wrapped = self.start()
+        ku.run(kc, "import subprocess; p = subprocess.Popen(['sleep', '300'])")
+        tree = descendants(iopsd)
+        self.assertEqual(len(tree), 2, tree)
+        os.kill(iopsd, signal.SIGTERM)
+        self.assertEqual(km.provisioner.process.wait(timeout=10), 128 + signal.SIGTERM)
+        for pid in tree:
+            self.assertTrue(ku.gone(pid, timeout=5), pid)
+        self.assertEqual(group_members(wrapped), [])
+
     def test_sigkill_mid_cell(self):
         km, kc, iopsd, wrapped = self.start()
         msg_id = kc.execute("import subprocess, time\n"
