@@ -119,6 +119,7 @@ int magic_run_begin(struct magic_run *r, const struct magic_plumbing *p, char *e
     r->root = p->root;
     r->mo.nexclude = p->nexclude < MEAS_EXCLUDE_MAX ? p->nexclude : MEAS_EXCLUDE_MAX;
     memcpy(r->mo.exclude, p->exclude, r->mo.nexclude * sizeof *r->mo.exclude);
+    r->mo.root_only_tid = p->root_only_tid;
     char why[256] = "";
     int rc = r->backend->window_begin(p->root, &r->mo, &r->win, why, sizeof why);
     if (rc) {

@@ -31,6 +31,9 @@ struct magic_plumbing {
     pid_t root;
     struct meas_fdid exclude[MEAS_EXCLUDE_MAX];
     size_t nexclude;
+    /* Of root's threads already running, the one that runs the user's code
+     * (0: all of them); threads and processes started later always count. */
+    pid_t root_only_tid;
 };
 
 /* The engine's own calls inside the window (its start and end gates), known

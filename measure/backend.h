@@ -28,6 +28,11 @@ struct meas_opts {
      * (`excludes_fds`) leave every operation on them out of the report. */
     struct meas_fdid exclude[MEAS_EXCLUDE_MAX];
     size_t nexclude;
+    /* Attached mode: of the root process's threads already running, measure
+     * only this one (0: all), plus every thread and process started during
+     * the window. A wrapped Python kernel runs the user's code on its main
+     * thread; its other threads only move messages and write history. */
+    pid_t root_only_tid;
 };
 
 /* A running window's totals so far (live progress): syscall-level counts

@@ -81,8 +81,8 @@ const char *findings_help(void)
     if (!text[0]) {
         size_t o = 0;
         for (size_t i = 0; i < NPARAMS && o < sizeof text; i++)
-            o += (size_t)snprintf(text + o, sizeof text - o, "    %-24s %-10.10g %s\n", params[i].name,
-                                  params[i].dflt, params[i].doc);
+            o += (size_t)snprintf(text + o, sizeof text - o, "    %-24s %-10.10g %s\n",
+                                  params[i].name, params[i].dflt, params[i].doc);
     }
     return text;
 }

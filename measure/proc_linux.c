@@ -26,6 +26,7 @@
 #include "util/clock.h"
 #include "util/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -407,6 +408,9 @@ out_unmap:
 
 struct meas_window {
     pid_t root;
+    pid_t only_tid; /* of root's threads at the start, only this one counts */
+    pid_t *tids0;   /* root's threads at the start (only_tid set) */
+    size_t ntids0;
     struct proc_io io0;
     uint64_t cpu0_ticks_user, cpu0_ticks_sys;
     uint64_t t0;
@@ -415,9 +419,44 @@ struct meas_window {
     struct pidset seen;
 };
 
+#define TIDS_MAX 4096
+
+/* root's own counters: the process's, or (only_tid) those of the measured
+ * thread and of the threads that were not there at the start. */
+static int root_io(struct meas_window *w, struct proc_io *io, bool at_start)
+{
+    if (!w->only_tid)
+        return procfs_read_io(w->root, io);
+    memset(io, 0, sizeof(*io));
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/%d/task", (int)w->root);
+    DIR *d = opendir(p);
+    if (!d)
+        return -errno;
+    if (at_start)
+        w->tids0 = xcalloc(TIDS_MAX, sizeof(*w->tids0));
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid <= 0)
+            continue;
+        bool old = false;
+        for (size_t i = 0; i < w->ntids0 && !old; i++)
+            old = w->tids0[i] == tid;
+        if (at_start && w->ntids0 < TIDS_MAX)
+            w->tids0[w->ntids0++] = tid;
+        struct proc_io one;
+        if ((tid == w->only_tid || (!old && !at_start)) &&
+            procfs_read_task_io(w->root, tid, &one) == 0)
+            proc_io_add(io, &one);
+    }
+    closedir(d);
+    return 0;
+}
+
 /* Sums io, CPU ticks and descriptors over root and its live descendants. */
-static int tree_totals(pid_t root, struct proc_io *io, uint64_t *ut, uint64_t *stt, long *fds,
-                       struct pidset *seen)
+static int tree_totals(struct meas_window *w, bool at_start, pid_t root, struct proc_io *io,
+                       uint64_t *ut, uint64_t *stt, long *fds, struct pidset *seen)
 {
     pid_t pids[SAMPLE_MAX + 1];
     long n = procfs_descendants(root, pids + 1, SAMPLE_MAX);
@@ -432,7 +471,7 @@ static int tree_totals(pid_t root, struct proc_io *io, uint64_t *ut, uint64_t *s
     for (long i = 0; i <= n; i++) {
         struct proc_io one;
         struct proc_stat st;
-        int rc = procfs_read_io(pids[i], &one);
+        int rc = i == 0 && w ? root_io(w, &one, at_start) : procfs_read_io(pids[i], &one);
         if (rc && i == 0)
             return rc;
         if (rc == 0)
@@ -457,9 +496,12 @@ static int proc_window_begin(pid_t root, const struct meas_opts *o, struct meas_
 {
     struct meas_window *w = xcalloc(1, sizeof(*w));
     w->root = root;
-    int rc = tree_totals(root, &w->io0, &w->cpu0_ticks_user, &w->cpu0_ticks_sys, &w->fds0, NULL);
+    w->only_tid = o->root_only_tid;
+    int rc = tree_totals(w, true, root, &w->io0, &w->cpu0_ticks_user, &w->cpu0_ticks_sys, &w->fds0,
+                         NULL);
     if (rc) {
         snprintf(err, errlen, "reading /proc/%d: %s", (int)root, strerror(-rc));
+        free(w->tids0);
         free(w);
         return rc;
     }
@@ -475,7 +517,7 @@ static int proc_window_end(struct meas_window *w, struct report *r, char *err, s
     uint64_t ut, stt;
     long fds1;
     uint64_t t1 = clock_mono_ns();
-    int rc = tree_totals(w->root, &io1, &ut, &stt, &fds1, &w->seen);
+    int rc = tree_totals(w, false, w->root, &io1, &ut, &stt, &fds1, &w->seen);
     if (rc) {
         snprintf(err, errlen, "reading /proc/%d: %s", (int)w->root, strerror(-rc));
         goto out;
@@ -503,6 +545,7 @@ static int proc_window_end(struct meas_window *w, struct report *r, char *err, s
     r->processes_exact = false;
 out:
     free(w->seen.v);
+    free(w->tids0);
     free(w);
     return rc;
 }
@@ -512,7 +555,7 @@ static int proc_window_sample(struct meas_window *w, struct meas_progress *p)
     struct proc_io io;
     uint64_t ut, stt;
     long fds;
-    int rc = tree_totals(w->root, &io, &ut, &stt, &fds, NULL);
+    int rc = tree_totals(w, false, w->root, &io, &ut, &stt, &fds, NULL);
     if (rc)
         return rc;
     proc_io_sub(&io, &w->io0);

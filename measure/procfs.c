@@ -166,6 +166,14 @@ int procfs_read_io(pid_t pid, struct proc_io *out)
     return n < 0 ? (int)n : procfs_parse_io(text, (size_t)n, out);
 }
 
+int procfs_read_task_io(pid_t pid, pid_t tid, struct proc_io *out)
+{
+    char name[48], text[PROCFS_MAX_IO + 1];
+    snprintf(name, sizeof(name), "task/%d/io", (int)tid);
+    ssize_t n = read_small(pid, name, text, PROCFS_MAX_IO);
+    return n < 0 ? (int)n : procfs_parse_io(text, (size_t)n, out);
+}
+
 int procfs_read_stat(pid_t pid, struct proc_stat *out)
 {
     char text[PROCFS_MAX_STAT + 1];

@@ -44,6 +44,8 @@ size_t procfs_parse_cmdline(const char *text, size_t len, char *out, size_t cap)
 
 /* Readers: 0 or -errno (-ENOENT / -ESRCH when the process is gone). */
 int procfs_read_io(pid_t pid, struct proc_io *out);
+/* The counters of one thread (/proc/<pid>/task/<tid>/io). */
+int procfs_read_task_io(pid_t pid, pid_t tid, struct proc_io *out);
 int procfs_read_stat(pid_t pid, struct proc_stat *out);
 /* The command line of pid (see procfs_parse_cmdline) into out[cap]: its
  * length (0 for a zombie or a kernel thread), or -errno. */

@@ -136,6 +136,7 @@ struct tracer {
     char link[PATH_MAX + 1];
     struct meas_fdid exclude[MEAS_EXCLUDE_MAX]; /* the caller's plumbing */
     size_t nexclude;
+    pid_t root_only_tid; /* attached: of root's existing threads, only this one */
 };
 
 /* ---- task and process tables ---- */
@@ -1557,6 +1558,8 @@ static int seize_process(struct tracer *tr, pid_t pid, bool is_root)
         if (e->d_name[0] < '1' || e->d_name[0] > '9')
             continue;
         pid_t tid = (pid_t)atoi(e->d_name);
+        if (pid == tr->root && tr->root_only_tid && tid != tr->root_only_tid)
+            continue; /* a thread that only moves messages: not traced */
         if (task_get(tr, tid))
             continue;
         if (ptrace(PTRACE_SEIZE, tid, 0L, seize_opts_attach) < 0) {
@@ -1732,6 +1735,7 @@ static int trace_window_begin(pid_t root, const struct meas_opts *o, struct meas
     tracer_init(&w->tr, true, o->hist_kinds, &w->leaks);
     w->tr.root = root;
     w->tr.nexclude = o->nexclude < MEAS_EXCLUDE_MAX ? o->nexclude : MEAS_EXCLUDE_MAX;
+    w->tr.root_only_tid = o->root_only_tid;
     memcpy(w->tr.exclude, o->exclude, w->tr.nexclude * sizeof(*w->tr.exclude));
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);

@@ -618,7 +618,10 @@ static void mcell_start(struct engine_relay *r)
     set_frame(&c->req.parts[raw.nidents + 1], hex, strlen(hex));
     free(content);
 
-    struct magic_plumbing p = {.root = r->child.pid};
+    /* ipykernel runs the user's code on its main thread; its other threads
+     * (ZeroMQ I/O, iopub, heartbeat, control, the history writer) only move
+     * messages: they are left out, new threads and processes are not */
+    struct magic_plumbing p = {.root = r->child.pid, .root_only_tid = r->child.pid};
     if (magic_run_begin(c->run, &p, err, sizeof err))
         fprintf(stderr, "iopsd kernel: %s\n",
                 err); /* the cell runs, unmeasured; said in the report */
