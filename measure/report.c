@@ -1,5 +1,6 @@
 /* report: the model of one measured run; lifecycle, buckets, names. */
 #include "measure/report.h"
+#include "measure/timeline.h"
 #include "util/xalloc.h"
 
 #include <stdarg.h>
@@ -43,6 +44,7 @@ void report_release(struct report *r)
     free(r->procs);
     report_clear_findings(r);
     free(r->findings);
+    timeline_free(r->timeline);
     report_init(r);
 }
 

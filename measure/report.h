@@ -175,6 +175,9 @@ struct report {
         uint64_t seccomp_filters;  /* seccomp filters the traced tree installed itself */
         uint64_t undecoded;        /* calls whose I/O the tracer cannot decode (i386 socketcall) */
     } unseen;
+
+    /* over time (measure/timeline.h); owned, NULL unless asked for */
+    struct timeline *timeline;
 };
 
 void report_init(struct report *r);

@@ -1,5 +1,6 @@
 /* report_json: a report <-> its JSON document (schema "iopsd-report/1"). */
 #include "measure/report_json.h"
+#include "measure/timeline.h"
 #include "util/utf8.h"
 #include "util/xalloc.h"
 
@@ -273,6 +274,8 @@ json_t *report_to_json(const struct report *r)
         set(u, "undecoded", ju64(r->unseen.undecoded));
         set(o, "unseen", u);
     }
+    if (r->timeline)
+        set(o, "timeline", timeline_to_json(r->timeline));
     return o;
 }
 

@@ -1314,6 +1314,8 @@ static int trace_run(const struct meas_opts *o, char *const argv[], struct repor
     }
     tr.root = child;
     spawn_forward_pid = child;
+    if (o->spawned)
+        o->spawned(o->spawned_arg, 0);
     tr.st.t0_ns = t0;
     struct tproc *rp = proc_new(&tr, child, tfdtab_new(true), NULL);
     task_new(&tr, child, rp)->attached = true;

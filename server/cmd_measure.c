@@ -3,6 +3,10 @@
 #include "measure/backend.h"
 #include "measure/findings.h"
 #include "measure/report_json.h"
+#include "measure/timeline.h"
+#ifdef __linux__
+#include "measure/timeline_watch.h"
+#endif
 #include "render/render.h"
 #include "server/cli.h"
 #include "util/buf.h"
@@ -43,11 +47,45 @@ static void measure_usage(FILE *f)
           "                          table cover (tracer): comma-separated among file,\n"
           "                          blockdev, chardev, pipe, socket, anon, or all\n"
           "                          (default file,blockdev)\n"
+          "\n"
+          "Over time (Linux):\n"
+          "      --timeline[=SECONDS]\n"
+          "                          sample the tree's descriptors, processes and I/O\n"
+          "                          every SECONDS (default 0.1); read 'EVENT: <epoch>\n"
+          "                          <message>' lines from CMD's stdout and stderr\n"
+          "                          (which then go through iopsd, unchanged); find\n"
+          "                          plateaus, jumps and a descriptor leak\n"
+          "      --timeline-jsonl FILE\n"
+          "                          also write the samples and events as JSON Lines\n"
+          "                          (fdprof's keys: timestamp, elapsed, open_fds)\n"
+          "      --fdprof            plateaus and jumps exactly as fdprof finds them\n"
+          "      --tolerance N       descriptors a plateau's value may stray (2)\n"
+          "      --min-length N      samples in a plateau, with --fdprof (5)\n"
+          "      --min-duration S    seconds a plateau lasts at least (0.4)\n"
+          "      --merge-threshold N merge neighbouring plateaus closer than N (5)\n"
+          "      --no-merge          never merge plateaus\n"
+          "      --jump-threshold N  smallest jump reported, descriptors (2)\n"
+          "      --leak-threshold N  descriptors gained over the run (least-squares\n"
+          "                          slope x duration) that flag a leak (10)\n"
+          "\n"
+          "Findings:\n"
           "      --alert RULE=VALUE  a finding's threshold (RULE=off: no such finding);\n"
           "                          the rules and their defaults:\n",
           f);
     fputs(findings_help(), f);
     fputs("  -h, --help              show this help and exit\n", f);
+}
+
+/* A number >= 0 (lo_excl: > 0), at most hi. */
+static int parse_num(const char *s, double lo, bool lo_excl, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (errno || end == s || *end || !(lo_excl ? d > lo : d >= lo) || d > hi)
+        return -EINVAL;
+    *out = d;
+    return 0;
 }
 
 /* Opens an output destination before the command runs, so that a bad path
@@ -95,7 +133,24 @@ static int parse_double(const char *s, double *out)
 /* "file,pipe" or "all" -> a mask of (1u << enum fd_kind). */
 int cmd_measure(int argc, char **argv)
 {
-    enum { OPT_NO_WAIT = 1000, OPT_WAIT, OPT_HTML, OPT_PNG, OPT_HIST_KINDS, OPT_ALERT };
+    enum {
+        OPT_NO_WAIT = 1000,
+        OPT_WAIT,
+        OPT_HTML,
+        OPT_PNG,
+        OPT_HIST_KINDS,
+        OPT_TIMELINE,
+        OPT_TL_JSONL,
+        OPT_FDPROF,
+        OPT_TOLERANCE,
+        OPT_MIN_LENGTH,
+        OPT_MIN_DURATION,
+        OPT_MERGE_THRESHOLD,
+        OPT_NO_MERGE,
+        OPT_JUMP_THRESHOLD,
+        OPT_LEAK_THRESHOLD,
+        OPT_ALERT,
+    };
     static const struct option longopts[] = {
         {"backend", required_argument, NULL, 'b'},
         {"output", required_argument, NULL, 'o'},
@@ -109,9 +164,24 @@ int cmd_measure(int argc, char **argv)
         {"top", required_argument, NULL, 'n'},
         {"hist-kinds", required_argument, NULL, OPT_HIST_KINDS},
         {"alert", required_argument, NULL, OPT_ALERT},
+        {"timeline", optional_argument, NULL, OPT_TIMELINE},
+        {"timeline-jsonl", required_argument, NULL, OPT_TL_JSONL},
+        {"fdprof", no_argument, NULL, OPT_FDPROF},
+        {"tolerance", required_argument, NULL, OPT_TOLERANCE},
+        {"min-length", required_argument, NULL, OPT_MIN_LENGTH},
+        {"min-duration", required_argument, NULL, OPT_MIN_DURATION},
+        {"merge-threshold", required_argument, NULL, OPT_MERGE_THRESHOLD},
+        {"no-merge", no_argument, NULL, OPT_NO_MERGE},
+        {"jump-threshold", required_argument, NULL, OPT_JUMP_THRESHOLD},
+        {"leak-threshold", required_argument, NULL, OPT_LEAK_THRESHOLD},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    bool timeline = false;
+    double tl_interval = TL_DEFAULT_INTERVAL, num;
+    const char *tl_jsonl_path = NULL;
+    struct tl_params tp;
+    tl_params_init(&tp);
     const char *backend_name = "auto", *output_path = NULL, *json_path = NULL;
     const char *html_path = NULL, *png_path = NULL;
     bool quiet = false;
@@ -172,6 +242,52 @@ int cmd_measure(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case OPT_TIMELINE:
+            timeline = true;
+            if (optarg && parse_num(optarg, 0, true, 3600, &tl_interval)) {
+                cli_error("--timeline: '%s' is not a number of seconds in (0, 3600]", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_TL_JSONL:
+            timeline = true;
+            tl_jsonl_path = optarg;
+            break;
+        case OPT_FDPROF:
+            tp.compat = true;
+            break;
+        case OPT_NO_MERGE:
+            tp.merge = false;
+            break;
+        case OPT_TOLERANCE:
+        case OPT_MIN_LENGTH:
+        case OPT_MIN_DURATION:
+        case OPT_MERGE_THRESHOLD:
+        case OPT_JUMP_THRESHOLD:
+        case OPT_LEAK_THRESHOLD:
+            if (parse_num(optarg, 0, c == OPT_MIN_LENGTH, 1e9, &num) ||
+                (c == OPT_MIN_LENGTH && num != (double)(unsigned)num)) {
+                const char *name = "";
+                for (const struct option *lo = longopts; lo->name; lo++)
+                    if (lo->val == c)
+                        name = lo->name;
+                cli_error("--%s: '%s' is not a %s", name, optarg,
+                          c == OPT_MIN_LENGTH ? "positive whole number" : "number >= 0");
+                return EXIT_USAGE;
+            }
+            if (c == OPT_TOLERANCE)
+                tp.tolerance = num;
+            else if (c == OPT_MIN_LENGTH)
+                tp.min_length = (unsigned)num;
+            else if (c == OPT_MIN_DURATION)
+                tp.min_duration = num;
+            else if (c == OPT_MERGE_THRESHOLD)
+                tp.merge_threshold = num;
+            else if (c == OPT_JUMP_THRESHOLD)
+                tp.jump_threshold = num;
+            else
+                tp.leak_threshold = num;
+            break;
         case 'h':
             measure_usage(stdout);
             return 0;
@@ -227,9 +343,52 @@ int cmd_measure(int argc, char **argv)
     fflush(stdout);
     fflush(stderr);
 
+    struct timeline *tl = NULL;
+    FILE *jsonl = NULL;
+    bool jsonl_bad = false;
+#ifdef __linux__
+    struct tl_watch *tw = NULL;
+    if (timeline) {
+        if (tl_jsonl_path && !(jsonl = open_output(tl_jsonl_path))) {
+            cli_error("cannot open %s: %s", tl_jsonl_path, strerror(errno));
+            return EXIT_IOPSD_FAILED;
+        }
+        tl = timeline_new(tl_interval, 0);
+        if (tl_watch_prepare(&tw, tl, true, jsonl, err, sizeof(err))) {
+            cli_error("--timeline: %s", err);
+            timeline_free(tl);
+            return EXIT_IOPSD_FAILED;
+        }
+        mo.spawned = tl_watch_started;
+        mo.spawned_arg = tw;
+    }
+#else
+    if (timeline) {
+        cli_error("--timeline: not available on this system yet");
+        return EXIT_USAGE;
+    }
+#endif
+
     struct report r;
     report_init(&r);
     int rc = be->run(&mo, cmd, &r, err, sizeof(err));
+#ifdef __linux__
+    if (tw) {
+        /* proc's totals count every read and write call of the tree, as the
+         * samples do: the last sample takes them, exact. */
+        bool exact = rc == 0 && !r.exec_errno && !strcmp(r.backend, "proc");
+        uint64_t io[4] = {r.read_ops, r.write_ops, r.read_bytes, r.write_bytes};
+        tl_watch_finish(tw, exact ? io : NULL);
+        bool has_opens = r.detailed;
+        int64_t omc = (int64_t)r.meta_ops[META_OPEN] - (int64_t)r.meta_ops[META_CLOSE];
+        timeline_analyse(tl, &tp, has_opens, omc);
+        r.timeline = tl;
+        if (jsonl) {
+            tl_jsonl_summary(jsonl, tl);
+            jsonl_bad = close_output(jsonl, tl_jsonl_path) != 0;
+        }
+    }
+#endif
     int status;
     if (rc < 0) {
         cli_error("%s", err[0] ? err : strerror(-rc));
@@ -274,6 +433,8 @@ int cmd_measure(int argc, char **argv)
             buf_release(&b);
         }
     }
+    if (jsonl_bad && status == 0)
+        status = EXIT_IOPSD_FAILED;
     if (table && close_output(table, output_path ? output_path : "stderr") && status == 0)
         status = EXIT_IOPSD_FAILED;
     if (json && close_output(json, json_path) && status == 0)

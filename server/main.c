@@ -18,6 +18,7 @@ static const struct subcommand subcommands[] = {
     {"install", cmd_install, "install the bash kernel's spec for Jupyter"},
     {"render", cmd_render, "turn a saved report (JSON) into text, HTML and PNG"},
     {"import", cmd_import, "build a report from a saved log (fs_usage)"},
+    {"demo", cmd_demo, "run a built-in demo program (fds: for measure --timeline)"},
     {NULL, NULL, NULL},
 };
 
