@@ -14,9 +14,10 @@
  *
  * Our mode fixes fdprof's failures: samples below 0 are dropped with their
  * times; a region is a plateau when it spans min_duration seconds (not a
- * number of samples, which depends on the interval); the final region is kept
- * when it has two samples or more (the run ended there: it is not a
- * transition); a jump's size is the exact difference, shown rounded. The leak
+ * number of samples, which depends on the interval); a final region that
+ * follows a plateau (at most one transition sample between) is kept when it
+ * has two samples or more (the run ended there, it is a step, not a ramp);
+ * a jump's size is the exact difference, shown rounded. The leak
  * detector is common to both. */
 #include "measure/timeline.h"
 #include "util/xalloc.h"
@@ -87,7 +88,9 @@ size_t tl_detect_plateaus(const double *t, const double *v, size_t n, const stru
     if (p->compat && m < p->min_length)
         goto out;
 
-    /* Pass 1: stable regions, greedy. */
+    /* Pass 1: stable regions, greedy. prev_end: one past the last kept. */
+    size_t prev_end = 0;
+    bool have_prev = false;
     for (size_t i = 0; i < m;) {
         size_t j = i + 1;
         while (j < m) {
@@ -105,8 +108,9 @@ size_t tl_detect_plateaus(const double *t, const double *v, size_t n, const stru
         bool keep;
         if (p->compat)
             keep = len >= p->min_length;
-        else
-            keep = len >= 2 && (tv[j - 1] - tv[i] >= p->min_duration - 1e-9 || j == m /* final */);
+        else /* a short final region counts right after a plateau (a step) */
+            keep = len >= 2 && (tv[j - 1] - tv[i] >= p->min_duration - 1e-9 ||
+                                (j == m && have_prev && i <= prev_end + 1));
         if (!keep) {
             i++;
             continue;
@@ -122,6 +126,8 @@ size_t tl_detect_plateaus(const double *t, const double *v, size_t n, const stru
         r->vals = xmalloc(len * sizeof(*r->vals));
         memcpy(r->vals, vv + i, len * sizeof(*r->vals));
         region_finish(r);
+        have_prev = true;
+        prev_end = j;
         i = j;
     }
 

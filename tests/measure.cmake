@@ -21,3 +21,7 @@ add_test(NAME findings_cli
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
 set_tests_properties(findings_cli PROPERTIES TIMEOUT 120
   ENVIRONMENT "IOPSD_BINARY_DIR=${CMAKE_BINARY_DIR}")
+# The timeline: analysis (fdprof's vectors), EVENT parsing, the sample store.
+iopsd_unit_test(test_timeline SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_timeline.c LIBS iopsd_measure)
+iopsd_fuzz_target(timeline_events ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_timeline_events.c
+  ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/timeline_events iopsd_measure)
