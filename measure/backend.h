@@ -33,8 +33,8 @@ struct meas_opts {
      * the window. A wrapped Python kernel runs the user's code on its main
      * thread; its other threads only move messages and write history. */
     pid_t root_only_tid;
-    /* Spawned runs: called in iopsd once the measured tree exists (all of it
-     * descends from iopsd), with the pid of a measurer's helper process inside
+    /* Spawned runs: called in iopsd once the command has been executed (the
+     * whole measured tree descends from iopsd), with the pid of a measurer's helper process inside
      * it (proc: the reaper), or 0. The timeline starts its sampler here. */
     void (*spawned)(void *arg, pid_t helper);
     void *spawned_arg;

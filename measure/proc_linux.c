@@ -313,11 +313,11 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
         reaper_main(o, argv, sh, &g, pfd[0], pfd[1]);
     close(pfd[1]);
     pfd[1] = -1;
-    if (o->spawned)
-        o->spawned(o->spawned_arg, reaper);
 
     int exec_err = spawn_read_exec_result(pfd[0]);
     pfd[0] = -1;
+    if (o->spawned) /* after the exec: the descriptors are the command's */
+        o->spawned(o->spawned_arg, reaper);
     if (exec_err)
         spawn_record_exec_error(r, argv[0], exec_err);
     else

@@ -1314,8 +1314,6 @@ static int trace_run(const struct meas_opts *o, char *const argv[], struct repor
     }
     tr.root = child;
     spawn_forward_pid = child;
-    if (o->spawned)
-        o->spawned(o->spawned_arg, 0);
     tr.st.t0_ns = t0;
     struct tproc *rp = proc_new(&tr, child, tfdtab_new(true), NULL);
     task_new(&tr, child, rp)->attached = true;
@@ -1342,6 +1340,8 @@ static int trace_run(const struct meas_opts *o, char *const argv[], struct repor
             tr.st.fds_peak = tr.st.fds_now;
             tr.st.fds_kept = 0;
             proc_row_cmd(&tr, child, rp->prow);
+            if (o->spawned) /* after the exec: the descriptors are the command's */
+                o->spawned(o->spawned_arg, 0);
             ptrace(PTRACE_CONT, child, 0L, 0L);
             continue;
         }

@@ -25,3 +25,8 @@ set_tests_properties(findings_cli PROPERTIES TIMEOUT 120
 iopsd_unit_test(test_timeline SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_timeline.c LIBS iopsd_measure)
 iopsd_fuzz_target(timeline_events ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_timeline_events.c
   ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/timeline_events iopsd_measure)
+add_test(NAME timeline_cli
+  COMMAND /usr/bin/python3 -m unittest -v test_timeline
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
+set_tests_properties(timeline_cli PROPERTIES TIMEOUT 300
+  ENVIRONMENT "IOPSD=${CMAKE_BINARY_DIR}/iopsd;IOPSD_HELPERS=${CMAKE_BINARY_DIR}/tests/helpers")
