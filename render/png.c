@@ -4,6 +4,7 @@
  * with libpng as a 4-bit palette image (small, fast, deterministic: no time or
  * text chunks), rendered at `scale` times the displayed size with a pHYs chunk
  * saying so. */
+#include "measure/timeline.h"
 #include "render/render_int.h"
 #include "util/xalloc.h"
 
@@ -15,11 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { C_BG, C_TEXT, C_MUTED, C_GRID, C_AXIS, C_READ, C_WRITE, C__COUNT };
-
 static const uint32_t palette_rgb[C__COUNT] = {
-    RENDER_RGB_BG,   RENDER_RGB_TEXT, RENDER_RGB_MUTED, RENDER_RGB_GRID,
-    RENDER_RGB_AXIS, RENDER_RGB_READ, RENDER_RGB_WRITE,
+    RENDER_RGB_BG,   RENDER_RGB_TEXT,  RENDER_RGB_MUTED,   RENDER_RGB_GRID,
+    RENDER_RGB_AXIS, RENDER_RGB_READ,  RENDER_RGB_WRITE,   RENDER_RGB_RISE,
+    RENDER_RGB_FALL, RENDER_RGB_EVENT, RENDER_RGB_PLATEAU,
 };
 
 /* Layout in displayed pixels (multiplied by the scale). */
@@ -28,14 +28,6 @@ static const uint32_t palette_rgb[C__COUNT] = {
 #define ROW_H     250
 #define PANEL_GAP 20
 #define MIN_SLOTS 8
-
-/* The raster is kept packed as the PNG stores it: two 4-bit palette indices
- * per byte, the left pixel in the high nibble, so encoding needs no pass. */
-struct canvas {
-    int w, h;
-    size_t stride; /* bytes per row: (w + 1) / 2 */
-    uint8_t *px;
-};
 
 static void fill(struct canvas *c, int x0, int y0, int x1, int y1, uint8_t col)
 {
@@ -96,6 +88,26 @@ static void text_up(struct canvas *c, int x, int y, const char *s, int fs, uint8
     }
 }
 
+void render__fill(struct canvas *c, int x0, int y0, int x1, int y1, uint8_t col)
+{
+    fill(c, x0, y0, x1, y1, col);
+}
+
+int render__text_width(const char *s, int fs)
+{
+    return text_width(s, fs);
+}
+
+void render__text(struct canvas *c, int x, int y, const char *s, int fs, uint8_t col)
+{
+    text(c, x, y, s, fs, col);
+}
+
+void render__text_up(struct canvas *c, int x, int y, const char *s, int fs, uint8_t col)
+{
+    text_up(c, x, y, s, fs, col);
+}
+
 static uint64_t add_sat(uint64_t a, uint64_t b)
 {
     return a + b < a ? UINT64_MAX : a + b;
@@ -136,6 +148,8 @@ static bool data_range(const struct report *r, enum png_panel_kind k, unsigned *
 }
 
 /* Widens [lo, hi] around the data to at least MIN_SLOTS buckets. */
+static double nice_step(double raw);
+
 static void widen(unsigned *lo, unsigned *hi, unsigned last)
 {
     while (*hi - *lo + 1 < MIN_SLOTS) {
@@ -151,6 +165,11 @@ static void widen(unsigned *lo, unsigned *hi, unsigned last)
         if (!grew)
             break;
     }
+}
+
+double render__nice_step(double raw)
+{
+    return nice_step(raw);
 }
 
 /* A 1, 2 or 5 times a power of ten at least raw. */
@@ -248,19 +267,21 @@ static void panel_place(const struct report *r, struct png_panel *p, enum png_pa
 int render__png_layout(const struct report *r, const struct render_opts *o, struct png_layout *l)
 {
     memset(l, 0, sizeof(*l));
-    if (!o->histograms || !r->detailed)
-        return -ENODATA;
     unsigned slo = 0, shi = 0, llo = 0, lhi = 0;
-    bool sizes = data_range(r, PANEL_OPS, &slo, &shi);
-    bool lat = r->has_latency && data_range(r, PANEL_LATENCY, &llo, &lhi);
-    if (!sizes && !lat)
-        return -ENODATA;
+    bool hist = o->histograms && r->detailed;
+    bool sizes = hist && data_range(r, PANEL_OPS, &slo, &shi);
+    bool lat = hist && r->has_latency && data_range(r, PANEL_LATENCY, &llo, &lhi);
     int S = o->scale < 1 ? 1 : o->scale > 4 ? 4 : (int)o->scale;
     int W = (o->png_width < 480 ? 480 : o->png_width > 1600 ? 1600 : (int)o->png_width);
-    l->scale = (unsigned)S;
-    l->width = (unsigned)(W * S);
     int y = (MARGIN + HEADER_H) * S;
     int left = MARGIN * S, right = (W - MARGIN) * S;
+    l->timeline = render__png_timeline_place(r, &l->tl, left, right, y, S);
+    if (!sizes && !lat && !l->timeline)
+        return -ENODATA;
+    l->scale = (unsigned)S;
+    l->width = (unsigned)(W * S);
+    if (l->timeline)
+        y += PNG_TIMELINE_H * S;
     if (sizes) {
         widen(&slo, &shi, HIST_SIZE_BUCKETS - 1);
         int mid = (left + right) / 2;
@@ -382,10 +403,20 @@ static void draw_header(struct canvas *c, const struct report *r, const struct p
     bool lat = l->npanels && l->panel[l->npanels - 1].kind == PANEL_LATENCY;
     bool sizes = l->npanels && l->panel[0].kind != PANEL_LATENCY;
     text(c, x, y,
-         sizes && lat ? "I/O sizes and latency"
-         : sizes      ? "I/O sizes"
-                      : "I/O latency",
+         !l->npanels    ? "Descriptors and I/O over time"
+         : sizes && lat ? "I/O sizes and latency"
+         : sizes        ? "I/O sizes"
+                        : "I/O latency",
          ft, C_TEXT);
+    if (!l->npanels) {
+        const struct timeline *tl = r->timeline;
+        char a[RFMT_MAX], sub[RFMT_MAX * 3];
+        snprintf(sub, sizeof(sub), "%s samples every %g s, %zu events (backend: %.15s)",
+                 render__count(a, sizeof(a), tl->offered), tl->interval, tl->nevents,
+                 r->backend[0] ? r->backend : "unknown");
+        text(c, x, y + 9 * ft + 2 * S, sub, fs, C_MUTED);
+        return; /* the timeline panel has its own legend */
+    }
     uint64_t ops = 0, bytes = 0;
     for (unsigned i = 0; i < HIST_SIZE_BUCKETS; i++) {
         ops = add_sat(ops, add_sat(r->size_hist[i].read_ops, r->size_hist[i].write_ops));
@@ -495,6 +526,8 @@ int render_png(const struct report *r, const struct render_opts *o, struct buf *
     c.px = xmalloc(c.stride * (size_t)c.h);
     memset(c.px, C_BG * 0x11, c.stride * (size_t)c.h);
     draw_header(&c, r, &l, S);
+    if (l.timeline)
+        render__png_timeline_draw(&c, r, &l.tl, S);
     for (int i = 0; i < l.npanels; i++)
         draw_panel(&c, r, &l.panel[i], S);
     rc = encode(&c, l.scale, out);

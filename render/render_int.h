@@ -80,13 +80,49 @@ const uint8_t *render__glyph(unsigned char c);
 
 /* ---- the PNG's layout (png.c), shared with the tests */
 /* Palette colours, 0xRRGGBB. */
-#define RENDER_RGB_BG    0xffffff
-#define RENDER_RGB_TEXT  0x24292f
-#define RENDER_RGB_MUTED 0x57606a
-#define RENDER_RGB_GRID  0xe4e8ec
-#define RENDER_RGB_AXIS  0x8c959f
-#define RENDER_RGB_READ  0x2f6fdf
-#define RENDER_RGB_WRITE 0xe8772e
+#define RENDER_RGB_BG      0xffffff
+#define RENDER_RGB_TEXT    0x24292f
+#define RENDER_RGB_MUTED   0x57606a
+#define RENDER_RGB_GRID    0xe4e8ec
+#define RENDER_RGB_AXIS    0x8c959f
+#define RENDER_RGB_READ    0x2f6fdf
+#define RENDER_RGB_WRITE   0xe8772e
+#define RENDER_RGB_RISE    0xcf222e
+#define RENDER_RGB_FALL    0x0969da
+#define RENDER_RGB_EVENT   0x8250df
+#define RENDER_RGB_PLATEAU 0xafb8c1
+
+/* Palette indices of the PNG (4 bits: at most 16). */
+enum {
+    C_BG,
+    C_TEXT,
+    C_MUTED,
+    C_GRID,
+    C_AXIS,
+    C_READ,
+    C_WRITE,
+    C_RISE,
+    C_FALL,
+    C_EVENT,
+    C_PLATEAU,
+    C__COUNT
+};
+
+/* The raster is kept packed as the PNG stores it: two 4-bit palette indices
+ * per byte, the left pixel in the high nibble, so encoding needs no pass. */
+struct canvas {
+    int w, h;
+    size_t stride; /* bytes per row: (w + 1) / 2 */
+    uint8_t *px;
+};
+
+/* Drawing on a canvas (png.c): a rectangle [x0, x1) x [y0, y1), clipped;
+ * text with its top-left corner at (x, y), fs pixels per font pixel; text
+ * read bottom to top with (x, y) its bottom-left corner. */
+void render__fill(struct canvas *c, int x0, int y0, int x1, int y1, uint8_t col);
+int render__text_width(const char *s, int fs);
+void render__text(struct canvas *c, int x, int y, const char *s, int fs, uint8_t col);
+void render__text_up(struct canvas *c, int x, int y, const char *s, int fs, uint8_t col);
 
 enum png_panel_kind { PANEL_OPS, PANEL_BYTES, PANEL_LATENCY };
 
@@ -105,11 +141,36 @@ struct png_panel {
                           its bars take the whole slot (less the gaps) */
 };
 
+/* The timeline panel (png_timeline.c): descriptors (left axis) and
+ * operations per second (right axis) against seconds since the start, all
+ * drawn in data coordinates: x = x0 + t / tmax * (x1 - x0), y = y1 - v /
+ * ymax * (y1 - y0). */
+struct png_timeline {
+    int x0, y0, x1, y1;
+    double tmax;        /* seconds at the right edge */
+    double ymax, ystep; /* descriptors */
+    double omax, ostep; /* operations per second */
+    double tstep;       /* seconds between x ticks */
+};
+
 struct png_layout {
     unsigned width, height, scale; /* pixels */
     int npanels;
     struct png_panel panel[3];
+    bool timeline; /* the report has a timeline to draw, in tl below */
+    struct png_timeline tl;
 };
+
+/* Height in displayed pixels of the timeline panel's band. */
+#define PNG_TIMELINE_H 300
+/* Places the timeline panel of r in the band [x0, x1) x [y, y + H*scale). Returns
+ * false when r has no timeline worth drawing (fewer than 2 samples). */
+bool render__png_timeline_place(const struct report *r, struct png_timeline *t, int x0, int x1,
+                                int y, int S);
+void render__png_timeline_draw(struct canvas *c, const struct report *r,
+                               const struct png_timeline *t, int S);
+/* Rounds a raw axis step up to 1, 2 or 5 times a power of ten. */
+double render__nice_step(double raw);
 
 /* Lays out the PNG of r. Returns 0, or -ENODATA when there is nothing to draw. */
 int render__png_layout(const struct report *r, const struct render_opts *o, struct png_layout *l);
