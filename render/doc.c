@@ -882,6 +882,53 @@ void render__doc_build(struct rdoc *d, const struct report *r, const struct rend
         if (r->has_latency)
             latency_table(d, r);
     }
+    if (r->timeline)
+        render__timeline_tables(d, r);
+}
+
+/* ---- for the sections built in other files (doc_timeline.c) ---- */
+
+struct rtable *render__doc_table(struct rdoc *d, const char *title, const char *align,
+                                 const char *const *heads)
+{
+    struct rtable *t = table_add(d, title, "l");
+    t->ncols = (int)strlen(align);
+    if (t->ncols > RDOC_COLS)
+        t->ncols = RDOC_COLS;
+    memcpy(t->align, align, (size_t)t->ncols);
+    for (int i = 1; heads && i < t->ncols; i++)
+        t->head[i] = heads[i - 1] ? xstrdup(heads[i - 1]) : NULL;
+    return t;
+}
+
+struct rrow *render__doc_row(struct rtable *t, unsigned flags)
+{
+    return row_add(t, flags);
+}
+
+void render__doc_cell(struct rrow *row, int i, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    cell(row, i, "%s", tmp);
+}
+
+void render__doc_note(struct rtable *t, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    note(t, "%s", tmp);
+}
+
+char *render__doc_clean(const char *s, size_t maxw)
+{
+    return clean(s, maxw, false);
 }
 
 void render__doc_release(struct rdoc *d)

@@ -70,6 +70,19 @@ struct rdoc {
 void render__doc_build(struct rdoc *d, const struct report *r, const struct render_opts *o);
 void render__doc_release(struct rdoc *d);
 
+/* For sections built in their own files: a table (heads[0..ncols-2] name
+ * columns 1.., may be NULL), a row (valid until the next), a cell, a note,
+ * and untrusted text made printable in at most maxw columns (caller frees). */
+struct rtable *render__doc_table(struct rdoc *d, const char *title, const char *align,
+                                 const char *const *heads);
+struct rrow *render__doc_row(struct rtable *t, unsigned flags);
+void render__doc_cell(struct rrow *row, int i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void render__doc_note(struct rtable *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *render__doc_clean(const char *s, size_t maxw);
+/* The "Over time" tables of r->timeline (doc_timeline.c). */
+void render__timeline_tables(struct rdoc *d, const struct report *r);
+
 /* ---- the bitmap font (font.c): 95 printable ASCII glyphs, FONT_W x FONT_H
  * pixels each (rows 0..6 above the baseline, 7..8 descenders); anything else
  * is drawn as '?'. Returns the row bits of glyph c, bit FONT_W-1 leftmost. */
