@@ -85,8 +85,8 @@ class Timeline(unittest.TestCase):
         self.assertEqual(rep["fds"]["end"] - rep["fds"]["start"], 60)
         self.assertGreaterEqual(leak["net"], 56)  # the last sample is <= 0.1 s before exit
         self.assertLessEqual(leak["net"], 60)
-        # 200 descriptors for 0.5 s, closed again, in a 3 s run
-        rep, _ = self.run_tl(FDWORK, "burst", "200", "1000", "500", "3000", opts=["--timeline"])
+        # 200 descriptors for 1 s, closed again, in a 3.5 s run
+        rep, _ = self.run_tl(FDWORK, "burst", "200", "1000", "1000", "3500", opts=["--timeline"])
         tl = rep["timeline"]
         self.assertFalse(tl["leak"]["flagged"], tl["leak"])
         self.assertEqual(tl["leak"]["net"], 0)
