@@ -184,8 +184,10 @@ void render__png_timeline_draw(struct canvas *c, const struct report *r,
         int room = (t->y1 - t->y0) - 4 * S;
         while (strlen(msg) > 1 && render__text_width(msg, fs) > room)
             msg[strlen(msg) - 1] = '\0';
-        render__text_up(c, xx + 2 * S, t->y0 + 2 * S + render__text_width(msg, fs), msg, fs,
-                        C_EVENT);
+        /* left of the line: a jump's arrow sits right of its event */
+        int lx = xx - 2 * S - 9 * fs;
+        render__text_up(c, lx < t->x0 + 2 * S ? t->x0 + 2 * S : lx,
+                        t->y0 + 2 * S + render__text_width(msg, fs), msg, fs, C_EVENT);
         last_label = xx;
     }
 
@@ -245,10 +247,9 @@ void render__png_timeline_draw(struct canvas *c, const struct report *r,
         int ya = py(t, j->from_level, t->ymax), yb = py(t, j->to_level, t->ymax);
         arrow(c, xx, ya, yb, S, col);
         snprintf(s, sizeof(s), "%+ld", j->rounded);
-        /* left of the arrow, half way: above the lower plateau for a rise,
-         * below the upper one for a fall, clear of the line either way */
-        render__text(c, xx - 5 * S - render__text_width(s, fs), (ya + yb) / 2 - glyph_h / 2, s, fs,
-                     col);
+        /* right of the arrow, half way: below the upper plateau for a rise,
+         * above the lower one for a fall; the event's label is on the left */
+        render__text(c, xx + 5 * S, (ya + yb) / 2 - glyph_h / 2, s, fs, col);
     }
 
     /* axes, titles, legend */

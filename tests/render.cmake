@@ -22,3 +22,6 @@ add_test(NAME render_cli
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
 set_tests_properties(render_cli PROPERTIES TIMEOUT 120
   ENVIRONMENT "IOPSD_BINARY_DIR=${CMAKE_BINARY_DIR}")
+iopsd_unit_test(test_render_timeline
+  SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_render_timeline.c
+  LIBS iopsd_render iopsd_measure PkgConfig::PNG)
