@@ -29,6 +29,10 @@ static const char usage_text[] =
     "      --json FILE        also save the report (iopsd-report/1 JSON) to FILE\n"
     "      --alert RULE=VALUE a finding's threshold; RULE=off: no such finding\n"
     "                         (rules and defaults: `iopsd measure --help`)\n"
+    "      --timeline[=SECONDS]\n"
+    "                         descriptors, processes and I/O rates every SECONDS\n"
+    "                         (0.1), 'EVENT: <epoch> <message>' lines of the output\n"
+    "                         as markers, plateaus, jumps and a leak verdict\n"
     "  -q, --quiet            no display (with --json: only the file)\n"
     "  -h, --help             show this help\n";
 
@@ -164,7 +168,7 @@ static int parse_options(struct magic *m, char **words, int n, int *first_operan
                 return -EINVAL;
             }
             val = words[++i];
-        } else if (!takes && val) {
+        } else if (!takes && val && strcmp(name, "--timeline")) {
             snprintf(err, errlen, "%%iops: option '%s' takes no argument", name);
             return -EINVAL;
         }
@@ -200,6 +204,15 @@ static int parse_options(struct magic *m, char **words, int n, int *first_operan
             char why[160];
             if (findings_parse_alert(&m->alerts, val, why, sizeof why)) {
                 snprintf(err, errlen, "%%iops: %s", why);
+                return -EINVAL;
+            }
+        } else if (!strcmp(name, "--timeline")) {
+            char *end = NULL;
+            m->timeline = val ? strtod(val, &end) : 0.1;
+            if (val && (end == val || *end || !(m->timeline > 0) || m->timeline > 3600)) {
+                snprintf(err, errlen,
+                         "%%iops: --timeline: '%.40s' is not a number of seconds in (0, 3600]",
+                         val);
                 return -EINVAL;
             }
         } else if (!strcmp(name, "-q") || !strcmp(name, "--quiet")) {

@@ -42,6 +42,7 @@ struct magic {
     unsigned hist_kinds;         /* --hist-kinds: mask of (1u << enum fd_kind); 0: the default */
     char *json_path;             /* --json FILE: also save the report there (owned; NULL: no) */
     bool quiet;                  /* --quiet: no display (with --json, only the file) */
+    double timeline;             /* --timeline[=SECONDS]: sample over time; 0: off */
     struct findings_opts alerts; /* --alert RULE=VALUE (repeatable) */
     enum magic_control control;  /* MAGIC_CONTROL */
     char *history_path;          /* history --json FILE / --csv FILE (owned) */

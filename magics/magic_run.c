@@ -3,6 +3,7 @@
 #include "magics/magic_run.h"
 #include "measure/procfs.h"
 #include "measure/report_json.h"
+#include "measure/timeline.h"
 #include "render/render.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -39,6 +40,12 @@ struct magic_run {
     /* processes of the tree at the start (not the user's, if still there at the end) */
     pid_t *before;
     size_t nbefore;
+    /* --timeline: samples on their own absolute deadlines, events from the output */
+    double tl_interval; /* 0: off */
+    struct timeline *tl;
+    struct tl_tree tl_tree;
+    uint64_t tl_next_ns;
+    struct tl_eventfeed tl_feed[2];
 };
 
 #define TREE_MAX 4096
@@ -92,6 +99,7 @@ int magic_run_new(const struct magic *m, struct magic_run **out, char *err, size
     r->ro.top_files = r->mo.top_files;
     r->json_path = m->json_path ? xstrdup(m->json_path) : NULL;
     r->quiet = m->quiet;
+    r->tl_interval = m->timeline;
     r->alerts = m->alerts;
     report_init(&r->report);
     unsigned char rnd[12];
@@ -110,6 +118,90 @@ int magic_run_new(const struct magic *m, struct magic_run **out, char *err, size
 const char *magic_run_backend(const struct magic_run *r)
 {
     return r->backend->name;
+}
+
+/* ---- --timeline ---- */
+
+static void timeline_sample(struct magic_run *r, bool final)
+{
+#ifdef __linux__
+    struct tl_sample s;
+    tl_sample_tree(&r->tl_tree, &s);
+    if (r->tl_tree.fast)
+        r->tl->fast_count = true;
+    if (final)
+        timeline_add_final_sample(r->tl, &s);
+    else
+        timeline_add_sample(r->tl, &s);
+#else
+    (void)r;
+    (void) final;
+#endif
+}
+
+/* The tree is the engine's process and its descendants; its descriptors
+ * include the engine's plumbing, a constant base under the cell's own. */
+static void timeline_begin(struct magic_run *r)
+{
+    r->tl = timeline_new(r->tl_interval, clock_wall_seconds());
+    memset(&r->tl_tree, 0, sizeof r->tl_tree);
+    r->tl_tree.root = r->root;
+    r->tl_tree.include_root = true;
+    r->tl_tree.kinds = true;
+    r->tl_tree.t0_mono = r->t0_ns;
+    tl_eventfeed_init(&r->tl_feed[0], r->tl, TL_SRC_STDOUT);
+    tl_eventfeed_init(&r->tl_feed[1], r->tl, TL_SRC_STDERR);
+    timeline_add_event(r->tl, r->tl->t0_wall, 0, TL_SRC_START, "cell start", 10);
+    timeline_sample(r, false);
+    r->tl_next_ns = r->t0_ns + (uint64_t)(r->tl_interval * 1e9);
+}
+
+long magic_run_timeline_due_ms(const struct magic_run *r)
+{
+    if (!r || !r->win || !r->tl)
+        return -1;
+    uint64_t now = clock_mono_ns();
+    if (now >= r->tl_next_ns)
+        return 0;
+    return (long)((r->tl_next_ns - now + 999999u) / 1000000u);
+}
+
+void magic_run_timeline_tick(struct magic_run *r)
+{
+    if (magic_run_timeline_due_ms(r) != 0)
+        return;
+    timeline_sample(r, false);
+    uint64_t now = clock_mono_ns(), step = (uint64_t)(r->tl_interval * 1e9);
+    while (r->tl_next_ns <= now) /* absolute deadlines: missed ones are skipped */
+        r->tl_next_ns += step;
+}
+
+void magic_run_output(struct magic_run *r, bool is_stderr, const char *data, size_t len)
+{
+    if (!r || !r->win || !r->tl)
+        return;
+    struct tl_eventfeed *f = &r->tl_feed[is_stderr ? 1 : 0];
+    f->received = (double)(clock_mono_ns() - r->t0_ns) / 1e9;
+    tl_eventfeed_feed(f, data, len);
+}
+
+/* At the end gate: the last sample, the end marker, the analysis; the
+ * timeline joins the report. */
+static void timeline_end(struct magic_run *r)
+{
+    for (int k = 0; k < 2; k++)
+        tl_eventfeed_finish(&r->tl_feed[k]);
+    timeline_sample(r, true);
+    timeline_add_event(r->tl, clock_wall_seconds(), (double)(clock_mono_ns() - r->t0_ns) / 1e9,
+                       TL_SRC_END, "cell end", 8);
+    struct tl_params p;
+    tl_params_init(&p);
+    const struct report *rep = &r->report;
+    timeline_analyse(r->tl, &p, rep->detailed,
+                     (int64_t)rep->meta_ops[META_OPEN] - (int64_t)rep->meta_ops[META_CLOSE]);
+    timeline_free(r->report.timeline);
+    r->report.timeline = r->tl;
+    r->tl = NULL;
 }
 
 int magic_run_begin(struct magic_run *r, const struct magic_plumbing *p, char *err, size_t errlen)
@@ -133,6 +225,8 @@ int magic_run_begin(struct magic_run *r, const struct magic_plumbing *p, char *e
     r->next_ns = r->t0_ns + ms_ns(MAGIC_PROGRESS_AFTER_MS);
     r->before = xcalloc(TREE_MAX, sizeof *r->before);
     r->nbefore = tree_now(p->root, r->before);
+    if (r->tl_interval > 0)
+        timeline_begin(r);
     return 0;
 }
 
@@ -228,6 +322,8 @@ int magic_run_end(struct magic_run *r, const struct magic_framing *f, char *err,
     int rc = r->backend->window_end(r->win, &r->report, why, sizeof why);
     r->win = NULL;
     r->ended = true;
+    if (r->tl)
+        timeline_end(r);
     /* processes the code started and left running (background jobs) */
     pid_t *now = xcalloc(TREE_MAX, sizeof *now);
     size_t n = tree_now(r->root, now), still = 0;
@@ -338,6 +434,7 @@ void magic_run_free(struct magic_run *r)
         magic_run_end(r, NULL, err, sizeof err);
     }
     report_release(&r->report);
+    timeline_free(r->tl);
     free(r->before);
     free(r->json_path);
     free(r);

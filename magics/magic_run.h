@@ -70,6 +70,16 @@ long magic_run_progress_due_ms(const struct magic_run *r);
  * tells whether a display was already shown (then it is an
  * update_display_data). NULL when not due. */
 json_t *magic_run_progress(struct magic_run *r, bool *update);
+/* --timeline: the sampler's own deadline, apart from the progress display's
+ * (absolute: start + k x interval). Milliseconds until the next sample is
+ * due, 0 when due, -1 when the magic has no timeline or is not measuring.
+ * _tick takes the sample when due (the kernel loop calls it). */
+long magic_run_timeline_due_ms(const struct magic_run *r);
+void magic_run_timeline_tick(struct magic_run *r);
+/* A chunk of the cell's output (stdout, or stderr): its EVENT lines become
+ * the timeline's markers (lines cut across chunks are joined). */
+void magic_run_output(struct magic_run *r, bool is_stderr, const char *data, size_t len);
+
 /* The display_id of the progress display and the final report. */
 const char *magic_run_display_id(const struct magic_run *r);
 /* A progress display was shown (the report replaces it in place). */

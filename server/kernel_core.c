@@ -854,6 +854,8 @@ void kcore_engine_event(void *ctx, const struct engine_event *ev)
         if (!cell->silent && ev->len)
             publish_stream(k, ev->type == ENGINE_EV_STDOUT ? "stdout" : "stderr", ev->data,
                            ev->len);
+        if (cell->run && ev->len) /* %%iops --timeline: EVENT lines */
+            magic_run_output(cell->run, ev->type == ENGINE_EV_STDERR, ev->data, ev->len);
         break;
     case ENGINE_EV_INPUT_REQUEST: {
         if (!cell->allow_stdin)
@@ -886,15 +888,20 @@ void kcore_engine_event(void *ctx, const struct engine_event *ev)
 
 long kcore_timeout_ms(struct kernel *k)
 {
-    if (!k->cell.active || !k->cell.run || k->cell.silent)
+    if (!k->cell.active || !k->cell.run)
         return -1;
-    return magic_run_progress_due_ms(k->cell.run);
+    long tl = magic_run_timeline_due_ms(k->cell.run);
+    long pr = k->cell.silent ? -1 : magic_run_progress_due_ms(k->cell.run);
+    return tl < 0 ? pr : pr < 0 ? tl : tl < pr ? tl : pr;
 }
 
 void kcore_tick(struct kernel *k)
 {
     struct kcell *cell = &k->cell;
-    if (kcore_timeout_ms(k) != 0)
+    if (!cell->active || !cell->run)
+        return;
+    magic_run_timeline_tick(cell->run); /* its own deadline: samples even when silent */
+    if (cell->silent || magic_run_progress_due_ms(cell->run) != 0)
         return;
     bool update = false;
     json_t *data = magic_run_progress(cell->run, &update);

@@ -30,7 +30,7 @@ class Timeline(unittest.TestCase):
 
     def check_demo(self, backend, compat):
         opts = ["--timeline=0.05"] + (["--fdprof"] if compat else [])
-        rep, p = self.run_tl(IOPSD, "demo", "fds", "--stage", "0.5", opts=opts, backend=backend)
+        rep, p = self.run_tl(IOPSD, "demo", "fds", "--stage", "0.7", opts=opts, backend=backend)
         tl = rep["timeline"]
         out = [e for e in tl["events"] if e["source"] == "stdout"]
         self.assertEqual([e["message"] for e in out],
