@@ -130,8 +130,35 @@ static void test_errors(void)
     magic_release(&m);
 }
 
+static void test_timeline_option(void)
+{
+    struct magic m;
+    char err[256];
+    magic_init(&m);
+    CHECK_INT(parse("%%iops\nls", &m, err), 0);
+    CHECK(m.timeline == 0);
+    magic_release(&m);
+    CHECK_INT(parse("%%iops --timeline\nls", &m, err), 0);
+    CHECK(m.timeline == 0.1);
+    magic_release(&m);
+    CHECK_INT(parse("%%iops -b proc --timeline=0.05\nls", &m, err), 0);
+    CHECK(m.timeline == 0.05);
+    CHECK_STR(m.backend, "proc");
+    magic_release(&m);
+    CHECK_INT(parse("%iops --timeline=2 sleep 1", &m, err), 0);
+    CHECK(m.timeline == 2);
+    CHECK_STR(m.measured, "sleep 1");
+    magic_release(&m);
+    CHECK_INT(parse("%%iops --timeline=0\nls", &m, err), -EINVAL);
+    CHECK(strstr(err, "--timeline") != NULL);
+    CHECK_INT(parse("%%iops --timeline=x\nls", &m, err), -EINVAL);
+    CHECK_INT(parse("%%iops --timeline=3601\nls", &m, err), -EINVAL);
+    magic_release(&m);
+}
+
 int main(void)
 {
+    test_timeline_option();
     test_none();
     test_cell();
     test_line();
