@@ -424,10 +424,9 @@ int cmd_measure(int argc, char **argv)
             if (render_png(&r, NULL, &b, NULL) == 0) {
                 fwrite(b.data, 1, b.len, png);
             } else {
-                cli_error(
-                    "--png: nothing to draw (histograms need --backend trace; a timeline, --timeline); "
-                    "%s not written",
-                    png_path);
+                cli_error("--png: no histograms to draw (they need --backend trace) and no "
+                          "timeline (--timeline); %s not written",
+                          png_path);
                 if (png != stdout)
                     unlink(png_path);
             }
