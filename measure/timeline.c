@@ -93,6 +93,17 @@ void timeline_add_final_sample(struct timeline *tl, const struct tl_sample *s)
     add_sample(tl, s, true);
 }
 
+void timeline_set_final_io(struct timeline *tl, const uint64_t io[4])
+{
+    for (size_t i = tl->nsamples; i-- > 0;) {
+        struct tl_sample *s = &tl->samples[i];
+        uint64_t *f[4] = {&s->read_ops, &s->write_ops, &s->read_bytes, &s->write_bytes};
+        for (int k = 0; k < 4; k++)
+            if (i == tl->nsamples - 1 || *f[k] > io[k])
+                *f[k] = io[k];
+    }
+}
+
 const struct tl_sample *timeline_last(const struct timeline *tl)
 {
     return tl->nsamples ? &tl->samples[tl->nsamples - 1] : NULL;

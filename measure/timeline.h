@@ -129,6 +129,11 @@ void timeline_free(struct timeline *tl);
 void timeline_add_sample(struct timeline *tl, const struct tl_sample *s);
 /* The same for the sample taken at exit: always kept. */
 void timeline_add_final_sample(struct timeline *tl, const struct tl_sample *s);
+/* Gives the last sample the run's exact cumulative counters (read ops, write
+ * ops, read bytes, write bytes) and lowers any earlier sample that had
+ * counted more (a measurer's helper's own reads, a process counted twice
+ * while being reaped), so the series stays non-decreasing. */
+void timeline_set_final_io(struct timeline *tl, const uint64_t io[4]);
 /* The last sample kept (NULL before any). */
 const struct tl_sample *timeline_last(const struct timeline *tl);
 

@@ -74,18 +74,17 @@ static void take_sample(struct tl_watch *w, bool final)
 {
     struct tl_sample s;
     tl_sample_tree(&w->tree, &s);
-    if (final && w->have_exact) {
-        s.read_ops = w->exact[0];
-        s.write_ops = w->exact[1];
-        s.read_bytes = w->exact[2];
-        s.write_bytes = w->exact[3];
-    }
     if (w->tree.fast)
         w->tl->fast_count = true;
-    if (final)
+    if (final) {
         timeline_add_final_sample(w->tl, &s);
-    else
+        if (w->have_exact) {
+            timeline_set_final_io(w->tl, w->exact);
+            s = *timeline_last(w->tl);
+        }
+    } else {
         timeline_add_sample(w->tl, &s);
+    }
     if (w->jsonl) {
         tl_jsonl_sample(w->jsonl, &s, w->have_prev ? &w->prev : NULL);
         fflush(w->jsonl);

@@ -464,6 +464,27 @@ static void test_store(void)
     CHECK_U64(tl->samples[0].mono_ns, 0);
     timeline_free(tl);
 
+    /* the exact totals at the end lower earlier samples that counted more */
+    tl = timeline_new(0.1, 0);
+    for (uint64_t i = 0; i < 5; i++) {
+        s.mono_ns = i * 100000000ull;
+        s.read_ops = i * 10;
+        s.read_bytes = i * 1000;
+        timeline_add_sample(tl, &s);
+    }
+    timeline_set_final_io(tl, (uint64_t[4]){35, 0, 4500, 0});
+    CHECK_U64(tl->samples[4].read_ops, 35);
+    CHECK_U64(tl->samples[3].read_ops, 30);
+    CHECK_U64(tl->samples[4].read_bytes, 4500);
+    CHECK_U64(tl->samples[3].read_bytes, 3000);
+    CHECK_U64(tl->samples[4].write_ops, 0);
+    timeline_set_final_io(tl, (uint64_t[4]){25, 0, 2500, 0});
+    CHECK_U64(tl->samples[3].read_ops, 25);
+    CHECK_U64(tl->samples[2].read_ops, 20);
+    CHECK_U64(tl->samples[2].read_bytes, 2000);
+    CHECK_U64(tl->samples[3].read_bytes, 2500);
+    timeline_free(tl);
+
     /* 6,000 samples (10 minutes at 0.1 s): halved once, exactly */
     tl = timeline_new(0.1, 0);
     for (uint64_t i = 0; i < 6000; i++) {
