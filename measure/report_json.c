@@ -498,6 +498,11 @@ int report_from_json(const json_t *doc, struct report *r, char *err, size_t errl
     v = json_object_get(doc, "per_process");
     if (json_is_object(v))
         parse_procs(&c, v, r);
+    v = json_object_get(doc, "timeline");
+    if (json_is_object(v)) {
+        timeline_free(r->timeline);
+        r->timeline = timeline_from_json(v);
+    }
     v = json_object_get(doc, "findings");
     if (json_is_array(v)) {
         r->has_findings = true;

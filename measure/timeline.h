@@ -216,6 +216,11 @@ int tl_sample_tree(struct tl_tree *tree, struct tl_sample *s);
 /* The report's "timeline" section (a new reference). */
 struct json_t;
 struct json_t *timeline_to_json(const struct timeline *tl);
+/* Reads a "timeline" section back (a saved report; untrusted): whatever is
+ * missing or of the wrong type is 0, at most TL_MAX_SAMPLES samples,
+ * plateaus and jumps and TL_MAX_EVENTS events are read, an event index out of
+ * range is none. NULL when o is not an object. Caller frees. */
+struct timeline *timeline_from_json(const struct json_t *o);
 /* JSON Lines, fdprof-compatible: one object per line. A sample carries
  * timestamp, elapsed, open_fds and our keys; prev (may be NULL) gives the
  * rates. An event is {"type":"event",...}; the summary comes last. */

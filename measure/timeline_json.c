@@ -3,10 +3,12 @@
  * fdprof-compatible JSON Lines stream. */
 #include "measure/timeline.h"
 #include "util/utf8.h"
+#include "util/xalloc.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static json_t *jnum(double v)
 {
@@ -254,4 +256,157 @@ void tl_jsonl_summary(FILE *f, const struct timeline *tl)
     json_object_update(o, full);
     json_decref(full);
     put_line(f, o);
+}
+
+/* ---- reading the section back (iopsd render): untrusted, capped ---- */
+
+static double num(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    double d = json_is_number(v) ? json_number_value(v) : 0;
+    return isfinite(d) ? d : 0;
+}
+
+static double col_num(const json_t *cols, const char *k, size_t i)
+{
+    const json_t *v = json_array_get(json_object_get(cols, k), i);
+    double d = json_is_number(v) ? json_number_value(v) : 0;
+    return isfinite(d) ? d : 0;
+}
+
+static uint64_t to_u64(double d)
+{
+    return d > 0 ? (d < 1.8e19 ? (uint64_t)d : UINT64_MAX) : 0;
+}
+
+static int32_t to_i32(double d)
+{
+    return d < -1 ? -1 : d > 2147483647.0 ? INT32_MAX : (int32_t)d;
+}
+
+struct timeline *timeline_from_json(const json_t *o)
+{
+    if (!json_is_object(o))
+        return NULL;
+    struct timeline *tl = timeline_new(num(o, "interval_seconds"), num(o, "start_time"));
+    tl->fast_count = json_is_true(json_object_get(o, "fast_count"));
+    const json_t *cols = json_object_get(o, "samples");
+    size_t n = json_array_size(json_object_get(cols, "elapsed"));
+    if (n > TL_MAX_SAMPLES)
+        n = TL_MAX_SAMPLES;
+    const json_t *kinds = json_object_get(cols, "fds_by_kind");
+    for (size_t i = 0; i < n; i++) {
+        struct tl_sample s;
+        memset(&s, 0, sizeof(s));
+        double e = col_num(cols, "elapsed", i);
+        s.mono_ns = e > 0 ? (e < 1e9 ? (uint64_t)(e * 1e9) : (uint64_t)1e18) : 0;
+        s.wall = col_num(cols, "wall", i);
+        s.open_fds = to_i32(col_num(cols, "open_fds", i));
+        double p = col_num(cols, "processes", i);
+        s.processes = p > 0 && p < 4e9 ? (uint32_t)p : 0;
+        s.read_ops = to_u64(col_num(cols, "read_ops", i));
+        s.write_ops = to_u64(col_num(cols, "write_ops", i));
+        s.read_bytes = to_u64(col_num(cols, "read_bytes", i));
+        s.write_bytes = to_u64(col_num(cols, "write_bytes", i));
+        for (int k = 0; k < FDK__COUNT; k++) {
+            const json_t *a = json_object_get(kinds, fd_kind_name((enum fd_kind)k));
+            const json_t *v = json_array_get(a, i);
+            s.by_kind[k] = json_is_integer(v) ? to_i32((double)json_integer_value(v)) : -1;
+        }
+        /* out of order times are not samples of one run: stop there */
+        if (tl->nsamples && s.mono_ns < tl->samples[tl->nsamples - 1].mono_ns)
+            break;
+        timeline_add_sample(tl, &s);
+    }
+    tl->offered = to_u64(num(o, "samples_taken"));
+    tl->decimated = to_u64(num(o, "samples_decimated"));
+    tl->events_dropped = to_u64(num(o, "events_dropped"));
+    tl->lines_too_long = to_u64(num(o, "lines_too_long"));
+
+    const json_t *ev = json_object_get(o, "events"), *e;
+    size_t i;
+    json_array_foreach(ev, i, e)
+    {
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        const char *src = json_string_value(json_object_get(e, "source"));
+        enum tl_event_source sv = TL_SRC_OUTPUT;
+        for (int k = TL_SRC_STDOUT; k <= TL_SRC_END; k++)
+            if (src && !strcmp(src, tl_source_name((enum tl_event_source)k)))
+                sv = (enum tl_event_source)k;
+        size_t before = tl->nevents;
+        timeline_add_event(tl, num(e, "timestamp"), num(e, "received"), sv, msg ? msg : "",
+                           msg ? strlen(msg) : 0);
+        if (tl->nevents > before)
+            tl->events[before].elapsed = num(e, "elapsed");
+    }
+
+    const json_t *a = json_object_get(o, "analysis");
+    if (json_is_object(a)) {
+        struct tl_params *p = &tl->params;
+        const char *mode = json_string_value(json_object_get(a, "mode"));
+        p->compat = mode && !strcmp(mode, "fdprof");
+        p->tolerance = num(a, "tolerance");
+        double ml = num(a, "min_length");
+        p->min_length = ml > 0 && ml < 1e9 ? (unsigned)ml : p->min_length;
+        p->min_duration = num(a, "min_duration");
+        p->merge = json_is_true(json_object_get(a, "merge"));
+        p->merge_threshold = num(a, "merge_threshold");
+        p->jump_threshold = num(a, "jump_threshold");
+        tl->analysed = true;
+        const json_t *pl = json_object_get(o, "plateaus"), *x;
+        size_t np = json_array_size(pl);
+        if (np > TL_MAX_SAMPLES)
+            np = TL_MAX_SAMPLES;
+        tl->plateaus = np ? xcalloc(np, sizeof(*tl->plateaus)) : NULL;
+        for (i = 0; i < np; i++) {
+            x = json_array_get(pl, i);
+            struct tl_plateau *q = &tl->plateaus[tl->nplateaus++];
+            q->level = num(x, "level");
+            q->start_time = num(x, "start");
+            q->end_time = num(x, "end");
+            q->start_idx = to_u64(num(x, "start_index"));
+            q->end_idx = to_u64(num(x, "end_index"));
+            q->nvalues = to_u64(num(x, "samples"));
+            q->variance = num(x, "variance");
+        }
+        const json_t *ju = json_object_get(o, "jumps");
+        size_t nj = json_array_size(ju);
+        if (nj > TL_MAX_SAMPLES)
+            nj = TL_MAX_SAMPLES;
+        tl->jumps = nj ? xcalloc(nj, sizeof(*tl->jumps)) : NULL;
+        for (i = 0; i < nj; i++) {
+            x = json_array_get(ju, i);
+            struct tl_jump *q = &tl->jumps[tl->njumps++];
+            q->time = num(x, "time");
+            q->from_time = num(x, "from_time");
+            q->to_time = num(x, "to_time");
+            double sz = num(x, "size");
+            q->rounded = sz > -1e15 && sz < 1e15 ? (long)sz : 0;
+            q->size = num(x, "exact_size");
+            q->from_level = num(x, "from_level");
+            q->to_level = num(x, "to_level");
+            const json_t *ei = json_object_get(x, "event");
+            q->event = json_is_integer(ei) && json_integer_value(ei) >= 0 &&
+                               (size_t)json_integer_value(ei) < tl->nevents
+                           ? (long)json_integer_value(ei)
+                           : -1;
+            q->event_distance = num(x, "event_distance");
+        }
+        const json_t *lk = json_object_get(o, "leak");
+        if (json_is_object(lk)) {
+            struct tl_leak *l = &tl->leak;
+            l->computed = true;
+            l->slope = num(lk, "slope_per_second");
+            l->duration = num(lk, "duration_seconds");
+            l->growth = num(lk, "growth");
+            double net = num(lk, "net");
+            l->net = net > -1e15 && net < 1e15 ? (long)net : 0;
+            const json_t *omc = json_object_get(lk, "opens_minus_closes");
+            l->has_opens = json_is_integer(omc);
+            l->opens_minus_closes = l->has_opens ? (int64_t)json_integer_value(omc) : 0;
+            p->leak_threshold = num(lk, "threshold");
+            l->flagged = json_is_true(json_object_get(lk, "flagged"));
+        }
+    }
+    return tl;
 }

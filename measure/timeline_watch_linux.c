@@ -185,6 +185,12 @@ int tl_watch_prepare(struct tl_watch **out, struct timeline *tl, bool capture, F
     w->tree.include_root = false;
     w->tree.kinds = true;
     w->tree.have_base = true; /* a new tree: its counters start at 0 */
+    /* The start is now, before the command is started: a line it prints at
+     * once is after it; the first sample comes once it has been executed. */
+    w->t0 = w->tree.t0_mono = clock_mono_ns();
+    tl->t0_wall = clock_wall_seconds();
+    timeline_add_event(tl, tl->t0_wall, 0, TL_SRC_START, "start", 5);
+    emit_new_events(w, 0);
     tl_eventfeed_init(&w->feed[0], tl, TL_SRC_STDOUT);
     tl_eventfeed_init(&w->feed[1], tl, TL_SRC_STDERR);
     w->stopfd = eventfd(0, EFD_CLOEXEC);
@@ -222,10 +228,6 @@ void tl_watch_started(void *arg, pid_t helper)
     if (w->started)
         return;
     w->tree.helper = helper;
-    w->t0 = w->tree.t0_mono = clock_mono_ns();
-    w->tl->t0_wall = clock_wall_seconds();
-    timeline_add_event(w->tl, w->tl->t0_wall, 0, TL_SRC_START, "start", 5);
-    emit_new_events(w, w->tl->nevents - 1);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -69,6 +69,18 @@ class Timeline(unittest.TestCase):
         self.assertEqual(rep["io"]["write_ops"], 7)  # the seven EVENT lines
         files = s["fds_by_kind"]["file"]
         self.assertEqual(max(files), 19)
+        # a saved report renders its timeline again: tables and the PNG panel
+        js = os.path.join(self.tmp.name, "saved.json")
+        with open(js, "w") as f:
+            json.dump(rep, f)
+        png = os.path.join(self.tmp.name, "t.png")
+        p = subprocess.run([IOPSD, "render", "--png", png, js], capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = subprocess.run([IOPSD, "render", js], capture_output=True)
+        self.assertIn(b"Plateaus (7)", p.stdout)
+        self.assertIn(b"Jumps (6)", p.stdout)
+        with open(png, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
 
     def test_demo_trace(self):
         rep = self.check_demo("trace", False)

@@ -547,6 +547,29 @@ static void test_json(void)
     CHECK_INT(json_integer_value(json_object_get(j0, "size")), 5);
     CHECK_STR(json_string_value(json_object_get(j0, "event_message")), "stage 1");
     CHECK(json_is_false(json_object_get(json_object_get(t, "leak"), "flagged")));
+    /* read back: the same section, the same text */
+    struct report back;
+    report_init(&back);
+    char err[256];
+    CHECK_INT(report_from_json(doc, &back, err, sizeof(err)), 0);
+    CHECK(back.timeline != NULL);
+    if (back.timeline) {
+        CHECK_INT(back.timeline->nsamples, 63);
+        CHECK_INT(back.timeline->nplateaus, 7);
+        CHECK_INT(back.timeline->njumps, 6);
+        CHECK_INT(back.timeline->nevents, 6);
+        CHECK_INT(back.timeline->jumps[2].rounded, 6);
+        CHECK_INT(back.timeline->jumps[2].event, 2);
+        CHECK_INT(back.timeline->samples[62].write_ops, 124);
+        json_t *again = report_to_json(&back);
+        char *a = json_dumps(json_object_get(doc, "timeline"), JSON_SORT_KEYS);
+        char *b = json_dumps(json_object_get(again, "timeline"), JSON_SORT_KEYS);
+        CHECK_STR(b, a);
+        free(a);
+        free(b);
+        json_decref(again);
+    }
+    report_release(&back);
     json_decref(doc);
     report_release(&r); /* frees the timeline */
 }
