@@ -26,6 +26,7 @@ cmake --build build-asan -j"$jobs"
 
 echo "== valgrind memcheck (the unit tests that do not trace or spawn kernels)"
 for t in test_procfs test_report test_findings test_util test_magic test_render_golden test_render_png \
+         test_timeline test_render_timeline \
          test_fsusage test_protocol; do
     (cd build/tests && IOPSD_SOURCE_DIR="$PWD/../.." IOPSD_BINARY_DIR="$PWD/.." \
         valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
