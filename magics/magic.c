@@ -33,6 +33,9 @@ static const char usage_text[] =
     "                         descriptors, processes and I/O rates every SECONDS\n"
     "                         (0.1), 'EVENT: <epoch> <message>' lines of the output\n"
     "                         as markers, plateaus, jumps and a leak verdict\n"
+    "      --fdprof           (with --timeline) plateaus and jumps as fdprof finds them\n"
+    "      --leak-threshold N (with --timeline) descriptors gained over the cell that\n"
+    "                         flag a leak (10)\n"
     "  -q, --quiet            no display (with --json: only the file)\n"
     "  -h, --help             show this help\n";
 
@@ -48,6 +51,7 @@ void magic_init(struct magic *m)
     m->histograms = true;
     m->top_files = -1;
     findings_opts_init(&m->alerts);
+    tl_params_init(&m->tl_params);
 }
 
 void magic_release(struct magic *m)
@@ -161,7 +165,8 @@ static int parse_options(struct magic *m, char **words, int n, int *first_operan
             val = eq + 1;
         bool takes = !strcmp(name, "-b") || !strcmp(name, "--backend") || !strcmp(name, "-n") ||
                      !strcmp(name, "--top") || !strcmp(name, "--hist-kinds") ||
-                     !strcmp(name, "--json") || !strcmp(name, "--alert");
+                     !strcmp(name, "--json") || !strcmp(name, "--alert") ||
+                     !strcmp(name, "--leak-threshold");
         if (takes && !val) {
             if (i + 1 >= n) {
                 snprintf(err, errlen, "%%iops: option '%s' needs an argument", name);
@@ -215,6 +220,17 @@ static int parse_options(struct magic *m, char **words, int n, int *first_operan
                          val);
                 return -EINVAL;
             }
+        } else if (!strcmp(name, "--fdprof")) {
+            m->tl_params.compat = true;
+        } else if (!strcmp(name, "--leak-threshold")) {
+            char *end = NULL;
+            double v = strtod(val, &end);
+            if (end == val || *end || !(v >= 0) || v > 1e9) {
+                snprintf(err, errlen, "%%iops: --leak-threshold: '%.40s' is not a number >= 0",
+                         val);
+                return -EINVAL;
+            }
+            m->tl_params.leak_threshold = v;
         } else if (!strcmp(name, "-q") || !strcmp(name, "--quiet")) {
             m->quiet = true;
         } else if (!strcmp(name, "-h") || !strcmp(name, "--help")) {

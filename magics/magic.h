@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "measure/findings.h"
+#include "measure/timeline.h"
 
 /* Longest magic line accepted; longer ones are an error, not truncated. */
 #define MAGIC_MAX_LINE 4096
@@ -43,6 +44,7 @@ struct magic {
     char *json_path;             /* --json FILE: also save the report there (owned; NULL: no) */
     bool quiet;                  /* --quiet: no display (with --json, only the file) */
     double timeline;             /* --timeline[=SECONDS]: sample over time; 0: off */
+    struct tl_params tl_params;  /* --fdprof, --leak-threshold N (with --timeline) */
     struct findings_opts alerts; /* --alert RULE=VALUE (repeatable) */
     enum magic_control control;  /* MAGIC_CONTROL */
     char *history_path;          /* history --json FILE / --csv FILE (owned) */

@@ -42,6 +42,7 @@ struct magic_run {
     size_t nbefore;
     /* --timeline: samples on their own absolute deadlines, events from the output */
     double tl_interval; /* 0: off */
+    struct tl_params tl_params;
     struct timeline *tl;
     struct tl_tree tl_tree;
     uint64_t tl_next_ns;
@@ -100,6 +101,7 @@ int magic_run_new(const struct magic *m, struct magic_run **out, char *err, size
     r->json_path = m->json_path ? xstrdup(m->json_path) : NULL;
     r->quiet = m->quiet;
     r->tl_interval = m->timeline;
+    r->tl_params = m->tl_params;
     r->alerts = m->alerts;
     report_init(&r->report);
     unsigned char rnd[12];
@@ -194,10 +196,8 @@ static void timeline_end(struct magic_run *r)
     timeline_sample(r, true);
     timeline_add_event(r->tl, clock_wall_seconds(), (double)(clock_mono_ns() - r->t0_ns) / 1e9,
                        TL_SRC_END, "cell end", 8);
-    struct tl_params p;
-    tl_params_init(&p);
     const struct report *rep = &r->report;
-    timeline_analyse(r->tl, &p, rep->detailed,
+    timeline_analyse(r->tl, &r->tl_params, rep->detailed,
                      (int64_t)rep->meta_ops[META_OPEN] - (int64_t)rep->meta_ops[META_CLOSE]);
     timeline_free(r->report.timeline);
     r->report.timeline = r->tl;

@@ -56,6 +56,13 @@ class KernelTimeline(unittest.TestCase):
                 self.assertFalse(tl["leak"]["flagged"])
                 self.assertIn("image/png", d["data"])  # the timeline panel, any backend
 
+    def test_analysis_options(self):
+        msgs = self.run_cell("%%iops --timeline --fdprof --leak-threshold 3 -b proc\nsleep 0.7")
+        tl = report_json(msgs)["data"]["application/json"]["timeline"]
+        self.assertEqual(tl["analysis"]["mode"], "fdprof")
+        self.assertEqual(tl["analysis"]["min_length"], 5)
+        self.assertEqual(tl["leak"]["threshold"], 3.0)
+
     def test_no_timeline_without_the_option(self):
         msgs = self.run_cell("%%iops -b proc\necho 'EVENT: 1 x'")
         self.assertNotIn("timeline", report_json(msgs)["data"]["application/json"])

@@ -149,6 +149,12 @@ static void test_timeline_option(void)
     CHECK(m.timeline == 2);
     CHECK_STR(m.measured, "sleep 1");
     magic_release(&m);
+    CHECK_INT(parse("%%iops --timeline --fdprof --leak-threshold 3\nls", &m, err), 0);
+    CHECK(m.tl_params.compat);
+    CHECK(m.tl_params.leak_threshold == 3);
+    CHECK(m.tl_params.tolerance == 2.0);
+    magic_release(&m);
+    CHECK_INT(parse("%%iops --leak-threshold=-1\nls", &m, err), -EINVAL);
     CHECK_INT(parse("%%iops --timeline=0\nls", &m, err), -EINVAL);
     CHECK(strstr(err, "--timeline") != NULL);
     CHECK_INT(parse("%%iops --timeline=x\nls", &m, err), -EINVAL);
