@@ -712,6 +712,8 @@ static void mcell_tick(struct engine_relay *r)
     struct mcell *c = &r->cell;
     if (!c->active || !c->started)
         return;
+    if (c->run)
+        magic_run_timeline_tick(c->run); /* --timeline: its own deadline */
     if (c->run && magic_run_progress_due_ms(c->run) == 0) {
         bool update = false;
         json_t *data = magic_run_progress(c->run, &update);
@@ -762,6 +764,17 @@ static bool mcell_upstream(struct engine_relay *r, enum rch ch, struct rmsg *m,
             m->n = 0;
             return true;
         }
+        return false;
+    }
+    if (ch == RCH_IOPUB && !strcmp(type, "stream") && magic_run_measuring(c->run)) {
+        /* --timeline: EVENT lines in the cell's output; the message goes on */
+        json_t *sc = jraw_peek(raw, JRAW_CONTENT);
+        const char *name = json_string_value(json_object_get(sc, "name"));
+        json_t *text = json_object_get(sc, "text");
+        if (json_is_string(text))
+            magic_run_output(c->run, name && !strcmp(name, "stderr"), json_string_value(text),
+                             json_string_length(text));
+        json_decref(sc);
         return false;
     }
     if (ch == RCH_IOPUB && !strcmp(type, "execute_input")) {
@@ -1166,6 +1179,9 @@ static long relay_timeout_ms(struct engine *e)
         t = REAP_EVERY_MS;
     if (r->cell.active && r->cell.started) {
         long p = r->cell.run ? magic_run_progress_due_ms(r->cell.run) : -1;
+        long tl = r->cell.run ? magic_run_timeline_due_ms(r->cell.run) : -1;
+        if (tl >= 0 && (p < 0 || tl < p))
+            p = tl;
         if (r->cell.reply.n)
             p = p < 0 || p > 20 ? 20 : p;
         if (p >= 0 && (t < 0 || p < t))
