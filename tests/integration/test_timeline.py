@@ -47,9 +47,14 @@ class Timeline(unittest.TestCase):
         levels = [pl["level"] - base for pl in tl["plateaus"]]
         sizes = [j["size"] for j in tl["jumps"]]
         if compat:
-            # fdprof loses the short final plateau, and with it the last drop
-            self.assertEqual(levels, [0, 5, 13, 19, 14, 6])
-            self.assertEqual(sizes, [5, 8, 6, -5, -8])
+            # fdprof loses a final plateau shorter than its minimum length in
+            # samples, and with it the last drop; how many samples follow the
+            # last close depends on how fast the demo exits (slower under
+            # ASan), so both outcomes are fdprof's (test_timeline.c pins the
+            # rule on fixed vectors)
+            self.assertEqual(levels[:6], [0, 5, 13, 19, 14, 6])
+            self.assertEqual(sizes[:5], [5, 8, 6, -5, -8])
+            self.assertIn((levels[6:], sizes[5:]), [([], []), ([0], [-6])])
         else:
             self.assertEqual(levels, [0, 5, 13, 19, 14, 6, 0])
             self.assertEqual(sizes, [5, 8, 6, -5, -8, -6])
