@@ -60,7 +60,9 @@ class Timeline(unittest.TestCase):
             self.assertEqual(sizes, [5, 8, 6, -5, -8, -6])
         for j, want in zip(tl["jumps"], out[1:]):
             self.assertEqual(j["event_message"], want["message"])
-            self.assertEqual(j["event_distance"], 0.0)
+            # the event is printed just before the files open: inside the jump's
+            # sampling interval, or (a slow run) a few ms before its first sample
+            self.assertLess(j["event_distance"], 0.05)
         self.assertFalse(tl["leak"]["flagged"])
         self.assertEqual(tl["samples"]["open_fds"][-1], -1)  # at exit: the tree is gone
         return rep
