@@ -349,37 +349,34 @@ int magic_run_end(struct magic_run *r, const struct magic_framing *f, char *err,
     return rc;
 }
 
-/* Writes the report's JSON to path; a relative path is taken from the
- * measured process's working directory (where the user's code runs). */
-static int write_json(struct magic_run *r, const char *text, size_t len, char *note, size_t notelen)
+int magic_write_file(pid_t root, const char *path, const void *data, size_t len, char *err,
+                     size_t errlen)
 {
     int dir = AT_FDCWD;
-    if (r->json_path[0] != '/' && r->root > 0) {
+    if (path[0] != '/' && root > 0) {
         char p[64];
-        snprintf(p, sizeof p, "/proc/%d/cwd", (int)r->root);
+        snprintf(p, sizeof p, "/proc/%d/cwd", (int)root);
         dir = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dir < 0)
             dir = AT_FDCWD;
     }
-    int fd = openat(dir, r->json_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = openat(dir, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int e = fd < 0 ? errno : 0;
     if (dir >= 0)
         close(dir);
-    size_t off = 0;
-    while (fd >= 0 && off < len) {
-        ssize_t n = write(fd, text + off, len - off);
+    for (size_t off = 0; fd >= 0 && !e && off < len;) {
+        ssize_t n = write(fd, (const char *)data + off, len - off);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
+        if (n <= 0)
             e = n < 0 ? errno : EIO;
-            break;
-        }
-        off += (size_t)n;
+        else
+            off += (size_t)n;
     }
     if (fd >= 0 && close(fd) && !e)
         e = errno;
     if (e) {
-        snprintf(note, notelen, "%%iops: --json %.200s: %s", r->json_path, strerror(e));
+        snprintf(err, errlen, "%.200s: %s", path, strerror(e));
         return -e;
     }
     return 0;
@@ -410,7 +407,10 @@ int magic_run_finish(struct magic_run *r, const char *code, int exit_status, boo
         } else {
             size_t len = strlen(text);
             text[len] = '\n'; /* replaces the NUL: written with its length */
-            rc = write_json(r, text, len + 1, note, notelen);
+            char why[300];
+            rc = magic_write_file(r->root, r->json_path, text, len + 1, why, sizeof why);
+            if (rc)
+                snprintf(note, notelen, "%%iops: --json %s", why);
             free(text);
         }
     }
@@ -469,27 +469,15 @@ json_t *magic_summary_data(const struct report *rep)
     struct render_opts ro;
     render_opts_init(&ro);
     ro.histograms = false;
-    struct buf html = BUF_INIT, esc = BUF_INIT;
-    for (const char *c = line; *c; c++) {
-        if (*c == '<')
-            buf_puts(&esc, "&lt;");
-        else if (*c == '>')
-            buf_puts(&esc, "&gt;");
-        else if (*c == '&')
-            buf_puts(&esc, "&amp;");
-        else
-            buf_append(&esc, c, 1);
-    }
-    buf_printf(&html,
-               "<details class=\"iopsd-auto\"><summary style=\"font-family:monospace\">%.*s"
-               "</summary>",
-               (int)esc.len, esc.data ? esc.data : "");
+    struct buf html = BUF_INIT;
+    buf_puts(&html, "<details class=\"iopsd-auto\"><summary style=\"font-family:monospace\">");
+    render_html_escape(&html, line);
+    buf_puts(&html, "</summary>");
     render_html(rep, &ro, &html);
     buf_puts(&html, "</details>");
     json_t *data = json_pack("{s:s, s:s%}", "text/plain", line, "text/html",
                              html.data ? html.data : "", html.len);
     buf_release(&html);
-    buf_release(&esc);
     return data;
 }
 

@@ -111,6 +111,12 @@ void magic_summary_line(const struct report *rep, char *out, size_t n);
  * failure. */
 json_t *magic_report_data(const struct report *rep, bool histograms, json_t **metadata);
 
+/* Writes data to path; a relative path is taken from root's working
+ * directory (where the user's code runs), or iopsd's when root is 0.
+ * Returns 0, or -errno with "PATH: reason" in err. */
+int magic_write_file(pid_t root, const char *path, const void *data, size_t len, char *err,
+                     size_t errlen);
+
 /* Frees r, ending its window first if it is still open. NULL is fine. */
 void magic_run_free(struct magic_run *r);
 

@@ -102,11 +102,17 @@ void tstate_data(struct tstate *s, bool write, enum fd_kind kind, int32_t row, u
         }
     }
     if (s->hist_kinds & (1u << kind)) {
-        atomic_fetch_add_explicit(&s->live_seq, 1, memory_order_relaxed);
+        /* one writer (the tracer thread): plain loads and stores, no locked
+         * instructions on the hot path */
+        uint64_t seq = atomic_load_explicit(&s->live_seq, memory_order_relaxed);
+        _Atomic uint64_t *ops = &s->live[write ? 1 : 0], *by = &s->live[write ? 3 : 2];
+        atomic_store_explicit(&s->live_seq, seq + 1, memory_order_relaxed);
         atomic_thread_fence(memory_order_release);
-        atomic_fetch_add_explicit(&s->live[write ? 1 : 0], 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&s->live[write ? 3 : 2], bytes, memory_order_relaxed);
-        atomic_fetch_add_explicit(&s->live_seq, 1, memory_order_release);
+        atomic_store_explicit(ops, atomic_load_explicit(ops, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        atomic_store_explicit(by, atomic_load_explicit(by, memory_order_relaxed) + bytes,
+                              memory_order_relaxed);
+        atomic_store_explicit(&s->live_seq, seq + 2, memory_order_release);
         struct size_bucket *b = &s->size_hist[report_size_bucket(bytes)];
         struct lat_bucket *l = &s->lat_hist[report_lat_bucket(lat_ns)];
         if (write) {

@@ -38,7 +38,7 @@ static const char STYLE[] =
     ".iopsd img.iopsd-i{display:block;max-width:100%;height:auto;margin:4px 0}"
     "</style>";
 
-static void esc(struct buf *b, const char *s)
+void render_html_escape(struct buf *b, const char *s)
 {
     if (!s)
         return;
@@ -70,12 +70,12 @@ static void put_table(struct buf *b, const struct rtable *t)
     buf_puts(b, "<table class=\"iopsd-t\">");
     if (!t->no_head) {
         buf_puts(b, "<thead><tr><th class=\"l\">");
-        esc(b, t->title);
+        render_html_escape(b, t->title);
         buf_puts(b, "</th>");
         for (int c = 1; c < t->ncols; c++) {
             bool left = t->align[c] == 'l' || c == t->bar_col;
             buf_puts(b, left ? "<th class=\"l\">" : "<th>");
-            esc(b, t->head[c]);
+            render_html_escape(b, t->head[c]);
             buf_puts(b, "</th>");
         }
         buf_puts(b, "</tr></thead>");
@@ -108,7 +108,7 @@ static void put_table(struct buf *b, const struct rtable *t)
                 buf_puts(b, "<td class=\"l k\">");
             else
                 buf_puts(b, t->align[c] == 'l' ? "<td class=\"l\">" : "<td>");
-            esc(b, row->cell[c]);
+            render_html_escape(b, row->cell[c]);
             buf_puts(b, "</td>");
         }
         buf_puts(b, "</tr>");
@@ -116,7 +116,7 @@ static void put_table(struct buf *b, const struct rtable *t)
     buf_puts(b, "</tbody></table>\n");
     for (size_t j = 0; j < t->nnotes; j++) {
         buf_puts(b, "<div class=\"iopsd-n\">");
-        esc(b, t->notes[j]);
+        render_html_escape(b, t->notes[j]);
         buf_puts(b, "</div>\n");
     }
 }
@@ -131,7 +131,7 @@ int render__html(const struct report *r, const struct render_opts *o, const stru
     buf_puts(&b, "<div class=\"iopsd\">");
     buf_puts(&b, STYLE);
     buf_puts(&b, "\n<div class=\"iopsd-h\">");
-    esc(&b, d.title);
+    render_html_escape(&b, d.title);
     buf_puts(&b, "</div>\n");
     for (size_t i = 0; i < d.ntables; i++)
         put_table(&b, d.tables[i]);

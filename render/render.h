@@ -80,6 +80,9 @@ int render_bundle(const struct report *r, const struct render_opts *o, struct di
  * the PNG's displayed width and height. */
 int display_bundle_to_jupyter(const struct display_bundle *b, json_t **data, json_t **metadata);
 
+/* Appends s (NULL: nothing) to b with & < > " ' escaped for HTML. */
+void render_html_escape(struct buf *b, const char *s);
+
 /* Appends the base64 (RFC 4648, with padding, no line breaks) of p[0..n). */
 int render_base64(struct buf *out, const void *p, size_t n);
 

@@ -5,16 +5,15 @@
  * and `history` (the session's measured cells, exportable). */
 #include "server/kernel.h"
 #include "measure/report_json.h"
+#include "render/render.h"
 #include "util/buf.h"
 #include "util/numfmt.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Rows kept by `history`; older ones are dropped. */
 #define KIOPS_ROWS_MAX 10000
@@ -79,62 +78,12 @@ static json_t *span_data(struct kernel *k, json_t **meta)
     return magic_report_data(&s->span, s->span_opts.histograms, meta);
 }
 
-/* Writes text to path, relative to the measured process's working directory. */
-static int write_export(struct kernel *k, const char *path, const struct buf *text, char *err,
-                        size_t errlen)
-{
-    pid_t root =
-        k->engine && k->engine->ops->measure_root ? k->engine->ops->measure_root(k->engine) : 0;
-    int dir = AT_FDCWD;
-    if (path[0] != '/' && root > 0) {
-        char p[64];
-        snprintf(p, sizeof p, "/proc/%d/cwd", (int)root);
-        dir = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dir < 0)
-            dir = AT_FDCWD;
-    }
-    int fd = openat(dir, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int e = fd < 0 ? errno : 0;
-    if (dir >= 0)
-        close(dir);
-    for (size_t off = 0; fd >= 0 && !e && off < text->len;) {
-        ssize_t n = write(fd, text->data + off, text->len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            e = n < 0 ? errno : EIO;
-        else
-            off += (size_t)n;
-    }
-    if (fd >= 0 && close(fd) && !e)
-        e = errno;
-    if (e) {
-        snprintf(err, errlen, "%%iops history: %.200s: %s", path, strerror(e));
-        return -1;
-    }
-    return 0;
-}
-
 static void csv_field(struct buf *b, const char *s)
 {
     buf_puts(b, "\"");
     for (; s && *s; s++)
         buf_append(b, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1);
     buf_puts(b, "\"");
-}
-
-static void html_esc(struct buf *b, const char *s)
-{
-    for (; s && *s; s++) {
-        if (*s == '<')
-            buf_puts(b, "&lt;");
-        else if (*s == '>')
-            buf_puts(b, "&gt;");
-        else if (*s == '&')
-            buf_puts(b, "&amp;");
-        else
-            buf_append(b, s, 1);
-    }
 }
 
 static int history(struct kernel *k, const struct jmsg *parent, const struct magic *m, char *err,
@@ -172,7 +121,13 @@ static int history(struct kernel *k, const struct jmsg *parent, const struct mag
             buf_puts(&out, "\n");
             free(t);
         }
-        int rc = write_export(k, m->history_path, &out, err, errlen);
+        pid_t root =
+            k->engine && k->engine->ops->measure_root ? k->engine->ops->measure_root(k->engine) : 0;
+        char why[300];
+        int rc = magic_write_file(root, m->history_path, out.data ? out.data : "", out.len, why,
+                                  sizeof why);
+        if (rc)
+            snprintf(err, errlen, "%%iops history: %s", why);
         buf_release(&out);
         if (rc)
             return rc;
@@ -190,10 +145,10 @@ static int history(struct kernel *k, const struct jmsg *parent, const struct mag
         buf_printf(&t, "  [%d] %-40.40s %9.3f s %12s ops %12s %10.0f IOPS  %s\n", r->count,
                    r->first_line, r->wall, ops, bytes, iops, r->finding ? r->finding : "");
         buf_printf(&h, "<tr><td>%d</td><td style=\"text-align:left\"><code>", r->count);
-        html_esc(&h, r->first_line);
+        render_html_escape(&h, r->first_line);
         buf_printf(&h, "</code></td><td>%.3f s</td><td>%s</td><td>%s</td><td>%.0f</td><td>",
                    r->wall, ops, bytes, iops);
-        html_esc(&h, r->finding ? r->finding : "");
+        render_html_escape(&h, r->finding ? r->finding : "");
         buf_puts(&h, "</td></tr>");
     }
     buf_puts(&h, "</tbody></table>");
