@@ -200,6 +200,54 @@ class Exact(unittest.TestCase):
 
 
 class Statuses(unittest.TestCase):
+    def test_png_with_nothing_to_draw_keeps_what_was_there(self):
+        """--png with the proc backend has nothing to draw: a file this run
+        created is removed, but a file or device that existed is left alone
+        (it used to be unlinked: `--png /dev/full` deleted the device)."""
+        with tempfile.TemporaryDirectory() as d:
+            mine = os.path.join(d, "mine.png")
+            with open(mine, "w") as f:
+                f.write("keep me")
+            new = os.path.join(d, "new.png")
+            for path in (mine, new, "/dev/null"):
+                p = subprocess.run([IOPSD, "measure", "-q", "-b", "proc", "--png", path, "--",
+                                    IOWORK, "exit", "0"], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertIn(f"{path} not written", p.stderr)
+            with open(mine) as f:
+                self.assertEqual(f.read(), "keep me")
+            self.assertFalse(os.path.exists(new))
+            self.assertTrue(os.path.exists("/dev/null"))
+            # and a PNG that is drawn replaces the old content entirely
+            p = subprocess.run([IOPSD, "measure", "-q", "-b", "trace", "--png", mine, "--",
+                                IOWORK, "write", os.path.join(d, "w"), "4096", "16"],
+                               capture_output=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(mine, "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+    def test_disk_full_outputs(self):
+        """An output that cannot be written (disk full: /dev/full says ENOSPC
+        on every write) is one line on stderr and status 125 — after the
+        command ran, whose own status wins when it failed too."""
+        for opt in ("--json", "--html", "-o"):
+            with self.subTest(opt=opt):
+                p = subprocess.run([IOPSD, "measure", "-q", opt, "/dev/full", "--", IOWORK, "exit",
+                                    "0"], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 125, p.stderr)
+                self.assertEqual(p.stderr, "iopsd: writing /dev/full: No space left on device\n")
+                p = subprocess.run([IOPSD, "measure", "-q", opt, "/dev/full", "--", IOWORK, "exit",
+                                    "3"], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 3, p.stderr)
+                self.assertEqual(p.stderr, "iopsd: writing /dev/full: No space left on device\n")
+        with tempfile.TemporaryDirectory() as d:  # a PNG that is drawn, on a full disk
+            p = subprocess.run([IOPSD, "measure", "-q", "-b", "trace", "--png", "/dev/full", "--",
+                                IOWORK, "write", os.path.join(d, "w"), "4096", "16"],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 125, p.stderr)
+            self.assertEqual(p.stderr, "iopsd: writing /dev/full: No space left on device\n")
+        self.assertTrue(os.path.exists("/dev/full"))
+
     def test_exit_codes(self):
         for code in (0, 3, 255):
             rep, p = measure(IOWORK, "exit", str(code))
