@@ -48,7 +48,7 @@
  *                                it; the thread exits with C open (closed by
  *                                the kernel with its table), main closes D:
  *                                "a=OPS ab=BYTES b=.. bb=.. c=.. cb=.. d=..
- *                                db=.. same1=1 same2=1 cfd=FD"
+ *                                db=.. same1=1 same2=1 cfd=FD pid=PID"
  *   tw_truth scmrights FILE N recvmsg|recvmmsg
  *                                the parent opens FILE and passes it over a
  *                                socketpair (SCM_RIGHTS, 1 byte of data) to
@@ -472,8 +472,9 @@ static int do_fdtable(const char *a, const char *b, const char *c, const char *d
     int same2 = fd_d == ft_fd_c;
     if (close(fd_d))
         die("close D");
-    say("a=%ld ab=%ld b=%ld bb=%ld c=%ld cb=%ld d=%ld db=%ld same1=%d same2=%d cfd=%d", ft_w[0],
-        ft_wb[0], ft_w[1], ft_wb[1], ft_w[2], ft_wb[2], ft_w[3], ft_wb[3], same1, same2, ft_fd_c);
+    say("a=%ld ab=%ld b=%ld bb=%ld c=%ld cb=%ld d=%ld db=%ld same1=%d same2=%d cfd=%d pid=%d",
+        ft_w[0], ft_wb[0], ft_w[1], ft_wb[1], ft_w[2], ft_wb[2], ft_w[3], ft_wb[3], same1, same2,
+        ft_fd_c, (int)getpid());
     return 0;
 }
 
