@@ -99,6 +99,7 @@ struct ttask {
     bool stopped;        /* held in a stop (unclaimed, or while attaching/detaching) */
     bool listening;      /* in a group-stop, restarted with PTRACE_LISTEN */
     bool want_exit;      /* a traced syscall whose result we need is running */
+    bool exiting;        /* past its PTRACE_EVENT_EXIT: it makes no more calls */
     int resume_sig;      /* signal to deliver when a held task is restarted */
     /* the syscall in flight */
     const struct tsc_entry *sc;
@@ -274,12 +275,13 @@ static void task_drop_own(struct tracer *tr, struct ttask *t, bool exited)
     t->own = NULL;
 }
 
-/* Does another task of t's process use the process's table? */
+/* Does another task of t's process use the process's table? (One past its
+ * exit event is about to drop it.) */
 static bool proc_table_used_by_other(struct tracer *tr, const struct ttask *t)
 {
     for (size_t i = 0; i < tr->tasks_cap; i++)
         for (struct ttask *u = tr->tasks[i]; u; u = u->next)
-            if (u != t && u->proc == t->proc && !u->own)
+            if (u != t && u->proc == t->proc && !u->own && !u->exiting)
                 return true;
     return false;
 }
@@ -1344,6 +1346,7 @@ static void on_wait(struct tracer *tr, pid_t tid, int st)
             on_exec(tr, t);
             break;
         case PTRACE_EVENT_EXIT:
+            t->exiting = true;
             if (t->proc && t->tid == t->proc->tgid)
                 proc_row_cpu(tr, t->proc);
             if (t->proc && t->proc->host_child) {
