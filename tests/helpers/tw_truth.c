@@ -49,6 +49,15 @@
  *                                the kernel with its table), main closes D:
  *                                "a=OPS ab=BYTES b=.. bb=.. c=.. cb=.. d=..
  *                                db=.. same1=1 same2=1 cfd=FD pid=PID"
+ *   tw_truth fdexec A B N        a pthread unshares its table and opens B;
+ *                                then main opens A, on the same number in
+ *                                its table; the thread
+ *                                execs `tw_truth fdwrite FD N` (de_thread
+ *                                ends main; the thread's table is the
+ *                                process's): N x 4 KiB go to B, and A and B
+ *                                are both left open ("fd=FD", then fdwrite's)
+ *   tw_truth fdwrite FD N        N writes of 4 KiB to FD, which it leaves
+ *                                open: "w=N wb=BYTES"
  *   tw_truth scmrights FILE N recvmsg|recvmmsg
  *                                the parent opens FILE and passes it over a
  *                                socketpair (SCM_RIGHTS, 1 byte of data) to
@@ -478,6 +487,64 @@ static int do_fdtable(const char *a, const char *b, const char *c, const char *d
     return 0;
 }
 
+static const char *fx_self, *fx_a, *fx_b, *fx_n;
+
+static void *fx_thread(void *arg)
+{
+    (void)arg;
+    if (unshare(CLONE_FILES))
+        die("unshare");
+    int fd = open(fx_b, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        die("open B");
+    ft_fd_b = fd;
+    ft_set(1);
+    ft_wait(2); /* main opened A: the last open of that number */
+    if (fd != ft_fd_a)
+        die("open A: not the number of B");
+    char num[16];
+    snprintf(num, sizeof(num), "%d", fd);
+    say("fd=%d", fd);
+    char *args[] = {(char *)fx_self, "fdwrite", num, (char *)fx_n, NULL};
+    execv("/proc/self/exe", args);
+    die("execv");
+    return NULL;
+}
+
+static int do_fdexec(const char *self, const char *a, const char *b, const char *n)
+{
+    fx_self = self;
+    fx_a = a;
+    fx_b = b;
+    fx_n = n;
+    pthread_t th;
+    if (pthread_create(&th, NULL, fx_thread, NULL))
+        die("pthread_create");
+    ft_wait(1);
+    ft_fd_a = open(a, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (ft_fd_a < 0)
+        die("open A");
+    ft_set(2);
+    for (;;)
+        pause(); /* ended by the thread's exec */
+    return 100;
+}
+
+static int do_fdwrite(int fd, long n)
+{
+    static char blk[4096];
+    long w = 0, wb = 0;
+    for (long i = 0; i < n; i++) {
+        ssize_t k = write(fd, blk, sizeof(blk));
+        if (k != (ssize_t)sizeof(blk))
+            die("write");
+        w++;
+        wb += k;
+    }
+    say("w=%ld wb=%ld", w, wb);
+    return 0;
+}
+
 /* ---- scmrights ---- */
 
 static int do_scmrights(const char *path, long n, const char *how)
@@ -668,6 +735,10 @@ int main(int argc, char **argv)
         return do_seccomp(argv[2]);
     if (!strcmp(m, "fdtable") && argc == 7)
         return do_fdtable(argv[2], argv[3], argv[4], argv[5], atol(argv[6]));
+    if (!strcmp(m, "fdexec") && argc == 5)
+        return do_fdexec(argv[0], argv[2], argv[3], argv[4]);
+    if (!strcmp(m, "fdwrite") && argc == 4)
+        return do_fdwrite(atoi(argv[2]), atol(argv[3]));
     if (!strcmp(m, "scmrights") && argc == 5)
         return do_scmrights(argv[2], atol(argv[3]), argv[4]);
     if (!strcmp(m, "int80") && argc == 4)

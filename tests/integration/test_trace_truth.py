@@ -147,6 +147,21 @@ class Truth(TraceBase):
                          [(t["cfd"], c, t["pid"])])
         self.assertEqual(r["processes"], 1)
 
+    def test_exec_from_a_thread_with_its_own_table(self):
+        # after the exec the process's table is the exec'ing thread's: the
+        # descriptor number is B there (A was the last opened, in main's)
+        a, b = self.path("a"), self.path("b")
+        r, t, _ = self.run_truth("fdexec", a, b, "6")
+        self.assertEqual(t, {"fd": t["fd"], "w": 6, "wb": 24576})
+        self.assertEqual((row(r, b)["opens"], row(r, b)["write_ops"], row(r, b)["write_bytes"]),
+                         (1, 6, 24576))
+        self.assertEqual((row(r, a)["opens"], row(r, a)["write_ops"]), (1, 0))
+        self.assertEqual(os.path.getsize(b), 24576)
+        # A went with main's table at the exec, B at the exit: both left open
+        self.assertEqual(sorted((x["fd"], x["path"]) for x in r["fds"]["leaked"]),
+                         [(t["fd"], a), (t["fd"], b)])
+        self.assertEqual(r["processes"], 1)
+
     def test_scm_rights_descriptor(self):
         # the child writes 10 x 4 KiB to a descriptor it received over a
         # socketpair and exits with it open: the file's writes, and a leak of
