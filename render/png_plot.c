@@ -116,7 +116,7 @@ static int place(const struct rec_plot *p, struct plot_layout *l)
     int lw = render__text_width(s, fs);
     l->S = S;
     l->x0 = 16 * S + (lw > 40 * S ? lw : 40 * S) + 8 * S;
-    l->x1 = (PLOT_W - 24) * S;
+    l->x1 = (PLOT_W - 44) * S;
     l->y0 = 58 * S;
     l->y1 = l->y0 + PLOT_AREA_H * S;
     int rows = (int)((l->nshown + LEGEND_COLS - 1) / LEGEND_COLS);
