@@ -23,14 +23,14 @@ int procfs_parse_io(const char *text, size_t len, struct proc_io *out);
 struct proc_stat {
     pid_t pid, ppid;
     char state;
-    unsigned flags;          /* kernel PF_* flags (PF_EXITING = 0x4) */
-    uint64_t utime, stime;   /* clock ticks */
-    uint64_t cutime, cstime; /* of reaped children, clock ticks */
-    uint64_t starttime;      /* clock ticks after boot */
-    uint64_t num_threads;    /* field 20 */
-    uint64_t rss;            /* field 24: resident set size, pages (0 when absent) */
+    unsigned flags;                 /* kernel PF_* flags (PF_EXITING = 0x4) */
+    uint64_t utime, stime;          /* clock ticks */
+    uint64_t cutime, cstime;        /* of reaped children, clock ticks */
+    uint64_t starttime;             /* clock ticks after boot */
+    uint64_t num_threads;           /* field 20 */
+    uint64_t rss;                   /* field 24: resident set size, pages (0 when absent) */
     uint64_t delayacct_blkio_ticks; /* field 42: block I/O delays, clock ticks (0 when absent) */
-    char comm[64];           /* the name between the parentheses (kernel: 15 bytes) */
+    char comm[64];                  /* the name between the parentheses (kernel: 15 bytes) */
 };
 
 /* Parses /proc/<pid>/stat; the command name may hold spaces and ')', so the

@@ -11,7 +11,10 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#define COL(n, t, f, src) {n, t, offsetof(struct rec_row, f), sizeof(((struct rec_row *)0)->f), src}
+#define COL(n, t, f, src)                                                                          \
+    {                                                                                              \
+        n, t, offsetof(struct rec_row, f), sizeof(((struct rec_row *)0)->f), src                   \
+    }
 
 const struct rec_column rec_columns[] = {
     COL("record_id", REC_INT, record_id, REC_SRC_NONE),
@@ -169,8 +172,7 @@ int rec_row_to_jsonl(const struct rec_row *r, struct buf *out)
 int rec_meta_to_jsonl(const struct rec_meta *m, struct buf *out)
 {
     json_t *o = json_object(), *mo = json_object();
-    for (size_t i = 0; i < m->n; i++)
-    {
+    for (size_t i = 0; i < m->n; i++) {
         json_t *v = json_string(m->value[i]);
         json_object_set_new(mo, m->key[i], v ? v : json_null());
     }

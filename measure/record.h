@@ -22,8 +22,8 @@ struct rec_row {
     int64_t record_id; /* 1, 2, ... over the whole recording */
     double ts;         /* seconds since the Unix epoch, the same for every row of a sample */
     int64_t pid, ppid;
-    char state[4];  /* one letter */
-    char comm[64];  /* the kernel's name (15 bytes), cut to fit */
+    char state[4]; /* one letter */
+    char comm[64]; /* the kernel's name (15 bytes), cut to fit */
     int64_t utime, stime, num_threads, rss, delayacct_blkio_ticks;
     bool has_io, has_fd; /* the io / fd columns hold values (else NULL) */
     int64_t rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes;
@@ -86,8 +86,8 @@ bool rec_path_is_sqlite(const char *path);
 struct rec_writer;
 /* Creates path (replacing a file already there) and writes the metadata.
  * Returns 0 or -errno with a reason in err. */
-int rec_writer_open(struct rec_writer **w, const char *path, const struct rec_meta *meta,
-                    char *err, size_t errlen);
+int rec_writer_open(struct rec_writer **w, const char *path, const struct rec_meta *meta, char *err,
+                    size_t errlen);
 /* Writes one sample's rows (one transaction, durable in the file when this
  * returns: a reader may watch the recording grow). Assigns record_id. */
 int rec_writer_add(struct rec_writer *w, struct rec_row *rows, size_t n, char *err, size_t errlen);

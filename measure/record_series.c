@@ -113,8 +113,8 @@ static int by_first_row(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int rec_series_build(const struct rec_data *d, enum rec_query q, const int64_t *pids,
-                     size_t npids, struct rec_plot *p, char *err, size_t errlen)
+int rec_series_build(const struct rec_data *d, enum rec_query q, const int64_t *pids, size_t npids,
+                     struct rec_plot *p, char *err, size_t errlen)
 {
     memset(p, 0, sizeof(*p));
     p->q = q;
@@ -232,8 +232,7 @@ size_t rec_moving_average(const struct rec_point *in, size_t n, size_t w, struct
 }
 
 /* Distance of p from the line through a and b (from a when a == b). */
-static double dist(struct rec_point p, struct rec_point a, struct rec_point b, double sx,
-                   double sy)
+static double dist(struct rec_point p, struct rec_point a, struct rec_point b, double sx, double sy)
 {
     double px = p.t * sx, py = p.v * sy, ax = a.t * sx, ay = a.v * sy;
     double dx = b.t * sx - ax, dy = b.v * sy - ay;

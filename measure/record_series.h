@@ -47,8 +47,8 @@ void rec_plot_release(struct rec_plot *p);
  * 0), in order of first appearance; pids without a point are left out.
  * Returns 0, or -ENODATA with err set when the query's source was not
  * recorded (io for rbs/wbs/iops, fd for fds). */
-int rec_series_build(const struct rec_data *d, enum rec_query q, const int64_t *pids,
-                     size_t npids, struct rec_plot *p, char *err, size_t errlen);
+int rec_series_build(const struct rec_data *d, enum rec_query q, const int64_t *pids, size_t npids,
+                     struct rec_plot *p, char *err, size_t errlen);
 
 /* The moving average of in[0..n) over windows of w points (w >= 1): n - w + 1
  * points (none when n < w), each the mean t and mean v of its window. out

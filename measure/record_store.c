@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 struct rec_writer {
-    sqlite3 *db;        /* SQLite, or */
-    sqlite3_stmt *ins;  /* its insert */
-    int fd;             /* JSON Lines (-1 with SQLite) */
+    sqlite3 *db;       /* SQLite, or */
+    sqlite3_stmt *ins; /* its insert */
+    int fd;            /* JSON Lines (-1 with SQLite) */
     int64_t next_id;
     struct buf line;
 };
@@ -73,8 +73,8 @@ static int open_sqlite(struct rec_writer *w, const char *path, const struct rec_
         rc = exec(w->db, "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)",
                   err, errlen);
     sqlite3_stmt *m = NULL;
-    if (rc == 0 && sqlite3_prepare_v2(w->db, "INSERT INTO meta (key, value) VALUES (?, ?)", -1,
-                                      &m, NULL) != SQLITE_OK)
+    if (rc == 0 && sqlite3_prepare_v2(w->db, "INSERT INTO meta (key, value) VALUES (?, ?)", -1, &m,
+                                      NULL) != SQLITE_OK)
         rc = db_fail(w->db, "meta", err, errlen);
     for (size_t i = 0; rc == 0 && i < meta->n; i++) {
         sqlite3_bind_text(m, 1, meta->key[i], -1, SQLITE_STATIC);
@@ -151,7 +151,7 @@ static int add_sqlite(struct rec_writer *w, const struct rec_row *rows, size_t n
         int k = 1;
         for (const struct rec_column *c = rec_columns; c->name; c++, k++) {
             const char *p = (const char *)r + c->off;
-            bool has = c->source == REC_SRC_IO ? r->has_io
+            bool has = c->source == REC_SRC_IO   ? r->has_io
                        : c->source == REC_SRC_FD ? r->has_fd
                                                  : true;
             if (!has)

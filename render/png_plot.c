@@ -15,9 +15,21 @@
 #include <string.h>
 
 static const uint32_t plot_rgb[PLOT_C_SERIES + RENDER_PLOT_MAX_SERIES] = {
-    RENDER_RGB_BG, RENDER_RGB_TEXT, RENDER_RGB_MUTED, RENDER_RGB_GRID, RENDER_RGB_AXIS,
+    RENDER_RGB_BG,
+    RENDER_RGB_TEXT,
+    RENDER_RGB_MUTED,
+    RENDER_RGB_GRID,
+    RENDER_RGB_AXIS,
     /* one per line: far apart in hue and lightness */
-    0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x9467bd, 0x8c564b, 0xe377c2, 0x7f7f7f, 0xbcbd22,
+    0x1f77b4,
+    0xff7f0e,
+    0x2ca02c,
+    0xd62728,
+    0x9467bd,
+    0x8c564b,
+    0xe377c2,
+    0x7f7f7f,
+    0xbcbd22,
     0x17becf,
 };
 

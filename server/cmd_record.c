@@ -158,8 +158,7 @@ int cmd_record(int argc, char **argv)
                 cli_error("record: option '-%c' %s", optopt,
                           strchr("dpir", optopt) ? "needs an argument" : "is unknown");
             else
-                cli_error("record: option '%s' is unknown or needs an argument",
-                          argv[optind - 1]);
+                cli_error("record: option '%s' is unknown or needs an argument", argv[optind - 1]);
             fputs("Try 'iopsd record --help'.\n", stderr);
             return EXIT_USAGE;
         }

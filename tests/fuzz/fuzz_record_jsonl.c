@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (rc == 0 && !is_meta) {
         /* text columns stay NUL-terminated; a row prints back as one line */
-        if (!memchr(row.comm, '\0', sizeof(row.comm)) || !memchr(row.state, '\0', sizeof(row.state)))
+        if (!memchr(row.comm, '\0', sizeof(row.comm)) ||
+            !memchr(row.state, '\0', sizeof(row.state)))
             abort();
         struct buf b;
         buf_init(&b, 0);

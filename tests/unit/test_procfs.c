@@ -135,8 +135,8 @@ static void test_stat(void)
     CHECK_U64(st.num_threads, 3);
     CHECK_U64(st.starttime, 19);
     CHECK_U64(st.rss, 0);
-    CHECK_INT(parse_stat_text("7 (x) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 3 18 19 20 5 x 9", &st),
-              0);
+    CHECK_INT(
+        parse_stat_text("7 (x) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 3 18 19 20 5 x 9", &st), 0);
     CHECK_U64(st.rss, 5);
     CHECK_U64(st.delayacct_blkio_ticks, 0);
 
