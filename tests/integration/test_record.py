@@ -5,6 +5,7 @@ recording with known rates and on three live writers, and bad input. Run by
 ctest with IOPSD and IOPSD_HELPERS set."""
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -303,6 +304,50 @@ class Record(unittest.TestCase):
                            capture_output=True, timeout=60)
         self.assertEqual(p.returncode, 127)
         self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+
+    def test_pid_stop_rules(self):
+        """--pid: Ctrl-C ends the recording; a tree that has gone ends it with
+        --stop-without-result, and otherwise only warns (once) until --recnum."""
+        h = subprocess.Popen([REC_WRITER, "gated", self.path("w.dat"), "4096"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        db = self.path("int.jsonl")
+        p = subprocess.Popen([IOPSD, "record", "--pid", str(h.pid), "-i", "0.05", "-d", db],
+                             stderr=subprocess.PIPE)
+        wait_until(lambda: samples(db) >= 3, "3 samples")
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn(b"(interrupted)", err)
+        n = samples(db)
+        self.assertIn(b" %d samples, %d rows" % (n, n), err)
+        h.stdin.close()
+        h.wait(timeout=30)
+        # the process has gone: nothing to record
+        p = subprocess.run([IOPSD, "record", "--pid", str(h.pid), "-i", "0.05", "-d", db],
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        # it goes while recorded
+        h = subprocess.Popen([REC_WRITER, "gated", self.path("w.dat"), "4096"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        for opts, why in ((["--stop-without-result"], b"(the tree has exited)"),
+                          (["-r", "400"], b"(--recnum reached)")):
+            if h.poll() is not None:
+                h = subprocess.Popen([REC_WRITER, "gated", self.path("w.dat"), "4096"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+            db = self.path("stop%s.jsonl" % opts[0])
+            p = subprocess.Popen([IOPSD, "record", "--pid", str(h.pid), "-i", "0.01", *opts,
+                                  "-d", db], stderr=subprocess.PIPE)
+            wait_until(lambda: samples(db) >= 2, "2 samples")
+            h.stdin.close()
+            h.wait(timeout=30)
+            _, err = p.communicate(timeout=60)
+            self.assertEqual(p.returncode, 0, err)
+            self.assertIn(why, err)
+            self.assertEqual(err.count(b"none of the processes is left"),
+                             0 if opts[0] == "--stop-without-result" else 1, err)
 
     def test_bad_input(self):
         def fails(*args, rc=2, has=None):
