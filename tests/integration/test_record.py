@@ -38,6 +38,9 @@ FROM (
 WHERE tick_diff IS NOT NULL
 ORDER BY pid, ts
 """
+# Procpath's docs: total RSS of the recorded processes per sample, in MiB.
+PROCPATH_TOTAL_RSS = ("SELECT ts, SUM(stat_rss) / 1024.0 / 1024 * "
+                      "(SELECT value FROM meta WHERE key = 'page_size') FROM record GROUP BY ts")
 # The same shape for written bytes per second (Procpath's `wbs` source).
 PROCPATH_WBS = """
 SELECT ts, stat_pid pid, 1.0 * byte_diff / ts_diff value
@@ -187,6 +190,10 @@ class Record(unittest.TestCase):
         self.assertEqual(int(got_pid), pid)
         self.assertEqual([float(v) for v in values.split(",")],
                          [r["stat_rss"] / 1024.0 * 4 for r in rows])
+        out = subprocess.run(["sqlite3", db, PROCPATH_TOTAL_RSS], capture_output=True, text=True,
+                             timeout=30, check=True).stdout.splitlines()
+        self.assertEqual([float(line.split("|")[1]) for line in out],
+                         [r["stat_rss"] * os.sysconf("SC_PAGE_SIZE") / 2.0**20 for r in rows])
         # Procpath's CPU query and the same query for wbs agree with `iopsd
         # plot`'s series (without smoothing): the rates are Procpath's
         for sql, query in ((PROCPATH_CPU, "cpu"), (PROCPATH_WBS, "wbs")):
