@@ -260,6 +260,7 @@ int cmd_record(int argc, char **argv)
     unsigned long passes = 0, written = 0;
     bool cmd_done = false, stopped = false, warned_empty = false;
     int cmd_status = 0, stop_sig = 0;
+    bool stop_forward = false;
     uint64_t deadline = clock_mono_ns();
     const uint64_t step = (uint64_t)llround(interval * 1e9);
     const char *why = "";
@@ -312,10 +313,14 @@ int cmd_record(int argc, char **argv)
                 break;
             uint64_t left = deadline - now;
             struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
-            int sig = sigtimedwait(&set, NULL, &ts);
+            siginfo_t si;
+            int sig = sigtimedwait(&set, &si, &ts);
             if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
                 stopped = true;
                 stop_sig = sig;
+                /* Ctrl-C reaches the command's process group from the
+                 * terminal; a SIGINT sent to iopsd alone is passed on */
+                stop_forward = sig != SIGINT || si.si_code == SI_USER || si.si_code == SI_QUEUE;
                 break;
             }
         }
@@ -335,17 +340,20 @@ int cmd_record(int argc, char **argv)
 
     if (spawn) {
         /* the command goes on after the recording stops; iopsd waits for it
-         * (passing on SIGTERM and SIGHUP; SIGINT from the terminal reaches its
-         * process group anyway) and exits with its status */
-        if (stop_sig == SIGTERM || stop_sig == SIGHUP)
+         * (passing on SIGTERM, SIGHUP and a SIGINT sent to iopsd alone; the
+         * terminal's Ctrl-C reaches the command's process group anyway) and
+         * exits with its status */
+        if (stop_sig && stop_forward)
             kill(child, stop_sig);
         while (!cmd_done) {
             reap(child, &cmd_done, &cmd_status);
             if (cmd_done)
                 break;
             struct timespec ts = {0, 100000000};
-            int sig = sigtimedwait(&set, NULL, &ts);
-            if (sig == SIGTERM || sig == SIGHUP)
+            siginfo_t si;
+            int sig = sigtimedwait(&set, &si, &ts);
+            if (sig == SIGTERM || sig == SIGHUP ||
+                (sig == SIGINT && (si.si_code == SI_USER || si.si_code == SI_QUEUE)))
                 kill(child, sig);
         }
         if (rc == 0)

@@ -356,6 +356,21 @@ class Record(unittest.TestCase):
             self.assertEqual(err.count(b"none of the processes is left"),
                              0 if opts[0] == "--stop-without-result" else 1, err)
 
+    def test_spawn_signals(self):
+        """-- CMD: SIGINT or SIGTERM sent to iopsd ends the recording and is
+        passed on to the command, whose status iopsd exits with."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            db = self.path("sig%d.sqlite" % sig)
+            p = subprocess.Popen([IOPSD, "record", "-i", "0.05", "-d", db, "--", "sleep", "60"],
+                                 stderr=subprocess.PIPE)
+            wait_until(lambda: samples(db) >= 2, "2 samples")
+            p.send_signal(sig)
+            _, err = p.communicate(timeout=60)
+            self.assertEqual(p.returncode, 128 + sig, err)
+            self.assertIn(b"(interrupted)" if sig == signal.SIGINT else b"(terminated)", err)
+            rows, _ = load_rows(db)
+            self.assertEqual({r["stat_comm"] for r in rows}, {"sleep"})
+
     def test_bad_input(self):
         def fails(*args, rc=2, has=None):
             p = subprocess.run([IOPSD, *args], capture_output=True, text=True, timeout=60)
