@@ -371,6 +371,39 @@ class Record(unittest.TestCase):
             rows, _ = load_rows(db)
             self.assertEqual({r["stat_comm"] for r in rows}, {"sleep"})
 
+    def test_many_descriptors_and_slow_pass(self):
+        """A process holding up to 100,000 duplicates of its stdin pipe (the
+        hard RLIMIT_NOFILE permitting): every descriptor is counted by kind,
+        and a pass (one stat per descriptor) that takes longer than the 0.01 s
+        interval is reported."""
+        import resource
+        want = min(100000, resource.getrlimit(resource.RLIMIT_NOFILE)[1] - 64)
+        if want < 15000:
+            self.skipTest("RLIMIT_NOFILE's hard limit is below 15,064")
+        code = ("import os, resource, sys\n"
+                "h = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+                "resource.setrlimit(resource.RLIMIT_NOFILE, (%d, h))\n"
+                "fds = [os.dup(0) for _ in range(%d)]\n"
+                "print('ready', flush=True)\n"
+                "sys.stdin.read()\n") % (want + 16, want)
+        h = subprocess.Popen(["/usr/bin/python3", "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            self.assertEqual(h.stdout.readline(), b"ready\n")
+            db = self.path("many.jsonl")
+            p = subprocess.run([IOPSD, "record", "--pid", str(h.pid), "-i", "0.01", "-r", "3",
+                                "-d", db], capture_output=True, timeout=120)
+        finally:
+            h.stdin.close()
+            h.wait(timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"longer than the interval (0.01 s)", p.stderr)
+        rows, _ = load_rows(db)
+        self.assertEqual(len(rows), 3)
+        for r in rows:
+            # stdin and its duplicates are the pipe; stdout a pipe; stderr /dev/null
+            self.assertEqual((r["fd_fifo"], r["fd_chr"]), (want + 2, 1))
+
     def test_bad_input(self):
         def fails(*args, rc=2, has=None):
             p = subprocess.run([IOPSD, *args], capture_output=True, text=True, timeout=60)
