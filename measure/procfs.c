@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int parse_u64(const char **pp, const char *end, uint64_t *out)
@@ -100,8 +101,12 @@ int procfs_parse_stat(const char *text, size_t len, struct proc_stat *out)
         memcpy(out->comm, p + 2, n);
     }
     p = rp + 1;
-    /* field 3 state, 4 ppid, ..., 14 utime, 15 stime, ..., 22 starttime */
-    for (int field = 3; field <= 22; field++) {
+    /* field 3 state, 4 ppid, ..., 14 utime, 15 stime, ..., 20 num_threads,
+     * 22 starttime (the last required), 24 rss, ..., 42 delayacct_blkio_ticks */
+    for (int field = 3; field <= 42; field++) {
+        bool optional = field > 22;
+        if (optional && (p >= end || *p != ' '))
+            break;
         if (p >= end || *p != ' ')
             return -EBADMSG;
         p++;
@@ -114,8 +119,11 @@ int procfs_parse_stat(const char *text, size_t len, struct proc_stat *out)
         const char *start = p;
         if (p < end && *p == '-')
             p++;
-        if (parse_u64(&p, end, &v))
+        if (parse_u64(&p, end, &v)) {
+            if (optional)
+                break;
             return -EBADMSG;
+        }
         if (field == 9)
             out->flags = (unsigned)v;
         if (field == 4) {
@@ -130,8 +138,14 @@ int procfs_parse_stat(const char *text, size_t len, struct proc_stat *out)
             out->cutime = v;
         else if (field == 17)
             out->cstime = v;
+        else if (field == 20)
+            out->num_threads = v;
         else if (field == 22)
             out->starttime = v;
+        else if (field == 24 && *start != '-')
+            out->rss = v;
+        else if (field == 42 && *start != '-')
+            out->delayacct_blkio_ticks = v;
     }
     return 0;
 }
@@ -231,6 +245,52 @@ long procfs_count_fds(pid_t pid)
             n++;
     closedir(d);
     return n;
+}
+
+uint64_t *procfs_fd_kind_slot(struct proc_fd_kinds *k, unsigned mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFDIR:
+        return &k->dir;
+    case S_IFCHR:
+        return &k->chr;
+    case S_IFBLK:
+        return &k->blk;
+    case S_IFREG:
+        return &k->reg;
+    case S_IFIFO:
+        return &k->fifo;
+    case S_IFLNK:
+        return &k->lnk;
+    case S_IFSOCK:
+        return &k->sock;
+    default:
+        return &k->anon;
+    }
+}
+
+int procfs_read_fd_kinds(pid_t pid, struct proc_fd_kinds *out)
+{
+    char path[64];
+    memset(out, 0, sizeof(*out));
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -errno;
+    int dfd = dirfd(d);
+    struct dirent *e;
+    unsigned n = 0;
+    while ((e = readdir(d)) && n < PROCFS_MAX_FDS) {
+        if (e->d_name[0] == '.')
+            continue;
+        struct stat st;
+        if (fstatat(dfd, e->d_name, &st, 0) != 0)
+            continue; /* closed meanwhile, or a target we may not stat */
+        (*procfs_fd_kind_slot(out, st.st_mode))++;
+        n++;
+    }
+    closedir(d);
+    return 0;
 }
 
 void proc_io_add(struct proc_io *a, const struct proc_io *b)

@@ -23,15 +23,20 @@ int procfs_parse_io(const char *text, size_t len, struct proc_io *out);
 struct proc_stat {
     pid_t pid, ppid;
     char state;
-    unsigned flags;          /* kernel PF_* flags (PF_EXITING = 0x4) */
-    uint64_t utime, stime;   /* clock ticks */
-    uint64_t cutime, cstime; /* of reaped children, clock ticks */
-    uint64_t starttime;      /* clock ticks after boot */
-    char comm[64];           /* the name between the parentheses (kernel: 15 bytes) */
+    unsigned flags;                 /* kernel PF_* flags (PF_EXITING = 0x4) */
+    uint64_t utime, stime;          /* clock ticks */
+    uint64_t cutime, cstime;        /* of reaped children, clock ticks */
+    uint64_t starttime;             /* clock ticks after boot */
+    uint64_t num_threads;           /* field 20 */
+    uint64_t rss;                   /* field 24: resident set size, pages (0 when absent) */
+    uint64_t delayacct_blkio_ticks; /* field 42: block I/O delays, clock ticks (0 when absent) */
+    char comm[64];                  /* the name between the parentheses (kernel: 15 bytes) */
 };
 
 /* Parses /proc/<pid>/stat; the command name may hold spaces and ')', so the
- * fields are read after the last ')'. Returns 0 or -EBADMSG. */
+ * fields are read after the last ')'. Fields 1..22 are required; 23..42 are
+ * read when present (older kernels and truncated text stop early: rss and
+ * delayacct_blkio_ticks stay 0). Returns 0 or -EBADMSG. */
 int procfs_parse_stat(const char *text, size_t len, struct proc_stat *out);
 
 /* The command line kept from /proc/<pid>/cmdline: longer ones are cut. */
@@ -52,6 +57,20 @@ int procfs_read_stat(pid_t pid, struct proc_stat *out);
 long procfs_read_cmdline(pid_t pid, char *out, size_t cap);
 /* Number of open descriptors of pid, or -errno. */
 long procfs_count_fds(pid_t pid);
+
+/* Descriptors by kind, with Procpath's names: what stat(2) says of the file
+ * behind /proc/<pid>/fd/<n> (anon: an anonymous inode, whose mode has no file
+ * type, e.g. eventfd, epoll, timerfd). */
+struct proc_fd_kinds {
+    uint64_t anon, dir, chr, blk, reg, fifo, lnk, sock;
+};
+/* The kind's counter of k for a st_mode value. */
+uint64_t *procfs_fd_kind_slot(struct proc_fd_kinds *k, unsigned mode);
+/* Counts pid's descriptors by kind, at most PROCFS_MAX_FDS of them (the rest
+ * are not looked at). 0 or -errno; a descriptor closed while counting is
+ * skipped. */
+#define PROCFS_MAX_FDS (1u << 20)
+int procfs_read_fd_kinds(pid_t pid, struct proc_fd_kinds *out);
 
 /* a += b, a -= b (saturating at 0). */
 void proc_io_add(struct proc_io *a, const struct proc_io *b);

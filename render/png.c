@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int encode(const struct canvas *c, unsigned scale, const uint32_t *rgb, int ncolors,
+                  struct buf *out);
+
 static const uint32_t palette_rgb[C__COUNT] = {
     RENDER_RGB_BG,   RENDER_RGB_TEXT,  RENDER_RGB_MUTED,   RENDER_RGB_GRID,
     RENDER_RGB_AXIS, RENDER_RGB_READ,  RENDER_RGB_WRITE,   RENDER_RGB_RISE,
@@ -106,6 +109,34 @@ void render__text(struct canvas *c, int x, int y, const char *s, int fs, uint8_t
 void render__text_up(struct canvas *c, int x, int y, const char *s, int fs, uint8_t col)
 {
     text_up(c, x, y, s, fs, col);
+}
+
+void render__line(struct canvas *c, int xa, int ya, int xb, int yb, int w, uint8_t col)
+{
+    int dx = abs(xb - xa), dy = abs(yb - ya), n = dx > dy ? dx : dy;
+    if (n == 0) {
+        fill(c, xa - w / 2, ya - w / 2, xa - w / 2 + w, ya - w / 2 + w, col);
+        return;
+    }
+    for (int i = 0; i <= n; i++) {
+        int x = xa + (int)lround((double)(xb - xa) * i / n);
+        int y = ya + (int)lround((double)(yb - ya) * i / n);
+        fill(c, x - w / 2, y - w / 2, x - w / 2 + w, y - w / 2 + w, col);
+    }
+}
+
+uint8_t render__pixel(const struct canvas *c, int x, int y)
+{
+    if (x < 0 || y < 0 || x >= c->w || y >= c->h)
+        return 0xff;
+    uint8_t b = c->px[(size_t)y * c->stride + (size_t)x / 2];
+    return x & 1 ? b & 0x0f : b >> 4;
+}
+
+int render__png_encode(const struct canvas *c, unsigned scale, const uint32_t *rgb, int ncolors,
+                       struct buf *out)
+{
+    return encode(c, scale, rgb, ncolors, out);
 }
 
 static uint64_t add_sat(uint64_t a, uint64_t b)
@@ -464,7 +495,8 @@ static void png_warning_cb(png_structp png, png_const_charp msg)
 }
 
 /* Encodes the canvas into out (appending). Returns 0 or -EIO. */
-static int encode(const struct canvas *c, unsigned scale, struct buf *out)
+static int encode(const struct canvas *c, unsigned scale, const uint32_t *rgb, int ncolors,
+                  struct buf *out)
 {
     png_structp png =
         png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_error_cb, png_warning_cb);
@@ -484,13 +516,13 @@ static int encode(const struct canvas *c, unsigned scale, struct buf *out)
     png_set_write_fn(png, out, png_write_cb, png_flush_cb);
     png_set_IHDR(png, info, (png_uint_32)c->w, (png_uint_32)c->h, 4, PNG_COLOR_TYPE_PALETTE,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_color pal[C__COUNT];
-    for (int i = 0; i < C__COUNT; i++) {
-        pal[i].red = (png_byte)(palette_rgb[i] >> 16);
-        pal[i].green = (png_byte)(palette_rgb[i] >> 8);
-        pal[i].blue = (png_byte)palette_rgb[i];
+    png_color pal[16];
+    for (int i = 0; i < ncolors && i < 16; i++) {
+        pal[i].red = (png_byte)(rgb[i] >> 16);
+        pal[i].green = (png_byte)(rgb[i] >> 8);
+        pal[i].blue = (png_byte)rgb[i];
     }
-    png_set_PLTE(png, info, pal, C__COUNT);
+    png_set_PLTE(png, info, pal, ncolors < 16 ? ncolors : 16);
     /* 72 dpi per displayed pixel: scale x 72 dpi in pixels per metre. */
     png_uint_32 ppm = (png_uint_32)(scale * 72 / 0.0254 + 0.5);
     png_set_pHYs(png, info, ppm, ppm, PNG_RESOLUTION_METER);
@@ -530,7 +562,7 @@ int render_png(const struct report *r, const struct render_opts *o, struct buf *
         render__png_timeline_draw(&c, r, &l.tl, S);
     for (int i = 0; i < l.npanels; i++)
         draw_panel(&c, r, &l.panel[i], S);
-    rc = encode(&c, l.scale, out);
+    rc = encode(&c, l.scale, palette_rgb, C__COUNT, out);
     free(c.px);
     if (rc == 0 && info) {
         info->width = l.width;

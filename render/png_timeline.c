@@ -100,21 +100,6 @@ static int py(const struct png_timeline *t, double v, double max)
     return t->y1 - (int)lround(v / max * (t->y1 - t->y0));
 }
 
-/* A line of width w from (xa, ya) to (xb, yb), drawn as squares. */
-static void line(struct canvas *c, int xa, int ya, int xb, int yb, int w, uint8_t col)
-{
-    int dx = abs(xb - xa), dy = abs(yb - ya), n = dx > dy ? dx : dy;
-    if (n == 0) {
-        render__fill(c, xa - w / 2, ya - w / 2, xa - w / 2 + w, ya - w / 2 + w, col);
-        return;
-    }
-    for (int i = 0; i <= n; i++) {
-        int x = xa + (int)lround((double)(xb - xa) * i / n);
-        int y = ya + (int)lround((double)(yb - ya) * i / n);
-        render__fill(c, x - w / 2, y - w / 2, x - w / 2 + w, y - w / 2 + w, col);
-    }
-}
-
 /* A vertical double arrow at x from ya to yb (heads at both ends). */
 static void arrow(struct canvas *c, int x, int ya, int yb, int S, uint8_t col)
 {
@@ -232,7 +217,7 @@ void render__png_timeline_draw(struct canvas *c, const struct report *r,
             continue;
         int xx = px(t, t_of(s1)), yy = py(t, s1->open_fds, t->ymax);
         if (prev)
-            line(c, px(t, t_of(prev)), py(t, prev->open_fds, t->ymax), xx, yy, S, C_TEXT);
+            render__line(c, px(t, t_of(prev)), py(t, prev->open_fds, t->ymax), xx, yy, S, C_TEXT);
         if (dots)
             render__fill(c, xx - S - S / 2, yy - S - S / 2, xx + S + S / 2 + 1, yy + S + S / 2 + 1,
                          C_TEXT);

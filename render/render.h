@@ -56,6 +56,14 @@ struct render_png_info {
 int render_png(const struct report *r, const struct render_opts *o, struct buf *out,
                struct render_png_info *info);
 
+/* `iopsd plot`: a chart of a recording's per-process series (see
+ * measure/record_series.h), at most RENDER_PLOT_MAX_SERIES lines (the
+ * largest means). Appends the PNG to out; *omitted (may be NULL) gets how
+ * many series were not drawn. Returns 0, -ENODATA with no series, -EIO. */
+#define RENDER_PLOT_MAX_SERIES 10
+struct rec_plot;
+int render_plot_png(const struct rec_plot *p, struct buf *out, size_t *omitted);
+
 /* Everything a notebook needs to show one report in a single display_data. */
 struct display_bundle {
     struct buf text; /* text/plain */

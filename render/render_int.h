@@ -136,6 +136,14 @@ void render__fill(struct canvas *c, int x0, int y0, int x1, int y1, uint8_t col)
 int render__text_width(const char *s, int fs);
 void render__text(struct canvas *c, int x, int y, const char *s, int fs, uint8_t col);
 void render__text_up(struct canvas *c, int x, int y, const char *s, int fs, uint8_t col);
+/* A line of width w from (xa, ya) to (xb, yb), drawn as squares. */
+void render__line(struct canvas *c, int xa, int ya, int xb, int yb, int w, uint8_t col);
+/* The palette index at (x, y), 0xff outside the canvas. */
+uint8_t render__pixel(const struct canvas *c, int x, int y);
+/* Encodes c as a 4-bit palette PNG with the colours rgb[0..ncolors) (at
+ * most 16), appending to out. Returns 0 or -EIO. */
+int render__png_encode(const struct canvas *c, unsigned scale, const uint32_t *rgb, int ncolors,
+                       struct buf *out);
 
 enum png_panel_kind { PANEL_OPS, PANEL_BYTES, PANEL_LATENCY };
 
@@ -191,6 +199,23 @@ int render__png_layout(const struct report *r, const struct render_opts *o, stru
  * (read) or 1 (write) with value v in panel p; *by == p->y1 when v is 0. */
 void render__png_bar(const struct png_panel *p, unsigned scale, unsigned bucket, int series,
                      double v, int *bx0, int *bx1, int *by);
+
+/* ---- `iopsd plot`'s chart (png_plot.c). Palette indices 0..4 are the
+ * raster's C_BG..C_AXIS; line k (0-based) is PLOT_C_SERIES + k. */
+#define PLOT_C_SERIES 5
+struct rec_plot;
+struct plot_layout {
+    int W, H, S;        /* canvas pixels, scale */
+    int x0, y0, x1, y1; /* plot area: t = 0 at x0, tmax at x1; v = 0 at y1, vmax at y0 */
+    double tmax, vmax, tstep, vstep;
+    size_t shown[RENDER_PLOT_MAX_SERIES]; /* indices of the series drawn, line k = shown[k] */
+    size_t nshown;
+};
+/* Pixel of (t, v) in the plot area (clamped to it). */
+void render__plot_xy(const struct plot_layout *l, double t, double v, int *x, int *y);
+/* Lays out and draws p on a new canvas (the caller frees c->px). Returns 0
+ * or -ENODATA when p has no series. */
+int render__plot_canvas(const struct rec_plot *p, struct canvas *c, struct plot_layout *l);
 
 /* render__html: the HTML renderer with an already made PNG (may be NULL). */
 int render__html(const struct report *r, const struct render_opts *o, const struct buf *png,

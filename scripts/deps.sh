@@ -4,9 +4,11 @@
 #   scripts/deps.sh test    also the test tooling (Jupyter clients, clang, ...)
 set -euo pipefail
 what=${1:-build}
-build_pkgs=(build-essential cmake pkg-config libzmq3-dev libjansson-dev libpng-dev libssl-dev)
+build_pkgs=(build-essential cmake pkg-config libzmq3-dev libjansson-dev libpng-dev libssl-dev
+            libsqlite3-dev)
 test_pkgs=(clang clang-format python3 python3-jupyter-client python3-jupyter-kernel-test
-           python3-ipykernel jupyter-nbconvert python3-nbclient jupyter-console strace valgrind)
+           python3-ipykernel jupyter-nbconvert python3-nbclient jupyter-console strace valgrind
+           libsqlite3-dev sqlite3)
 pkgs=("${build_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
 

@@ -18,6 +18,8 @@ int cmd_install(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* Writes len bytes to path ("-": stdout) and closes it. Returns 0, or -1
  * after printing one line saying why. */

@@ -18,6 +18,8 @@ static const struct subcommand subcommands[] = {
     {"install", cmd_install, "install the bash kernel's spec for Jupyter"},
     {"render", cmd_render, "turn a saved report (JSON) into text, HTML and PNG"},
     {"import", cmd_import, "build a report from a saved log (fs_usage)"},
+    {"record", cmd_record, "sample a process tree over time into SQLite or JSON Lines"},
+    {"plot", cmd_plot, "draw a recording's per-process series as a PNG"},
     {"demo", cmd_demo, "run a built-in demo program (fds: for measure --timeline)"},
     {NULL, NULL, NULL},
 };

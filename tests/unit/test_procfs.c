@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static int parse_io_fixture(const char *name, struct proc_io *io)
@@ -101,6 +102,9 @@ static void test_stat(void)
     CHECK_U64(st.cstime, 7);
     CHECK_U64(st.starttime, 12345);
     CHECK_STR(st.comm, "a) b (c)");
+    CHECK_U64(st.num_threads, 1);
+    CHECK_U64(st.rss, 100);
+    CHECK_U64(st.delayacct_blkio_ticks, 0);
     buf_release(&b);
 
     snprintf(path, sizeof(path), "%s/tests/fixtures/proc/stat-init.txt", tap_source_dir());
@@ -111,7 +115,30 @@ static void test_stat(void)
     CHECK_INT(st.ppid, 0);
     CHECK_U64(st.utime, 56);
     CHECK_U64(st.stime, 180);
+    CHECK_U64(st.num_threads, 13);
+    CHECK_U64(st.rss, 3791);
     buf_release(&b);
+
+    /* field 42 (delayacct_blkio_ticks) */
+    snprintf(path, sizeof(path), "%s/tests/fixtures/proc/stat-blkio.txt", tap_source_dir());
+    buf_init(&b, 0);
+    CHECK_INT(buf_slurp(&b, path, 4096), 0);
+    CHECK_INT(procfs_parse_stat(b.data, b.len, &st), 0);
+    CHECK_INT(st.state, 'D');
+    CHECK_U64(st.rss, 2048);
+    CHECK_U64(st.delayacct_blkio_ticks, 77);
+    buf_release(&b);
+
+    /* fields 23.. are optional: text ending after 22 (or a bad field past it)
+     * leaves them 0 */
+    CHECK_INT(parse_stat_text("7 (x) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 3 18 19", &st), 0);
+    CHECK_U64(st.num_threads, 3);
+    CHECK_U64(st.starttime, 19);
+    CHECK_U64(st.rss, 0);
+    CHECK_INT(
+        parse_stat_text("7 (x) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 3 18 19 20 5 x 9", &st), 0);
+    CHECK_U64(st.rss, 5);
+    CHECK_U64(st.delayacct_blkio_ticks, 0);
 
     CHECK_INT(parse_stat_text("12 (x", &st), -EBADMSG);
     CHECK_INT(parse_stat_text("12 (x) S", &st), -EBADMSG);
@@ -129,6 +156,23 @@ static void test_live(void)
     CHECK_INT(st.pid, getpid());
     CHECK_INT(st.ppid, getppid());
     CHECK(procfs_count_fds(getpid()) >= 3);
+    {
+        /* one more pipe: two more fifos; a socketpair: two more sockets */
+        struct proc_fd_kinds a, b2;
+        int pf[2], sv[2];
+        CHECK_INT(procfs_read_fd_kinds(getpid(), &a), 0);
+        CHECK_INT(pipe(pf), 0);
+        CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        CHECK_INT(procfs_read_fd_kinds(getpid(), &b2), 0);
+        CHECK_U64(b2.fifo - a.fifo, 2);
+        CHECK_U64(b2.sock - a.sock, 2);
+        CHECK_U64(b2.reg, a.reg);
+        close(pf[0]);
+        close(pf[1]);
+        close(sv[0]);
+        close(sv[1]);
+        CHECK(procfs_read_fd_kinds(0x7ffffff0, &a) < 0);
+    }
     /* A pid that cannot exist (above pid_max's hard limit). */
     CHECK(procfs_read_io(0x7ffffff0, &io) < 0);
 
