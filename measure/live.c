@@ -67,6 +67,8 @@ size_t live_format_status(char *s, size_t n, const char *backend, const struct m
                 numfmt_count(a, sizeof a, (uint64_t)(iops + 0.5)),
                 numfmt_bytes(b, sizeof b, (uint64_t)(bps + 0.5)),
                 cur->elapsed_seconds - prev->elapsed_seconds);
+    else
+        o = put(s, n, o, "  now     not known yet\n");
     if (cur->open_fds >= 0)
         o = put(s, n, o, "  open descriptors  %ld\n", cur->open_fds);
     else

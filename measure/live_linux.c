@@ -133,9 +133,7 @@ static void *live_thread(void *arg)
                     ref = &last;
                 else if (have_before)
                     ref = &before;
-                else if (have_last)
-                    ref = &last;
-                static const struct meas_progress zero = {0};
+                static const struct meas_progress zero = {0}; /* since the start */
                 n = live_format_status(text, sizeof text, backend, &cur, ref ? ref : &zero);
                 emit(l, text, n);
                 if (cur.open_fds >= 0)

@@ -64,6 +64,7 @@ static void test_texts(void)
     CHECK_STR(s, "iopsd: status at 2.25 s (proc backend, the run goes on)\n"
                  "  reads   0 ops  0 B (0 B)\n"
                  "  writes  1,280 ops  5,242,880 B (5.00 MiB)\n"
+                 "  now     not known yet\n"
                  "  open descriptors  not known\n");
     /* cut short, still terminated */
     n = live_format_status(s, 20, "proc", &cur, NULL);
