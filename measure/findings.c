@@ -53,7 +53,7 @@ static const struct param params[] = {
     {FR_RANDOM, "random-access", 0.5, 0, "seeks per data call on one file"},
     {FR_RANDOM, "random-access.min", 100, 1, "data calls on the file needed"},
     {FR_LEAK, "fd-leak", 1, 0, "descriptors left open"},
-    {FR_FD_GROWTH, "fd-growth", 64, 0, "descriptors gained (timeline slope x duration)"},
+    {FR_FD_GROWTH, "fd-growth", 64, 0, "descriptors gained (slope x time, or end - start)"},
     {FR_FD_GROWTH, "fd-growth.fit", 0.9, 1, "timeline: least R^2 of the slope's line"},
     {FR_HIDDEN, "hidden-io", 256, 0, "mmap calls of files (not executable code)"},
     {FR_HIDDEN, "hidden-io.uring", 1, 1, "io_uring_enter calls"},

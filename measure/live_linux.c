@@ -109,7 +109,7 @@ static void *live_thread(void *arg)
     sigaddset(&usr1, SIGUSR1);
     /* last: the latest tick's sample (or status's, when not ticking); before:
      * the one before it, for a rate over a window of at least 0.1 s */
-    struct meas_progress last, before, cur;
+    struct meas_progress last = {0}, before = {0}, cur = {0};
     bool have_last = false, have_before = false;
     uint64_t next = clock_mono_ns() + LIVE_TICK_NS;
     char backend[16];
