@@ -28,6 +28,11 @@ struct meas_live;
  * withdrawn (before ctx goes away). l may be NULL (nobody is watching). */
 void meas_live_publish(struct meas_live *l, meas_live_fn fn, void *ctx, const char *backend);
 void meas_live_withdraw(struct meas_live *l);
+/* Attached runs (a window on a running tree): be->window_sample(w) is the
+ * source, until meas_live_withdraw (call it before window_end). Nothing
+ * when the backend cannot sample a window. */
+void meas_live_publish_window(struct meas_live *l, const struct meas_backend *be,
+                              struct meas_window *w);
 
 /* In iopsd, before the command starts and before any other thread: blocks
  * SIGUSR1 in iopsd (the spawned command gets the mask it would have had) and

@@ -34,6 +34,8 @@ struct meas_live {
     struct live_alert alert[NLIVE];
     bool ticking; /* a live rule is on: sample every LIVE_TICK_NS */
     unsigned statuses, alerts;
+    const struct meas_backend *win_be; /* meas_live_publish_window */
+    struct meas_window *win;
 };
 
 /* ---- the watcher ---- */
@@ -46,6 +48,27 @@ void meas_live_publish(struct meas_live *l, meas_live_fn fn, void *ctx, const ch
     l->fn = fn;
     l->ctx = ctx;
     snprintf(l->backend, sizeof l->backend, "%s", backend);
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* Called under l->lock (take), like every source. */
+static int window_source(void *ctx, struct meas_progress *p)
+{
+    struct meas_live *l = ctx;
+    return l->win_be->window_sample(l->win, p);
+}
+
+void meas_live_publish_window(struct meas_live *l, const struct meas_backend *be,
+                              struct meas_window *w)
+{
+    if (!l || !be->window_sample)
+        return;
+    pthread_mutex_lock(&l->lock);
+    l->win_be = be;
+    l->win = w;
+    l->fn = window_source;
+    l->ctx = l;
+    snprintf(l->backend, sizeof l->backend, "%s", be->name);
     pthread_mutex_unlock(&l->lock);
 }
 

@@ -2,9 +2,16 @@
  * crossing, the rates between two samples, the status block and the alert
  * lines, exactly. */
 #include "measure/live.h"
+#include "measure/procfs.h"
 #include "tests/unit/tap.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void test_crossings(void)
 {
@@ -81,8 +88,93 @@ static void test_texts(void)
                  "at or above 1.00 GiB/s (--alert throughput=VALUE|off)\n");
 }
 
+/* The whole watcher in this process: a proc window on a child that reads 1
+ * byte and writes 10 x 4 KiB and 1 byte once measured, published with
+ * meas_live_publish_window; SIGUSR1 sent to ourselves gives a status block
+ * with exactly those counts, on the watcher's output pipe. */
+static void test_watcher_window(void)
+{
+    int go[2], done[2], out[2];
+    CHECK(pipe(go) == 0 && pipe(done) == 0 && pipe(out) == 0);
+    struct findings_opts fo;
+    findings_opts_init(&fo);
+    fo.off[FR_FD_COUNT] = fo.off[FR_IOPS] = fo.off[FR_THROUGHPUT] = true; /* no ticks */
+    char err[256];
+    struct meas_live *l = meas_live_start(&fo, out[1], err, sizeof err);
+    CHECK(l != NULL);
+    if (!l)
+        return;
+    pid_t c = fork();
+    if (c == 0) {
+        static char blk[4096];
+        char b;
+        if (read(go[0], &b, 1) != 1)
+            _exit(1);
+        int fd = open("/dev/null", O_WRONLY);
+        for (int i = 0; i < 10; i++)
+            if (write(fd, blk, sizeof blk) != (ssize_t)sizeof blk)
+                _exit(1);
+        if (write(done[1], "x", 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    char e2[256];
+    const struct meas_backend *be = meas_backend_get("proc", e2, sizeof e2);
+    struct meas_window *w = NULL;
+    struct meas_opts o;
+    meas_opts_init(&o);
+    CHECK(be && be->window_begin(c, &o, &w, e2, sizeof e2) == 0);
+    meas_live_publish_window(l, be, w);
+    char b = 'g';
+    CHECK(write(go[1], &b, 1) == 1);
+    CHECK(read(done[0], &b, 1) == 1);
+    long fds = procfs_count_fds(c);
+    kill(getpid(), SIGUSR1);
+    char text[2048];
+    size_t n = 0;
+    while (n < sizeof text - 1 && !strstr(text, "open descriptors")) {
+        ssize_t k = read(out[0], text + n, sizeof text - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        text[n] = '\0';
+    }
+    while (n < sizeof text - 1 && text[n - 1] != '\n') { /* the rest of the last line */
+        ssize_t k = read(out[0], text + n, sizeof text - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        text[n] = '\0';
+    }
+    const char *reads = strstr(text, "  reads   1 ops  1 B (1 B)\n");
+    const char *writes = strstr(text, "  writes  11 ops  40,961 B (40.00 KiB)\n");
+    CHECK(reads != NULL);
+    CHECK(writes != NULL);
+    CHECK(strstr(text, " (proc backend, the run goes on)\n") != NULL);
+    char want[64];
+    snprintf(want, sizeof want, "  open descriptors  %ld\n", fds);
+    CHECK(strstr(text, want) != NULL);
+    if (!reads || !writes)
+        fprintf(stderr, "# %s", text);
+    meas_live_withdraw(l);
+    struct report r;
+    report_init(&r);
+    CHECK(be->window_end(w, &r, e2, sizeof e2) == 0);
+    CHECK_U64(r.write_ops, 11);
+    CHECK_U64(r.write_bytes, 40961);
+    report_release(&r);
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    unsigned st = 0, al = 0;
+    meas_live_stop(l, &st, &al);
+    CHECK_INT((int)st, 1);
+    CHECK_INT((int)al, 0);
+}
+
 int main(void)
 {
+    test_watcher_window();
     test_crossings();
     test_rates();
     test_texts();
