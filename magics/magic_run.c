@@ -84,7 +84,7 @@ int magic_run_new(const struct magic *m, struct magic_run **out, char *err, size
     if (!b && !strcmp(m->backend, "auto"))
         b = meas_backend_get("proc", why, sizeof why);
     if (!b) {
-        snprintf(err, errlen, "%%iops: %s", why);
+        snprintf(err, errlen, "%s: %s", m->kind == MAGIC_CELL ? "%%iops" : "%iops", why);
         return -ENOTSUP;
     }
     struct magic_run *r = xcalloc(1, sizeof *r);

@@ -80,7 +80,7 @@ const struct meas_backend *meas_backend_get(const char *name, char *err, size_t 
         if (strcmp((*b)->name, name))
             continue;
         if ((*b)->probe(why, sizeof(why)) != 0) {
-            snprintf(err, errlen, "backend '%s' cannot be used here: %s", name, why);
+            snprintf(err, errlen, "backend '%s' is unavailable: %s", name, why);
             return NULL;
         }
         return *b;
