@@ -10,7 +10,13 @@ received, iopub read in full), median/min/max over --cells runs, for:
 The fixed cost of the magic is the measured round trip minus the unmeasured
 one. Runs by hand, not in CI; results go into docs/kernel.md.
 
-Usage: JUPYTER_PATH=build/jupyter /usr/bin/python3 bench/bench_magics.py [--cells N]
+With --auto: the per-cell cost of `%iops auto on` instead: an empty cell's
+round trip (which then includes the one-line summary's display_data) with
+auto off and with auto on, in alternating blocks of 20 cells so that drift in
+the machine's load hits both alike; median/min/max of --cells each. Results
+go into docs/findings.md.
+
+Usage: JUPYTER_PATH=build/jupyter /usr/bin/python3 bench/bench_magics.py [--cells N] [--auto]
 """
 import argparse
 import os
@@ -61,7 +67,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cells", type=int, default=100)
     ap.add_argument("--dd-runs", type=int, default=10)
+    ap.add_argument("--auto", action="store_true", help="only the cost of %%iops auto on")
     a = ap.parse_args()
+    if a.auto:
+        return bench_auto(a.cells)
     iopsd = os.environ.get("IOPSD", os.path.join(os.path.dirname(__file__), "..", "build",
                                                  "iopsd"))
     work = tempfile.mkdtemp(prefix="iopsd-bench-magics-")
@@ -95,6 +104,37 @@ def main():
     print(f"dd 2,560 x 4 KiB, unmeasured   {fmt(dd_plain)}")
     print(f"dd under %%iops -b trace        {fmt(dd_cell)}")
     print(f"dd under iopsd measure (trace) {fmt(dd_cli)}")
+
+
+def bench_auto(cells):
+    km = KernelManager(kernel_name="iops-bash")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=30)
+    off, on = [], []
+    try:
+        round_trip(kc, "%iops auto off")
+        round_trip(kc, "")  # warm-up
+        block = 20
+        while len(off) < cells or len(on) < cells:
+            round_trip(kc, "%iops auto off")
+            off += [round_trip(kc, "") for _ in range(block)]
+            round_trip(kc, "%iops auto on")
+            round_trip(kc, "")  # the first measured cell: warm-up
+            on += [round_trip(kc, "") for _ in range(block)]
+        round_trip(kc, "%iops auto off")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+    off, on = sorted(off[:cells]), sorted(on[:cells])
+    load = os.getloadavg()
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"kernel {platform.release()}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"empty cell, %iops auto off     {fmt(off)}")
+    print(f"empty cell, %iops auto on      {fmt(on)}   "
+          f"(+{(statistics.median(on) - statistics.median(off)) * 1e3:.2f} ms a cell)")
+    return 0
 
 
 if __name__ == "__main__":

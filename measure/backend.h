@@ -38,6 +38,9 @@ struct meas_opts {
      * it (proc: the reaper), or 0. The timeline starts its sampler here. */
     void (*spawned)(void *arg, pid_t helper);
     void *spawned_arg;
+    /* Spawned runs: where the backend publishes its running totals while
+     * the command runs (measure/live.h); NULL: nobody watches. */
+    struct meas_live *live;
 };
 
 /* A running window's totals so far (live progress): syscall-level counts
@@ -45,6 +48,7 @@ struct meas_opts {
 struct meas_progress {
     double elapsed_seconds;
     uint64_t read_ops, write_ops, read_bytes, write_bytes;
+    long open_fds; /* descriptors open now (see docs/measure.md); -1: not known */
 };
 
 void meas_opts_init(struct meas_opts *o);

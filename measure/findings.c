@@ -2,6 +2,7 @@
  * whose numbers are missing stays silent) and writes one sentence of what
  * was seen, with the numbers, and one of what usually fixes it. */
 #include "measure/findings.h"
+#include "measure/timeline.h"
 #include "util/numfmt.h"
 
 #include <errno.h>
@@ -32,6 +33,9 @@ static const char *const rule_names[FR__COUNT] = {
     [FR_FD_GROWTH] = "fd-growth",
     [FR_HIDDEN] = "hidden-io",
     [FR_LATENCY] = "latency-outliers",
+    [FR_FD_COUNT] = "fd-count",
+    [FR_IOPS] = "iops",
+    [FR_THROUGHPUT] = "throughput",
 };
 
 static const struct param params[] = {
@@ -49,11 +53,15 @@ static const struct param params[] = {
     {FR_RANDOM, "random-access", 0.5, 0, "seeks per data call on one file"},
     {FR_RANDOM, "random-access.min", 100, 1, "data calls on the file needed"},
     {FR_LEAK, "fd-leak", 1, 0, "descriptors left open"},
-    {FR_FD_GROWTH, "fd-growth", 64, 0, "descriptors more at the end than at the start"},
+    {FR_FD_GROWTH, "fd-growth", 64, 0, "descriptors gained (slope x time, or end - start)"},
+    {FR_FD_GROWTH, "fd-growth.fit", 0.9, 1, "timeline: least R^2 of the slope's line"},
     {FR_HIDDEN, "hidden-io", 256, 0, "mmap calls of files (not executable code)"},
     {FR_HIDDEN, "hidden-io.uring", 1, 1, "io_uring_enter calls"},
     {FR_LATENCY, "latency-outliers", 10, 0, "p99 / p50 of the call latency"},
     {FR_LATENCY, "latency-outliers.min", 100, 1, "timed calls needed"},
+    {FR_FD_COUNT, "fd-count", 1000, 0, "live: open descriptors"},
+    {FR_IOPS, "iops", 100000, 0, "live: reads + writes per second"},
+    {FR_THROUGHPUT, "throughput", 1073741824, 0, "live: bytes read + written per second"},
 };
 #define NPARAMS (sizeof params / sizeof *params)
 /* Paths in sentences are cut to this many bytes. */
@@ -75,9 +83,14 @@ const char *finding_rule_name(enum finding_rule r)
     return (unsigned)r < FR__COUNT ? rule_names[r] : "?";
 }
 
+bool finding_rule_is_live(enum finding_rule r)
+{
+    return r == FR_FD_COUNT || r == FR_IOPS || r == FR_THROUGHPUT;
+}
+
 const char *findings_help(void)
 {
-    static char text[2048];
+    static char text[4096];
     if (!text[0]) {
         size_t o = 0;
         for (size_t i = 0; i < NPARAMS && o < sizeof text; i++)
@@ -250,15 +263,33 @@ static void rule_fds(struct report *r, const struct findings_opts *o)
         add(r, FR_LEAK, FSEV_WARNING, what,
             "Close what you open (a with-block, or close() on every path).");
     }
-    long grew = r->fds.end - r->fds.start;
-    if (!o->off[FR_FD_GROWTH] && r->fds.start >= 0 && grew > 0 &&
-        (double)grew >= o->threshold[FR_FD_GROWTH]) {
-        snprintf(what, sizeof what, "The descriptor count grew from %ld to %ld (+%ld).",
+    if (o->off[FR_FD_GROWTH])
+        return;
+    const struct timeline *tl = r->timeline;
+    if (tl && tl->analysed && tl->leak.computed) {
+        /* over time: the least-squares line through the descriptor samples */
+        const struct tl_leak *k = &tl->leak;
+        if (k->growth < o->threshold[FR_FD_GROWTH] || k->growth <= 0 || k->net < 1 ||
+            k->r2 < o->second[FR_FD_GROWTH])
+            return;
+        snprintf(what, sizeof what,
+                 "The descriptor count grew steadily over the timeline: %.2f per second for "
+                 "%.2f s (least-squares slope over %s samples, R² %.2f), +%.1f over the "
+                 "run, from %ld to %ld.",
+                 k->slope, k->duration, numfmt_count(a, sizeof a, k->nvalid), k->r2, k->growth,
+                 k->first, k->last);
+    } else {
+        long grew = r->fds.end - r->fds.start;
+        if (r->fds.start < 0 || grew <= 0 || (double)grew < o->threshold[FR_FD_GROWTH])
+            return;
+        snprintf(what, sizeof what,
+                 "The descriptor count grew from %ld at the start to %ld at the end (+%ld); "
+                 "start and end counts only (--timeline gives the slope).",
                  r->fds.start, r->fds.end, grew);
-        add(r, FR_FD_GROWTH, FSEV_WARNING, what,
-            "Something opens without closing: look at the descriptors left open and the files "
-            "opened most.");
     }
+    add(r, FR_FD_GROWTH, FSEV_WARNING, what,
+        "Something opens without closing: look at the descriptors left open and the files "
+        "opened most.");
     (void)b;
 }
 

@@ -23,6 +23,11 @@ enum finding_rule {
     FR_FD_GROWTH,    /* the descriptor count grew over the run */
     FR_HIDDEN,       /* I/O the backend cannot see (mmap of data files, io_uring) */
     FR_LATENCY,      /* p99 far above p50 */
+    /* live rules: watched while `iopsd measure` runs (measure/live.c), an
+     * alert line on stderr per crossing; no finding in the report */
+    FR_FD_COUNT,   /* open descriptors */
+    FR_IOPS,       /* reads + writes per second */
+    FR_THROUGHPUT, /* bytes read + written per second */
     FR__COUNT
 };
 
@@ -40,6 +45,8 @@ void findings_opts_init(struct findings_opts *o);
 int findings_parse_alert(struct findings_opts *o, const char *arg, char *err, size_t errlen);
 
 const char *finding_rule_name(enum finding_rule r);
+/* A live rule (fd-count, iops, throughput): no finding in the report. */
+bool finding_rule_is_live(enum finding_rule r);
 /* A one-line description of the rules and defaults, for --help texts. */
 const char *findings_help(void);
 

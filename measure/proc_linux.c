@@ -21,8 +21,10 @@
  * parent's), so the rows are the command and each orphan, inclusive. */
 #include "measure/backend.h"
 #include "measure/exit_notif.h"
+#include "measure/live.h"
 #include "measure/procfs.h"
 #include "measure/spawn.h"
+#include "measure/timeline.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/xalloc.h"
@@ -305,6 +307,48 @@ static void reaped_rows(const struct proc_shared *sh, struct report *r)
     }
 }
 
+/* The live watcher's view of a spawned run (measure/live.h), from its own
+ * thread: the reaper's counters (the children it reaped, less its own reads
+ * of /proc) and then each live descendant's. Read in this order a process
+ * reaped in between is missed, never counted twice: the totals are at most
+ * the run's. Descriptors: summed over the live descendants (the reaper is
+ * iopsd's), as the timeline counts them. */
+struct proc_live {
+    pid_t reaper;
+    struct proc_shared *sh;
+};
+
+static int proc_live_sample(void *ctx, struct meas_progress *p)
+{
+    struct proc_live *pl = ctx;
+    struct proc_io total, one;
+    int rc = procfs_read_io(pl->reaper, &total);
+    if (rc)
+        return rc;
+    struct proc_io own = {
+        .syscr = __atomic_load_n(&pl->sh->own_syscr, __ATOMIC_RELAXED),
+        .rchar = __atomic_load_n(&pl->sh->own_rchar, __ATOMIC_RELAXED),
+    };
+    proc_io_sub(&total, &own);
+    pid_t pids[SAMPLE_MAX];
+    long n = procfs_descendants(pl->reaper, pids, SAMPLE_MAX), fds = -1;
+    for (long i = 0; i < n && i < SAMPLE_MAX; i++) {
+        if (procfs_read_io(pids[i], &one) == 0)
+            proc_io_add(&total, &one);
+        bool fast;
+        long c = tl_count_fds(pids[i], NULL, &fast);
+        if (c >= 0)
+            fds = (fds < 0 ? 0 : fds) + c;
+    }
+    p->elapsed_seconds = (double)(clock_mono_ns() - pl->sh->t_start) / 1e9;
+    p->read_ops = total.syscr;
+    p->write_ops = total.syscw;
+    p->read_bytes = total.rchar;
+    p->write_bytes = total.wchar;
+    p->open_fds = fds;
+    return 0;
+}
+
 static int proc_run(const struct meas_opts *o, char *const argv[], struct report *r, char *err,
                     size_t errlen)
 {
@@ -366,10 +410,13 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
     pfd[0] = -1;
     if (o->spawned) /* after the exec: the descriptors are the command's */
         o->spawned(o->spawned_arg, reaper);
+    struct proc_live pl = {reaper, sh};
     if (exec_err)
         spawn_record_exec_error(r, argv[0], exec_err);
-    else
+    else {
         spawn_forward_pid = sh->cmd_pid;
+        meas_live_publish(o->live, proc_live_sample, &pl, "proc");
+    }
 
     /* Sample descriptors until the reaper stops. */
     bool sampled_any = false;
@@ -414,6 +461,7 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
             listener = -1;
         }
     }
+    meas_live_withdraw(o->live);
     if (!WIFSTOPPED(st)) {
         rc = -ECHILD;
         snprintf(err, errlen, "the measuring process ended unexpectedly (status %d)", st);
@@ -464,6 +512,7 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
         r->fds.end = r->fds.start;
 
 out_signals:
+    meas_live_withdraw(o->live);
     if (sfd >= 0)
         close(sfd);
     if (listener >= 0)
@@ -643,6 +692,7 @@ static int proc_window_sample(struct meas_window *w, struct meas_progress *p)
     p->write_ops = io.syscw;
     p->read_bytes = io.rchar;
     p->write_bytes = io.wchar;
+    p->open_fds = fds;
     return 0;
 }
 

@@ -10,6 +10,15 @@
 #include <unistd.h>
 
 volatile pid_t spawn_forward_pid;
+static sigset_t child_mask;
+static bool have_child_mask;
+
+void spawn_set_child_mask(const sigset_t *mask)
+{
+    have_child_mask = mask != NULL;
+    if (mask)
+        child_mask = *mask;
+}
 
 static void forward_signal(int sig)
 {
@@ -28,7 +37,10 @@ void spawn_guard_begin(struct spawn_guard *g)
     fwd.sa_handler = forward_signal;
     sigemptyset(&fwd.sa_mask);
     fwd.sa_flags = SA_RESTART;
-    sigprocmask(SIG_SETMASK, NULL, &g->old_mask);
+    if (have_child_mask)
+        g->old_mask = child_mask;
+    else
+        sigprocmask(SIG_SETMASK, NULL, &g->old_mask);
     sigaction(SIGINT, &ign, &g->old_int);
     sigaction(SIGQUIT, &ign, &g->old_quit);
     sigaction(SIGTERM, &fwd, &g->old_term);

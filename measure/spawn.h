@@ -25,6 +25,11 @@ void spawn_guard_end(struct spawn_guard *g);
 /* Where forwarded signals go (0: nowhere yet). Async-signal-safe to set. */
 extern volatile pid_t spawn_forward_pid;
 
+/* The signal mask the command is to start with, when iopsd has since
+ * blocked signals for itself (the live watcher's SIGUSR1): spawn_guard_begin
+ * then takes it instead of the current mask. NULL: the current mask. */
+void spawn_set_child_mask(const sigset_t *mask);
+
 /* In the child after fork: restore default signal dispositions and the mask
  * that the parent had before spawn_guard_begin. */
 void spawn_child_reset(const struct spawn_guard *g);

@@ -72,11 +72,14 @@ struct tl_jump {
 
 struct tl_leak {
     bool computed;
-    double slope;    /* descriptors per second, least squares */
-    double duration; /* seconds covered by the valid samples */
-    double growth;   /* slope * duration */
-    long net;        /* last valid count - first valid count */
-    bool has_opens;  /* opens_minus_closes is known (tracer) */
+    double slope;     /* descriptors per second, least squares */
+    double duration;  /* seconds covered by the valid samples */
+    double growth;    /* slope * duration */
+    long net;         /* last valid count - first valid count */
+    long first, last; /* the first and last valid counts */
+    size_t nvalid;    /* samples in the fit */
+    double r2;        /* coefficient of determination of the fit (1: a straight line) */
+    bool has_opens;   /* opens_minus_closes is known (tracer) */
     int64_t opens_minus_closes;
     bool flagged;
 };

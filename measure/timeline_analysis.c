@@ -221,15 +221,22 @@ void tl_leak_check(const double *t, const double *v, size_t n, const struct tl_p
     }
     if (m < 2)
         return;
-    double tm = st / (double)m, vm = sv / (double)m, num = 0, den = 0;
+    double tm = st / (double)m, vm = sv / (double)m, num = 0, den = 0, vv = 0;
     for (size_t i = 0; i < n; i++) {
         if (v[i] < 0)
             continue;
         num += (t[i] - tm) * (v[i] - vm);
         den += (t[i] - tm) * (t[i] - tm);
+        vv += (v[i] - vm) * (v[i] - vm);
     }
     out->computed = true;
     out->slope = den > 0 ? num / den : 0;
+    /* r^2 of a least-squares line: cov^2 / (var t * var v); a flat series
+     * fits no line (0). A single step scores at most 0.75, a ramp near 1. */
+    out->r2 = den > 0 && vv > 0 ? num * num / (den * vv) : 0;
+    out->nvalid = m;
+    out->first = lround(v[first]);
+    out->last = lround(v[last]);
     out->duration = t[last] - t[first];
     out->growth = out->slope * out->duration;
     out->net = lround(v[last] - v[first]);

@@ -69,6 +69,10 @@ static json_t *leak_json(const struct tl_leak *l, double threshold)
     set(o, "duration_seconds", jnum(l->duration));
     set(o, "growth", jnum(l->growth));
     set(o, "net", json_integer(l->net));
+    set(o, "first", json_integer(l->first));
+    set(o, "last", json_integer(l->last));
+    set(o, "samples", json_integer((json_int_t)l->nvalid));
+    set(o, "r2", jnum(l->r2));
     if (l->has_opens)
         set(o, "opens_minus_closes", json_integer(l->opens_minus_closes));
     set(o, "threshold", jnum(threshold));
@@ -401,6 +405,11 @@ struct timeline *timeline_from_json(const json_t *o)
             l->growth = num(lk, "growth");
             double net = num(lk, "net");
             l->net = net > -1e15 && net < 1e15 ? (long)net : 0;
+            double first = num(lk, "first"), last = num(lk, "last"), ns = num(lk, "samples");
+            l->first = first > -1e15 && first < 1e15 ? (long)first : 0;
+            l->last = last > -1e15 && last < 1e15 ? (long)last : 0;
+            l->nvalid = ns > 0 && ns <= TL_MAX_SAMPLES ? (size_t)ns : 0;
+            l->r2 = num(lk, "r2");
             const json_t *omc = json_object_get(lk, "opens_minus_closes");
             l->has_opens = json_is_integer(omc);
             l->opens_minus_closes = l->has_opens ? (int64_t)json_integer_value(omc) : 0;

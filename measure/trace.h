@@ -163,6 +163,7 @@ struct tstate {
      * thread (live progress): a sequence count, odd while they change. */
     _Atomic uint64_t live_seq;
     _Atomic uint64_t live[4]; /* read ops, write ops, read bytes, write bytes */
+    _Atomic long live_fds;    /* fds_now, for the same readers (one plain store) */
     /* the per-process table (trace_procs_linux.c) */
     struct proc_row *prows;
     size_t nprows, prows_cap;
@@ -173,6 +174,8 @@ struct tstate {
 
 /* The live totals, consistent with each other (any thread). */
 void tstate_live(struct tstate *s, uint64_t out[4]);
+/* Descriptors open now in the tree's live tables (any thread). */
+long tstate_live_fds(struct tstate *s);
 
 /* leaks: the report that collects leaked descriptors (not owned). */
 void tstate_init(struct tstate *s, unsigned hist_kinds, struct report *leaks);

@@ -19,6 +19,7 @@
  *
  * Accounting (descriptor tables, rows, histograms) is in trace_state_linux.c. */
 #include "measure/backend.h"
+#include "measure/live.h"
 #include "measure/procfs.h"
 #include "measure/spawn.h"
 #include "measure/trace.h"
@@ -1416,6 +1417,22 @@ static double tv_seconds(const struct timeval *tv)
     return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
 }
 
+/* The live watcher's view of a spawned run (measure/live.h): the seqlock's
+ * totals and the descriptor count, read from the watcher's thread. */
+static int trace_live_sample(void *ctx, struct meas_progress *p)
+{
+    struct tstate *s = ctx;
+    uint64_t v[4];
+    tstate_live(s, v);
+    p->elapsed_seconds = (double)(clock_mono_ns() - s->t0_ns) / 1e9;
+    p->read_ops = v[0];
+    p->write_ops = v[1];
+    p->read_bytes = v[2];
+    p->write_bytes = v[3];
+    p->open_fds = tstate_live_fds(s);
+    return 0;
+}
+
 static const long seize_opts_spawn =
     PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
     PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXIT;
@@ -1501,6 +1518,7 @@ static int trace_run(const struct meas_opts *o, char *const argv[], struct repor
             proc_row_cmd(&tr, child, rp->prow);
             if (o->spawned) /* after the exec: the descriptors are the command's */
                 o->spawned(o->spawned_arg, 0);
+            meas_live_publish(o->live, trace_live_sample, &tr.st, "trace");
             ptrace(PTRACE_CONT, child, 0L, 0L);
             continue;
         }
@@ -1520,6 +1538,7 @@ static int trace_run(const struct meas_opts *o, char *const argv[], struct repor
         }
     }
     uint64_t t1 = clock_mono_ns();
+    meas_live_withdraw(o->live);
     if (!r->exec_errno)
         spawn_record_status(r, tr.root_status);
     /* Processes still running (--no-wait-descendants): they carry our filter
@@ -1563,6 +1582,7 @@ static int trace_run(const struct meas_opts *o, char *const argv[], struct repor
 out_guard:
     spawn_guard_end(&g);
 out:
+    meas_live_withdraw(o->live);
     if (have_aff)
         sched_setaffinity(0, sizeof(oldaff), &oldaff);
     prctl(PR_SET_CHILD_SUBREAPER, old_subreaper, 0, 0, 0);
@@ -1967,6 +1987,7 @@ static int trace_window_sample(struct meas_window *w, struct meas_progress *p)
     p->write_ops = v[1];
     p->read_bytes = v[2];
     p->write_bytes = v[3];
+    p->open_fds = tstate_live_fds(&w->tr.st);
     return 0;
 }
 

@@ -149,6 +149,11 @@ void tstate_live(struct tstate *s, uint64_t out[4])
     }
 }
 
+long tstate_live_fds(struct tstate *s)
+{
+    return atomic_load_explicit(&s->live_fds, memory_order_relaxed);
+}
+
 void tstate_meta(struct tstate *s, enum meta_op m)
 {
     if ((unsigned)m < META__COUNT)
@@ -199,6 +204,7 @@ struct tfd *tfdtab_get(struct tfdtab *t, int fd)
 static void count_open(struct tstate *s, long d)
 {
     s->fds_now += d;
+    atomic_store_explicit(&s->live_fds, s->fds_now, memory_order_relaxed);
     if (s->fds_now > s->fds_peak)
         s->fds_peak = s->fds_now;
 }
@@ -265,6 +271,7 @@ void tfdtab_unref(struct tstate *s, struct tfdtab *t, pid_t pid, bool exited)
             s->fds_kept++;
     }
     s->fds_now -= t->nopen;
+    atomic_store_explicit(&s->live_fds, s->fds_now, memory_order_relaxed);
     free(t->v);
     free(t);
 }

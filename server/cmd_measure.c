@@ -5,6 +5,7 @@
 #include "measure/report_json.h"
 #include "measure/timeline.h"
 #ifdef __linux__
+#include "measure/live.h"
 #include "measure/timeline_watch.h"
 #endif
 #include "render/render.h"
@@ -75,6 +76,14 @@ static void measure_usage(FILE *f)
           "                          the rules and their defaults:\n",
           f);
     fputs(findings_help(), f);
+    fputs("                          the live rules (fd-count, iops, throughput) are\n"
+          "                          sampled 4 times a second while CMD runs: one line on\n"
+          "                          stderr each time a threshold is reached\n"
+          "\n"
+          "While CMD runs, `kill -USR1 <iopsd's pid>` prints the totals so far on stderr\n"
+          "(CMD is not signalled; the report is unchanged).\n"
+          "\n",
+          f);
     fputs("  -h, --help              show this help and exit\n", f);
 }
 
@@ -395,7 +404,19 @@ int cmd_measure(int argc, char **argv)
 
     struct report r;
     report_init(&r);
+#ifdef __linux__
+    /* SIGUSR1: a status block; the live rules: alerts (measure/live.h) */
+    struct meas_live *live = meas_live_start(&fo, STDERR_FILENO, err, sizeof(err));
+    if (!live) {
+        cli_error("%s", err);
+        return EXIT_IOPSD_FAILED;
+    }
+    mo.live = live;
+#endif
     int rc = be->run(&mo, cmd, &r, err, sizeof(err));
+#ifdef __linux__
+    meas_live_stop(live, NULL, NULL);
+#endif
 #ifdef __linux__
     if (tw) {
         /* proc's totals count every read and write call of the tree, as the

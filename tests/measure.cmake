@@ -30,3 +30,11 @@ add_test(NAME timeline_cli
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
 set_tests_properties(timeline_cli PROPERTIES TIMEOUT 300
   ENVIRONMENT "IOPSD=${CMAKE_BINARY_DIR}/iopsd;IOPSD_HELPERS=${CMAKE_BINARY_DIR}/tests/helpers")
+# While the command runs: the SIGUSR1 status block, the live alerts; the
+# fd-growth finding over a timeline (test_live.c: the pure parts).
+iopsd_unit_test(test_live SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_live.c LIBS iopsd_measure)
+add_test(NAME live_cli
+  COMMAND /usr/bin/python3 -m unittest -v test_live
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
+set_tests_properties(live_cli PROPERTIES TIMEOUT 120
+  ENVIRONMENT "IOPSD=${CMAKE_BINARY_DIR}/iopsd;IOPSD_HELPERS=${CMAKE_BINARY_DIR}/tests/helpers")

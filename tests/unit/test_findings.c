@@ -4,6 +4,7 @@
 #include "measure/findings.h"
 #include "measure/report.h"
 #include "measure/report_json.h"
+#include "measure/timeline.h"
 #include "tests/unit/tap.h"
 
 #include <errno.h>
@@ -203,8 +204,105 @@ static void test_json(void)
     report_release(&r);
 }
 
+/* A timeline of 100 samples 0.1 s apart, analysed: a ramp of one descriptor
+ * a sample from 3, or a single step from 3 to 103 halfway. */
+static struct timeline *series(bool ramp)
+{
+    struct timeline *tl = timeline_new(0.1, 0);
+    for (int i = 0; i < 100; i++) {
+        struct tl_sample s;
+        memset(&s, 0, sizeof s);
+        s.mono_ns = (uint64_t)i * 100000000ull;
+        s.open_fds = ramp ? 3 + i : i < 50 ? 3 : 103;
+        for (int k = 0; k < FDK__COUNT; k++)
+            s.by_kind[k] = -1;
+        timeline_add_sample(tl, &s);
+    }
+    struct tl_params p;
+    tl_params_init(&p);
+    timeline_analyse(tl, &p, false, 0);
+    return tl;
+}
+
+static void test_fd_growth(void)
+{
+    struct report r;
+    struct findings_opts o;
+    char err[160];
+    /* no timeline: the start and end counts, said so */
+    writes(&r, "/data/x", 1, 100);
+    r.fds.start = 3;
+    r.fds.end = r.fds.peak = 83;
+    findings_compute(&r, NULL);
+    const struct finding *f = find(&r, "fd-growth");
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->what, "The descriptor count grew from 3 at the start to 83 at the end (+80); "
+                           "start and end counts only (--timeline gives the slope).");
+    findings_opts_init(&o);
+    CHECK_INT(findings_parse_alert(&o, "fd-growth=81", err, sizeof err), 0);
+    findings_compute(&r, &o);
+    CHECK(find(&r, "fd-growth") == NULL);
+    /* a steady ramp over the timeline: the slope */
+    r.timeline = series(true);
+    r.fds.end = r.fds.peak = 102;
+    findings_compute(&r, NULL);
+    f = find(&r, "fd-growth");
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->what, "The descriptor count grew steadily over the timeline: 10.00 per "
+                           "second for 9.90 s (least-squares slope over 100 samples, R² 1.00), "
+                           "+99.0 over the run, from 3 to 102.");
+    CHECK_INT(findings_parse_alert(&o, "fd-growth=100", err, sizeof err), 0);
+    findings_compute(&r, &o); /* +99.0 < 100 */
+    CHECK(find(&r, "fd-growth") == NULL);
+    timeline_free(r.timeline);
+    /* one step of +100 halfway is no steady growth: R² 0.75 < 0.9, even
+     * though start and end differ by 100 */
+    r.timeline = series(false);
+    r.fds.end = r.fds.peak = 103;
+    findings_compute(&r, NULL);
+    CHECK(find(&r, "fd-growth") == NULL);
+    findings_opts_init(&o);
+    CHECK_INT(findings_parse_alert(&o, "fd-growth.fit=0.7", err, sizeof err), 0);
+    findings_compute(&r, &o);
+    f = find(&r, "fd-growth");
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->what, "The descriptor count grew steadily over the timeline: 15.00 per "
+                           "second for 9.90 s (least-squares slope over 100 samples, R² 0.75), "
+                           "+148.5 over the run, from 3 to 103.");
+    CHECK_INT(findings_parse_alert(&o, "fd-growth=off", err, sizeof err), 0);
+    findings_compute(&r, &o);
+    CHECK(find(&r, "fd-growth") == NULL);
+    report_release(&r); /* frees the timeline */
+}
+
+static void test_live_rules_are_not_findings(void)
+{
+    struct report r;
+    struct findings_opts o;
+    char err[160];
+    writes(&r, "/data/x", 1, 100);
+    findings_opts_init(&o);
+    CHECK(o.threshold[FR_FD_COUNT] == 1000);
+    CHECK(o.threshold[FR_IOPS] == 100000);
+    CHECK(o.threshold[FR_THROUGHPUT] == 1073741824);
+    CHECK_INT(findings_parse_alert(&o, "fd-count=0", err, sizeof err), 0);
+    CHECK_INT(findings_parse_alert(&o, "iops=0", err, sizeof err), 0);
+    CHECK_INT(findings_parse_alert(&o, "throughput=0", err, sizeof err), 0);
+    CHECK(finding_rule_is_live(FR_IOPS) && !finding_rule_is_live(FR_FD_GROWTH));
+    findings_compute(&r, &o);
+    CHECK_INT((int)r.nfindings, 0);
+    CHECK_INT(findings_parse_alert(&o, "iops=off", err, sizeof err), 0);
+    CHECK(o.off[FR_IOPS]);
+    report_release(&r);
+}
+
 int main(void)
 {
+    test_fd_growth();
+    test_live_rules_are_not_findings();
     test_small();
     test_fsync_reopen_random_leak();
     test_latency();
