@@ -447,7 +447,7 @@ struct meas_window {
     size_t ntids0;
     struct wmember *m;
     size_t n, cap;
-    uint32_t seq; /* samples taken, the first reading included */
+    uint32_t seq;         /* samples taken, the first reading included */
     uint64_t boot0_ticks; /* the start, in clock ticks since boot (process start times) */
     uint64_t t0;
     double wall0;
@@ -693,8 +693,7 @@ static int proc_window_begin(const pid_t *roots, size_t nroots, const struct mea
                              struct meas_window **out, char *err, size_t errlen)
 {
     if (nroots == 0 || nroots > MEAS_MAX_ROOTS) {
-        snprintf(err, errlen, "between 1 and %d processes can be measured at once",
-                 MEAS_MAX_ROOTS);
+        snprintf(err, errlen, "between 1 and %d processes can be measured at once", MEAS_MAX_ROOTS);
         return -EINVAL;
     }
     struct meas_window *w = xcalloc(1, sizeof(*w));

@@ -1618,12 +1618,18 @@ static int seize_process(struct tracer *tr, pid_t pid, bool is_root)
     return rc ? rc : added;
 }
 
-/* Why pid cannot be traced (e: the errno of PTRACE_SEIZE), in one line. */
-static void describe_refusal(pid_t pid, int e, char *out, size_t n)
+/* Why pid cannot be traced (e: the errno of PTRACE_SEIZE), in one line.
+ * Returns the error to report: -ESRCH for a process that has exited. */
+static int describe_refusal(pid_t pid, int e, char *out, size_t n)
 {
+    struct proc_stat ps;
     if (e == ESRCH) {
         snprintf(out, n, "process %d does not exist", (int)pid);
-        return;
+        return -ESRCH;
+    }
+    if (procfs_read_stat(pid, &ps) == 0 && (ps.state == 'Z' || ps.state == 'X')) {
+        snprintf(out, n, "process %d has exited (a zombie its parent has not reaped)", (int)pid);
+        return -ESRCH;
     }
     struct stat sb;
     char path[64];
@@ -1631,7 +1637,7 @@ static void describe_refusal(pid_t pid, int e, char *out, size_t n)
     if (e == EPERM && geteuid() != 0 && stat(path, &sb) == 0 && sb.st_uid != geteuid()) {
         snprintf(out, n, "cannot trace process %d: it belongs to another user (uid %u)", (int)pid,
                  (unsigned)sb.st_uid);
-        return;
+        return -e;
     }
     int scope = -1;
     FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
@@ -1649,9 +1655,10 @@ static void describe_refusal(pid_t pid, int e, char *out, size_t n)
         };
         snprintf(out, n, "cannot trace process %d: Yama's ptrace_scope is %d (%s)" HINT, (int)pid,
                  scope, why[scope]);
-        return;
+        return -e;
     }
     snprintf(out, n, "cannot trace process %d: ptrace: %s" HINT, (int)pid, strerror(e));
+    return -e;
 }
 
 /* Waits for one status and dispatches it; the doorbell's end sets *rang. */
@@ -1740,10 +1747,8 @@ static void *window_thread(void *arg)
     tr->draining = true;
     for (size_t i = 0; i < w->nroots && !rc; i++) {
         int a = seize_process(tr, w->roots[i], true);
-        if (a < 0) {
-            rc = a;
-            describe_refusal(w->roots[i], -a, w->err, sizeof(w->err));
-        }
+        if (a < 0)
+            rc = describe_refusal(w->roots[i], -a, w->err, sizeof(w->err));
     }
     if (rc) {
         hold_and_detach(tr, &rang);

@@ -7,7 +7,7 @@ endif()
 # sanitizers, whose runtimes read /proc at start-up (extra, build-dependent
 # file reads) and whose leak checker ptrace-attaches at exit (refused under a
 # tracer).
-foreach(h tw_io tw_attach tw_noptrace tw_truth)
+foreach(h tw_io tw_attach tw_noptrace tw_truth tw_loopw)
   if(TARGET ${h})
     foreach(prop COMPILE_OPTIONS LINK_OPTIONS)
       get_target_property(opts ${h} ${prop})
