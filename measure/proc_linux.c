@@ -741,6 +741,17 @@ static int proc_window_begin(const pid_t *roots, size_t nroots, const struct mea
     w->seq = 1;
     discover(w, true);
     w->fds0 = roots_fds(w);
+    /* The scan of /proc takes milliseconds: read every member again, in one
+     * quick pass, right before the clock (a member gone by now ends at once
+     * with nothing counted). */
+    for (size_t i = w->n; i-- > 0;) {
+        struct wmember *e = &w->m[i];
+        struct wcount c;
+        if (member_read(w, e, false, &c) == 0) /* false: root_io knows its threads */
+            e->first = e->last = c;
+        else
+            e->died = w->seq;
+    }
     w->wall0 = clock_wall_seconds();
     w->t0 = clock_mono_ns();
     *out = w;
