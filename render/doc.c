@@ -269,7 +269,11 @@ static void identity(struct rdoc *d, const struct report *r)
     render__scount(de + 1, sizeof(de) - 1, delta);
     de[0] = '+';
     const char *d_s = delta < 0 ? de + 1 : de;
-    if (r->fds.sampled)
+    if (r->fds.sampled && !(r->fds.interval_seconds > 0))
+        cell(row, 1,
+             "start %s \xc2\xb7 peak %s \xc2\xb7 end %s (%s) \xc2\xb7 read at start and end", st,
+             pk, en, d_s);
+    else if (r->fds.sampled)
         cell(row, 1, "start %s \xc2\xb7 peak %s \xc2\xb7 end %s (%s) \xc2\xb7 sampled every %s", st,
              pk, en, d_s, render__seconds(a, sizeof(a), r->fds.interval_seconds));
     else
