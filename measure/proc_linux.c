@@ -661,7 +661,7 @@ static void window_totals(const struct meas_window *w, struct wcount *out, uint6
              * parent's counters. */
             const struct wmember *p = NULL;
             for (size_t j = 0; j < w->n && !p; j++)
-                if (w->m[j].pid == e->ppid && j < i && (!w->m[j].died || w->m[j].died > e->died))
+                if (j != i && w->m[j].pid == e->ppid && (!w->m[j].died || w->m[j].died > e->died))
                     p = &w->m[j];
             if (p && !(w->only_tid && p->pid == w->roots[0])) /* only a thread's counters */
                 continue;
