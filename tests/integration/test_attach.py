@@ -297,6 +297,39 @@ class Attach(unittest.TestCase):
         self.assert_left_alone(a)
         self.assert_left_alone(b)
 
+    def orphan(self, backend):
+        # A shell that starts, during the window, a subshell which outlives it
+        # (an orphan, reparented outside the tree) and runs dd: 100 writes of
+        # 4 KiB. The orphan is still followed; the window ends when it exits.
+        # The shell lives 0.5 s after starting it: proc must see the subshell
+        # once while its parent is a member (it samples every 50 ms); a child
+        # reparented before that escapes proc (docs/measure.md).
+        script = os.path.join(self.d, "orphan.sh")
+        out = os.path.join(self.d, "orphan.out")
+        with open(script, "w") as f:
+            f.write(f"sleep 1\n( sleep 0.3; dd if=/dev/zero of={out} bs=4096 count=100 "
+                    "status=none; sleep 0.5; exit 0 ) &\nsleep 0.5\nexit 0\n")
+        sh = subprocess.Popen(["/bin/sh", script])
+        try:
+            r = self.measure(backend, [sh.pid])
+        finally:
+            sh.wait(timeout=30)
+        self.assertEqual(r["attach"]["ended_by"], "exited")
+        self.assertEqual(os.path.getsize(out), 100 * KIB4)
+        self.assertEqual(r["io"]["write_ops"], 100)
+        self.assertEqual(r["io"]["write_bytes"], 100 * KIB4)
+        # sh, `sleep 1` (running at the start), the subshell, sleep 0.3, dd,
+        # sleep 0.5, the shell's sleep 0.5
+        if backend == "trace":
+            self.assertEqual(r["processes"], 7)
+
+    @unittest.skipUnless(TRACE, "ptrace refused here")
+    def test_orphan_trace(self):
+        self.orphan("trace")
+
+    def test_orphan_proc(self):
+        self.orphan("proc")
+
     # ---- refusals ----
 
     def dead_pid(self):
