@@ -645,6 +645,42 @@ static int member_add(struct meas_window *w, pid_t pid, pid_t tgid, bool at_star
     return 0;
 }
 
+/* Tree: the children of every running member, from each of its threads'
+ * children file; new members' children too. -ENOENT when the kernel has no
+ * children files (then the caller scans /proc). */
+static int discover_children(struct meas_window *w, bool at_start)
+{
+    pid_t kids[1024];
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->m[i].died || w->m[i].zombie)
+            continue;
+        pid_t pid = w->m[i].pid;
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/%d/task", (int)pid);
+        DIR *d = opendir(p);
+        if (!d)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            pid_t tid = (pid_t)atoi(e->d_name);
+            if (tid <= 0)
+                continue;
+            long n = procfs_read_children(pid, tid, kids, sizeof(kids) / sizeof(*kids));
+            if (n == -ENOENT && i == 0 && tid == pid) {
+                closedir(d);
+                return -ENOENT;
+            }
+            for (long k = 0; k < n && k < (long)(sizeof(kids) / sizeof(*kids)); k++) {
+                if (kids[k] == getpid() || member_find(w, kids[k], true))
+                    continue;
+                member_add(w, kids[k], kids[k], at_start); /* may move w->m */
+            }
+        }
+        closedir(d);
+    }
+    return 0;
+}
+
 /* Finds members not yet known: the roots' threads (no tree), or every
  * process whose parent is a running member (tree). */
 static void discover(struct meas_window *w, bool at_start)
@@ -666,6 +702,8 @@ static void discover(struct meas_window *w, bool at_start)
         }
         return;
     }
+    if (discover_children(w, at_start) == 0)
+        return;
     DIR *d = opendir("/proc");
     if (!d)
         return;
