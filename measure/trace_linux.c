@@ -1631,8 +1631,22 @@ static int describe_refusal(pid_t pid, int e, char *out, size_t n)
         snprintf(out, n, "process %d has exited (a zombie its parent has not reaped)", (int)pid);
         return -ESRCH;
     }
+    /* Already traced (a debugger, strace): /proc/<pid>/status says by whom. */
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *sf = e == EPERM ? fopen(path, "re") : NULL;
+    long tracer = 0;
+    while (sf && fgets(line, sizeof(line), sf))
+        if (sscanf(line, "TracerPid: %ld", &tracer) == 1)
+            break;
+    if (sf)
+        fclose(sf);
+    if (tracer > 0 && tracer != getpid()) {
+        snprintf(out, n, "cannot trace process %d: it is already traced by process %ld" HINT,
+                 (int)pid, tracer);
+        return -e;
+    }
     struct stat sb;
-    char path[64];
     snprintf(path, sizeof(path), "/proc/%d", (int)pid);
     if (e == EPERM && geteuid() != 0 && stat(path, &sb) == 0 && sb.st_uid != geteuid()) {
         snprintf(out, n, "cannot trace process %d: it belongs to another user (uid %u)", (int)pid,

@@ -378,6 +378,25 @@ class Attach(unittest.TestCase):
                          "not reaped)")
         self.assert_left_alone(h)
 
+    @unittest.skipUnless(TRACE and os.path.exists("/usr/bin/strace"), "needs ptrace and strace")
+    def test_already_traced(self):
+        h = self.loopw()
+        st = subprocess.Popen(["/usr/bin/strace", "-qq", "-e", "trace=none", "-o", os.devnull,
+                               "-p", str(h.pid)])
+        try:
+            deadline = time.monotonic() + 10
+            while status_field(h.pid, "TracerPid") != str(st.pid):
+                self.assertLess(time.monotonic(), deadline, "strace did not attach")
+                time.sleep(0.01)
+            rc, line = self.run_fail(["--backend", "trace", "--pid", str(h.pid)])
+        finally:
+            st.terminate()  # strace detaches on SIGTERM
+            st.wait(timeout=10)
+        self.assertEqual(rc, EXIT_NOT_PERMITTED)
+        self.assertEqual(line, f"iopsd: cannot trace process {h.pid}: it is already traced by "
+                         f"process {st.pid}; use --backend proc")
+        self.assert_left_alone(h)
+
     def test_init_refused_by_tracer(self):
         rc, line = self.run_fail(["--backend", "trace", "--pid", "1"])
         self.assertEqual(rc, EXIT_NOT_PERMITTED)
