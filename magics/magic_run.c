@@ -213,7 +213,7 @@ int magic_run_begin(struct magic_run *r, const struct magic_plumbing *p, char *e
     memcpy(r->mo.exclude, p->exclude, r->mo.nexclude * sizeof *r->mo.exclude);
     r->mo.root_only_tid = p->root_only_tid;
     char why[256] = "";
-    int rc = r->backend->window_begin(p->root, &r->mo, &r->win, why, sizeof why);
+    int rc = r->backend->window_begin(&p->root, 1, &r->mo, &r->win, why, sizeof why);
     if (rc) {
         r->win = NULL;
         snprintf(r->error, sizeof r->error, "cannot measure with %s: %s", r->backend->name, why);

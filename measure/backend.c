@@ -31,6 +31,7 @@ void meas_opts_init(struct meas_opts *o)
     memset(o, 0, sizeof(*o));
     o->fd_interval = 0.01;
     o->wait_descendants = true;
+    o->tree = true;
     o->top_files = 10;
     o->hist_kinds = (1u << FDK_FILE) | (1u << FDK_BLOCKDEV);
 }

@@ -33,6 +33,10 @@ struct meas_opts {
      * the window. A wrapped Python kernel runs the user's code on its main
      * thread; its other threads only move messages and write history. */
     pid_t root_only_tid;
+    /* Attached mode: false measures the roots' own threads only (threads they
+     * start included); their child processes, existing or new, do not count.
+     * true (default) measures every descendant, existing and new. */
+    bool tree;
     /* Spawned runs: called in iopsd once the command has been executed (the
      * whole measured tree descends from iopsd), with the pid of a measurer's helper process inside
      * it (proc: the reaper), or 0. The timeline starts its sampler here. */
@@ -49,7 +53,12 @@ struct meas_progress {
     double elapsed_seconds;
     uint64_t read_ops, write_ops, read_bytes, write_bytes;
     long open_fds; /* descriptors open now (see docs/measure.md); -1: not known */
+    /* Processes of the window still running (0: every one has exited). */
+    uint64_t live_processes;
 };
+
+/* Roots one attached window may have (iopsd measure --pid A,B,...). */
+#define MEAS_MAX_ROOTS 64
 
 void meas_opts_init(struct meas_opts *o);
 
@@ -66,10 +75,15 @@ struct meas_backend {
      * negative errno with a reason in err for iopsd's own failures. */
     int (*run)(const struct meas_opts *o, char *const argv[], struct report *r, char *err,
                size_t errlen);
-    /* Attached mode (the kernels): measure the tree rooted at `root` from
-     * window_begin to window_end. NULL where the backend cannot attach. */
-    int (*window_begin)(pid_t root, const struct meas_opts *o, struct meas_window **w, char *err,
-                        size_t errlen);
+    /* Attached mode (the kernels, iopsd measure --pid): measure the processes
+     * roots[0..nroots) (at most MEAS_MAX_ROOTS, distinct) and, with o->tree,
+     * their descendants, from window_begin to window_end. Either every root
+     * is attached or none is (a failure leaves them all as they were); the
+     * error is -ESRCH when a root does not exist, -EPERM/-EACCES when it may
+     * not be measured, with a one-line reason in err. NULL where the backend
+     * cannot attach. */
+    int (*window_begin)(const pid_t *roots, size_t nroots, const struct meas_opts *o,
+                        struct meas_window **w, char *err, size_t errlen);
     /* Ends the window, fills r, frees w. */
     int (*window_end)(struct meas_window *w, struct report *r, char *err, size_t errlen);
     /* The totals so far of a running window, without disturbing it (cheap

@@ -579,9 +579,14 @@ static int session_get(pid_t root, char *err, size_t errlen)
     return rc;
 }
 
-static int fsu_window_begin(pid_t root, const struct meas_opts *o, struct meas_window **out,
-                            char *err, size_t errlen)
+static int fsu_window_begin(const pid_t *roots, size_t nroots, const struct meas_opts *o,
+                            struct meas_window **out, char *err, size_t errlen)
 {
+    if (nroots != 1 || !o->tree) {
+        snprintf(err, errlen, "fs_usage measures one process tree at a time");
+        return -ENOTSUP;
+    }
+    pid_t root = roots[0];
     int rc = fsu_probe(err, errlen);
     if (rc == 0)
         rc = session_get(root, err, errlen);

@@ -33,6 +33,11 @@ void meas_live_withdraw(struct meas_live *l);
  * when the backend cannot sample a window. */
 void meas_live_publish_window(struct meas_live *l, const struct meas_backend *be,
                               struct meas_window *w);
+/* The caller's own sample of a published window, under the watcher's lock
+ * (window_sample is not safe to call from two threads at once); a plain
+ * be->window_sample call when l is NULL. */
+int meas_live_window_sample(struct meas_live *l, const struct meas_backend *be,
+                            struct meas_window *w, struct meas_progress *p);
 
 /* In iopsd, before the command starts and before any other thread: blocks
  * SIGUSR1 in iopsd (the spawned command gets the mask it would have had) and

@@ -58,6 +58,19 @@ static int window_source(void *ctx, struct meas_progress *p)
     return l->win_be->window_sample(l->win, p);
 }
 
+int meas_live_window_sample(struct meas_live *l, const struct meas_backend *be,
+                            struct meas_window *w, struct meas_progress *p)
+{
+    if (!be->window_sample)
+        return -ENOTSUP;
+    if (!l)
+        return be->window_sample(w, p);
+    pthread_mutex_lock(&l->lock);
+    int rc = be->window_sample(w, p);
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
 void meas_live_publish_window(struct meas_live *l, const struct meas_backend *be,
                               struct meas_window *w)
 {

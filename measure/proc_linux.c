@@ -40,6 +40,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -532,36 +533,70 @@ out_unmap:
     return rc;
 }
 
-/* ---- attached windows: sum the tree at the start and at the end ---- */
+/* ---- attached windows ----
+ *
+ * The members of a window are processes (tree) or the roots' threads (no
+ * tree). Each is found once (by parent links from a member, or in
+ * /proc/<root>/task) and then followed by pid and start time, even when it
+ * is reparented. Its counters are read at the start (a member born later
+ * starts from 0), at every window_sample and at the end. The window's
+ * counters are, for every member, the last reading minus the first; except
+ * that a process found gone while its parent is still a running member was
+ * reaped by that parent, whose counters then include everything it did
+ * (Linux folds a reaped child's counters into its parent's): it contributes
+ * minus its first reading only. A member that ended otherwise (reaped
+ * outside the tree: a root, an orphan adopted by init; an exited thread)
+ * contributes what was last read of it: what it did after the last sample
+ * is lost. */
+
+struct wcount {
+    struct proc_io io;
+    uint64_t ut, st; /* CPU ticks (tree: its reaped children's included) */
+};
+
+struct wmember {
+    pid_t pid;  /* the process (tree) or the thread (no tree) */
+    pid_t tgid; /* its process */
+    uint64_t starttime;
+    pid_t ppid;    /* at the last reading */
+    uint32_t died; /* the sample that found it gone; 0 while it runs */
+    bool zombie;   /* exited, not yet reaped */
+    struct wcount first, last;
+};
 
 struct meas_window {
-    pid_t root;
-    pid_t only_tid; /* of root's threads at the start, only this one counts */
-    pid_t *tids0;   /* root's threads at the start (only_tid set) */
+    pid_t roots[MEAS_MAX_ROOTS];
+    size_t nroots;
+    bool tree;
+    pid_t only_tid; /* of roots[0]'s threads at the start, only this one counts */
+    pid_t *tids0;   /* roots[0]'s threads at the start (only_tid set) */
     size_t ntids0;
-    struct proc_io io0;
-    uint64_t cpu0_ticks_user, cpu0_ticks_sys;
+    struct wmember *m;
+    size_t n, cap;
+    uint32_t seq;         /* samples taken, the first reading included */
+    uint64_t boot0_ticks; /* the start, in clock ticks since boot (process start times) */
     uint64_t t0;
     double wall0;
     long fds0;
-    struct pidset seen;
 };
 
-#define TIDS_MAX 4096
+#define TIDS_MAX    4096
+#define MEMBERS_MAX 65536
 
-/* root's own counters: the process's, or (only_tid) those of the measured
- * thread and of the threads that were not there at the start. */
+/* roots[0]'s own counters: the process's, or (only_tid) those of the
+ * measured thread and of the threads that were not there at the start. */
 static int root_io(struct meas_window *w, struct proc_io *io, bool at_start)
 {
+    pid_t root = w->roots[0];
     if (!w->only_tid)
-        return procfs_read_io(w->root, io);
+        return procfs_read_io(root, io);
     memset(io, 0, sizeof(*io));
     char p[64];
-    snprintf(p, sizeof(p), "/proc/%d/task", (int)w->root);
+    snprintf(p, sizeof(p), "/proc/%d/task", (int)root);
     DIR *d = opendir(p);
     if (!d)
         return -errno;
-    if (at_start)
+    if (at_start && !w->tids0)
         w->tids0 = xcalloc(TIDS_MAX, sizeof(*w->tids0));
     struct dirent *e;
     while ((e = readdir(d))) {
@@ -575,63 +610,311 @@ static int root_io(struct meas_window *w, struct proc_io *io, bool at_start)
             w->tids0[w->ntids0++] = tid;
         struct proc_io one;
         if ((tid == w->only_tid || (!old && !at_start)) &&
-            procfs_read_task_io(w->root, tid, &one) == 0)
+            procfs_read_task_io(root, tid, &one) == 0)
             proc_io_add(io, &one);
     }
     closedir(d);
     return 0;
 }
 
-/* Sums io, CPU ticks and descriptors over root and its live descendants. */
-static int tree_totals(struct meas_window *w, bool at_start, pid_t root, struct proc_io *io,
-                       uint64_t *ut, uint64_t *stt, long *fds, struct pidset *seen)
+/* /proc/<pid>/task/<tid>/stat: the thread's own times. */
+static int read_task_stat(pid_t pid, pid_t tid, struct proc_stat *st)
 {
-    pid_t pids[SAMPLE_MAX + 1];
-    long n = procfs_descendants(root, pids + 1, SAMPLE_MAX);
+    char path[64], text[PROCFS_MAX_STAT + 1];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, text, sizeof(text));
+    int e = errno;
+    close(fd);
     if (n < 0)
-        return (int)n;
-    if (n > SAMPLE_MAX)
-        n = SAMPLE_MAX;
-    pids[0] = root;
-    memset(io, 0, sizeof(*io));
-    *ut = *stt = 0;
-    *fds = 0;
-    for (long i = 0; i <= n; i++) {
-        struct proc_io one;
-        struct proc_stat st;
-        int rc = i == 0 && w ? root_io(w, &one, at_start) : procfs_read_io(pids[i], &one);
-        if (rc && i == 0)
-            return rc;
-        if (rc == 0)
-            proc_io_add(io, &one);
-        if (procfs_read_stat(pids[i], &st) == 0) {
-            *ut += st.utime + st.cutime;
-            *stt += st.stime + st.cstime;
+        return -e;
+    if (n > 0 && text[n - 1] == '\n')
+        n--;
+    if (n <= 0 || n > PROCFS_MAX_STAT)
+        return -EBADMSG;
+    return procfs_parse_stat(text, (size_t)n, st);
+}
+
+/* Reads member e now. Returns 0, or -errno when it is gone (or another
+ * process has its pid) or its counters cannot be read. */
+static int member_read(struct meas_window *w, struct wmember *e, bool at_start, struct wcount *c)
+{
+    struct proc_stat st;
+    int rc = w->tree ? procfs_read_stat(e->pid, &st) : read_task_stat(e->tgid, e->pid, &st);
+    if (rc)
+        return rc;
+    if (e->starttime && st.starttime != e->starttime)
+        return -ESRCH;
+    e->starttime = st.starttime;
+    e->ppid = st.ppid;
+    e->zombie = st.state == 'Z' || st.state == 'X';
+    memset(c, 0, sizeof(*c));
+    if (!w->tree)
+        rc = procfs_read_task_io(e->tgid, e->pid, &c->io);
+    else if (w->only_tid && e->pid == w->roots[0])
+        rc = root_io(w, &c->io, at_start);
+    else
+        rc = procfs_read_io(e->pid, &c->io);
+    c->ut = st.utime + (w->tree ? st.cutime : 0);
+    c->st = st.stime + (w->tree ? st.cstime : 0);
+    return rc;
+}
+
+static struct wmember *member_find(struct meas_window *w, pid_t pid, bool running)
+{
+    for (size_t i = w->n; i-- > 0;)
+        if (w->m[i].pid == pid && (!running || !w->m[i].died))
+            return &w->m[i];
+    return NULL;
+}
+
+/* A new member: its first reading is now (at_start), else zero (born during
+ * the window: everything it has done is the window's). */
+static int member_add(struct meas_window *w, pid_t pid, pid_t tgid, bool at_start)
+{
+    if (w->n >= MEMBERS_MAX)
+        return -E2BIG;
+    w->m = xgrow(w->m, &w->cap, w->n + 1, sizeof(*w->m));
+    struct wmember *e = &w->m[w->n];
+    memset(e, 0, sizeof(*e));
+    e->pid = pid;
+    e->tgid = tgid;
+    struct wcount c;
+    int rc = member_read(w, e, at_start, &c);
+    if (rc)
+        return rc;
+    e->last = c;
+    /* Adopted into the tree, not born in the window: what it did before
+     * is not the window's (only what it did before being seen is lost). */
+    if (at_start || e->starttime < w->boot0_ticks)
+        e->first = c;
+    w->n++;
+    return 0;
+}
+
+/* Tree: the children of every running member, from each of its threads'
+ * children file; new members' children too. -ENOENT when the kernel has no
+ * children files (then the caller scans /proc). */
+static int discover_children(struct meas_window *w, bool at_start)
+{
+    pid_t kids[1024];
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->m[i].died || w->m[i].zombie)
+            continue;
+        pid_t pid = w->m[i].pid;
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/%d/task", (int)pid);
+        DIR *d = opendir(p);
+        if (!d)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            pid_t tid = (pid_t)atoi(e->d_name);
+            if (tid <= 0)
+                continue;
+            long n = procfs_read_children(pid, tid, kids, sizeof(kids) / sizeof(*kids));
+            if (n == -ENOENT && i == 0 && tid == pid) {
+                closedir(d);
+                return -ENOENT;
+            }
+            for (long k = 0; k < n && k < (long)(sizeof(kids) / sizeof(*kids)); k++) {
+                if (kids[k] == getpid() || member_find(w, kids[k], true))
+                    continue;
+                member_add(w, kids[k], kids[k], at_start); /* may move w->m */
+            }
         }
-        if (i == 0) { /* descriptors: of the root process, as for a command */
-            long c = procfs_count_fds(pids[i]);
-            if (c > 0)
-                *fds = c;
-        }
-        if (seen && i > 0)
-            pidset_add(seen, pids[i]);
+        closedir(d);
     }
     return 0;
 }
 
-static int proc_window_begin(pid_t root, const struct meas_opts *o, struct meas_window **out,
-                             char *err, size_t errlen)
+/* Finds members not yet known: the roots' threads (no tree), or every
+ * process whose parent is a running member (tree). */
+static void discover(struct meas_window *w, bool at_start)
 {
+    if (!w->tree) {
+        for (size_t r = 0; r < w->nroots; r++) {
+            char p[64];
+            snprintf(p, sizeof(p), "/proc/%d/task", (int)w->roots[r]);
+            DIR *d = opendir(p);
+            if (!d)
+                continue;
+            struct dirent *e;
+            while ((e = readdir(d))) {
+                pid_t tid = (pid_t)atoi(e->d_name);
+                if (tid > 0 && !member_find(w, tid, true))
+                    member_add(w, tid, w->roots[r], at_start);
+            }
+            closedir(d);
+        }
+        return;
+    }
+    if (discover_children(w, at_start) == 0)
+        return;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    struct pp {
+        pid_t pid, ppid;
+        uint64_t starttime;
+    } *all = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        struct proc_stat st;
+        if (procfs_read_stat((pid_t)atoi(de->d_name), &st))
+            continue;
+        all = xgrow(all, &cap, n + 1, sizeof(*all));
+        all[n].pid = st.pid;
+        all[n].ppid = st.ppid;
+        all[n].starttime = st.starttime;
+        n++;
+    }
+    closedir(d);
+    /* To a fixed point: a child found this pass may have children. */
+    for (bool added = true; added;) {
+        added = false;
+        for (size_t i = 0; i < n; i++) {
+            if (all[i].pid == getpid() || !member_find(w, all[i].ppid, true))
+                continue;
+            struct wmember *e = member_find(w, all[i].pid, true);
+            if (e && e->starttime == all[i].starttime)
+                continue;
+            if (member_add(w, all[i].pid, all[i].pid, at_start) == 0)
+                added = true;
+        }
+    }
+    free(all);
+}
+
+/* Reads every running member (children before parents: a child reaped
+ * between the two readings is then in its parent's, never missing), notes
+ * the ones gone, then looks for new ones. */
+static void window_read(struct meas_window *w)
+{
+    w->seq++;
+    for (size_t i = w->n; i-- > 0;) {
+        struct wmember *e = &w->m[i];
+        if (e->died)
+            continue;
+        struct wcount c;
+        if (member_read(w, e, false, &c))
+            e->died = w->seq;
+        else
+            e->last = c;
+    }
+    discover(w, false);
+}
+
+/* The window's counters so far; *live: members still running (processes). */
+static void window_totals(const struct meas_window *w, struct wcount *out, uint64_t *live)
+{
+    struct wcount plus = {0}, minus = {0};
+    *live = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        const struct wmember *e = &w->m[i];
+        proc_io_add(&minus.io, &e->first.io);
+        minus.ut += e->first.ut;
+        minus.st += e->first.st;
+        if (e->died && w->tree) {
+            /* Reaped by its parent, a member still running then: in the
+             * parent's counters. */
+            const struct wmember *p = NULL;
+            for (size_t j = 0; j < w->n && !p; j++)
+                if (j != i && w->m[j].pid == e->ppid && (!w->m[j].died || w->m[j].died > e->died))
+                    p = &w->m[j];
+            if (p && !(w->only_tid && p->pid == w->roots[0])) /* only a thread's counters */
+                continue;
+        }
+        proc_io_add(&plus.io, &e->last.io);
+        plus.ut += e->last.ut;
+        plus.st += e->last.st;
+        if (!e->died && !e->zombie && (w->tree || e->pid == e->tgid))
+            (*live)++;
+    }
+    proc_io_sub(&plus.io, &minus.io);
+    plus.ut = plus.ut > minus.ut ? plus.ut - minus.ut : 0;
+    plus.st = plus.st > minus.st ? plus.st - minus.st : 0;
+    *out = plus;
+}
+
+static long roots_fds(const struct meas_window *w)
+{
+    long sum = 0;
+    for (size_t i = 0; i < w->nroots; i++) {
+        long c = procfs_count_fds(w->roots[i]);
+        if (c > 0)
+            sum += c;
+    }
+    return sum;
+}
+
+static int proc_window_begin(const pid_t *roots, size_t nroots, const struct meas_opts *o,
+                             struct meas_window **out, char *err, size_t errlen)
+{
+    if (nroots == 0 || nroots > MEAS_MAX_ROOTS) {
+        snprintf(err, errlen, "between 1 and %d processes can be measured at once", MEAS_MAX_ROOTS);
+        return -EINVAL;
+    }
     struct meas_window *w = xcalloc(1, sizeof(*w));
-    w->root = root;
+    memcpy(w->roots, roots, nroots * sizeof(*roots));
+    w->nroots = nroots;
+    w->tree = o->tree;
     w->only_tid = o->root_only_tid;
-    int rc = tree_totals(w, true, root, &w->io0, &w->cpu0_ticks_user, &w->cpu0_ticks_sys, &w->fds0,
-                         NULL);
+    struct timespec bt;
+    clock_gettime(CLOCK_BOOTTIME, &bt);
+    long hz = sysconf(_SC_CLK_TCK);
+    w->boot0_ticks = ((uint64_t)bt.tv_sec * 1000000000ull + (uint64_t)bt.tv_nsec) /
+                     (1000000000ull / (uint64_t)(hz > 0 ? hz : 100));
+    int rc = 0;
+    for (size_t i = 0; i < nroots && !rc; i++) {
+        if (member_find(w, roots[i], false))
+            continue; /* listed twice */
+        rc = w->tree ? member_add(w, roots[i], roots[i], true) : 0;
+        if (!w->tree) { /* the roots' threads: checked through the process */
+            struct proc_io io;
+            rc = procfs_read_io(roots[i], &io);
+        }
+        if (rc) {
+            struct stat sb;
+            char path[64];
+            snprintf(path, sizeof(path), "/proc/%d", (int)roots[i]);
+            if (rc == -ENOENT || rc == -ESRCH || stat(path, &sb) != 0) {
+                rc = -ESRCH;
+                snprintf(err, errlen, "process %d does not exist", (int)roots[i]);
+            } else if (rc == -EACCES || rc == -EPERM) {
+                snprintf(err, errlen, "cannot read /proc/%d/io: %s (the process belongs to uid %u)",
+                         (int)roots[i], strerror(-rc), (unsigned)sb.st_uid);
+            } else {
+                snprintf(err, errlen, "reading /proc/%d: %s", (int)roots[i], strerror(-rc));
+            }
+        }
+    }
     if (rc) {
-        snprintf(err, errlen, "reading /proc/%d: %s", (int)root, strerror(-rc));
+        free(w->m);
         free(w->tids0);
         free(w);
         return rc;
+    }
+    /* The tree's other members (in tree mode every process below a root
+     * existing now, in no-tree mode each root's threads). */
+    w->seq = 1;
+    discover(w, true);
+    w->fds0 = roots_fds(w);
+    /* The scan of /proc takes milliseconds: read every member again, in one
+     * quick pass, right before the clock (a member gone by now ends at once
+     * with nothing counted). */
+    for (size_t i = w->n; i-- > 0;) {
+        struct wmember *e = &w->m[i];
+        struct wcount c;
+        if (member_read(w, e, false, &c) == 0) /* false: root_io knows its threads */
+            e->first = e->last = c;
+        else
+            e->died = w->seq;
     }
     w->wall0 = clock_wall_seconds();
     w->t0 = clock_mono_ns();
@@ -641,58 +924,55 @@ static int proc_window_begin(pid_t root, const struct meas_opts *o, struct meas_
 
 static int proc_window_end(struct meas_window *w, struct report *r, char *err, size_t errlen)
 {
-    struct proc_io io1;
-    uint64_t ut, stt;
-    long fds1;
+    (void)err;
+    (void)errlen;
     uint64_t t1 = clock_mono_ns();
-    int rc = tree_totals(w, false, w->root, &io1, &ut, &stt, &fds1, &w->seen);
-    if (rc) {
-        snprintf(err, errlen, "reading /proc/%d: %s", (int)w->root, strerror(-rc));
-        goto out;
-    }
-    proc_io_sub(&io1, &w->io0);
+    window_read(w);
+    long fds1 = roots_fds(w);
+    struct wcount c;
+    uint64_t live;
+    window_totals(w, &c, &live);
     double tick = (double)sysconf(_SC_CLK_TCK);
     snprintf(r->backend, sizeof(r->backend), "proc");
     r->start_time = w->wall0;
     r->wall_seconds = (double)(t1 - w->t0) / 1e9;
-    r->user_seconds = ut > w->cpu0_ticks_user ? (double)(ut - w->cpu0_ticks_user) / tick : 0;
-    r->system_seconds = stt > w->cpu0_ticks_sys ? (double)(stt - w->cpu0_ticks_sys) / tick : 0;
-    r->read_ops = io1.syscr;
-    r->write_ops = io1.syscw;
-    r->read_bytes = io1.rchar;
-    r->write_bytes = io1.wchar;
-    r->storage_read_bytes = io1.read_bytes;
-    r->storage_write_bytes = io1.write_bytes;
-    r->cancelled_write_bytes = io1.cancelled_write_bytes;
+    r->user_seconds = (double)c.ut / tick;
+    r->system_seconds = (double)c.st / tick;
+    r->read_ops = c.io.syscr;
+    r->write_ops = c.io.syscw;
+    r->read_bytes = c.io.rchar;
+    r->write_bytes = c.io.wchar;
+    r->storage_read_bytes = c.io.read_bytes;
+    r->storage_write_bytes = c.io.write_bytes;
+    r->cancelled_write_bytes = c.io.cancelled_write_bytes;
     r->has_storage = true;
     r->fds.sampled = true;
     r->fds.start = w->fds0;
     r->fds.end = fds1;
     r->fds.peak = fds1 > w->fds0 ? fds1 : w->fds0;
-    r->processes = 1 + w->seen.n;
+    uint64_t procs = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->m[i].pid == w->m[i].tgid)
+            procs++;
+    r->processes = procs;
     r->processes_exact = false;
-out:
-    free(w->seen.v);
+    free(w->m);
     free(w->tids0);
     free(w);
-    return rc;
+    return 0;
 }
 
 static int proc_window_sample(struct meas_window *w, struct meas_progress *p)
 {
-    struct proc_io io;
-    uint64_t ut, stt;
-    long fds;
-    int rc = tree_totals(w, false, w->root, &io, &ut, &stt, &fds, NULL);
-    if (rc)
-        return rc;
-    proc_io_sub(&io, &w->io0);
+    window_read(w);
+    struct wcount c;
+    window_totals(w, &c, &p->live_processes);
     p->elapsed_seconds = (double)(clock_mono_ns() - w->t0) / 1e9;
-    p->read_ops = io.syscr;
-    p->write_ops = io.syscw;
-    p->read_bytes = io.rchar;
-    p->write_bytes = io.wchar;
-    p->open_fds = fds;
+    p->read_ops = c.io.syscr;
+    p->write_ops = c.io.syscw;
+    p->read_bytes = c.io.rchar;
+    p->write_bytes = c.io.wchar;
+    p->open_fds = roots_fds(w);
     return 0;
 }
 

@@ -382,3 +382,53 @@ long procfs_descendants_live(pid_t root, pid_t *out, size_t max)
 {
     return descendants(root, out, max, true);
 }
+
+long procfs_parse_pids(const char *text, size_t len, pid_t *out, size_t max)
+{
+    if (len > PROCFS_MAX_CHILDREN)
+        return -EBADMSG;
+    long n = 0;
+    size_t i = 0;
+    while (i < len) {
+        if (text[i] == ' ' || text[i] == '\n') {
+            i++;
+            continue;
+        }
+        uint64_t v = 0;
+        size_t start = i;
+        while (i < len && text[i] >= '0' && text[i] <= '9' && i - start < 10)
+            v = v * 10 + (uint64_t)(text[i++] - '0');
+        if (i == start || v == 0 || v > INT32_MAX || (i < len && text[i] != ' ' && text[i] != '\n'))
+            return -EBADMSG;
+        if ((size_t)n < max)
+            out[n] = (pid_t)v;
+        n++;
+    }
+    return n;
+}
+
+long procfs_read_children(pid_t pid, pid_t tid, pid_t *out, size_t max)
+{
+    char path[80];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    char *text = xmalloc(PROCFS_MAX_CHILDREN + 1);
+    size_t len = 0;
+    ssize_t r = 0;
+    while (len <= PROCFS_MAX_CHILDREN &&
+           (r = read(fd, text + len, PROCFS_MAX_CHILDREN + 1 - len)) != 0) {
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        len += (size_t)r;
+    }
+    int e = errno;
+    close(fd);
+    long n = r < 0 ? -e : procfs_parse_pids(text, len, out, max);
+    free(text);
+    return n;
+}

@@ -47,6 +47,14 @@ int procfs_parse_stat(const char *text, size_t len, struct proc_stat *out);
  * cap - 1 bytes (cap >= 1). Returns the length written. */
 size_t procfs_parse_cmdline(const char *text, size_t len, char *out, size_t cap);
 
+/* /proc/<pid>/task/<tid>/children ("12 34 "): read at most this much. */
+#define PROCFS_MAX_CHILDREN 65536
+
+/* Parses a list of pids separated by spaces or newlines (the children file).
+ * Writes up to max positive pids; returns how many there were (may exceed
+ * max), or -EBADMSG on anything else or text longer than PROCFS_MAX_CHILDREN. */
+long procfs_parse_pids(const char *text, size_t len, pid_t *out, size_t max);
+
 /* Readers: 0 or -errno (-ENOENT / -ESRCH when the process is gone). */
 int procfs_read_io(pid_t pid, struct proc_io *out);
 /* The counters of one thread (/proc/<pid>/task/<tid>/io). */
@@ -55,6 +63,9 @@ int procfs_read_stat(pid_t pid, struct proc_stat *out);
 /* The command line of pid (see procfs_parse_cmdline) into out[cap]: its
  * length (0 for a zombie or a kernel thread), or -errno. */
 long procfs_read_cmdline(pid_t pid, char *out, size_t cap);
+/* The children of thread tid of pid (see procfs_parse_pids), or -errno
+ * (-ENOENT also when the kernel lacks CONFIG_PROC_CHILDREN). */
+long procfs_read_children(pid_t pid, pid_t tid, pid_t *out, size_t max);
 /* Number of open descriptors of pid, or -errno. */
 long procfs_count_fds(pid_t pid);
 

@@ -349,3 +349,19 @@ void report_merge(struct report *d, const struct report *s)
     if (s->files_total > s->nfiles)
         d->files_total += s->files_total - s->nfiles;
 }
+
+static const char *const attach_end_names[] = {"duration", "interrupted", "exited"};
+
+const char *attach_end_name(enum attach_end e)
+{
+    return (unsigned)e < sizeof(attach_end_names) / sizeof(*attach_end_names) ? attach_end_names[e]
+                                                                              : "duration";
+}
+
+int attach_end_from_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof(attach_end_names) / sizeof(*attach_end_names); i++)
+        if (!strcmp(name, attach_end_names[i]))
+            return (int)i;
+    return -1;
+}

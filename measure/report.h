@@ -90,6 +90,12 @@ struct proc_row {
     double user_seconds, system_seconds;
 };
 
+/* Processes a report attached to (iopsd measure --pid); more are refused. */
+#define REPORT_MAX_ATTACH 64
+
+/* Why a window on running processes ended. */
+enum attach_end { ATTACH_END_DURATION, ATTACH_END_INTERRUPTED, ATTACH_END_EXITED };
+
 /* Rows kept in a report's per-process table; the rest are counted in
  * procs_dropped (their I/O still counts in the totals). */
 #define REPORT_MAX_PROCS 65536
@@ -119,7 +125,16 @@ struct report {
     int term_signal;  /* signal that killed it, 0 if none */
     bool interrupted; /* a cell the user interrupted: the report covers what ran */
     char *error;      /* owned; iopsd's own failure, NULL if none */
-    int exec_errno;   /* the command could not be executed: why (ENOENT, EACCES, ...) */
+    /* running processes measured for a window (iopsd measure --pid) */
+    struct {
+        bool on;
+        pid_t pids[REPORT_MAX_ATTACH];
+        size_t npids;
+        bool tree;       /* their descendants counted */
+        double duration; /* asked for, seconds; 0: until interrupted or exited */
+        enum attach_end end;
+    } attach;
+    int exec_errno; /* the command could not be executed: why (ENOENT, EACCES, ...) */
 
     /* time */
     double wall_seconds, user_seconds, system_seconds;
@@ -222,6 +237,10 @@ uint64_t proc_row_bytes(const struct proc_row *p);
 
 /* Rates over the wall time; 0 when the wall time is 0. */
 double report_rate(uint64_t count, double wall_seconds);
+
+/* "duration", "interrupted", "exited"; and back (-1 if unknown). */
+const char *attach_end_name(enum attach_end e);
+int attach_end_from_name(const char *name);
 
 const char *fd_kind_name(enum fd_kind k);
 int fd_kind_from_name(const char *name); /* -1 if unknown */

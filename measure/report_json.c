@@ -154,6 +154,16 @@ json_t *report_to_json(const struct report *r)
     }
     if (r->code)
         set(o, "code", jstr(r->code));
+    if (r->attach.on) {
+        json_t *a = json_object(), *pids = json_array();
+        for (size_t i = 0; i < r->attach.npids && i < REPORT_MAX_ATTACH; i++)
+            json_array_append_new(pids, json_integer(r->attach.pids[i]));
+        set(a, "pids", pids);
+        set(a, "tree", json_boolean(r->attach.tree));
+        set(a, "duration", r->attach.duration > 0 ? jreal(r->attach.duration) : json_null());
+        set(a, "ended_by", json_string(attach_end_name(r->attach.end)));
+        set(o, "attach", a);
+    }
     set(o, "start_time", time_json(r->start_time));
     if (r->exited)
         set(o, "exit_status", json_integer(r->exit_status));
@@ -477,6 +487,22 @@ int report_from_json(const json_t *doc, struct report *r, char *err, size_t errl
     v = json_object_get(doc, "code");
     if (json_is_string(v))
         report_set_code(r, json_string_value(v));
+    v = json_object_get(doc, "attach");
+    if (json_is_object(v)) {
+        const json_t *pids = json_object_get(v, "pids");
+        r->attach.on = true;
+        json_array_foreach(pids, i, e) if (json_is_integer(e) && i < REPORT_MAX_ATTACH &&
+                                           json_integer_value(e) > 0 &&
+                                           json_integer_value(e) <= INT32_MAX)
+            r->attach.pids[r->attach.npids++] = (pid_t)json_integer_value(e);
+        r->attach.tree = !json_is_false(json_object_get(v, "tree"));
+        r->attach.duration = get_real(&c, v, "duration");
+        if (r->attach.duration < 0)
+            r->attach.duration = 0;
+        const json_t *end = json_object_get(v, "ended_by");
+        int ei = json_is_string(end) ? attach_end_from_name(json_string_value(end)) : -1;
+        r->attach.end = ei >= 0 ? (enum attach_end)ei : ATTACH_END_DURATION;
+    }
     v = json_object_get(doc, "start_time");
     if (json_is_string(v))
         r->start_time = parse_time(json_string_value(v));

@@ -97,6 +97,7 @@ struct ttask {
                           * without CLONE_FILES); NULL: the process's (proc->fdt) */
     bool attached;       /* its first stop (attach or auto-attach) was seen */
     bool expect_initial; /* created by a fork event; the next PTRACE_EVENT_STOP is the attach */
+    bool detach_initial; /* a child process not measured (no tree): let it go at that stop */
     bool stopped;        /* held in a stop (unclaimed, or while attaching/detaching) */
     bool listening;      /* in a group-stop, restarted with PTRACE_LISTEN */
     bool want_exit;      /* a traced syscall whose result we need is running */
@@ -142,6 +143,8 @@ struct tracer {
     struct meas_fdid exclude[MEAS_EXCLUDE_MAX]; /* the caller's plumbing */
     size_t nexclude;
     pid_t root_only_tid; /* attached: of root's existing threads, only this one */
+    bool no_tree;        /* attached: child processes are let go at their first stop */
+    _Atomic long live;   /* processes traced and not yet exited (read by other threads) */
 };
 
 /* ---- task and process tables ---- */
@@ -202,6 +205,7 @@ static struct tproc *proc_new(struct tracer *tr, pid_t tgid, struct tfdtab *fdt,
     p->next = tr->procs;
     tr->procs = p;
     tr->st.processes++;
+    atomic_fetch_add(&tr->live, 1);
     return p;
 }
 
@@ -238,6 +242,8 @@ static void proc_finish(struct tracer *tr, struct tproc *p, bool exited)
     if (p->gone)
         return;
     p->gone = true;
+    if (exited)
+        atomic_fetch_sub(&tr->live, 1);
     tfdtab_unref(&tr->st, p->fdt, p->tgid, exited);
     p->fdt = NULL;
     if (exited)
@@ -1158,6 +1164,22 @@ static void on_fork(struct tracer *tr, struct ttask *t, int ev)
         flags &= ~(uint64_t)CLONE_THREAD;
     if (!t->proc || ctid <= 0)
         return;
+    if (tr->no_tree && !(flags & CLONE_THREAD)) {
+        /* Not measured: the child goes free at its first stop, before it has
+         * run an instruction. */
+        struct ttask *c = task_get(tr, ctid);
+        if (!c) {
+            c = task_new(tr, ctid, NULL);
+            c->expect_initial = true;
+            c->detach_initial = true;
+        } else if (c->attached && c->stopped) {
+            ptrace(PTRACE_DETACH, ctid, 0L, 0L);
+            task_del(tr, c);
+        } else {
+            c->detach_initial = true;
+        }
+        return;
+    }
     struct tproc *p = t->proc;
     struct tproc *cp;
     /* the child's table: the parent task's, shared (CLONE_FILES) or copied */
@@ -1318,6 +1340,11 @@ static void on_wait(struct tracer *tr, pid_t tid, int st)
         if (!t->attached || t->expect_initial) {
             t->attached = true;
             t->expect_initial = false;
+            if (t->detach_initial) {
+                ptrace(PTRACE_DETACH, tid, 0L, 0L);
+                task_del(tr, t);
+                return;
+            }
             resume(tr, t, 0);
             return;
         }
@@ -1681,7 +1708,9 @@ static int trace_probe(char *err, size_t errlen)
 
 struct meas_window {
     pthread_t thread;
-    pid_t root;
+    pid_t roots[MEAS_MAX_ROOTS];
+    size_t nroots;
+    bool tree;
     struct tracer tr;
     struct report leaks; /* leaked descriptors collect here */
     pthread_mutex_t lock;
@@ -1697,21 +1726,24 @@ struct meas_window {
     bool detached_ok;
 };
 
-static void tree_ticks(pid_t root, uint64_t *user, uint64_t *sys)
+/* CPU ticks of the roots and (tree) their live descendants. */
+static void tree_ticks(const struct meas_window *w, uint64_t *user, uint64_t *sys)
 {
-    pid_t pids[4097];
-    long n = procfs_descendants(root, pids + 1, 4096);
-    if (n < 0)
-        n = 0;
-    if (n > 4096)
-        n = 4096;
-    pids[0] = root;
     *user = *sys = 0;
-    for (long i = 0; i <= n; i++) {
-        struct proc_stat st;
-        if (procfs_read_stat(pids[i], &st) == 0) {
-            *user += st.utime + st.cutime;
-            *sys += st.stime + st.cstime;
+    for (size_t r = 0; r < w->nroots; r++) {
+        pid_t pids[4097];
+        long n = w->tree ? procfs_descendants(w->roots[r], pids + 1, 4096) : 0;
+        if (n < 0)
+            n = 0;
+        if (n > 4096)
+            n = 4096;
+        pids[0] = w->roots[r];
+        for (long i = 0; i <= n; i++) {
+            struct proc_stat st;
+            if (procfs_read_stat(pids[i], &st) == 0) {
+                *user += st.utime + (w->tree ? st.cutime : 0);
+                *sys += st.stime + (w->tree ? st.cstime : 0);
+            }
         }
     }
 }
@@ -1721,14 +1753,16 @@ static const long seize_opts_attach = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECC
                                       PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT;
 
 /* Seizes every thread of pid not yet known. Returns how many were new, or
- * -errno when pid itself cannot be traced. */
+ * -errno when pid itself cannot be traced (is_root). */
 static int seize_process(struct tracer *tr, pid_t pid, bool is_root)
 {
+    if (pid == getpid() || pid == tr->doorbell)
+        return 0; /* iopsd inside the tree it measures (an ancestor is a root) */
     char p[64];
     snprintf(p, sizeof(p), "/proc/%d/task", (int)pid);
     DIR *d = opendir(p);
     if (!d)
-        return is_root ? -errno : 0;
+        return is_root ? (errno == ENOENT ? -ESRCH : -errno) : 0;
     struct tproc *proc = NULL;
     for (struct tproc *q = tr->procs; q; q = q->next)
         if (q->tgid == pid)
@@ -1763,6 +1797,63 @@ static int seize_process(struct tracer *tr, pid_t pid, bool is_root)
     return rc ? rc : added;
 }
 
+/* Why pid cannot be traced (e: the errno of PTRACE_SEIZE), in one line.
+ * Returns the error to report: -ESRCH for a process that has exited. */
+static int describe_refusal(pid_t pid, int e, char *out, size_t n)
+{
+    struct proc_stat ps;
+    if (e == ESRCH) {
+        snprintf(out, n, "process %d does not exist", (int)pid);
+        return -ESRCH;
+    }
+    if (procfs_read_stat(pid, &ps) == 0 && (ps.state == 'Z' || ps.state == 'X')) {
+        snprintf(out, n, "process %d has exited (a zombie its parent has not reaped)", (int)pid);
+        return -ESRCH;
+    }
+    /* Already traced (a debugger, strace): /proc/<pid>/status says by whom. */
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *sf = e == EPERM ? fopen(path, "re") : NULL;
+    long tracer = 0;
+    while (sf && fgets(line, sizeof(line), sf))
+        if (sscanf(line, "TracerPid: %ld", &tracer) == 1)
+            break;
+    if (sf)
+        fclose(sf);
+    if (tracer > 0 && tracer != getpid()) {
+        snprintf(out, n, "cannot trace process %d: it is already traced by process %ld" HINT,
+                 (int)pid, tracer);
+        return -e;
+    }
+    struct stat sb;
+    snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+    if (e == EPERM && geteuid() != 0 && stat(path, &sb) == 0 && sb.st_uid != geteuid()) {
+        snprintf(out, n, "cannot trace process %d: it belongs to another user (uid %u)", (int)pid,
+                 (unsigned)sb.st_uid);
+        return -e;
+    }
+    int scope = -1;
+    FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+    if (f) {
+        if (fscanf(f, "%d", &scope) != 1)
+            scope = -1;
+        fclose(f);
+    }
+    if (e == EPERM && scope >= 1 && scope <= 3) {
+        static const char *const why[] = {
+            "",
+            "only a process's ancestors may trace it",
+            "only root may trace",
+            "no process may trace",
+        };
+        snprintf(out, n, "cannot trace process %d: Yama's ptrace_scope is %d (%s)" HINT, (int)pid,
+                 scope, why[scope]);
+        return -e;
+    }
+    snprintf(out, n, "cannot trace process %d: ptrace: %s" HINT, (int)pid, strerror(e));
+    return -e;
+}
+
 /* Waits for one status and dispatches it; the doorbell's end sets *rang. */
 static int wait_one(struct tracer *tr, bool *rang)
 {
@@ -1788,6 +1879,28 @@ static bool all_held(struct tracer *tr)
     return true;
 }
 
+/* Holds every task at its next stop and detaches it, passing back the signal
+ * it was stopped for. Returns false when a detach failed. */
+static bool hold_and_detach(struct tracer *tr, bool *rang)
+{
+    tr->draining = true;
+    for (size_t i = 0; i < tr->tasks_cap; i++)
+        for (struct ttask *t = tr->tasks[i]; t; t = t->next)
+            if (!t->stopped)
+                ptrace(PTRACE_INTERRUPT, t->tid, 0L, 0L);
+    while (!all_held(tr) && tr->ntasks > 0)
+        if (wait_one(tr, rang) < 0)
+            break;
+    for (struct tproc *p = tr->procs; p; p = p->next)
+        proc_finish(tr, p, false);
+    bool ok = true;
+    for (size_t i = 0; i < tr->tasks_cap; i++)
+        for (struct ttask *t = tr->tasks[i]; t; t = t->next)
+            if (ptrace(PTRACE_DETACH, t->tid, 0L, (long)t->resume_sig) < 0 && errno != ESRCH)
+                ok = false;
+    return ok;
+}
+
 static void window_ready(struct meas_window *w, int rc)
 {
     pthread_mutex_lock(&w->lock);
@@ -1802,7 +1915,7 @@ static void *window_thread(void *arg)
     struct meas_window *w = arg;
     struct tracer *tr = &w->tr;
     bool rang = false;
-    int rc;
+    int rc = 0;
 
     /* A fork-like clone with exit signal 0: the host gets no SIGCHLD for it,
      * never auto-reaps it (SIGCHLD ignored) and its waitpid(-1) without
@@ -1821,12 +1934,17 @@ static void *window_thread(void *arg)
     }
     tr->doorbell = w->doorbell;
 
-    /* Attach: seize everything, hold everything, until nothing new appears. */
+    /* Attach: seize everything, hold everything, until nothing new appears.
+     * Every root or none: when one cannot be traced, those already seized
+     * are let go as they were. */
     tr->draining = true;
-    rc = seize_process(tr, w->root, true);
-    if (rc < 0) {
-        snprintf(w->err, sizeof(w->err), "cannot trace process %d: ptrace: %s" HINT, (int)w->root,
-                 strerror(-rc));
+    for (size_t i = 0; i < w->nroots && !rc; i++) {
+        int a = seize_process(tr, w->roots[i], true);
+        if (a < 0)
+            rc = describe_refusal(w->roots[i], -a, w->err, sizeof(w->err));
+    }
+    if (rc) {
+        hold_and_detach(tr, &rang);
         kill(w->doorbell, SIGKILL);
         waitpid(w->doorbell, NULL, __WALL | __WNOTHREAD);
         window_ready(w, rc);
@@ -1834,13 +1952,15 @@ static void *window_thread(void *arg)
     }
     for (int pass = 0; pass < 100; pass++) {
         int added = 0;
-        pid_t pids[4096];
-        long n = procfs_descendants(w->root, pids, 4096);
-        added += seize_process(tr, w->root, false);
-        for (long i = 0; i < n && i < 4096; i++) {
-            int a = seize_process(tr, pids[i], false);
-            if (a > 0)
-                added += a;
+        for (size_t r = 0; r < w->nroots; r++) {
+            pid_t pids[4096];
+            long n = w->tree ? procfs_descendants(w->roots[r], pids, 4096) : 0;
+            added += seize_process(tr, w->roots[r], false);
+            for (long i = 0; i < n && i < 4096; i++) {
+                int a = seize_process(tr, pids[i], false);
+                if (a > 0)
+                    added += a;
+            }
         }
         while (!all_held(tr) && tr->ntasks > 0)
             if (wait_one(tr, &rang) < 0)
@@ -1855,7 +1975,7 @@ static void *window_thread(void *arg)
     tr->st.fds_start = tr->st.fds_peak = tr->st.fds_now;
     tr->started = true;
     tr->draining = false;
-    tree_ticks(w->root, &w->user0, &w->sys0);
+    tree_ticks(w, &w->user0, &w->sys0);
     w->wall0 = clock_wall_seconds();
     w->t0 = clock_mono_ns();
     tr->st.t0_ns = w->t0;
@@ -1878,23 +1998,8 @@ static void *window_thread(void *arg)
             break;
     /* The end: interrupt everything and hold it at its next stop. */
     w->t1 = clock_mono_ns();
-    tree_ticks(w->root, &w->user1, &w->sys1);
-    tr->draining = true;
-    for (size_t i = 0; i < tr->tasks_cap; i++)
-        for (struct ttask *t = tr->tasks[i]; t; t = t->next)
-            if (!t->stopped)
-                ptrace(PTRACE_INTERRUPT, t->tid, 0L, 0L);
-    while (!all_held(tr) && tr->ntasks > 0)
-        if (wait_one(tr, &rang) < 0)
-            break;
-    for (struct tproc *p = tr->procs; p; p = p->next)
-        proc_finish(tr, p, false);
-    bool ok = true;
-    for (size_t i = 0; i < tr->tasks_cap; i++)
-        for (struct ttask *t = tr->tasks[i]; t; t = t->next)
-            if (ptrace(PTRACE_DETACH, t->tid, 0L, (long)t->resume_sig) < 0 && errno != ESRCH)
-                ok = false;
-    w->detached_ok = ok;
+    tree_ticks(w, &w->user1, &w->sys1);
+    w->detached_ok = hold_and_detach(tr, &rang);
     if (!rang) {
         kill(w->doorbell, SIGKILL);
         waitpid(w->doorbell, NULL, __WALL | __WNOTHREAD);
@@ -1902,19 +2007,36 @@ static void *window_thread(void *arg)
     return NULL;
 }
 
-static int trace_window_begin(pid_t root, const struct meas_opts *o, struct meas_window **out,
-                              char *err, size_t errlen)
+static int trace_window_begin(const pid_t *roots, size_t nroots, const struct meas_opts *o,
+                              struct meas_window **out, char *err, size_t errlen)
 {
-    if (root <= 0 || root == getpid()) {
-        snprintf(err, errlen, "cannot trace process %d: it is iopsd itself" HINT, (int)root);
+    if (nroots == 0 || nroots > MEAS_MAX_ROOTS) {
+        snprintf(err, errlen, "between 1 and %d processes can be traced at once", MEAS_MAX_ROOTS);
         return -EINVAL;
     }
+    for (size_t i = 0; i < nroots; i++) {
+        if (roots[i] <= 0 || roots[i] == getpid()) {
+            snprintf(err, errlen, "cannot trace process %d: it is iopsd itself" HINT,
+                     (int)roots[i]);
+            return -EINVAL;
+        }
+        if (roots[i] == 1) {
+            /* Every process descends from init, iopsd too: tracing its tree
+             * would stop the whole system at every syscall. */
+            snprintf(err, errlen,
+                     "cannot trace process 1 (init): its tree is every process of the system" HINT);
+            return -EPERM;
+        }
+    }
     struct meas_window *w = xcalloc(1, sizeof(*w));
-    w->root = root;
+    memcpy(w->roots, roots, nroots * sizeof(*roots));
+    w->nroots = nroots;
+    w->tree = o->tree;
     w->top_files = o->top_files;
     report_init(&w->leaks);
     tracer_init(&w->tr, true, o->hist_kinds, &w->leaks);
-    w->tr.root = root;
+    w->tr.root = roots[0];
+    w->tr.no_tree = !o->tree;
     w->tr.nexclude = o->nexclude < MEAS_EXCLUDE_MAX ? o->nexclude : MEAS_EXCLUDE_MAX;
     w->tr.root_only_tid = o->root_only_tid;
     memcpy(w->tr.exclude, o->exclude, w->tr.nexclude * sizeof(*w->tr.exclude));
@@ -1968,7 +2090,7 @@ static int trace_window_end(struct meas_window *w, struct report *r, char *err, 
     int rc = 0;
     if (!w->detached_ok) {
         rc = -EIO;
-        snprintf(err, errlen, "detaching from process %d failed", (int)w->root);
+        snprintf(err, errlen, "detaching from process %d failed", (int)w->roots[0]);
     }
     tracer_release(tr);
     report_release(&w->leaks);
@@ -1988,6 +2110,8 @@ static int trace_window_sample(struct meas_window *w, struct meas_progress *p)
     p->read_bytes = v[2];
     p->write_bytes = v[3];
     p->open_fds = tstate_live_fds(&w->tr.st);
+    long live = atomic_load(&w->tr.live);
+    p->live_processes = live > 0 ? (uint64_t)live : 0;
     return 0;
 }
 

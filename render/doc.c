@@ -188,6 +188,26 @@ static void identity(struct rdoc *d, const struct report *r)
         free(line);
     }
 
+    if (r->attach.on) {
+        struct buf pids;
+        buf_init(&pids, 0);
+        for (size_t i = 0; i < r->attach.npids && i < REPORT_MAX_ATTACH; i++)
+            buf_printf(&pids, "%s%d", i ? ", " : "", (int)r->attach.pids[i]);
+        row = row_add(t, 0);
+        cell(row, 0, "attached");
+        cell(row, 1, "pid%s %s%s", r->attach.npids == 1 ? "" : "s", pids.data ? pids.data : "",
+             r->attach.tree ? " and descendants" : " only (not their children)");
+        buf_release(&pids);
+        row = row_add(t, 0);
+        cell(row, 0, "window");
+        if (r->attach.duration > 0)
+            render__seconds(a, sizeof(a), r->attach.duration);
+        static const char *const why[] = {"the duration ended", "interrupted",
+                                          "every measured process exited"};
+        cell(row, 1, "%s%s; ended: %s", r->attach.duration > 0 ? "for " : "until interrupted",
+             r->attach.duration > 0 ? a : "", why[(unsigned)r->attach.end < 3 ? r->attach.end : 0]);
+    }
+
     if (r->exited || r->term_signal) {
         row = row_add(t, 0);
         cell(row, 0, "status");

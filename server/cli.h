@@ -5,10 +5,13 @@
 #include <stddef.h>
 
 /* Exit statuses of iopsd's own, as env(1) and timeout(1) use them. */
-#define EXIT_USAGE        2
-#define EXIT_IOPSD_FAILED 125
-#define EXIT_CANNOT_EXEC  126
-#define EXIT_NOT_FOUND    127
+#define EXIT_USAGE 2
+/* iopsd measure --pid: a listed process does not exist / may not be measured. */
+#define EXIT_NO_PROCESS    3
+#define EXIT_NOT_PERMITTED 4
+#define EXIT_IOPSD_FAILED  125
+#define EXIT_CANNOT_EXEC   126
+#define EXIT_NOT_FOUND     127
 
 /* Each subcommand gets argv with argv[0] being the subcommand's name and
  * returns the process exit status. */

@@ -11,10 +11,13 @@
 #include "render/render.h"
 #include "server/cli.h"
 #include "util/buf.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,18 +28,29 @@
 static void measure_usage(FILE *f)
 {
     fputs("Usage: iopsd measure [OPTIONS] -- CMD [ARGS...]\n"
+          "       iopsd measure [OPTIONS] --pid PID[,PID...] [--duration S] [--no-tree]\n"
           "\n"
           "Runs CMD with stdin, stdout and stderr untouched, measures the I/O of CMD and\n"
           "every process it starts, prints the report to stderr and exits with CMD's\n"
           "status (128+N if it died of signal N; 125 if iopsd failed, 126 if CMD cannot\n"
           "be executed, 127 if it is not found).\n"
           "\n"
+          "With --pid, measures processes that already run instead, until the duration\n"
+          "ends, Ctrl-C (SIGINT, SIGTERM, SIGHUP) or every one of them has exited, then\n"
+          "leaves them as they were and exits 0 (3 if a process does not exist, 4 if it\n"
+          "may not be measured: another user's, ptrace refused; 2 for a usage error).\n"
+          "\n"
           "Options:\n"
           "  -b, --backend NAME      auto (default), or one of:\n",
           f);
     for (const struct meas_backend *const *b = meas_backend_all(); *b; b++)
         fprintf(f, "                            %-8s %s\n", (*b)->name, (*b)->summary);
-    fputs("  -o, --output FILE       write the report table to FILE, not stderr\n"
+    fputs("  -p, --pid PID[,PID...]  measure these running processes (at most 64)\n"
+          "      --duration SECONDS  end the window after SECONDS (default: at Ctrl-C or\n"
+          "                          when every measured process has exited)\n"
+          "      --tree              count their descendants, existing and new (default)\n"
+          "      --no-tree           count only the listed processes (all their threads)\n"
+          "  -o, --output FILE       write the report table to FILE, not stderr\n"
           "  -j, --json FILE         write the report as JSON to FILE ('-': stdout)\n"
           "      --html FILE         write the report as HTML (histograms embedded) to FILE\n"
           "      --png FILE          write the histograms as a PNG to FILE (trace backend)\n"
@@ -162,7 +176,122 @@ static int parse_double(const char *s, double *out)
     return 0;
 }
 
-/* "file,pipe" or "all" -> a mask of (1u << enum fd_kind). */
+/* "123,456" -> distinct pids (at most REPORT_MAX_ATTACH). 0 or -1 after
+ * printing why. */
+static int parse_pids(const char *s, pid_t *out, size_t *n)
+{
+    const char *p = s;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || v <= 0 || v > INT_MAX || (*end && *end != ',') ||
+            !(*p >= '0' && *p <= '9')) {
+            size_t len = strcspn(p, ",");
+            cli_error("--pid: '%.*s' is not a process id (a whole number > 0)", (int)len, p);
+            return -1;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < *n; i++)
+            dup |= out[i] == (pid_t)v;
+        if (!dup) {
+            if (*n >= REPORT_MAX_ATTACH) {
+                cli_error("--pid: at most %d processes", REPORT_MAX_ATTACH);
+                return -1;
+            }
+            out[(*n)++] = (pid_t)v;
+        }
+        if (!*end)
+            return 0;
+        p = end + 1;
+    }
+}
+
+/* The attached window: from window_begin until the duration ends, a signal
+ * comes, or every measured process has exited. *bep may change from the
+ * tracer to proc when "auto" finds ptrace refused. */
+#define ATTACH_TICK_NS 50000000ull
+
+static int measure_attached(const struct meas_backend **bep, bool is_auto,
+                            const struct meas_opts *mo, const pid_t *pids, size_t npids,
+                            double duration, bool quiet, struct report *r, char *err, size_t errlen)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    /* Before window_begin: the tracer thread inherits the mask, so the
+     * signals come only to sigtimedwait below. */
+    sigprocmask(SIG_BLOCK, &set, &old);
+    const struct meas_backend *be = *bep;
+    struct meas_window *w = NULL;
+    int rc = be->window_begin(pids, npids, mo, &w, err, errlen);
+    if (rc == -EPERM && is_auto && strcmp(be->name, "proc")) {
+        char why[256];
+        const struct meas_backend *pb = meas_backend_get("proc", why, sizeof(why));
+        if (pb) {
+            be = *bep = pb;
+            rc = be->window_begin(pids, npids, mo, &w, err, errlen);
+        }
+    }
+    if (rc) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return rc;
+    }
+    meas_live_publish_window(mo->live, be, w); /* SIGUSR1 and the live alerts */
+    if (!quiet) {
+        struct buf b;
+        buf_init(&b, 0);
+        for (size_t i = 0; i < npids; i++)
+            buf_printf(&b, "%s%d", i ? "," : "", (int)pids[i]);
+        char d[48] = "";
+        if (duration > 0)
+            snprintf(d, sizeof(d), " for %g s", duration);
+        fprintf(stderr, "iopsd: measuring pid%s %s%s with %s%s; Ctrl-C ends the window\n",
+                npids > 1 ? "s" : "", b.data, mo->tree ? " and descendants" : "", be->name, d);
+        fflush(stderr);
+        buf_release(&b);
+    }
+    uint64_t t0 = clock_mono_ns();
+    uint64_t deadline = t0 + (uint64_t)(duration * 1e9);
+    enum attach_end end;
+    for (;;) {
+        uint64_t now = clock_mono_ns();
+        if (duration > 0 && now >= deadline) {
+            end = ATTACH_END_DURATION;
+            break;
+        }
+        uint64_t wait = ATTACH_TICK_NS;
+        if (duration > 0 && deadline - now < wait)
+            wait = deadline - now;
+        struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
+        if (sigtimedwait(&set, NULL, &ts) > 0) {
+            end = ATTACH_END_INTERRUPTED;
+            break;
+        }
+        struct meas_progress p = {0};
+        if (meas_live_window_sample(mo->live, be, w, &p) == 0 && p.live_processes == 0) {
+            end = ATTACH_END_EXITED;
+            break;
+        }
+    }
+    meas_live_withdraw(mo->live); /* before the window goes */
+    rc = be->window_end(w, r, err, errlen);
+    /* A second Ctrl-C while detaching ends nothing more: the report follows. */
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&set, NULL, &zero) > 0)
+        ;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    r->attach.on = true;
+    memcpy(r->attach.pids, pids, npids * sizeof(*pids));
+    r->attach.npids = npids;
+    r->attach.tree = mo->tree;
+    r->attach.duration = duration;
+    r->attach.end = end;
+    return rc;
+}
+
 int cmd_measure(int argc, char **argv)
 {
     enum {
@@ -182,9 +311,16 @@ int cmd_measure(int argc, char **argv)
         OPT_JUMP_THRESHOLD,
         OPT_LEAK_THRESHOLD,
         OPT_ALERT,
+        OPT_DURATION,
+        OPT_TREE,
+        OPT_NO_TREE,
     };
     static const struct option longopts[] = {
         {"backend", required_argument, NULL, 'b'},
+        {"pid", required_argument, NULL, 'p'},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"tree", no_argument, NULL, OPT_TREE},
+        {"no-tree", no_argument, NULL, OPT_NO_TREE},
         {"output", required_argument, NULL, 'o'},
         {"json", required_argument, NULL, 'j'},
         {"html", required_argument, NULL, OPT_HTML},
@@ -222,12 +358,32 @@ int cmd_measure(int argc, char **argv)
     struct findings_opts fo;
     findings_opts_init(&fo);
     char ferr[160];
+    pid_t pids[REPORT_MAX_ATTACH];
+    size_t npids = 0;
+    double duration = 0;
+    const char *attach_only = NULL; /* an option that needs --pid */
 
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+b:o:j:qi:n:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+b:o:j:qi:n:p:h", longopts, NULL)) != -1) {
         switch (c) {
+        case 'p':
+            if (parse_pids(optarg, pids, &npids))
+                return EXIT_USAGE;
+            break;
+        case OPT_DURATION:
+            if (parse_num(optarg, 0, true, 31536000, &duration)) {
+                cli_error("--duration: '%s' is not a number of seconds in (0, 31536000]", optarg);
+                return EXIT_USAGE;
+            }
+            attach_only = "--duration";
+            break;
+        case OPT_TREE:
+        case OPT_NO_TREE:
+            mo.tree = c == OPT_TREE;
+            attach_only = c == OPT_TREE ? "--tree" : "--no-tree";
+            break;
         case 'b':
             backend_name = optarg;
             break;
@@ -326,14 +482,26 @@ int cmd_measure(int argc, char **argv)
         default:
             if (optopt)
                 cli_error("measure: option '-%c' %s", optopt,
-                          strchr("bojin", optopt) ? "needs an argument" : "is unknown");
+                          strchr("bojinp", optopt) ? "needs an argument" : "is unknown");
             else
                 cli_error("measure: unknown or incomplete option '%s'", argv[optind - 1]);
             fputs("Try 'iopsd measure --help'.\n", stderr);
             return EXIT_USAGE;
         }
     }
-    if (optind >= argc) {
+    if (npids && optind < argc) {
+        cli_error("measure: --pid measures running processes; it takes no command");
+        return EXIT_USAGE;
+    }
+    if (npids && timeline) {
+        cli_error("measure: --timeline does not work with --pid yet");
+        return EXIT_USAGE;
+    }
+    if (!npids && attach_only) {
+        cli_error("measure: %s needs --pid", attach_only);
+        return EXIT_USAGE;
+    }
+    if (!npids && optind >= argc) {
         cli_error("measure: no command given");
         fputs("Usage: iopsd measure [OPTIONS] -- CMD [ARGS...]\n", stderr);
         return EXIT_USAGE;
@@ -346,6 +514,16 @@ int cmd_measure(int argc, char **argv)
         cli_error("%s", err);
         return strstr(err, "unknown backend") ? EXIT_USAGE : EXIT_IOPSD_FAILED;
     }
+    if (npids && !be->window_begin) {
+        cli_error("backend '%s' cannot measure running processes", be->name);
+        return EXIT_USAGE;
+    }
+    /* A process that does not exist fails before any output file is made. */
+    for (size_t i = 0; i < npids; i++)
+        if (kill(pids[i], 0) < 0 && errno == ESRCH) {
+            cli_error("process %d does not exist", (int)pids[i]);
+            return EXIT_NO_PROCESS;
+        }
 
     FILE *table = NULL, *json = NULL, *html = NULL, *png = NULL;
     bool png_created = false;
@@ -413,7 +591,9 @@ int cmd_measure(int argc, char **argv)
     }
     mo.live = live;
 #endif
-    int rc = be->run(&mo, cmd, &r, err, sizeof(err));
+    int rc = npids ? measure_attached(&be, !strcmp(backend_name, "auto"), &mo, pids, npids,
+                                      duration, quiet, &r, err, sizeof(err))
+                   : be->run(&mo, cmd, &r, err, sizeof(err));
 #ifdef __linux__
     meas_live_stop(live, NULL, NULL);
 #endif
@@ -437,12 +617,15 @@ int cmd_measure(int argc, char **argv)
     int status;
     if (rc < 0) {
         cli_error("%s", err[0] ? err : strerror(-rc));
-        status = EXIT_IOPSD_FAILED;
+        status = !npids                            ? EXIT_IOPSD_FAILED
+                 : rc == -ESRCH                    ? EXIT_NO_PROCESS
+                 : (rc == -EPERM || rc == -EACCES) ? EXIT_NOT_PERMITTED
+                                                   : EXIT_IOPSD_FAILED;
     } else if (r.exec_errno) {
         cli_error("%s", r.error);
         status = r.exec_errno == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
     } else {
-        status = r.exited ? r.exit_status : 128 + r.term_signal;
+        status = npids ? 0 : r.exited ? r.exit_status : 128 + r.term_signal;
         findings_compute(&r, &fo);
         if (table) {
             struct buf b;

@@ -7,7 +7,7 @@ endif()
 # sanitizers, whose runtimes read /proc at start-up (extra, build-dependent
 # file reads) and whose leak checker ptrace-attaches at exit (refused under a
 # tracer).
-foreach(h tw_io tw_attach tw_noptrace tw_truth)
+foreach(h tw_io tw_attach tw_noptrace tw_truth tw_loopw)
   if(TARGET ${h})
     foreach(prop COMPILE_OPTIONS LINK_OPTIONS)
       get_target_property(opts ${h} ${prop})
@@ -60,3 +60,11 @@ add_test(NAME trace_truth
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
 set_tests_properties(trace_truth PROPERTIES TIMEOUT 300
   ENVIRONMENT "IOPSD_BINARY_DIR=${CMAKE_BINARY_DIR};IOPSD_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+
+# iopsd measure --pid: windows on a running writer (tests/helpers/tw_loopw)
+# against its own tally, with both backends; refusals and their statuses.
+add_test(NAME attach_integration
+         COMMAND /usr/bin/python3 -m unittest -v test_attach
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
+set_tests_properties(attach_integration PROPERTIES TIMEOUT 120
+  ENVIRONMENT "IOPSD_BINARY_DIR=${CMAKE_BINARY_DIR}")

@@ -22,6 +22,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = procfs_parse_cmdline(copy, size, line, sizeof(line));
     if (n >= sizeof(line) || line[n] != '\0')
         abort();
+    pid_t pids[8];
+    long np = procfs_parse_pids(copy, size, pids, 8);
+    if (np > 0 && (size > PROCFS_MAX_CHILDREN || (size_t)np > size / 2 + 1))
+        abort();
+    for (long i = 0; i < np && i < 8; i++)
+        if (pids[i] <= 0)
+            abort();
     free(copy);
     return 0;
 }

@@ -181,6 +181,19 @@ static void build(struct reader *in, struct report *r, struct render_opts *o)
      * so the fuzzer stays fast. */
     o->scale = (of & 4) ? rd_u8(in) : 2;
     o->png_width = (of & 8) ? (unsigned)rd_u64(in, 2) : 800;
+
+    /* An attached window (last, so older seeds keep their meaning): any pid,
+     * any duration, an end reason out of range. */
+    unsigned at = rd_u8(in);
+    if (at & 1) {
+        r->attach.on = true;
+        r->attach.npids = rd_u8(in) % (REPORT_MAX_ATTACH + 1);
+        for (size_t i = 0; i < r->attach.npids; i++)
+            r->attach.pids[i] = (pid_t)rd_u64(in, 4);
+        r->attach.tree = at & 2;
+        r->attach.duration = rd_double(in);
+        r->attach.end = (enum attach_end)(rd_u8(in) % 5);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -143,7 +143,7 @@ static void test_windows(void)
     for (int round = 0; round < 2; round++) { /* the second reuses fs_usage */
         struct meas_window *win = NULL;
         char err[256] = "";
-        int rc = meas_fsusage.window_begin(w, &o, &win, err, sizeof(err));
+        int rc = meas_fsusage.window_begin(&w, 1, &o, &win, err, sizeof(err));
         CHECK_INT(rc, 0);
         if (rc) {
             fprintf(stderr, "# %s\n", err);

@@ -124,7 +124,7 @@ static void test_watcher_window(void)
     struct meas_window *w = NULL;
     struct meas_opts o;
     meas_opts_init(&o);
-    CHECK(be && be->window_begin(c, &o, &w, e2, sizeof e2) == 0);
+    CHECK(be && be->window_begin(&c, 1, &o, &w, e2, sizeof e2) == 0);
     meas_live_publish_window(l, be, w);
     char b = 'g';
     CHECK(write(go[1], &b, 1) == 1);

@@ -5,6 +5,7 @@
 #include "util/buf.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -211,8 +212,43 @@ static void test_cmdline(void)
     CHECK(procfs_read_cmdline(0x7ffffff0, self, sizeof(self)) < 0);
 }
 
+/* The children file: "12 345 " (a trailing space), empty, or garbage. */
+static void test_pids(void)
+{
+    pid_t v[2];
+    CHECK_INT(procfs_parse_pids("12 345 ", 7, v, 2), 2);
+    CHECK_INT(v[0], 12);
+    CHECK_INT(v[1], 345);
+    CHECK_INT(procfs_parse_pids("1 2 3\n", 6, v, 2), 3); /* counted beyond max */
+    CHECK_INT(procfs_parse_pids("", 0, v, 2), 0);
+    CHECK_INT(procfs_parse_pids("12x ", 4, v, 2), -EBADMSG);
+    CHECK_INT(procfs_parse_pids("0 ", 2, v, 2), -EBADMSG);
+    CHECK_INT(procfs_parse_pids("-1 ", 3, v, 2), -EBADMSG);
+    CHECK_INT(procfs_parse_pids("99999999999 ", 12, v, 2), -EBADMSG);
+    static char big[PROCFS_MAX_CHILDREN + 2];
+    for (size_t i = 0; i + 1 < sizeof(big); i += 2)
+        memcpy(big + i, "1 ", 2);
+    CHECK_INT(procfs_parse_pids(big, PROCFS_MAX_CHILDREN, v, 2), PROCFS_MAX_CHILDREN / 2);
+    CHECK_INT(procfs_parse_pids(big, PROCFS_MAX_CHILDREN + 2, v, 2), -EBADMSG);
+    /* a live one: our own child */
+    pid_t c = fork();
+    if (c == 0) {
+        pause();
+        _exit(0);
+    }
+    pid_t kids[64];
+    long n = procfs_read_children(getpid(), getpid(), kids, 64);
+    bool found = false;
+    for (long i = 0; i < n && i < 64; i++)
+        found |= kids[i] == c;
+    CHECK(found);
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+}
+
 int main(void)
 {
+    test_pids();
     test_cmdline();
     test_io_fixtures();
     test_io_malformed();

@@ -263,8 +263,61 @@ static void test_json_absurd(void)
     report_release(&r);
 }
 
+/* An attached window (iopsd measure --pid): what, how long, why it ended;
+ * read back, a hostile "attach" is capped and checked. */
+static void test_json_attach(void)
+{
+    struct report a, b;
+    char err[256];
+    report_init(&a);
+    a.attach.on = true;
+    a.attach.pids[0] = 4242;
+    a.attach.pids[1] = 77;
+    a.attach.npids = 2;
+    a.attach.tree = false;
+    a.attach.duration = 2.5;
+    a.attach.end = ATTACH_END_INTERRUPTED;
+    json_t *j = report_to_json(&a);
+    char *s = json_dumps(json_object_get(j, "attach"), JSON_SORT_KEYS | JSON_COMPACT);
+    CHECK_STR(s, "{\"duration\":2.5,\"ended_by\":\"interrupted\",\"pids\":[4242,77],"
+                 "\"tree\":false}");
+    free(s);
+    report_init(&b);
+    CHECK_INT(report_from_json(j, &b, err, sizeof(err)), 0);
+    CHECK(b.attach.on);
+    CHECK_U64(b.attach.npids, 2);
+    CHECK_INT(b.attach.pids[1], 77);
+    CHECK(!b.attach.tree);
+    CHECK(b.attach.duration == 2.5);
+    CHECK_INT(b.attach.end, ATTACH_END_INTERRUPTED);
+    json_t *j2 = report_to_json(&b);
+    CHECK(json_equal(j, j2));
+    json_decref(j2);
+    json_decref(j);
+    report_release(&a);
+    report_release(&b);
+
+    /* 100 pids, bad ones among them, an unknown end, no duration */
+    json_t *doc = json_loads("{\"schema\":\"iopsd-report/1\",\"attach\":{\"pids\":[-1,\"x\","
+                             "99999999999],\"ended_by\":\"bored\",\"duration\":null}}",
+                             0, NULL);
+    json_t *pids = json_object_get(json_object_get(doc, "attach"), "pids");
+    for (int i = 0; i < 100; i++)
+        json_array_append_new(pids, json_integer(1000 + i));
+    report_init(&b);
+    CHECK_INT(report_from_json(doc, &b, err, sizeof(err)), 0);
+    CHECK(b.attach.on);
+    CHECK_U64(b.attach.npids, REPORT_MAX_ATTACH - 3); /* the first 64 entries, 3 of them bad */
+    CHECK_INT(b.attach.pids[0], 1000);
+    CHECK_INT(b.attach.end, ATTACH_END_DURATION);
+    CHECK(b.attach.duration == 0);
+    json_decref(doc);
+    report_release(&b);
+}
+
 int main(void)
 {
+    test_json_attach();
     test_json_absurd();
     test_buckets();
     test_files();

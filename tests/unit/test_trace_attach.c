@@ -123,7 +123,7 @@ static void test_window(int threads)
     meas_opts_init(&o);
     o.top_files = 0;
     struct meas_window *w = NULL;
-    int rc = meas_trace.window_begin(h.pid, &o, &w, err, sizeof(err));
+    int rc = meas_trace.window_begin(&(pid_t){h.pid}, 1, &o, &w, err, sizeof(err));
     CHECK_INT(rc, 0);
     if (rc) {
         fprintf(stderr, "window_begin: %s\n", err);
@@ -173,7 +173,7 @@ static void test_window(int threads)
     CHECK_INT(helper_cmd(&h, 's'), 1);
 
     /* a window with nothing in it, closed while every thread blocks in read */
-    rc = meas_trace.window_begin(h.pid, &o, &w, err, sizeof(err));
+    rc = meas_trace.window_begin(&(pid_t){h.pid}, 1, &o, &w, err, sizeof(err));
     CHECK_INT(rc, 0);
     if (rc == 0) {
         sleep_ms(20);
@@ -210,7 +210,7 @@ static void test_fork_and_exit(void)
     struct meas_opts o;
     meas_opts_init(&o);
     struct meas_window *w = NULL;
-    int rc = meas_trace.window_begin(h.pid, &o, &w, err, sizeof(err));
+    int rc = meas_trace.window_begin(&(pid_t){h.pid}, 1, &o, &w, err, sizeof(err));
     CHECK_INT(rc, 0);
     if (rc) {
         kill(h.pid, SIGKILL);
@@ -280,7 +280,7 @@ static void test_shell(void)
     meas_opts_init(&o);
     for (int round = 0; round < 2; round++) {
         struct meas_window *w = NULL;
-        int rc = meas_trace.window_begin(sh, &o, &w, err, sizeof(err));
+        int rc = meas_trace.window_begin(&(pid_t){sh}, 1, &o, &w, err, sizeof(err));
         CHECK_INT(rc, 0);
         if (rc)
             break;
@@ -346,7 +346,7 @@ static void test_thread_tables(void)
     struct meas_opts o;
     meas_opts_init(&o);
     struct meas_window *w = NULL;
-    int rc = meas_trace.window_begin(sh, &o, &w, err, sizeof(err));
+    int rc = meas_trace.window_begin(&sh, 1, &o, &w, err, sizeof(err));
     CHECK_INT(rc, 0);
     if (rc == 0) {
         snprintf(cmd, sizeof(cmd),
@@ -403,7 +403,7 @@ static void test_host_ignores_sigchld(void)
     meas_opts_init(&o);
     for (int i = 0; i < 3; i++) {
         struct meas_window *w = NULL;
-        int rc = meas_trace.window_begin(h.pid, &o, &w, err, sizeof(err));
+        int rc = meas_trace.window_begin(&(pid_t){h.pid}, 1, &o, &w, err, sizeof(err));
         CHECK_INT(rc, 0);
         if (rc)
             break;
@@ -432,15 +432,18 @@ static void test_refused(void)
     struct meas_opts o;
     meas_opts_init(&o);
     struct meas_window *w = NULL;
-    CHECK(meas_trace.window_begin(getpid(), &o, &w, err, sizeof(err)) < 0);
+    CHECK(meas_trace.window_begin(&(pid_t){getpid()}, 1, &o, &w, err, sizeof(err)) < 0);
     CHECK(strstr(err, "--backend proc") != NULL);
     pid_t gone = fork();
     if (gone == 0)
         _exit(0);
     waitpid(gone, NULL, 0);
     err[0] = '\0';
-    CHECK(meas_trace.window_begin(gone, &o, &w, err, sizeof(err)) < 0);
-    CHECK(strstr(err, "--backend proc") != NULL);
+    CHECK_INT(meas_trace.window_begin(&(pid_t){gone}, 1, &o, &w, err, sizeof(err)), -ESRCH);
+    CHECK(strstr(err, "does not exist") != NULL);
+    err[0] = '\0';
+    CHECK_INT(meas_trace.window_begin(&(pid_t){1}, 1, &o, &w, err, sizeof(err)), -EPERM);
+    CHECK(strstr(err, "process 1 (init)") != NULL);
 }
 
 int main(void)
