@@ -27,17 +27,17 @@
 #include "util/utf8.h"
 #include "util/xalloc.h"
 
-#define READ_SIZE        8192        /* one read from a pipe */
-#define READS_PER_CALL   8           /* reads per stream per bash_session_handle() */
-#define FLUSH_AT         40960       /* emit once this much is pending: + 3*READ_SIZE < chunk max */
-#define BATCH_MS         5           /* output is held this long to be batched */
-#define STDIN_CHECK_MS   20          /* period of the "is the cell waiting for stdin" check */
-#define STDIN_CONFIRM_MS 5           /* a reader seen is confirmed this much later */
-#define IDLE_KEEP        65536       /* output of background jobs kept while idle */
-#define PROMPT_MAX       256         /* input prompt = at most this much of the last line */
-#define PROMPT_HOLD_MS   60          /* a partial line is held this long (with stdin allowed) */
-#define CELL_MAX         (16u << 20) /* largest cell */
-#define INPUT_MAX        (1u << 20)  /* largest pending answer to an input request */
+#define READ_SIZE        8192  /* one read from a pipe */
+#define READS_PER_CALL   8     /* reads per stream per bash_session_handle() */
+#define FLUSH_AT         40960 /* emit once this much is pending: + 3*READ_SIZE < chunk max */
+#define BATCH_MS         5     /* output is held this long to be batched */
+#define STDIN_CHECK_MS   20    /* period of the "is the cell waiting for stdin" check */
+#define STDIN_CONFIRM_MS 5     /* a reader seen is confirmed this much later */
+#define IDLE_KEEP        65536 /* output of background jobs kept while idle */
+#define PROMPT_MAX       256   /* input prompt = at most this much of the last line */
+#define PROMPT_HOLD_MS   60    /* a partial line is held this long (with stdin allowed) */
+#define CELL_MAX         ENGINE_CELL_MAX /* largest cell */
+#define INPUT_MAX        (1u << 20)      /* largest pending answer to an input request */
 #define START_TIMEOUT_MS 10000
 #define WATCH_MAX        8  /* stragglers followed after an interrupt */
 #define WATCH_MS         20 /* how often they are looked at */

@@ -52,6 +52,11 @@ struct engine_event {
 
 typedef void (*engine_event_fn)(void *ctx, const struct engine_event *ev);
 
+/* The largest cell (bytes of code) the kernel runs; a bigger one gets an error
+ * reply (CellTooLarge). Below the 32 MiB frame cap of the protocol layer
+ * (JMSG_FRAME_MAX), so that a request over it still arrives and is answered. */
+#define ENGINE_CELL_MAX (24u << 20)
+
 /* Measuring a cell: the engine calls begin() when nothing but the user's
  * code is left to run (its own setup done) and end() as soon as the code is
  * over, before any of its own wrap-up; the kernel's magic layer does the

@@ -424,6 +424,15 @@ static int on_execute(struct kernel *k, enum kchan ch, struct jmsg *req, json_t 
         kerror_set(e, "BadRequest", "execute_request without a 'code' string");
         return -EINVAL;
     }
+    size_t code_len = json_string_length(json_object_get(c, "code"));
+    if (code_len > ENGINE_CELL_MAX) {
+        if (!json_flag(c, "silent", false))
+            k->execution_count++;
+        kerror_set(e, "CellTooLarge",
+                   "the cell is %zu bytes; the largest cell the kernel runs is %u bytes (%u MiB)",
+                   code_len, ENGINE_CELL_MAX, ENGINE_CELL_MAX >> 20);
+        return -EFBIG;
+    }
     bool silent = json_flag(c, "silent", false);
     bool store = json_flag(c, "store_history", !silent) && !silent;
     bool allow_stdin = json_flag(c, "allow_stdin", true);
