@@ -106,6 +106,16 @@ size_t bash__stragglers(pid_t root, const struct bash__pcomm *snap, size_t n,
 /* The program (comm) of pid, "" when it is gone. */
 void bash__comm(pid_t pid, char comm[16]);
 
+/* True when a thread of pid itself (not a descendant) sleeps in read() on
+ * the pipe (dev, ino). */
+bool bash__self_reading_pipe(pid_t pid, dev_t dev, ino_t ino);
+/* True when pid (its main thread) sleeps in read() on descriptor 0; *count
+ * gets the size it asked for (bash's `read` builtin asks for 1 byte on a
+ * pipe, its command reader for a buffer). */
+bool bash__reading_fd0(pid_t pid, unsigned long long *count);
+/* The state letter of pid in /proc/PID/stat ('S', 'T', 'Z'...), '\0' when gone. */
+char bash__state(pid_t pid);
+
 /* Sends sig to every live process whose session is sid; returns how many. */
 int bash__signal_session(pid_t sid, int sig);
 

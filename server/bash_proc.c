@@ -318,3 +318,35 @@ bool bash__blocked_reading(pid_t pid, int fd)
     n = read_small(path, text, sizeof text);
     return n > 0 && bash__parse_stat(text, (size_t)n, &state, &pg, &sid) == 0 && state == 'S';
 }
+
+bool bash__self_reading_pipe(pid_t pid, dev_t dev, ino_t ino)
+{
+    return proc_reading_pipe(pid, dev, ino);
+}
+
+bool bash__reading_fd0(pid_t pid, unsigned long long *count)
+{
+    char path[64], text[256];
+    snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+    ssize_t n = read_small(path, text, sizeof text);
+    long nr;
+    unsigned long long a0, a1, a2;
+    if (n <= 0 || bash__parse_syscall(text, (size_t)n, &nr, &a0) || nr != BASH__NR_READ || a0)
+        return false;
+    /* "NR 0x0 0xBUF 0xCOUNT ..." */
+    if (sscanf(text, "%ld %llx %llx %llx", &nr, &a0, &a1, &a2) != 4)
+        return false;
+    *count = a2;
+    return bash__state(pid) == 'S';
+}
+
+char bash__state(pid_t pid)
+{
+    char path[64], text[PROC_TEXT_MAX], state;
+    pid_t pg, sid;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    ssize_t n = read_small(path, text, sizeof text);
+    if (n <= 0 || bash__parse_stat(text, (size_t)n, &state, &pg, &sid))
+        return '\0';
+    return state;
+}

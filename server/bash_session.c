@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,8 +40,10 @@
 #define CELL_MAX         ENGINE_CELL_MAX /* largest cell */
 #define INPUT_MAX        (1u << 20)      /* largest pending answer to an input request */
 #define START_TIMEOUT_MS 10000
-#define WATCH_MAX        8  /* stragglers followed after an interrupt */
-#define WATCH_MS         20 /* how often they are looked at */
+#define WATCH_MAX        8   /* stragglers followed after an interrupt */
+#define WATCH_MS         20  /* how often they are looked at */
+#define HEALTH_MS        100 /* while a cell runs: is bash stopped, or lost at its prompt? */
+#define REASON_MAX       400
 
 enum sess_state { SESS_IDLE, SESS_RUNNING, SESS_DEAD };
 
@@ -118,6 +121,11 @@ struct bash_session {
     struct stream *tail_stream;
     size_t tail_pending; /* how much of tail is still at the end of tail_stream->pend */
     uint64_t tail_at;    /* when the tail last grew */
+    /* The health check of a running cell (health_check()). */
+    uint64_t health_at;      /* next check (0: none) */
+    int lost_seen;           /* checks in a row that found bash waiting for a command */
+    bool done_resent;        /* the done line was sent again for this cell */
+    char reason[REASON_MAX]; /* what went wrong, for the cell's error ("" if nothing) */
 };
 
 static int write_file(const char *path, const char *data, size_t len);
@@ -634,6 +642,10 @@ static void cell_release(struct bash_session *s)
     s->stdin_check_at = 0;
     s->stdin_seen_at = 0;
     s->flush_at = 0;
+    s->health_at = 0;
+    s->lost_seen = 0;
+    s->done_resent = false;
+    s->reason[0] = '\0';
 }
 
 /* The cell's last event. Nothing of s may be touched after the callback:
@@ -651,6 +663,8 @@ static void finish_cell(struct bash_session *s, int status, bool restarted)
     }
     flush_all(s);
     bool interrupted = s->interrupted;
+    char reason[REASON_MAX];
+    snprintf(reason, sizeof reason, "%s", s->reason);
     if (interrupted && s->nsnap && s->pid) {
         /* bash dropped the cell, but a program forked just as the SIGINT came
          * may have missed it (caught by bash's handler before its exec) and
@@ -667,7 +681,8 @@ static void finish_cell(struct bash_session *s, int status, bool restarted)
                             .data = "",
                             .exit_status = status,
                             .interrupted = interrupted,
-                            .restarted = restarted};
+                            .restarted = restarted,
+                            .reason = reason[0] ? reason : NULL};
     s->fn(s->ctx, &ev);
 }
 
@@ -817,9 +832,10 @@ static bool bash_gone(const struct bash_session *s)
            (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED);
 }
 
-/* bash exited (or closed its status pipe): start a fresh one. A running cell
- * ends with the old shell's status; otherwise the note waits for the next. */
-static void bash_died(struct bash_session *s)
+/* bash exited (or closed its status pipe, or stopped answering: why says
+ * how): start a fresh one. A running cell ends with the old shell's status;
+ * otherwise the note waits for the next. */
+static void bash_died_why(struct bash_session *s, const char *why)
 {
     bool was_running = s->state == SESS_RUNNING;
     gate_end(s, NULL);
@@ -834,10 +850,16 @@ static void bash_died(struct bash_session *s)
     char err[256];
     if (spawn_bash(s, err, sizeof err) == 0) {
         s->state = SESS_IDLE;
-        buf_printf(&s->err.pend,
-                   "[iopsd: bash exited with status %d; a new bash was started: variables, "
-                   "functions and the working directory were reset]\n",
-                   status);
+        if (why) {
+            buf_printf(&s->err.pend, "[iopsd: %s]\n", why);
+            if (was_running)
+                snprintf(s->reason, sizeof s->reason, "%s", why);
+        } else {
+            buf_printf(&s->err.pend,
+                       "[iopsd: bash exited with status %d; a new bash was started: variables, "
+                       "functions and the working directory were reset]\n",
+                       status);
+        }
     } else {
         buf_printf(&s->err.pend,
                    "[iopsd: bash exited with status %d and could not be restarted: %s]\n", status,
@@ -845,6 +867,11 @@ static void bash_died(struct bash_session *s)
     }
     if (was_running)
         finish_cell(s, status, true);
+}
+
+static void bash_died(struct bash_session *s)
+{
+    bash_died_why(s, NULL);
 }
 
 /* Writes the whole line to bash's command pipe (lines are short: the pipe
@@ -1023,6 +1050,7 @@ int bash_session_execute_measured(struct bash_session *s, const char *code, bool
     }
     s->state = SESS_RUNNING;
     s->sent = line.len;
+    s->health_at = bash__now_ms() + HEALTH_MS;
     /* output of background jobs that came while idle goes out with this cell */
     if (s->out.pend.len || s->err.pend.len || s->out.dropped || s->err.dropped)
         s->flush_at = bash__now_ms();
@@ -1067,10 +1095,10 @@ static uint64_t next_timer(const struct bash_session *s)
         t = bash__now_ms() + WATCH_MS;
     if (s->state != SESS_RUNNING)
         return t;
-    uint64_t cand[4] = {s->flush_at,
+    uint64_t cand[5] = {s->flush_at,
                         s->allow_stdin && !s->input_wanted && s->in_w >= 0 ? s->stdin_check_at : 0,
-                        s->interrupted ? s->recover_at : 0, s->gate_check_at};
-    for (int i = 0; i < 4; i++)
+                        s->interrupted ? s->recover_at : 0, s->gate_check_at, s->health_at};
+    for (int i = 0; i < 5; i++)
         if (cand[i] && (!t || cand[i] < t))
             t = cand[i];
     return t;
@@ -1186,6 +1214,79 @@ static int recover_check(struct bash_session *s)
     return 0;
 }
 
+/* While a cell runs, every HEALTH_MS: bash must be neither stopped nor back
+ * at its prompt without having said the cell is done. Neither needs bash's
+ * cooperation (a cell can redefine `builtin`, set a DEBUG trap that skips
+ * every command, lower the descriptor limit below the status descriptor, or
+ * stop bash): /proc says it. Returns true when the cell ended (DONE fired). */
+static bool health_check(struct bash_session *s)
+{
+    s->health_at = bash__now_ms() + HEALTH_MS;
+    if (bash__state(s->pid) == 'T') {
+        /* stopped by a signal (`kill -STOP $$`); 't' is a tracer's stop */
+        kill(s->pid, SIGCONT);
+        const char *why = "bash was stopped (SIGSTOP); it was continued, and its variables and "
+                          "functions are kept";
+        if (!s->reason[0])
+            snprintf(s->reason, sizeof s->reason, "%s", why);
+        buf_printf(&s->err.pend, "[iopsd: %s]\n", why);
+        s->flush_at = bash__now_ms();
+        s->lost_seen = 0;
+        return false;
+    }
+    int avail = 0;
+    struct rlimit rl;
+    unsigned long long count = 0;
+    bool low_limit =
+        prlimit(s->pid, RLIMIT_NOFILE, NULL, &rl) == 0 && rl.rlim_cur <= BASH__STATUS_FD;
+    bool at_prompt = ioctl(s->cmd_fd, FIONREAD, &avail) == 0 && avail == 0 &&
+                     bash__self_reading_pipe(s->pid, s->cmd_dev, s->cmd_ino);
+    /* Below the status descriptor, bash cannot put back what the cell's
+     * redirections moved (dup2 to 62 fails): its stdin stays the cell's and
+     * it reads commands from there with a buffer (the `read` builtin reads a
+     * pipe a byte at a time). */
+    if (!at_prompt && low_limit && bash__reading_fd0(s->pid, &count) && count > 1)
+        at_prompt = true;
+    if (!at_prompt) {
+        s->lost_seen = 0;
+        return false;
+    }
+    /* bash waits for a command: its done line must be in the status pipe */
+    int rc = status_read(s);
+    if (rc == 1)
+        return true;
+    if (rc == -EPIPE) {
+        bash_died(s);
+        return true;
+    }
+    if (++s->lost_seen < 2)
+        return false;
+    s->lost_seen = 0;
+    if (!s->done_resent) {
+        /* the line may have been dropped (a SIGINT as bash read it) */
+        s->done_resent = true;
+        send_done_line(s);
+        return false;
+    }
+    /* bash runs commands, but not the engine's: a new bash */
+    char why[REASON_MAX], cause[200];
+    if (low_limit)
+        snprintf(cause, sizeof cause,
+                 "its descriptor limit is now %llu (ulimit -n), below the descriptors %d to %d "
+                 "the kernel talks to it through",
+                 (unsigned long long)rl.rlim_cur, BASH__GATE_FD, BASH__STATUS_FD);
+    else
+        snprintf(cause, sizeof cause,
+                 "the cell changed something the kernel's commands rely on, such as a function "
+                 "named builtin or a DEBUG trap that skips commands");
+    snprintf(why, sizeof why,
+             "bash stopped answering the kernel: %s; a new bash was started: variables, "
+             "functions and the working directory are lost",
+             cause);
+    bash_died_why(s, why);
+    return true;
+}
+
 /* A straggler that has exec'd since it was signalled got the signal while it
  * still ran bash's handler: signal it again. */
 static void watch_stragglers(struct bash_session *s)
@@ -1243,6 +1344,8 @@ int bash_session_handle(struct bash_session *s, const struct pollfd *fds, int n)
         if (s->state != SESS_RUNNING)
             return 0;
     }
+    if (s->health_at && bash__now_ms() >= s->health_at && health_check(s))
+        return 0;
 
     uint64_t now = bash__now_ms();
     if (s->interrupted && s->recover_at && now >= s->recover_at) {

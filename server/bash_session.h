@@ -47,11 +47,14 @@ struct bash_event {
     enum bash_event_type type;
     const char *data;
     size_t len;
-    bool password;    /* INPUT_REQUEST: the prompt asks for a password or passphrase */
-    int exit_status;  /* DONE: status of the cell's last command; 128+N if signalled */
-    bool interrupted; /* DONE: bash_session_interrupt() stopped the cell */
-    bool restarted;   /* DONE: bash exited (e.g. `exit 5`) and a fresh one was started;
-                         state (cwd, variables) was lost */
+    bool password;      /* INPUT_REQUEST: the prompt asks for a password or passphrase */
+    int exit_status;    /* DONE: status of the cell's last command; 128+N if signalled */
+    bool interrupted;   /* DONE: bash_session_interrupt() stopped the cell */
+    bool restarted;     /* DONE: bash exited (e.g. `exit 5`) and a fresh one was started;
+                           state (cwd, variables) was lost */
+    const char *reason; /* DONE: NULL, or what went wrong with bash itself (it was
+                           stopped and continued, or stopped answering and was
+                           replaced): one sentence for the cell's error */
 };
 
 #define BASH_CHUNK_MAX 65536

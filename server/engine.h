@@ -39,10 +39,12 @@ struct engine_event {
     enum engine_event_type type;
     const char *data; /* valid UTF-8, not NUL-terminated, valid during the callback */
     size_t len;
-    bool password;    /* INPUT_REQUEST */
-    int exit_status;  /* DONE: status of the cell; 128+N if signalled; EXIT: iopsd's */
-    bool interrupted; /* DONE: the cell was interrupted */
-    bool restarted;   /* DONE: the engine's process died and a new one was started */
+    bool password;      /* INPUT_REQUEST */
+    int exit_status;    /* DONE: status of the cell; 128+N if signalled; EXIT: iopsd's */
+    bool interrupted;   /* DONE: the cell was interrupted */
+    bool restarted;     /* DONE: the engine's process died and a new one was started */
+    const char *reason; /* DONE: NULL, or what happened to the engine's process (stopped and
+                           continued, replaced): the cell fails with this text */
 
     /* RELAY: the message (valid during the callback) and its channel */
     int chan;
