@@ -124,6 +124,7 @@ struct bash_session {
     /* The health check of a running cell (health_check()). */
     uint64_t health_at;      /* next check (0: none) */
     int lost_seen;           /* checks in a row that found bash waiting for a command */
+    int tstop_seen;          /* checks in a row that found bash in a tracing stop */
     bool done_resent;        /* the done line was sent again for this cell */
     char reason[REASON_MAX]; /* what went wrong, for the cell's error ("" if nothing) */
 };
@@ -644,6 +645,7 @@ static void cell_release(struct bash_session *s)
     s->flush_at = 0;
     s->health_at = 0;
     s->lost_seen = 0;
+    s->tstop_seen = 0;
     s->done_resent = false;
     s->reason[0] = '\0';
 }
@@ -953,6 +955,9 @@ static void measured_line(struct bash_session *s, struct buf *line)
                "\\builtin kill -USR2 %d; \\builtin read -r -n1 -u %d __iopsd_g; "
                "\\builtin unset __iopsd_c __iopsd_g; __iopsd_rs \"$__iopsd_s\"; }",
                BASH__GATE_FD, s->last_status, (int)getpid(), BASH__GATE_FD);
+    /* the gate's read end, opened afresh for the cell: an earlier cell may
+     * have closed or replaced bash's own fd 60 (`exec 60>&-`) */
+    buf_printf(line, " %d</proc/%d/fd/%d", BASH__GATE_FD, (int)getpid(), s->gate_rd);
 }
 
 int bash_session_execute(struct bash_session *s, const char *code, bool allow_stdin)
@@ -1222,8 +1227,14 @@ static int recover_check(struct bash_session *s)
 static bool health_check(struct bash_session *s)
 {
     s->health_at = bash__now_ms() + HEALTH_MS;
-    if (bash__state(s->pid) == 'T') {
-        /* stopped by a signal (`kill -STOP $$`); 't' is a tracer's stop */
+    char st = bash__state(s->pid);
+    /* 't': a tracer's stop (a measured cell under -b trace). Those last
+     * microseconds, except a group-stop the tracer keeps (PTRACE_LISTEN):
+     * one seen three times in a row is taken for that. */
+    s->tstop_seen = st == 't' ? s->tstop_seen + 1 : 0;
+    if (st == 'T' || s->tstop_seen >= 3) {
+        /* stopped by a signal (`kill -STOP $$`) */
+        s->tstop_seen = 0;
         kill(s->pid, SIGCONT);
         const char *why = "bash was stopped (SIGSTOP); it was continued, and its variables and "
                           "functions are kept";
