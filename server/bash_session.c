@@ -131,6 +131,15 @@ struct bash_session {
 
 static int write_file(const char *path, const char *data, size_t len);
 
+static void (*guard_track)(pid_t sid, int cmd_fd);
+static int guard_pdeathsig = SIGHUP;
+
+void bash_session_set_guard(void (*track)(pid_t sid, int cmd_fd), int pdeathsig)
+{
+    guard_track = track;
+    guard_pdeathsig = pdeathsig;
+}
+
 static int set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -327,7 +336,7 @@ static void child_exec(int cmd_r, int out_w, int err_w, int st_w, int gate_r)
     closefrom(100 + 8);
 
     bash__child_reset();
-    prctl(PR_SET_PDEATHSIG, SIGHUP);
+    prctl(PR_SET_PDEATHSIG, guard_pdeathsig);
     setenv("TERM", "dumb", 1);
     setenv("PAGER", "cat", 1);
     unsetenv("PROMPT_COMMAND");
@@ -475,6 +484,8 @@ static int spawn_bash(struct bash_session *s, char *err, size_t errlen)
     s->out.eof = s->err.eof = false;
     s->out.nhold = s->err.nhold = 0;
     buf_reset(&s->st_line);
+    if (guard_track)
+        guard_track(pid, s->cmd_fd);
 
     static const char boot[] =
         "PS1= PS2= PS3= PS4='+ ' ; unset PS0 PROMPT_COMMAND MAIL MAILPATH MAILCHECK HISTFILE;"
@@ -541,6 +552,8 @@ static int retire_bash(struct bash_session *s)
 {
     if (!s->pid)
         return 255;
+    if (guard_track)
+        guard_track(0, -1);
     kill(s->pid, SIGHUP);
     int status = reap_bash(s->pid, 200);
     end_session(s->pid);
@@ -1446,6 +1459,8 @@ void bash_session_free(struct bash_session *s)
         return;
     if (s->pid) {
         pid_t pid = s->pid;
+        if (guard_track)
+            guard_track(0, -1);
         kill(-pid, SIGHUP);
         kill(-pid, SIGCONT);
         close_fd(&s->cmd_fd); /* bash reads end of file and exits */
