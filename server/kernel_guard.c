@@ -279,6 +279,8 @@ void kguard_reap_orphans(pid_t keep)
         if (kids[i] == keep || !proc_stat(name, &ppid, &sid, &state) || state != 'Z')
             continue;
         if (waitpid(kids[i], NULL, WNOHANG) == kids[i] && kids[i] == guard_pid) {
+            fprintf(stderr, "iopsd kernel: the guard process died: should the kernel be "
+                            "killed, bash and its jobs would stay behind (stopped)\n");
             guard_pid = 0; /* the guard was killed: no guard from now on */
             close(guard_fd);
             guard_fd = -1;
