@@ -32,6 +32,7 @@ class LeftBehind(HostileCase):
         self.markers = {kind: f"1000.{tag}{i}" for i, kind in
                         enumerate(["bg", "nohup", "ignoring", "setsid", "daemon"][:5 if extra else 4])}
         m = self.markers
+        self.addCleanup(self.kill_markers)  # even when an assertion fails first
         code = (f"sleep {m['bg']} &\n"
                 f"nohup sleep {m['nohup']} >/dev/null 2>&1 &\n"
                 f"(trap '' TERM HUP INT; sleep {m['ignoring']}) &\n"
@@ -56,13 +57,15 @@ class LeftBehind(HostileCase):
             if not left or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        for pids in left.values():  # do not leave them to the next test
-            for p in pids:
+        self.assertEqual(left, {}, "processes left behind")
+
+    def kill_markers(self):
+        for v in self.markers.values():
+            for p in with_marker(v):
                 try:
                     os.kill(p, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-        self.assertEqual(left, {}, "processes left behind")
 
     def test_clean_shutdown(self):
         self.start_jobs(extra="daemon")

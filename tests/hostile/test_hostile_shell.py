@@ -111,6 +111,12 @@ class BreakTheShell(HostileCase):
     def test_interrupt_of_a_stopped_bash(self):
         kc = self.k.kc
         msg_id = kc.execute("kill -STOP $$; sleep 30; echo not-reached")
+        # a signal overtakes the request: interrupt once the cell runs
+        while True:
+            m = kc.get_iopub_msg(timeout=20)
+            if (m["parent_header"].get("msg_id") == msg_id
+                    and m["msg_type"] == "execute_input"):
+                break
         self.k.km.interrupt_kernel()
         while True:
             rep = kc.get_shell_msg(timeout=20)
