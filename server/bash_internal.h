@@ -75,6 +75,8 @@ int bash__inspect_plan(const char *code, size_t len, size_t cursor_pos, struct b
  * first argument, or -EAGAIN when the thread is not blocked in a syscall
  * ("running", "-1 ..."). 0 or -errno. */
 int bash__parse_syscall(const char *text, size_t len, long *nr, unsigned long long *arg0);
+/* The third argument (read's count) of the same text: 0 or -errno. */
+int bash__parse_syscall_arg2(const char *text, size_t len, unsigned long long *arg2);
 /* True when pid's main thread sleeps in read() on its descriptor fd. */
 bool bash__blocked_reading(pid_t pid, int fd);
 /* Parses /proc/<pid>/stat: state, process group and session (after the last
