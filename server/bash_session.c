@@ -40,9 +40,10 @@
 #define CELL_MAX         ENGINE_CELL_MAX /* largest cell */
 #define INPUT_MAX        (1u << 20)      /* largest pending answer to an input request */
 #define START_TIMEOUT_MS 10000
-#define WATCH_MAX        8   /* stragglers followed after an interrupt */
-#define WATCH_MS         20  /* how often they are looked at */
-#define HEALTH_MS        100 /* while a cell runs: is bash stopped, or lost at its prompt? */
+#define WATCH_MAX        8    /* stragglers followed after an interrupt */
+#define WATCH_MS         20   /* how often they are looked at */
+#define HEALTH_MS        100  /* while a cell runs: is bash stopped, or lost at its prompt? */
+#define ESCALATE_MS      2000 /* an interrupt this long after one that did not end the cell */
 #define REASON_MAX       400
 
 enum sess_state { SESS_IDLE, SESS_RUNNING, SESS_DEAD };
@@ -96,11 +97,14 @@ struct bash_session {
     uint64_t stdin_check_at;
     uint64_t stdin_seen_at; /* when a check last saw a reader (0: not seen) */
     bool interrupted;
-    bool cancelled;      /* interrupted before bash read the cell: DONE is due */
-    bool started;        /* bash said it executes the cell's line */
-    bool sigint_due;     /* interrupted while bash was reading the line: SIGINT on start */
-    size_t sent;         /* bytes of the cell's command lines */
-    uint64_t recover_at; /* after an interrupt: check that the status line was not lost */
+    uint64_t interrupt_at; /* the last interrupt that took effect (escalation, below) */
+    int escalation;        /* 0; 1: the cell's programs were killed; 2: bash is to be replaced */
+    bool escalate_due;     /* bash_session_handle() carries out the escalation */
+    bool cancelled;        /* interrupted before bash read the cell: DONE is due */
+    bool started;          /* bash said it executes the cell's line */
+    bool sigint_due;       /* interrupted while bash was reading the line: SIGINT on start */
+    size_t sent;           /* bytes of the cell's command lines */
+    uint64_t recover_at;   /* after an interrupt: check that the status line was not lost */
     struct bash__pcomm snap[BASH__SNAP_MAX]; /* the cell's processes at the SIGINT */
     size_t nsnap;
     int resent;                          /* SIGINTs sent again because the cell went on */
@@ -647,6 +651,9 @@ static void cell_release(struct bash_session *s)
     buf_reset(&s->in_pend);
     s->input_wanted = false;
     s->interrupted = false;
+    s->interrupt_at = 0;
+    s->escalation = 0;
+    s->escalate_due = false;
     s->cancelled = false;
     s->started = false;
     s->sigint_due = false;
@@ -1311,6 +1318,31 @@ static bool health_check(struct bash_session *s)
     return true;
 }
 
+/* A cell interrupted again ESCALATE_MS after an interrupt that did not end
+ * it: first its programs are killed (bash and its state stay), then, should
+ * bash itself ignore SIGINT, bash is replaced. Returns true when the cell
+ * ended (DONE fired). */
+static bool escalate(struct bash_session *s)
+{
+    s->escalate_due = false;
+    if (s->escalation == 1) {
+        struct bash__pcomm tree[BASH__SNAP_MAX];
+        size_t n = bash__tree_snapshot(s->pid, tree, BASH__SNAP_MAX);
+        for (size_t i = 1; i < n; i++)
+            kill(tree[i].pid, SIGKILL);
+        const char *why = "the cell did not stop on an interrupt: its programs were killed "
+                          "(SIGKILL); bash and its variables are kept";
+        snprintf(s->reason, sizeof s->reason, "%s", why);
+        buf_printf(&s->err.pend, "[iopsd: %s]\n", why);
+        kill(-s->pid, SIGINT); /* for bash, should it now run the rest of the cell */
+        return false;
+    }
+    bash_died_why(s, "bash did not stop on an interrupt (it ignores SIGINT): it was killed; a "
+                     "new bash was started: variables, functions and the working directory "
+                     "are lost");
+    return true;
+}
+
 /* A straggler that has exec'd since it was signalled got the signal while it
  * still ran bash's handler: signal it again. */
 static void watch_stragglers(struct bash_session *s)
@@ -1363,6 +1395,8 @@ int bash_session_handle(struct bash_session *s, const struct pollfd *fds, int n)
         finish_cell(s, 130, false);
         return 0;
     }
+    if (s->escalate_due && escalate(s))
+        return 0;
     if (s->gate_check_at && bash__now_ms() >= s->gate_check_at) {
         gate_try(s);
         if (s->state != SESS_RUNNING)
@@ -1422,6 +1456,19 @@ int bash_session_interrupt(struct bash_session *s)
 {
     if (s->state != SESS_RUNNING)
         return 0;
+    uint64_t now = bash__now_ms();
+    if (s->interrupted && s->started && s->interrupt_at && now >= s->interrupt_at + ESCALATE_MS &&
+        s->escalation < 2) {
+        /* interrupted again, and the cell still runs after ESCALATE_MS: its
+         * programs ignore SIGINT (`trap '' INT` is inherited), or bash does */
+        s->escalation++;
+        s->interrupt_at = now;
+        s->escalate_due = true;
+        s->flush_at = now; /* carried out from bash_session_handle() */
+        return 0;
+    }
+    if (!s->interrupt_at || !s->interrupted)
+        s->interrupt_at = now;
     s->interrupted = true;
     s->input_wanted = false;
     s->recover_at = bash__now_ms() + 200;

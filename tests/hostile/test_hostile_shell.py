@@ -5,6 +5,7 @@ that did nothing. Now each cell ends with a reply (an error saying what
 happened) followed by idle, and the next cell runs; state is kept where the
 shell can be kept (a stopped bash is continued) and the message says when it
 is lost (a bash that no longer runs the kernel's commands is replaced)."""
+import queue
 import unittest
 
 from hostile import HostileCase, run
@@ -125,6 +126,49 @@ class BreakTheShell(HostileCase):
         self.assertEqual(rep["content"]["status"], "error")
         self.assertIn(rep["content"]["ename"], ("ShellFault", "Interrupted"))
         self.finish("interrupting a stopped bash")
+
+    def test_interrupts_escalate(self):
+        """SIGINT ignored by the cell's programs and by bash: the second
+        interrupt (2 s later) kills the programs, the third replaces bash."""
+        kc = self.k.kc
+        run(kc, "marker_hostile=41")
+        msg_id = kc.execute("trap '' INT; sleep 30; echo after-sleep; while :; do :; done")
+        while True:
+            m = kc.get_iopub_msg(timeout=20)
+            if (m["parent_header"].get("msg_id") == msg_id
+                    and m["msg_type"] == "execute_input"):
+                break
+        rep = None
+        for interrupts in (1, 2, 3):  # more than ESCALATE_MS (2 s) apart
+            self.k.km.interrupt_kernel()
+            try:
+                while True:
+                    r = kc.get_shell_msg(timeout=2.5 if interrupts < 3 else 20)
+                    if r["parent_header"].get("msg_id") == msg_id:
+                        rep = r
+                        break
+            except queue.Empty:
+                pass
+            if rep is not None:
+                break
+        self.assertIsNotNone(rep, "no reply after 3 interrupts")
+        self.assertEqual(interrupts, 3)
+        self.assertEqual((rep["content"]["ename"], rep["content"]["evalue"]),
+                         ("ShellFault", "bash did not stop on an interrupt (it ignores SIGINT): "
+                          f"it was killed; {LOST}"))
+        out = ""
+        while True:
+            m = kc.get_iopub_msg(timeout=10)
+            if m["parent_header"].get("msg_id") != msg_id:
+                continue
+            if m["msg_type"] == "stream" and m["content"]["name"] == "stdout":
+                out += m["content"]["text"]
+            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                break
+        self.assertEqual(out, "after-sleep\n")
+        rep, out, _ = run(kc, 'echo "next-$marker_hostile"')
+        self.assertEqual(out, "next-\n")
+        self.finish("escalated interrupts")
 
 
 if __name__ == "__main__":
