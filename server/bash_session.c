@@ -43,6 +43,7 @@
 #define WATCH_MAX        8    /* stragglers followed after an interrupt */
 #define WATCH_MS         20   /* how often they are looked at */
 #define HEALTH_MS        100  /* while a cell runs: is bash stopped, or lost at its prompt? */
+#define TSTOP_CHECKS     5    /* the same tracing stop this many checks in a row: a group-stop */
 #define ESCALATE_MS      2000 /* an interrupt this long after one that did not end the cell */
 #define REASON_MAX       400
 
@@ -126,11 +127,12 @@ struct bash_session {
     size_t tail_pending; /* how much of tail is still at the end of tail_stream->pend */
     uint64_t tail_at;    /* when the tail last grew */
     /* The health check of a running cell (health_check()). */
-    uint64_t health_at;      /* next check (0: none) */
-    int lost_seen;           /* checks in a row that found bash waiting for a command */
-    int tstop_seen;          /* checks in a row that found bash in a tracing stop */
-    bool done_resent;        /* the done line was sent again for this cell */
-    char reason[REASON_MAX]; /* what went wrong, for the cell's error ("" if nothing) */
+    uint64_t health_at;           /* next check (0: none) */
+    int lost_seen;                /* checks in a row that found bash waiting for a command */
+    int tstop_seen;               /* checks in a row that found bash in the same tracing stop */
+    unsigned long long tstop_sig; /* hash of its /proc/PID/syscall line then */
+    bool done_resent;             /* the done line was sent again for this cell */
+    char reason[REASON_MAX];      /* what went wrong, for the cell's error ("" if nothing) */
 };
 
 static int write_file(const char *path, const char *data, size_t len);
@@ -1249,10 +1251,28 @@ static bool health_check(struct bash_session *s)
     s->health_at = bash__now_ms() + HEALTH_MS;
     char st = bash__state(s->pid);
     /* 't': a tracer's stop (a measured cell under -b trace). Those last
-     * microseconds, except a group-stop the tracer keeps (PTRACE_LISTEN):
-     * one seen three times in a row is taken for that. */
-    s->tstop_seen = st == 't' ? s->tstop_seen + 1 : 0;
-    if (st == 'T' || s->tstop_seen >= 3) {
+     * microseconds (a busy traced bash is often caught in one), except a
+     * group-stop the tracer keeps (PTRACE_LISTEN): bash then stays at the
+     * very same place, so the same /proc/PID/syscall line (number,
+     * arguments, stack and program counter) in 't' at TSTOP_CHECKS checks
+     * in a row is taken for that. */
+    unsigned long long sig = 0;
+    if (st == 't') {
+        char path[64], text[256];
+        snprintf(path, sizeof path, "/proc/%d/syscall", (int)s->pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, text, sizeof text) : -1;
+        if (fd >= 0)
+            close(fd);
+        for (ssize_t i = 0; i < n; i++) /* FNV-1a: the line, compared over checks */
+            sig = (sig ^ (unsigned char)text[i]) * 1099511628211ull;
+    }
+    if (st == 't' && sig && sig == s->tstop_sig)
+        s->tstop_seen++;
+    else
+        s->tstop_seen = st == 't' && sig ? 1 : 0;
+    s->tstop_sig = sig;
+    if (st == 'T' || s->tstop_seen >= TSTOP_CHECKS) {
         /* stopped by a signal (`kill -STOP $$`) */
         s->tstop_seen = 0;
         kill(s->pid, SIGCONT);
