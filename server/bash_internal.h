@@ -75,6 +75,8 @@ int bash__inspect_plan(const char *code, size_t len, size_t cursor_pos, struct b
  * first argument, or -EAGAIN when the thread is not blocked in a syscall
  * ("running", "-1 ..."). 0 or -errno. */
 int bash__parse_syscall(const char *text, size_t len, long *nr, unsigned long long *arg0);
+/* The third argument (read's count) of the same text: 0 or -errno. */
+int bash__parse_syscall_arg2(const char *text, size_t len, unsigned long long *arg2);
 /* True when pid's main thread sleeps in read() on its descriptor fd. */
 bool bash__blocked_reading(pid_t pid, int fd);
 /* Parses /proc/<pid>/stat: state, process group and session (after the last
@@ -105,6 +107,16 @@ size_t bash__stragglers(pid_t root, const struct bash__pcomm *snap, size_t n,
                         struct bash__pcomm *out, size_t max);
 /* The program (comm) of pid, "" when it is gone. */
 void bash__comm(pid_t pid, char comm[16]);
+
+/* True when a thread of pid itself (not a descendant) sleeps in read() on
+ * the pipe (dev, ino). */
+bool bash__self_reading_pipe(pid_t pid, dev_t dev, ino_t ino);
+/* True when pid (its main thread) sleeps in read() on descriptor 0; *count
+ * gets the size it asked for (bash's `read` builtin asks for 1 byte on a
+ * pipe, its command reader for a buffer). */
+bool bash__reading_fd0(pid_t pid, unsigned long long *count);
+/* The state letter of pid in /proc/PID/stat ('S', 'T', 'Z'...), '\0' when gone. */
+char bash__state(pid_t pid);
 
 /* Sends sig to every live process whose session is sid; returns how many. */
 int bash__signal_session(pid_t sid, int sig);

@@ -67,6 +67,37 @@ int bash__parse_syscall(const char *text, size_t len, long *nr, unsigned long lo
     return 0;
 }
 
+int bash__parse_syscall_arg2(const char *text, size_t len, unsigned long long *arg2)
+{
+    long nr;
+    unsigned long long a0;
+    int rc = bash__parse_syscall(text, len, &nr, &a0);
+    if (rc)
+        return rc;
+    char tmp[128];
+    if (len >= sizeof tmp)
+        len = sizeof tmp - 1;
+    memcpy(tmp, text, len);
+    tmp[len] = '\0';
+    /* "NR 0xARG0 0xARG1 0xARG2 ..." */
+    char *p = tmp;
+    for (int field = 0; field < 3; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return -EBADMSG;
+        p++;
+    }
+    if (strncmp(p, "0x", 2))
+        return -EBADMSG;
+    char *end;
+    errno = 0;
+    unsigned long long a = strtoull(p + 2, &end, 16);
+    if (end == p + 2 || errno)
+        return -EBADMSG;
+    *arg2 = a;
+    return 0;
+}
+
 int bash__parse_stat(const char *text, size_t len, char *state, pid_t *pgrp, pid_t *session)
 {
     const char *rp = NULL;
@@ -317,4 +348,33 @@ bool bash__blocked_reading(pid_t pid, int fd)
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     n = read_small(path, text, sizeof text);
     return n > 0 && bash__parse_stat(text, (size_t)n, &state, &pg, &sid) == 0 && state == 'S';
+}
+
+bool bash__self_reading_pipe(pid_t pid, dev_t dev, ino_t ino)
+{
+    return proc_reading_pipe(pid, dev, ino);
+}
+
+bool bash__reading_fd0(pid_t pid, unsigned long long *count)
+{
+    char path[64], text[256];
+    snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+    ssize_t n = read_small(path, text, sizeof text);
+    long nr;
+    unsigned long long a0;
+    if (n <= 0 || bash__parse_syscall(text, (size_t)n, &nr, &a0) || nr != BASH__NR_READ || a0 ||
+        bash__parse_syscall_arg2(text, (size_t)n, count))
+        return false;
+    return bash__state(pid) == 'S';
+}
+
+char bash__state(pid_t pid)
+{
+    char path[64], text[PROC_TEXT_MAX], state;
+    pid_t pg, sid;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    ssize_t n = read_small(path, text, sizeof text);
+    if (n <= 0 || bash__parse_stat(text, (size_t)n, &state, &pg, &sid))
+        return '\0';
+    return state;
 }

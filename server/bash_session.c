@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,20 +28,24 @@
 #include "util/utf8.h"
 #include "util/xalloc.h"
 
-#define READ_SIZE        8192        /* one read from a pipe */
-#define READS_PER_CALL   8           /* reads per stream per bash_session_handle() */
-#define FLUSH_AT         40960       /* emit once this much is pending: + 3*READ_SIZE < chunk max */
-#define BATCH_MS         5           /* output is held this long to be batched */
-#define STDIN_CHECK_MS   20          /* period of the "is the cell waiting for stdin" check */
-#define STDIN_CONFIRM_MS 5           /* a reader seen is confirmed this much later */
-#define IDLE_KEEP        65536       /* output of background jobs kept while idle */
-#define PROMPT_MAX       256         /* input prompt = at most this much of the last line */
-#define PROMPT_HOLD_MS   60          /* a partial line is held this long (with stdin allowed) */
-#define CELL_MAX         (16u << 20) /* largest cell */
-#define INPUT_MAX        (1u << 20)  /* largest pending answer to an input request */
+#define READ_SIZE        8192  /* one read from a pipe */
+#define READS_PER_CALL   8     /* reads per stream per bash_session_handle() */
+#define FLUSH_AT         40960 /* emit once this much is pending: + 3*READ_SIZE < chunk max */
+#define BATCH_MS         5     /* output is held this long to be batched */
+#define STDIN_CHECK_MS   20    /* period of the "is the cell waiting for stdin" check */
+#define STDIN_CONFIRM_MS 5     /* a reader seen is confirmed this much later */
+#define IDLE_KEEP        65536 /* output of background jobs kept while idle */
+#define PROMPT_MAX       256   /* input prompt = at most this much of the last line */
+#define PROMPT_HOLD_MS   60    /* a partial line is held this long (with stdin allowed) */
+#define CELL_MAX         ENGINE_CELL_MAX /* largest cell */
+#define INPUT_MAX        (1u << 20)      /* largest pending answer to an input request */
 #define START_TIMEOUT_MS 10000
-#define WATCH_MAX        8  /* stragglers followed after an interrupt */
-#define WATCH_MS         20 /* how often they are looked at */
+#define WATCH_MAX        8    /* stragglers followed after an interrupt */
+#define WATCH_MS         20   /* how often they are looked at */
+#define HEALTH_MS        100  /* while a cell runs: is bash stopped, or lost at its prompt? */
+#define TSTOP_CHECKS     5    /* the same tracing stop this many checks in a row: a group-stop */
+#define ESCALATE_MS      2000 /* an interrupt this long after one that did not end the cell */
+#define REASON_MAX       400
 
 enum sess_state { SESS_IDLE, SESS_RUNNING, SESS_DEAD };
 
@@ -93,11 +98,14 @@ struct bash_session {
     uint64_t stdin_check_at;
     uint64_t stdin_seen_at; /* when a check last saw a reader (0: not seen) */
     bool interrupted;
-    bool cancelled;      /* interrupted before bash read the cell: DONE is due */
-    bool started;        /* bash said it executes the cell's line */
-    bool sigint_due;     /* interrupted while bash was reading the line: SIGINT on start */
-    size_t sent;         /* bytes of the cell's command lines */
-    uint64_t recover_at; /* after an interrupt: check that the status line was not lost */
+    uint64_t interrupt_at; /* the last interrupt that took effect (escalation, below) */
+    int escalation;        /* 0; 1: the cell's programs were killed; 2: bash is to be replaced */
+    bool escalate_due;     /* bash_session_handle() carries out the escalation */
+    bool cancelled;        /* interrupted before bash read the cell: DONE is due */
+    bool started;          /* bash said it executes the cell's line */
+    bool sigint_due;       /* interrupted while bash was reading the line: SIGINT on start */
+    size_t sent;           /* bytes of the cell's command lines */
+    uint64_t recover_at;   /* after an interrupt: check that the status line was not lost */
     struct bash__pcomm snap[BASH__SNAP_MAX]; /* the cell's processes at the SIGINT */
     size_t nsnap;
     int resent;                          /* SIGINTs sent again because the cell went on */
@@ -118,9 +126,25 @@ struct bash_session {
     struct stream *tail_stream;
     size_t tail_pending; /* how much of tail is still at the end of tail_stream->pend */
     uint64_t tail_at;    /* when the tail last grew */
+    /* The health check of a running cell (health_check()). */
+    uint64_t health_at;           /* next check (0: none) */
+    int lost_seen;                /* checks in a row that found bash waiting for a command */
+    int tstop_seen;               /* checks in a row that found bash in the same tracing stop */
+    unsigned long long tstop_sig; /* hash of its /proc/PID/syscall line then */
+    bool done_resent;             /* the done line was sent again for this cell */
+    char reason[REASON_MAX];      /* what went wrong, for the cell's error ("" if nothing) */
 };
 
 static int write_file(const char *path, const char *data, size_t len);
+
+static void (*guard_track)(pid_t sid, int cmd_fd);
+static int guard_pdeathsig = SIGHUP;
+
+void bash_session_set_guard(void (*track)(pid_t sid, int cmd_fd), int pdeathsig)
+{
+    guard_track = track;
+    guard_pdeathsig = pdeathsig;
+}
 
 static int set_nonblock(int fd)
 {
@@ -318,7 +342,7 @@ static void child_exec(int cmd_r, int out_w, int err_w, int st_w, int gate_r)
     closefrom(100 + 8);
 
     bash__child_reset();
-    prctl(PR_SET_PDEATHSIG, SIGHUP);
+    prctl(PR_SET_PDEATHSIG, guard_pdeathsig);
     setenv("TERM", "dumb", 1);
     setenv("PAGER", "cat", 1);
     unsetenv("PROMPT_COMMAND");
@@ -466,6 +490,8 @@ static int spawn_bash(struct bash_session *s, char *err, size_t errlen)
     s->out.eof = s->err.eof = false;
     s->out.nhold = s->err.nhold = 0;
     buf_reset(&s->st_line);
+    if (guard_track)
+        guard_track(pid, s->cmd_fd);
 
     static const char boot[] =
         "PS1= PS2= PS3= PS4='+ ' ; unset PS0 PROMPT_COMMAND MAIL MAILPATH MAILCHECK HISTFILE;"
@@ -532,6 +558,8 @@ static int retire_bash(struct bash_session *s)
 {
     if (!s->pid)
         return 255;
+    if (guard_track)
+        guard_track(0, -1);
     kill(s->pid, SIGHUP);
     int status = reap_bash(s->pid, 200);
     end_session(s->pid);
@@ -625,6 +653,9 @@ static void cell_release(struct bash_session *s)
     buf_reset(&s->in_pend);
     s->input_wanted = false;
     s->interrupted = false;
+    s->interrupt_at = 0;
+    s->escalation = 0;
+    s->escalate_due = false;
     s->cancelled = false;
     s->started = false;
     s->sigint_due = false;
@@ -634,6 +665,11 @@ static void cell_release(struct bash_session *s)
     s->stdin_check_at = 0;
     s->stdin_seen_at = 0;
     s->flush_at = 0;
+    s->health_at = 0;
+    s->lost_seen = 0;
+    s->tstop_seen = 0;
+    s->done_resent = false;
+    s->reason[0] = '\0';
 }
 
 /* The cell's last event. Nothing of s may be touched after the callback:
@@ -651,6 +687,8 @@ static void finish_cell(struct bash_session *s, int status, bool restarted)
     }
     flush_all(s);
     bool interrupted = s->interrupted;
+    char reason[REASON_MAX];
+    snprintf(reason, sizeof reason, "%s", s->reason);
     if (interrupted && s->nsnap && s->pid) {
         /* bash dropped the cell, but a program forked just as the SIGINT came
          * may have missed it (caught by bash's handler before its exec) and
@@ -667,7 +705,8 @@ static void finish_cell(struct bash_session *s, int status, bool restarted)
                             .data = "",
                             .exit_status = status,
                             .interrupted = interrupted,
-                            .restarted = restarted};
+                            .restarted = restarted,
+                            .reason = reason[0] ? reason : NULL};
     s->fn(s->ctx, &ev);
 }
 
@@ -817,9 +856,10 @@ static bool bash_gone(const struct bash_session *s)
            (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED);
 }
 
-/* bash exited (or closed its status pipe): start a fresh one. A running cell
- * ends with the old shell's status; otherwise the note waits for the next. */
-static void bash_died(struct bash_session *s)
+/* bash exited (or closed its status pipe, or stopped answering: why says
+ * how): start a fresh one. A running cell ends with the old shell's status;
+ * otherwise the note waits for the next. */
+static void bash_died_why(struct bash_session *s, const char *why)
 {
     bool was_running = s->state == SESS_RUNNING;
     gate_end(s, NULL);
@@ -834,10 +874,16 @@ static void bash_died(struct bash_session *s)
     char err[256];
     if (spawn_bash(s, err, sizeof err) == 0) {
         s->state = SESS_IDLE;
-        buf_printf(&s->err.pend,
-                   "[iopsd: bash exited with status %d; a new bash was started: variables, "
-                   "functions and the working directory were reset]\n",
-                   status);
+        if (why) {
+            buf_printf(&s->err.pend, "[iopsd: %s]\n", why);
+            if (was_running)
+                snprintf(s->reason, sizeof s->reason, "%s", why);
+        } else {
+            buf_printf(&s->err.pend,
+                       "[iopsd: bash exited with status %d; a new bash was started: variables, "
+                       "functions and the working directory were reset]\n",
+                       status);
+        }
     } else {
         buf_printf(&s->err.pend,
                    "[iopsd: bash exited with status %d and could not be restarted: %s]\n", status,
@@ -845,6 +891,11 @@ static void bash_died(struct bash_session *s)
     }
     if (was_running)
         finish_cell(s, status, true);
+}
+
+static void bash_died(struct bash_session *s)
+{
+    bash_died_why(s, NULL);
 }
 
 /* Writes the whole line to bash's command pipe (lines are short: the pipe
@@ -926,6 +977,9 @@ static void measured_line(struct bash_session *s, struct buf *line)
                "\\builtin kill -USR2 %d; \\builtin read -r -n1 -u %d __iopsd_g; "
                "\\builtin unset __iopsd_c __iopsd_g; __iopsd_rs \"$__iopsd_s\"; }",
                BASH__GATE_FD, s->last_status, (int)getpid(), BASH__GATE_FD);
+    /* the gate's read end, opened afresh for the cell: an earlier cell may
+     * have closed or replaced bash's own fd 60 (`exec 60>&-`) */
+    buf_printf(line, " %d</proc/%d/fd/%d", BASH__GATE_FD, (int)getpid(), s->gate_rd);
 }
 
 int bash_session_execute(struct bash_session *s, const char *code, bool allow_stdin)
@@ -1023,6 +1077,7 @@ int bash_session_execute_measured(struct bash_session *s, const char *code, bool
     }
     s->state = SESS_RUNNING;
     s->sent = line.len;
+    s->health_at = bash__now_ms() + HEALTH_MS;
     /* output of background jobs that came while idle goes out with this cell */
     if (s->out.pend.len || s->err.pend.len || s->out.dropped || s->err.dropped)
         s->flush_at = bash__now_ms();
@@ -1067,10 +1122,10 @@ static uint64_t next_timer(const struct bash_session *s)
         t = bash__now_ms() + WATCH_MS;
     if (s->state != SESS_RUNNING)
         return t;
-    uint64_t cand[4] = {s->flush_at,
+    uint64_t cand[5] = {s->flush_at,
                         s->allow_stdin && !s->input_wanted && s->in_w >= 0 ? s->stdin_check_at : 0,
-                        s->interrupted ? s->recover_at : 0, s->gate_check_at};
-    for (int i = 0; i < 4; i++)
+                        s->interrupted ? s->recover_at : 0, s->gate_check_at, s->health_at};
+    for (int i = 0; i < 5; i++)
         if (cand[i] && (!t || cand[i] < t))
             t = cand[i];
     return t;
@@ -1186,6 +1241,128 @@ static int recover_check(struct bash_session *s)
     return 0;
 }
 
+/* While a cell runs, every HEALTH_MS: bash must be neither stopped nor back
+ * at its prompt without having said the cell is done. Neither needs bash's
+ * cooperation (a cell can redefine `builtin`, set a DEBUG trap that skips
+ * every command, lower the descriptor limit below the status descriptor, or
+ * stop bash): /proc says it. Returns true when the cell ended (DONE fired). */
+static bool health_check(struct bash_session *s)
+{
+    s->health_at = bash__now_ms() + HEALTH_MS;
+    char st = bash__state(s->pid);
+    /* 't': a tracer's stop (a measured cell under -b trace). Those last
+     * microseconds (a busy traced bash is often caught in one), except a
+     * group-stop the tracer keeps (PTRACE_LISTEN): bash then stays at the
+     * very same place, so the same /proc/PID/syscall line (number,
+     * arguments, stack and program counter) in 't' at TSTOP_CHECKS checks
+     * in a row is taken for that. */
+    unsigned long long sig = 0;
+    if (st == 't') {
+        char path[64], text[256];
+        snprintf(path, sizeof path, "/proc/%d/syscall", (int)s->pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, text, sizeof text) : -1;
+        if (fd >= 0)
+            close(fd);
+        for (ssize_t i = 0; i < n; i++) /* FNV-1a: the line, compared over checks */
+            sig = (sig ^ (unsigned char)text[i]) * 1099511628211ull;
+    }
+    if (st == 't' && sig && sig == s->tstop_sig)
+        s->tstop_seen++;
+    else
+        s->tstop_seen = st == 't' && sig ? 1 : 0;
+    s->tstop_sig = sig;
+    if (st == 'T' || s->tstop_seen >= TSTOP_CHECKS) {
+        /* stopped by a signal (`kill -STOP $$`) */
+        s->tstop_seen = 0;
+        kill(s->pid, SIGCONT);
+        const char *why = "bash was stopped (SIGSTOP); it was continued, and its variables and "
+                          "functions are kept";
+        if (!s->reason[0])
+            snprintf(s->reason, sizeof s->reason, "%s", why);
+        buf_printf(&s->err.pend, "[iopsd: %s]\n", why);
+        s->flush_at = bash__now_ms();
+        s->lost_seen = 0;
+        return false;
+    }
+    int avail = 0;
+    struct rlimit rl;
+    unsigned long long count = 0;
+    bool low_limit =
+        prlimit(s->pid, RLIMIT_NOFILE, NULL, &rl) == 0 && rl.rlim_cur <= BASH__STATUS_FD;
+    bool at_prompt = ioctl(s->cmd_fd, FIONREAD, &avail) == 0 && avail == 0 &&
+                     bash__self_reading_pipe(s->pid, s->cmd_dev, s->cmd_ino);
+    /* Below the status descriptor, bash cannot put back what the cell's
+     * redirections moved (dup2 to 62 fails): its stdin stays the cell's and
+     * it reads commands from there with a buffer (the `read` builtin reads a
+     * pipe a byte at a time). */
+    if (!at_prompt && low_limit && bash__reading_fd0(s->pid, &count) && count > 1)
+        at_prompt = true;
+    if (!at_prompt) {
+        s->lost_seen = 0;
+        return false;
+    }
+    /* bash waits for a command: its done line must be in the status pipe */
+    int rc = status_read(s);
+    if (rc == 1)
+        return true;
+    if (rc == -EPIPE) {
+        bash_died(s);
+        return true;
+    }
+    if (++s->lost_seen < 2)
+        return false;
+    s->lost_seen = 0;
+    if (!s->done_resent) {
+        /* the line may have been dropped (a SIGINT as bash read it) */
+        s->done_resent = true;
+        send_done_line(s);
+        return false;
+    }
+    /* bash runs commands, but not the engine's: a new bash */
+    char why[REASON_MAX], cause[200];
+    if (low_limit)
+        snprintf(cause, sizeof cause,
+                 "its descriptor limit is now %llu (ulimit -n), below the descriptors %d to %d "
+                 "the kernel talks to it through",
+                 (unsigned long long)rl.rlim_cur, BASH__GATE_FD, BASH__STATUS_FD);
+    else
+        snprintf(cause, sizeof cause,
+                 "the cell changed something the kernel's commands rely on, such as a function "
+                 "named builtin or a DEBUG trap that skips commands");
+    snprintf(why, sizeof why,
+             "bash stopped answering the kernel: %s; a new bash was started: variables, "
+             "functions and the working directory are lost",
+             cause);
+    bash_died_why(s, why);
+    return true;
+}
+
+/* A cell interrupted again ESCALATE_MS after an interrupt that did not end
+ * it: first its programs are killed (bash and its state stay), then, should
+ * bash itself ignore SIGINT, bash is replaced. Returns true when the cell
+ * ended (DONE fired). */
+static bool escalate(struct bash_session *s)
+{
+    s->escalate_due = false;
+    if (s->escalation == 1) {
+        struct bash__pcomm tree[BASH__SNAP_MAX];
+        size_t n = bash__tree_snapshot(s->pid, tree, BASH__SNAP_MAX);
+        for (size_t i = 1; i < n; i++)
+            kill(tree[i].pid, SIGKILL);
+        const char *why = "the cell did not stop on an interrupt: its programs were killed "
+                          "(SIGKILL); bash and its variables are kept";
+        snprintf(s->reason, sizeof s->reason, "%s", why);
+        buf_printf(&s->err.pend, "[iopsd: %s]\n", why);
+        kill(-s->pid, SIGINT); /* for bash, should it now run the rest of the cell */
+        return false;
+    }
+    bash_died_why(s, "bash did not stop on an interrupt (it ignores SIGINT): it was killed; a "
+                     "new bash was started: variables, functions and the working directory "
+                     "are lost");
+    return true;
+}
+
 /* A straggler that has exec'd since it was signalled got the signal while it
  * still ran bash's handler: signal it again. */
 static void watch_stragglers(struct bash_session *s)
@@ -1238,11 +1415,15 @@ int bash_session_handle(struct bash_session *s, const struct pollfd *fds, int n)
         finish_cell(s, 130, false);
         return 0;
     }
+    if (s->escalate_due && escalate(s))
+        return 0;
     if (s->gate_check_at && bash__now_ms() >= s->gate_check_at) {
         gate_try(s);
         if (s->state != SESS_RUNNING)
             return 0;
     }
+    if (s->health_at && bash__now_ms() >= s->health_at && health_check(s))
+        return 0;
 
     uint64_t now = bash__now_ms();
     if (s->interrupted && s->recover_at && now >= s->recover_at) {
@@ -1295,6 +1476,19 @@ int bash_session_interrupt(struct bash_session *s)
 {
     if (s->state != SESS_RUNNING)
         return 0;
+    uint64_t now = bash__now_ms();
+    if (s->interrupted && s->started && s->interrupt_at && now >= s->interrupt_at + ESCALATE_MS &&
+        s->escalation < 2) {
+        /* interrupted again, and the cell still runs after ESCALATE_MS: its
+         * programs ignore SIGINT (`trap '' INT` is inherited), or bash does */
+        s->escalation++;
+        s->interrupt_at = now;
+        s->escalate_due = true;
+        s->flush_at = now; /* carried out from bash_session_handle() */
+        return 0;
+    }
+    if (!s->interrupt_at || !s->interrupted)
+        s->interrupt_at = now;
     s->interrupted = true;
     s->input_wanted = false;
     s->recover_at = bash__now_ms() + 200;
@@ -1332,6 +1526,8 @@ void bash_session_free(struct bash_session *s)
         return;
     if (s->pid) {
         pid_t pid = s->pid;
+        if (guard_track)
+            guard_track(0, -1);
         kill(-pid, SIGHUP);
         kill(-pid, SIGCONT);
         close_fd(&s->cmd_fd); /* bash reads end of file and exits */

@@ -47,16 +47,27 @@ struct bash_event {
     enum bash_event_type type;
     const char *data;
     size_t len;
-    bool password;    /* INPUT_REQUEST: the prompt asks for a password or passphrase */
-    int exit_status;  /* DONE: status of the cell's last command; 128+N if signalled */
-    bool interrupted; /* DONE: bash_session_interrupt() stopped the cell */
-    bool restarted;   /* DONE: bash exited (e.g. `exit 5`) and a fresh one was started;
-                         state (cwd, variables) was lost */
+    bool password;      /* INPUT_REQUEST: the prompt asks for a password or passphrase */
+    int exit_status;    /* DONE: status of the cell's last command; 128+N if signalled */
+    bool interrupted;   /* DONE: bash_session_interrupt() stopped the cell */
+    bool restarted;     /* DONE: bash exited (e.g. `exit 5`) and a fresh one was started;
+                           state (cwd, variables) was lost */
+    const char *reason; /* DONE: NULL, or what went wrong with bash itself (it was
+                           stopped and continued, or stopped answering and was
+                           replaced): one sentence for the cell's error */
 };
 
 #define BASH_CHUNK_MAX 65536
 
 typedef void (*bash_event_fn)(void *ctx, const struct bash_event *ev);
+
+/* Process-wide, before any session starts: how bash is tied to this process.
+ * track (may be NULL) is told each new bash's pid (its session id) and this
+ * process's descriptor of bash's command pipe, and (0, -1) before a bash is
+ * ended on purpose. pdeathsig is what bash gets when this process dies
+ * (PR_SET_PDEATHSIG): SIGHUP by default; SIGSTOP when a guard process
+ * (kernel_guard.c) then ends bash's session and descendants. */
+void bash_session_set_guard(void (*track)(pid_t sid, int cmd_fd), int pdeathsig);
 
 /* Starts bash (in its own session). Returns 0 or -errno with a message in err. */
 int bash_session_start(struct bash_session **out, bash_event_fn fn, void *ctx, char *err,

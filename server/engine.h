@@ -39,10 +39,12 @@ struct engine_event {
     enum engine_event_type type;
     const char *data; /* valid UTF-8, not NUL-terminated, valid during the callback */
     size_t len;
-    bool password;    /* INPUT_REQUEST */
-    int exit_status;  /* DONE: status of the cell; 128+N if signalled; EXIT: iopsd's */
-    bool interrupted; /* DONE: the cell was interrupted */
-    bool restarted;   /* DONE: the engine's process died and a new one was started */
+    bool password;      /* INPUT_REQUEST */
+    int exit_status;    /* DONE: status of the cell; 128+N if signalled; EXIT: iopsd's */
+    bool interrupted;   /* DONE: the cell was interrupted */
+    bool restarted;     /* DONE: the engine's process died and a new one was started */
+    const char *reason; /* DONE: NULL, or what happened to the engine's process (stopped and
+                           continued, replaced): the cell fails with this text */
 
     /* RELAY: the message (valid during the callback) and its channel */
     int chan;
@@ -51,6 +53,11 @@ struct engine_event {
 };
 
 typedef void (*engine_event_fn)(void *ctx, const struct engine_event *ev);
+
+/* The largest cell (bytes of code) the kernel runs; a bigger one gets an error
+ * reply (CellTooLarge). Below the 32 MiB frame cap of the protocol layer
+ * (JMSG_FRAME_MAX), so that a request over it still arrives and is answered. */
+#define ENGINE_CELL_MAX (24u << 20)
 
 /* Measuring a cell: the engine calls begin() when nothing but the user's
  * code is left to run (its own setup done) and end() as soon as the code is

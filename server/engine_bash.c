@@ -47,6 +47,7 @@ static void on_bash_event(void *ctx, const struct bash_event *bev)
         .exit_status = bev->exit_status,
         .interrupted = bev->interrupted,
         .restarted = bev->restarted,
+        .reason = bev->reason,
     };
     b->fn(b->ctx, &ev);
 }

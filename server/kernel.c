@@ -10,6 +10,8 @@
  * cannot stall the kernel. */
 #include "server/cli.h"
 #include "server/kernel.h"
+#include "server/kernel_guard.h"
+#include "server/bash_session.h"
 #include "server/relay.h"
 #include "protocol/jconn.h"
 #include "protocol/jraw.h"
@@ -643,6 +645,9 @@ static void handle_signals(struct kernel *k)
                 k->engine->ops->poke(k->engine);
                 if (k->cell.done)
                     kcore_finish_cell(k);
+            } else if (c[i] == SIGCHLD) {
+                /* an adopted orphan (the kernel is a subreaper) exited */
+                kguard_reap_orphans(k->engine->ops->measure_root(k->engine));
             } else if (c[i] == SIGTERM || c[i] == SIGHUP) {
                 /* Ended from outside rather than by shutdown_request. */
                 k->stop = true;
@@ -839,6 +844,16 @@ int cmd_kernel(int argc, char **argv)
          * milliseconds never leaves). */
         kernel_ensure_engine(k, err, sizeof err);
     } else {
+        /* Nothing bash starts outlives the kernel: a subreaper, and a guard
+         * for when the kernel is killed (before any thread exists). */
+        int grc = kguard_start();
+        if (grc == 0) {
+            bash_session_set_guard(kguard_track, SIGSTOP);
+            sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+            sigaction(SIGCHLD, &sa, NULL);
+        } else {
+            fprintf(stderr, "iopsd kernel: warning: no guard process: %s\n", strerror(-grc));
+        }
         k->engine = engine_bash_new(kcore_engine_event, k); /* asks bash its version meanwhile */
     }
     k->zctx = zmq_ctx_new();
@@ -892,6 +907,8 @@ out_sign:
     kcore_release(k);
     if (k->engine)
         k->engine->ops->free(k->engine);
+    if (!wrap)
+        kguard_end(); /* what left bash's session: setsid children, daemons; then the guard */
     jreplay_release(&k->replay);
     jsign_release(&k->sign);
 out_conn:

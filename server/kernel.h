@@ -56,6 +56,7 @@ struct kcell {
     bool done;          /* DONE arrived; finished after bash_session_handle() returns */
     int exit_status;
     bool interrupted, restarted;
+    char reason[400]; /* what happened to the engine's process ("": nothing) */
     /* A magic cell runs as parts, one after another in the same engine: the
      * lines before a `%iops` line, the measured code, the lines after. */
     char *parts[3];

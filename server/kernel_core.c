@@ -448,6 +448,15 @@ static int on_execute(struct kernel *k, enum kchan ch, struct jmsg *req, json_t 
         kerror_set(e, "BadRequest", "execute_request without a 'code' string");
         return -EINVAL;
     }
+    size_t code_len = json_string_length(json_object_get(c, "code"));
+    if (code_len > ENGINE_CELL_MAX) {
+        if (!json_flag(c, "silent", false))
+            k->execution_count++;
+        kerror_set(e, "CellTooLarge",
+                   "the cell is %zu bytes; the largest cell the kernel runs is %u bytes (%u MiB)",
+                   code_len, ENGINE_CELL_MAX, ENGINE_CELL_MAX >> 20);
+        return -EFBIG;
+    }
     bool silent = json_flag(c, "silent", false);
     bool store = json_flag(c, "store_history", !silent) && !silent;
     bool allow_stdin = json_flag(c, "allow_stdin", true);
@@ -477,6 +486,7 @@ static int on_execute(struct kernel *k, enum kchan ch, struct jmsg *req, json_t 
         return KCORE_REPLY;
     }
     cell->part = 0;
+    cell->reason[0] = '\0';
     int rc = run_part(k, req, e);
     if (rc != 0) {
         /* failed to start, or only control lines (done already) */
@@ -808,7 +818,7 @@ void kcore_finish_cell(struct kernel *k)
     cell_parts_release(cell);
     cell->active = false;
     cell->waiting_input = false;
-    bool failed = cell->interrupted || cell->exit_status != 0;
+    bool failed = cell->interrupted || cell->exit_status != 0 || cell->reason[0];
     size_t ntaken = 0;
     struct jmsg *taken = NULL;
     if (failed && cell->stop_on_error)
@@ -816,7 +826,9 @@ void kcore_finish_cell(struct kernel *k)
     if (failed) {
         struct kerror e;
         const char *note = cell->restarted ? "; bash exited and a new session was started" : "";
-        if (cell->interrupted)
+        if (cell->reason[0])
+            kerror_set(&e, "ShellFault", "%s", cell->reason);
+        else if (cell->interrupted)
             kerror_set(&e, "Interrupted", "interrupted (exit status %d)%s", cell->exit_status,
                        note);
         else
@@ -903,6 +915,8 @@ void kcore_engine_event(void *ctx, const struct engine_event *ev)
         cell->exit_status = ev->exit_status;
         cell->interrupted = ev->interrupted;
         cell->restarted = ev->restarted;
+        if (ev->reason) /* kept over the parts of a magic cell */
+            snprintf(cell->reason, sizeof cell->reason, "%s", ev->reason);
         break;
     case ENGINE_EV_RELAY:
     case ENGINE_EV_EXIT:

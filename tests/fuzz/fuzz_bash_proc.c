@@ -17,6 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned long long arg0;
     if (bash__parse_syscall(copy, size, &nr, &arg0) == 0 && nr < 0)
         abort();
+    unsigned long long arg2;
+    if (bash__parse_syscall_arg2(copy, size, &arg2) == 0 &&
+        bash__parse_syscall(copy, size, &nr, &arg0) != 0)
+        abort(); /* arg2 only where the line itself parses */
     char state;
     pid_t pgrp, sid;
     bash__parse_stat(copy, size, &state, &pgrp, &sid);

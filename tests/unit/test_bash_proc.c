@@ -33,6 +33,18 @@ static void test_parse_syscall(void)
     CHECK_INT(bash__parse_syscall("0 0x5 trailing", 4, &nr, &a), -EBADMSG);
     CHECK_INT(bash__parse_syscall("0 0x5 trailing", 5, &nr, &a), 0);
     CHECK_U64(a, 5);
+    /* read's count: bash's command reader asks for a buffer, `read` for 1 byte */
+    unsigned long long count = 7;
+    CHECK_INT(bash__parse_syscall_arg2(blocked, strlen(blocked), &count), 0);
+    CHECK_U64(count, 1);
+    const char *reader = "0 0x0 0x56138f667000 0x400 0x0 0x7 0x561 0x7ffe 0x7f12\n";
+    CHECK_INT(bash__parse_syscall_arg2(reader, strlen(reader), &count), 0);
+    CHECK_U64(count, 1024);
+    CHECK_INT(bash__parse_syscall_arg2("0 0x0 0x5", 9, &count), -EBADMSG);
+    CHECK_INT(bash__parse_syscall_arg2("0 0x0 0x5 zz", 12, &count), -EBADMSG);
+    CHECK_INT(bash__parse_syscall_arg2("running\n", 8, &count), -EAGAIN);
+    /* the length bounds it */
+    CHECK_INT(bash__parse_syscall_arg2(reader, 20, &count), -EBADMSG);
 }
 
 static void test_parse_stat(void)

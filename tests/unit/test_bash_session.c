@@ -33,6 +33,7 @@ struct col {
     struct bash_session *s;
     double interrupt_after;   /* seconds after start; 0 = never */
     double interrupt_latency; /* seconds from the interrupt to DONE */
+    char reason[400];         /* DONE's reason ("" when NULL) */
 };
 
 static void on_event(void *ctx, const struct bash_event *ev)
@@ -70,6 +71,8 @@ static void on_event(void *ctx, const struct bash_event *ev)
     case BASH_EV_DONE:
         c->done++;
         c->last = *ev;
+        snprintf(c->reason, sizeof c->reason, "%s", ev->reason ? ev->reason : "");
+        c->last.reason = NULL; /* valid only during the callback */
         break;
     }
 }
@@ -284,6 +287,59 @@ static void test_statuses(struct col *c)
         poll(fds, (nfds_t)n, 50);
         bash_session_handle(c->s, fds, n);
     }
+}
+
+/* Cells that break what the engine's commands rely on (issue 9, item 6):
+ * each ends with DONE and a reason, and the next cell runs. */
+static void test_broken_shell(struct col *c)
+{
+    static const char lost[] = "a new bash was started: variables, functions and the working "
+                               "directory are lost";
+    char want[400];
+    col_reset(c);
+    CHECK_INT(run(c, "kept=7; kill -STOP $$; echo after", false), 0);
+    CHECK_STR(c->out.data, "after\n");
+    CHECK(!c->last.restarted);
+    CHECK_STR(c->reason, "bash was stopped (SIGSTOP); it was continued, and its variables and "
+                         "functions are kept");
+    col_reset(c);
+    CHECK_INT(run(c, "echo \"$kept\"", false), 0);
+    CHECK_STR(c->out.data, "7\n");
+    CHECK_STR(c->reason, "");
+
+    snprintf(want, sizeof want,
+             "bash stopped answering the kernel: the cell changed something the kernel's "
+             "commands rely on, such as a function named builtin or a DEBUG trap that skips "
+             "commands; %s",
+             lost);
+    static const char *const breakers[] = {"builtin() { :; }",
+                                           "shopt -s extdebug; trap 'return 1' DEBUG"};
+    for (int i = 0; i < 2; i++) {
+        col_reset(c);
+        CHECK_INT(run(c, breakers[i], false), 0);
+        CHECK(c->last.restarted);
+        CHECK_STR(c->reason, want);
+        col_reset(c);
+        CHECK_INT(run(c, "echo \"fresh$kept\"", false), 0);
+        CHECK_STR(c->out.data, "fresh\n");
+    }
+
+    /* with stdin, bash is left reading the cell's pipe for commands */
+    col_reset(c);
+    CHECK_INT(run(c, "ulimit -n 62", true), 0);
+    CHECK(c->last.restarted);
+    snprintf(want, sizeof want,
+             "bash stopped answering the kernel: its descriptor limit is now 62 (ulimit -n), "
+             "below the descriptors 60 to 62 the kernel talks to it through; %s",
+             lost);
+    CHECK_STR(c->reason, want);
+    /* without, it reads end-of-file and exits */
+    col_reset(c);
+    CHECK_INT(run(c, "ulimit -n 10", false), 0);
+    CHECK(c->last.restarted);
+    col_reset(c);
+    CHECK_INT(run(c, "echo fine", false), 0);
+    CHECK_STR(c->out.data, "fine\n");
 }
 
 static void test_interrupt(struct col *c)
@@ -783,6 +839,7 @@ int main(void)
         void (*fn)(struct col *);
     } parts[] = {{"state and output", test_state_and_output},
                  {"statuses", test_statuses},
+                 {"broken shell", test_broken_shell},
                  {"interrupt", test_interrupt},
                  {"stdin", test_stdin},
                  {"utf8", test_utf8},

@@ -1,0 +1,344 @@
+/* kernel_guard: no process the native kernel started outlives it, on any
+ * path and without cgroups.
+ *
+ * - The kernel is a child subreaper (PR_SET_CHILD_SUBREAPER): whatever
+ *   leaves bash's tree while the kernel lives (a `setsid` child whose parent
+ *   exited, a double fork) is adopted by the kernel instead of init, reaped
+ *   when it exits (kguard_reap_orphans, on SIGCHLD) and ended at shutdown
+ *   (kguard_end: every descendant, SIGTERM then SIGKILL).
+ * - A guard process (a child of the kernel, in a process group of its own so
+ *   that a signal to the kernel's group spares it) holds the read end of a
+ *   pipe only the kernel writes to. The kernel tells it bash's session
+ *   ("b SID FD": the guard also opens bash's command pipe, so that bash never
+ *   reads end-of-file and exits before it is frozen) and says "x" on a clean
+ *   end. End-of-file without "x" means the kernel died (SIGKILL, a crash):
+ *   bash (whose PR_SET_PDEATHSIG is then SIGSTOP) is frozen with its process
+ *   group, and every process of its session, every descendant of those
+ *   (`setsid` children included, found by their parent while it is frozen)
+ *   and every process still parented to the dead kernel is killed, until a
+ *   scan of /proc finds none (at most 2 s).
+ * docs/bash-kernel.md ("Ending") says what a deliberate daemon can still
+ * escape. */
+#include "server/kernel_guard.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/clock.h"
+
+#define SCAN_MAX 65536 /* processes looked at per scan */
+
+static pid_t guard_pid;
+static int guard_fd = -1;
+
+static uint64_t now_ms(void)
+{
+    return clock_mono_ns() / 1000000u;
+}
+
+/* ppid and session of pid from /proc/PID/stat; false when gone or a zombie. */
+static bool proc_stat(const char *pid, pid_t *ppid, pid_t *sid, char *state)
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    text[n] = '\0';
+    char *rp = strrchr(text, ')');
+    long pp, pg, sd;
+    char st;
+    if (!rp || sscanf(rp + 1, " %c %ld %ld %ld", &st, &pp, &pg, &sd) != 4)
+        return false;
+    *ppid = (pid_t)pp;
+    *sid = (pid_t)sd;
+    *state = st;
+    return true;
+}
+
+struct pent {
+    pid_t pid, ppid, sid;
+    char state;
+    bool mark;
+};
+
+/* Reads every process of /proc into v (at most max); returns how many. */
+static size_t scan(struct pent *v, size_t max)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        if (!isdigit((unsigned char)e->d_name[0]))
+            continue;
+        struct pent p = {.pid = (pid_t)atol(e->d_name)};
+        if (proc_stat(e->d_name, &p.ppid, &p.sid, &p.state))
+            v[n++] = p;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Marks the descendants of marked entries (to a fixed point). */
+static void mark_descendants(struct pent *v, size_t n)
+{
+    bool more = true;
+    while (more) {
+        more = false;
+        for (size_t i = 0; i < n; i++) {
+            if (v[i].mark)
+                continue;
+            for (size_t j = 0; j < n; j++)
+                if (v[j].mark && v[j].pid == v[i].ppid) {
+                    v[i].mark = more = true;
+                    break;
+                }
+        }
+    }
+}
+
+/* The guard, after the kernel died: freeze, then kill bash's session, its
+ * descendants and the kernel's leftover children, until none is left. */
+static void guard_sweep(pid_t sid, pid_t kpid)
+{
+    if (sid > 1)
+        kill(-sid, SIGSTOP);
+    struct pent *v = calloc(SCAN_MAX, sizeof *v);
+    if (!v)
+        return;
+    pid_t self = getpid();
+    uint64_t until = now_ms() + 2000;
+    do {
+        size_t n = scan(v, SCAN_MAX);
+        for (size_t i = 0; i < n; i++)
+            v[i].mark = v[i].pid != self && v[i].state != 'Z' &&
+                        ((sid > 1 && v[i].sid == sid) || v[i].ppid == kpid);
+        mark_descendants(v, n);
+        size_t hit = 0;
+        for (size_t i = 0; i < n; i++)
+            if (v[i].mark && v[i].pid != self && v[i].state != 'Z') {
+                kill(v[i].pid, SIGKILL);
+                hit++;
+            }
+        if (!hit)
+            break;
+        usleep(10000);
+    } while (now_ms() < until);
+    free(v);
+}
+
+static void guard_main(int rfd, pid_t kpid)
+{
+    setpgid(0, 0); /* a signal to the kernel's process group spares the guard */
+    prctl(PR_SET_NAME, "iopsd-guard");
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    /* nothing of the kernel's but the guard pipe (and stderr) */
+    if (dup2(rfd, 3) < 0)
+        _exit(1);
+    closefrom(4);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        close(null);
+    }
+    pid_t sid = 0;
+    int cmd = -1;
+    char line[128];
+    size_t len = 0;
+    if (getppid() != kpid) /* the kernel died before we started */
+        goto swept;
+    for (;;) {
+        char c;
+        ssize_t n = read(3, &c, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (c != '\n') {
+            if (len < sizeof line - 1)
+                line[len++] = c;
+            continue;
+        }
+        line[len] = '\0';
+        len = 0;
+        long s, fd;
+        if (!strcmp(line, "x"))
+            _exit(0);
+        if (sscanf(line, "b %ld %ld", &s, &fd) == 2) {
+            sid = (pid_t)s;
+            if (cmd >= 0)
+                close(cmd);
+            char path[64];
+            snprintf(path, sizeof path, "/proc/%d/fd/%ld", (int)kpid, fd);
+            cmd = open(path, O_WRONLY | O_CLOEXEC);
+        }
+    }
+swept:
+    guard_sweep(sid, kpid);
+    _exit(0);
+}
+
+int kguard_start(void)
+{
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    int p[2];
+    if (pipe2(p, O_CLOEXEC))
+        return -errno;
+    pid_t kpid = getpid();
+    pid_t g = fork();
+    if (g < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        return -e;
+    }
+    if (g == 0) {
+        close(p[1]);
+        guard_main(p[0], kpid);
+    }
+    close(p[0]);
+    guard_fd = p[1];
+    guard_pid = g;
+    return 0;
+}
+
+bool kguard_active(void)
+{
+    return guard_fd >= 0;
+}
+
+void kguard_track(pid_t sid, int cmd_fd)
+{
+    if (guard_fd < 0)
+        return;
+    char line[64];
+    int n = snprintf(line, sizeof line, "b %d %d\n", (int)sid, cmd_fd);
+    if (write(guard_fd, line, (size_t)n) != n)
+        fprintf(stderr, "iopsd kernel: guard: %s\n", strerror(errno));
+}
+
+/* The main thread's children: the kernel's own (bash, helpers, the guard)
+ * and the orphans it adopted as subreaper. */
+static size_t own_children(pid_t *out, size_t max)
+{
+    char path[64], text[8192];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    size_t k = 0;
+    char *p = text, *end;
+    while (k < max) {
+        long c = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        out[k++] = (pid_t)c;
+        p = end;
+    }
+    return k;
+}
+
+void kguard_reap_orphans(pid_t keep)
+{
+    pid_t kids[1024];
+    size_t n = own_children(kids, sizeof kids / sizeof *kids);
+    for (size_t i = 0; i < n; i++) {
+        char name[24], state;
+        pid_t ppid, sid;
+        snprintf(name, sizeof name, "%d", (int)kids[i]);
+        if (kids[i] == keep || !proc_stat(name, &ppid, &sid, &state) || state != 'Z')
+            continue;
+        if (waitpid(kids[i], NULL, WNOHANG) == kids[i] && kids[i] == guard_pid) {
+            fprintf(stderr, "iopsd kernel: the guard process died: should the kernel be "
+                            "killed, bash and its jobs would stay behind (stopped)\n");
+            guard_pid = 0; /* the guard was killed: no guard from now on */
+            close(guard_fd);
+            guard_fd = -1;
+        }
+    }
+}
+
+void kguard_end(void)
+{
+    /* every descendant but the guard: SIGTERM, then SIGKILL after 200 ms */
+    struct pent *v = calloc(SCAN_MAX, sizeof *v);
+    pid_t self = getpid();
+    uint64_t start = now_ms();
+    bool killing = false;
+    while (v && now_ms() < start + 1500) {
+        size_t n = scan(v, SCAN_MAX);
+        for (size_t i = 0; i < n; i++)
+            v[i].mark = v[i].ppid == self && v[i].pid != guard_pid;
+        mark_descendants(v, n);
+        size_t hit = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!v[i].mark)
+                continue;
+            if (v[i].state == 'Z') {
+                if (v[i].ppid == self)
+                    waitpid(v[i].pid, NULL, WNOHANG);
+                continue;
+            }
+            hit++;
+            if (killing) {
+                kill(v[i].pid, SIGKILL);
+            } else {
+                kill(v[i].pid, SIGTERM);
+                kill(v[i].pid, SIGCONT);
+            }
+        }
+        if (!hit)
+            break;
+        if (now_ms() >= start + 200)
+            killing = true;
+        usleep(5000);
+    }
+    free(v);
+    if (guard_fd >= 0) {
+        (void)!write(guard_fd, "x\n", 2);
+        close(guard_fd);
+        guard_fd = -1;
+    }
+    if (guard_pid > 0) {
+        uint64_t until = now_ms() + 500;
+        while (waitpid(guard_pid, NULL, WNOHANG) == 0) {
+            if (now_ms() >= until) {
+                kill(guard_pid, SIGKILL);
+                waitpid(guard_pid, NULL, 0);
+                break;
+            }
+            usleep(1000);
+        }
+        guard_pid = 0;
+    }
+}
