@@ -24,6 +24,7 @@
 #include "protocol/jraw.h"
 #include "util/clock.h"
 #include "util/xalloc.h"
+#include "version.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -1160,6 +1161,29 @@ static bool relay_in(struct engine *e, int chan, const struct jframe *frames, si
 
 /* ---- from the wrapped kernel ---- */
 
+/* A kernel_info_reply for the frontend: the wrapped kernel's, plus
+ * "iopsd_version" and a line of the banner (language_info, implementation
+ * and the rest untouched). Unchanged when its content does not parse. */
+static void kernel_info_add(struct rmsg *m, const struct jraw *raw)
+{
+    const struct jframe *cf = &jraw_parts(raw)[JRAW_CONTENT];
+    json_t *c = json_loadb(cf->data, cf->len, 0, NULL);
+    if (!json_is_object(c)) {
+        json_decref(c);
+        return;
+    }
+    json_object_set_new(c, "iopsd_version", json_string(IOPSD_VERSION));
+    const char *banner = json_string_value(json_object_get(c, "banner"));
+    char line[160];
+    snprintf(line, sizeof line, "%siopsd %s: %%%%iops measures a cell's I/O (%%%%iops --help)\n",
+             banner && banner[0] && banner[strlen(banner) - 1] != '\n' ? "\n" : "", IOPSD_VERSION);
+    json_object_set_new(c, "banner", json_pack("s++", banner ? banner : "", line, ""));
+    char *t = json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+    set_frame(&m->parts[raw->nidents + 5], t, strlen(t));
+    free(t);
+}
+
 /* The wrapped kernel died: every request it left unanswered gets an error
  * (on iopub for a cell, then its reply) and its idle, so no cell waits. */
 static void answer_orphans(struct engine_relay *r, const char *why)
@@ -1232,6 +1256,8 @@ static void pump(struct engine_relay *r, enum rch ch)
             untrack(r, parent);
             if (r->shifted && !strcmp(type, "complete_reply"))
                 unshift_reply(r, &m, &raw, parent);
+            if (!strcmp(type, "kernel_info_reply"))
+                kernel_info_add(&m, &raw);
             if (!strcmp(type, "execute_reply")) {
                 json_t *c = jraw_peek(&raw, JRAW_CONTENT);
                 json_t *n = json_object_get(c, "execution_count");
@@ -1239,6 +1265,8 @@ static void pump(struct engine_relay *r, enum rch ch)
                     r->last_count = (int)json_number_value(n);
                 json_decref(c);
             }
+        } else if (ch == RCH_CONTROL && !strcmp(type, "kernel_info_reply")) {
+            kernel_info_add(&m, &raw);
         } else if (ch == RCH_IOPUB && !strcmp(type, "status")) {
             json_t *c = jraw_peek(&raw, JRAW_CONTENT);
             const char *st = json_string_value(json_object_get(c, "execution_state"));
