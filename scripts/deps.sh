@@ -6,7 +6,8 @@ set -euo pipefail
 what=${1:-build}
 build_pkgs=(build-essential cmake pkg-config libzmq3-dev libjansson-dev libpng-dev libssl-dev)
 test_pkgs=(clang clang-format python3 python3-jupyter-client python3-jupyter-kernel-test
-           python3-ipykernel jupyter-nbconvert python3-nbclient jupyter-console strace valgrind)
+           python3-ipykernel jupyter-nbconvert python3-nbclient jupyter-console strace valgrind
+           xpython)
 pkgs=("${build_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
 

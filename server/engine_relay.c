@@ -137,6 +137,7 @@ struct engine_relay {
     char session[37]; /* the relay's own messages; found back in parent headers */
     unsigned long counter;
     bool ready, got_info, got_iopub, exited;
+    bool tcp_retried; /* started again on tcp after dying on ipc */
     uint64_t start_ns, next_nudge_ns;
     bool interrupt_held;
     struct held *held, **held_tail; /* waiting for the start or behind a magic cell */
@@ -1396,6 +1397,8 @@ static long relay_timeout_ms(struct engine *e)
     return t;
 }
 
+static bool retry_on_tcp(struct engine_relay *r);
+
 static int relay_handle(struct engine *e, const zmq_pollitem_t *items, int n)
 {
     struct engine_relay *r = er(e);
@@ -1436,7 +1439,8 @@ static int relay_handle(struct engine *e, const zmq_pollitem_t *items, int n)
         pump(r, RCH_IOPUB);
         pump(r, RCH_SHELL);
         pump(r, RCH_CONTROL);
-        child_gone(r);
+        if (!retry_on_tcp(r))
+            child_gone(r);
     }
     return 0;
 }
@@ -1532,6 +1536,79 @@ static void *connect_up(struct engine_relay *r, int type, enum jconn_channel ch,
     return s;
 }
 
+/* Starts the wrapped kernel for spec (moved) on a fresh private connection
+ * (ipc, or tcp) and connects the relay's sockets to it. */
+static int launch(struct engine_relay *r, struct jspec *spec, bool tcp, char *err, size_t errlen)
+{
+    if (relay_child_prepare(&r->child, spec, tcp, err, errlen) ||
+        jsign_init(&r->usign, r->child.conn.scheme, r->child.conn.key, r->child.conn.keylen, err,
+                   errlen) ||
+        relay_child_start(&r->child, err, errlen))
+        return -1;
+    r->pidfd = (int)syscall(SYS_pidfd_open, r->child.pid, 0);
+    r->start_ns = clock_mono_ns();
+    r->next_nudge_ns = 0;
+    char rid[64], cid[64];
+    snprintf(rid, sizeof rid, "iopsd-%d", (int)getpid());
+    snprintf(cid, sizeof cid, "iopsd-%d-control", (int)getpid());
+    static const int types[RCH_N] = {ZMQ_DEALER, ZMQ_DEALER, ZMQ_DEALER, ZMQ_SUB};
+    static const enum jconn_channel ports[RCH_N] = {JCONN_SHELL, JCONN_CONTROL, JCONN_STDIN,
+                                                    JCONN_IOPUB};
+    const char *rids[RCH_N] = {rid, cid, rid, NULL};
+    for (int i = 0; i < RCH_N; i++)
+        if (!(r->up[i] = connect_up(r, types[i], ports[i], rids[i], err, errlen)))
+            return -1;
+    return 0;
+}
+
+/* Some kernels take only tcp endpoints from a connection file (xeus-python
+ * builds "tcp://" + ip whatever the transport says, and aborts on ipc): a
+ * kernel that exits on ipc before it ever answered is started again, once,
+ * on 127.0.0.1 ports. Returns true when it was. */
+static bool retry_on_tcp(struct engine_relay *r)
+{
+    if (r->ready || r->got_info || r->shutdown_sent || r->tcp_retried ||
+        strcmp(r->child.conn.transport, "ipc"))
+        return false;
+    r->tcp_retried = true;
+    char how[128], err[320];
+    relay_child_describe(&r->child, how, sizeof how);
+    fprintf(stderr,
+            "iopsd kernel: the wrapped kernel '%s' %s before answering on ipc endpoints: "
+            "starting it again on tcp (127.0.0.1)\n",
+            r->child.spec.name, how);
+    for (int i = 0; i < RCH_N; i++)
+        if (r->up[i]) {
+            zmq_close(r->up[i]);
+            r->up[i] = NULL;
+        }
+    if (r->pidfd >= 0)
+        close(r->pidfd);
+    r->pidfd = -1;
+    relay_child_stop(&r->child, 0);
+    struct jspec spec = r->child.spec; /* moved out, kept for the new start */
+    jspec_init(&r->child.spec);
+    relay_child_release(&r->child);
+    jsign_release(&r->usign);
+    r->got_iopub = false;
+    if (launch(r, &spec, true, err, sizeof err)) {
+        fprintf(stderr, "iopsd kernel: %s\n", err);
+        jspec_release(&spec);
+        return false;
+    }
+    /* What waits for the start was signed with the old key. */
+    for (struct held *h = r->held; h; h = h->next) {
+        struct jframe *f = rmsg_view(&h->m);
+        struct jraw raw;
+        char hex[JSIGN_HEX_LEN + 1];
+        if (jraw_split(&raw, f, h->m.n, err, sizeof err) == 0 &&
+            jraw_resign(&raw, &r->usign, hex) == 0)
+            set_frame(&h->m.parts[raw.nidents + 1], hex, strlen(hex));
+        free(f);
+    }
+    return true;
+}
+
 struct engine *engine_relay_new(const char *name, engine_event_fn fn, void *ctx, char *err,
                                 size_t errlen)
 {
@@ -1546,24 +1623,10 @@ struct engine *engine_relay_new(const char *name, engine_event_fn fn, void *ctx,
     r->held_tail = &r->held;
     jmsg_uuid(r->session);
     jreplay_init(&r->ureplay, JREPLAY_DEFAULT_CAP);
-    if (relay_child_prepare(&r->child, &spec, err, errlen) ||
-        jsign_init(&r->usign, r->child.conn.scheme, r->child.conn.key, r->child.conn.keylen, err,
-                   errlen) ||
-        relay_child_start(&r->child, err, errlen))
-        goto fail;
-    r->pidfd = (int)syscall(SYS_pidfd_open, r->child.pid, 0);
-    r->start_ns = clock_mono_ns();
     r->zctx = zmq_ctx_new();
-    char rid[64], cid[64];
-    snprintf(rid, sizeof rid, "iopsd-%d", (int)getpid());
-    snprintf(cid, sizeof cid, "iopsd-%d-control", (int)getpid());
-    static const int types[RCH_N] = {ZMQ_DEALER, ZMQ_DEALER, ZMQ_DEALER, ZMQ_SUB};
-    static const enum jconn_channel ports[RCH_N] = {JCONN_SHELL, JCONN_CONTROL, JCONN_STDIN,
-                                                    JCONN_IOPUB};
-    const char *rids[RCH_N] = {rid, cid, rid, NULL};
-    for (int i = 0; i < RCH_N; i++)
-        if (!(r->up[i] = connect_up(r, types[i], ports[i], rids[i], err, errlen)))
-            goto fail;
+    const char *tr = getenv("IOPSD_WRAP_TRANSPORT");
+    if (launch(r, &spec, tr && !strcmp(tr, "tcp"), err, errlen))
+        goto fail;
     return &r->base;
 fail:
     relay_free(&r->base);
