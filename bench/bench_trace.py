@@ -12,6 +12,12 @@ makes the metadata workload's plain time vary several-fold):
          20,000 files
   nonio  tw_io nonio 1000000 FILE: a million getppid(2)s, one 4 KiB write per
          thousand (most syscalls are not I/O)
+  pthreads  Python, 16 threads x 1,000 os.pwrite of 4 KiB to one file (many
+         tasks of one process)
+  tar    sh -c 'tar cf - -C SRC . | tar xf - -C DST' on 300 files of 4 KiB
+         (4 processes; DST emptied before each run)
+  pydd   Python's subprocess.run starting dd bs=4k count=2560 (a parent that
+         waits while its child does the I/O)
 Modes: plain; iopsd --backend proc; iopsd --backend trace (co-located with
 a single-task command, the default); the same with IOPSD_TRACE_PIN=0 (no
 pinning); strace -f -c --seccomp-bpf -e trace=<the tracer's syscall
@@ -19,7 +25,7 @@ set, read from measure/trace_sys_linux.c>; strace -f -c.
 
 Modes run interleaved, round by round (order reversed every other round), so
 that load from other processes hits every mode alike; the table gives the
-median wall time and its ratio to plain."""
+median wall time and its ratios to plain and to strace --seccomp-bpf."""
 import argparse
 import os
 import re
@@ -59,12 +65,33 @@ def main():
     base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     tmp = tempfile.mkdtemp(prefix="bench_trace.", dir=base)
     os.mkdir(os.path.join(tmp, "meta"))
+    os.mkdir(os.path.join(tmp, "src"))
+    for i in range(300):
+        with open(os.path.join(tmp, "src", f"f{i:03d}"), "wb") as f:
+            f.write(bytes([i % 256]) * 4096)
     sset = syscall_set()
+    py = "/usr/bin/python3"
+    threads_py = ("import os, sys, threading\n"
+                  "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)\n"
+                  "blk = b'x' * 4096\n"
+                  "def w(k):\n"
+                  "    for i in range(1000):\n"
+                  "        os.pwrite(fd, blk, (k * 1000 + i) * 4096)\n"
+                  "ts = [threading.Thread(target=w, args=(k,)) for k in range(16)]\n"
+                  "[t.start() for t in ts]\n"
+                  "[t.join() for t in ts]\n"
+                  "os.close(fd)\n")
+    pydd_py = ("import subprocess, sys\n"
+               "subprocess.run(['dd', 'if=/dev/zero', 'of=' + sys.argv[1], 'bs=4k',"
+               " 'count=2560', 'status=none'], check=True)\n")
     workloads = {
         "dd": [f"dd", "if=/dev/zero", f"of={tmp}/dd", "bs=4k", f"count={args.dd_count}",
                "status=none"],
         "meta": [tw, "meta", f"{tmp}/meta", "20000"],
         "nonio": [tw, "nonio", "1000000", f"{tmp}/nonio"],
+        "pthreads": [py, "-c", threads_py, f"{tmp}/pthreads"],
+        "tar": ["sh", "-c", f"tar cf - -C {tmp}/src . | tar xf - -C {tmp}/dst"],
+        "pydd": [py, "-c", pydd_py, f"{tmp}/pydd"],
     }
     if args.only:
         workloads = {k: v for k, v in workloads.items() if k in args.only.split(",")}
@@ -91,6 +118,9 @@ def main():
                     argv, env = modes[m](cmd)
                     if w == "dd" and os.path.exists(f"{tmp}/dd"):
                         os.unlink(f"{tmp}/dd")
+                    if w == "tar":
+                        shutil.rmtree(f"{tmp}/dst", ignore_errors=True)
+                        os.mkdir(f"{tmp}/dst")
                     t = time.perf_counter()
                     subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
                     dt = time.perf_counter() - t
@@ -109,15 +139,18 @@ def main():
           f"{args.rounds} interleaved rounds after a warm-up; median wall time")
     print()
     for w, cmd in workloads.items():
-        print(f"**{w}**: `{' '.join(cmd).replace(tmp, '$TMP')}`")
+        shown = " ".join(c if "\n" not in c else "'<script>'" for c in cmd)
+        print(f"**{w}**: `{shown.replace(tmp, '$TMP')}`")
         print()
-        print("| mode | median | min | max | / plain |")
-        print("|---|---:|---:|---:|---:|")
+        print("| mode | median | min | max | / plain | / strace --seccomp-bpf |")
+        print("|---|---:|---:|---:|---:|---:|")
         plain = statistics.median(times[(w, "plain")])
+        sbpf = statistics.median(times[(w, "strace -f -c --seccomp-bpf (same set)")])
         for m in modes:
             v = times[(w, m)]
             med = statistics.median(v)
-            print(f"| {m} | {med:.3f} s | {min(v):.3f} s | {max(v):.3f} s | {med / plain:.2f}x |")
+            print(f"| {m} | {med:.3f} s | {min(v):.3f} s | {max(v):.3f} s | {med / plain:.2f}x "
+                  f"| {med / sbpf:.2f}x |")
         print()
 
 

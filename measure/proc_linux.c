@@ -20,6 +20,7 @@
  * counters include the children it reaped itself (Linux adds them to the
  * parent's), so the rows are the command and each orphan, inclusive. */
 #include "measure/backend.h"
+#include "measure/exit_notif.h"
 #include "measure/procfs.h"
 #include "measure/spawn.h"
 #include "util/buf.h"
@@ -29,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,9 +128,11 @@ static void reaper_note(struct proc_shared *sh, struct proc_reaped *e, pid_t p)
 }
 
 static void reaper_main(const struct meas_opts *o, char *const argv[], struct proc_shared *sh,
-                        struct spawn_guard *g, int errr, int errw)
+                        struct spawn_guard *g, int errr, int errw, int notif_r, int notif_w)
 {
     close(errr);
+    if (notif_r >= 0)
+        close(notif_r);
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* The reaper must outlive the command whatever the terminal sends. */
@@ -142,9 +148,13 @@ static void reaper_main(const struct meas_opts *o, char *const argv[], struct pr
     if (c == 0) {
         sh->cmd_pid = getpid();
         spawn_child_reset(g);
+        if (notif_w >= 0)
+            exit_notif_child_install(notif_w);
         spawn_child_exec(argv, errw);
     }
     close(errw);
+    if (notif_w >= 0)
+        close(notif_w);
     if (c < 0)
         _exit(125);
     for (;;) {
@@ -200,6 +210,8 @@ static void sample(pid_t reaper, pid_t cmd, struct report *r, struct pidset *see
             pidset_add(seen, pids[i]);
         *last_scan = now;
     }
+    if (r->fds.end_at_exit)
+        return; /* the command has called exit_group: its count is final */
     struct proc_stat st;
     if (cmd <= 0 || procfs_read_stat(cmd, &st) || st.ppid != reaper)
         return;
@@ -211,6 +223,29 @@ static void sample(pid_t reaper, pid_t cmd, struct report *r, struct pidset *see
     if (c > r->fds.peak)
         r->fds.peak = c;
     *any = true;
+}
+
+/* A process of the tree called exit_group and waits for the answer: if it is
+ * the command (any of its threads), its descriptor count now is its count at
+ * exit, before the kernel closes anything. Every caller is let go at once. */
+static void exit_seen(int listener, pid_t cmd, bool count, struct report *r, bool *any)
+{
+    struct exit_notif n;
+    if (exit_notif_recv(listener, &n))
+        return;
+    char task[64];
+    snprintf(task, sizeof task, "/proc/%d/task/%d", (int)cmd, (int)n.tid);
+    if (count && cmd > 0 && (n.tid == cmd || access(task, F_OK) == 0)) {
+        long c = procfs_count_fds(cmd);
+        if (c >= 0) {
+            r->fds.end = c;
+            if (c > r->fds.peak)
+                r->fds.peak = c;
+            r->fds.end_at_exit = true;
+            *any = true;
+        }
+    }
+    exit_notif_continue(listener, n.id);
 }
 
 static double tv_seconds(const struct timeval *tv)
@@ -273,7 +308,7 @@ static void reaped_rows(const struct proc_shared *sh, struct report *r)
 static int proc_run(const struct meas_opts *o, char *const argv[], struct report *r, char *err,
                     size_t errlen)
 {
-    int rc = 0, pfd[2] = {-1, -1};
+    int rc = 0, pfd[2] = {-1, -1}, nsk[2] = {-1, -1}, listener = -1, sfd = -1;
     struct spawn_guard g = {0};
     struct pidset seen = {0};
     sigset_t chld, oldmask;
@@ -298,6 +333,12 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         goto out_unmap;
     }
+    /* The command's descriptors at its exit_group, where the kernel allows it.
+     * Not with --no-wait: processes that outlive the run would keep a filter
+     * whose listener is gone (their exit_group would fail with ENOSYS). */
+    if (o->wait_descendants && exit_notif_supported() &&
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, nsk) < 0)
+        nsk[0] = nsk[1] = -1;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     spawn_guard_begin(&g);
@@ -310,9 +351,16 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
         goto out_signals;
     }
     if (reaper == 0)
-        reaper_main(o, argv, sh, &g, pfd[0], pfd[1]);
+        reaper_main(o, argv, sh, &g, pfd[0], pfd[1], nsk[0], nsk[1]);
     close(pfd[1]);
     pfd[1] = -1;
+    if (nsk[1] >= 0) {
+        close(nsk[1]);
+        nsk[1] = -1;
+        listener = exit_notif_receive(nsk[0]);
+        close(nsk[0]);
+        nsk[0] = -1;
+    }
 
     int exec_err = spawn_read_exec_result(pfd[0]);
     pfd[0] = -1;
@@ -330,6 +378,14 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
                           (long)((o->fd_interval - (double)(time_t)o->fd_interval) * 1e9)};
     if (ts.tv_sec == 0 && ts.tv_nsec < 1000000)
         ts.tv_nsec = 1000000;
+    sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "signalfd: %s", strerror(errno));
+        kill(reaper, SIGKILL);
+        waitpid(reaper, NULL, 0);
+        goto out_signals;
+    }
     int st = 0;
     for (;;) {
         pid_t w = waitpid(reaper, &st, WUNTRACED | WNOHANG);
@@ -340,9 +396,23 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
             snprintf(err, errlen, "waitpid: %s", strerror(errno));
             goto out_signals;
         }
-        int s = sigtimedwait(&chld, NULL, &ts);
-        if (s < 0 && errno == EAGAIN && !exec_err)
+        struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN}, {.fd = listener, .events = POLLIN}};
+        int n = ppoll(pf, listener >= 0 ? 2 : 1, &ts, NULL);
+        if (n == 0 && !exec_err)
             sample(reaper, sh->cmd_pid, r, &seen, &sampled_any, &last_scan);
+        if (n <= 0)
+            continue;
+        if (pf[0].revents) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof si) > 0)
+                ;
+        }
+        if (listener >= 0 && (pf[1].revents & POLLIN))
+            exit_seen(listener, sh->cmd_pid, exec_err == 0, r, &sampled_any);
+        else if (listener >= 0 && (pf[1].revents & (POLLHUP | POLLERR | POLLNVAL))) {
+            close(listener); /* no process holds the filter any more */
+            listener = -1;
+        }
     }
     if (!WIFSTOPPED(st)) {
         rc = -ECHILD;
@@ -394,6 +464,13 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
         r->fds.end = r->fds.start;
 
 out_signals:
+    if (sfd >= 0)
+        close(sfd);
+    if (listener >= 0)
+        close(listener);
+    for (int i = 0; i < 2; i++)
+        if (nsk[i] >= 0)
+            close(nsk[i]);
     sigprocmask(SIG_SETMASK, &oldmask, NULL);
     spawn_guard_end(&g);
     if (pfd[0] >= 0)

@@ -151,6 +151,7 @@ struct report {
         long start, peak, end;
         bool sampled;
         double interval_seconds; /* sampling interval when sampled */
+        bool end_at_exit;        /* sampled: `end` was read as the command called exit_group */
         struct leaked_fd *leaked;
         size_t nleaked, leaked_cap;
     } fds;

@@ -222,9 +222,10 @@ json_t *report_to_json(const struct report *r)
         delta = r->fds.end > r->fds.start ? INT64_MAX : INT64_MIN;
     set(fds, "delta", json_integer(delta));
     set(fds, "sampled", json_boolean(r->fds.sampled));
-    if (r->fds.sampled)
+    if (r->fds.sampled) {
         set(fds, "interval_seconds", jreal(r->fds.interval_seconds));
-    else {
+        set(fds, "end_at_exit", json_boolean(r->fds.end_at_exit));
+    } else {
         json_t *l = json_array();
         for (size_t i = 0; i < r->fds.nleaked; i++) {
             const struct leaked_fd *f = &r->fds.leaked[i];
@@ -545,6 +546,7 @@ int report_from_json(const json_t *doc, struct report *r, char *err, size_t errl
         r->fds.end = (long)get_u64(&c, fds, "end");
         r->fds.sampled = json_is_true(json_object_get(fds, "sampled"));
         r->fds.interval_seconds = get_real(&c, fds, "interval_seconds");
+        r->fds.end_at_exit = json_is_true(json_object_get(fds, "end_at_exit"));
         const json_t *l = json_object_get(fds, "leaked");
         if (json_is_array(l))
             json_array_foreach(l, i, e)

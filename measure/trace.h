@@ -54,6 +54,8 @@ enum tsc_op {
     TSC_SECCOMP,     /* seccomp(2): the program installs a filter of its own */
     TSC_PRCTL,       /* prctl: PR_SET_SECCOMP likewise */
     TSC_UNDECODED,   /* a call whose I/O the tracer cannot decode (i386 socketcall) */
+    TSC_UNSHARE,     /* unshare: CLONE_FILES gives the task its own descriptor table */
+    TSC_RECVMSG,     /* recvmsg: a read; SCM_RIGHTS in its control data are new fds */
 };
 
 /* How the close-on-exec flag of a new descriptor is found. */
@@ -117,7 +119,9 @@ struct tfd {
     int32_t file; /* row in tstate.rows, -1 if none */
 };
 
-/* One process's descriptor table; shared between CLONE_FILES tasks. */
+/* A descriptor table: a process's, or a thread's own (after
+ * unshare(CLONE_FILES) or a clone without CLONE_FILES); shared between
+ * CLONE_FILES tasks and processes (refs). */
 struct tfdtab {
     int refs;
     bool initial; /* existed when tracing began (the command, or an attached process) */
@@ -232,5 +236,17 @@ enum fd_kind tstate_kind_from_link(const char *link, unsigned mode);
  * Text is capped at TSTATE_MAX_FDINFO bytes. */
 #define TSTATE_MAX_FDINFO 4096
 int tstate_parse_fdinfo_flags(const char *text, size_t len, unsigned *flags);
+
+/* The descriptors passed in the SCM_RIGHTS messages of a recvmsg control
+ * buffer (len bytes, as read from the tracee: untrusted), in the 64-bit
+ * layout (struct cmsghdr of 16 bytes, 8-byte alignment) or the i386 one
+ * (compat: 12 bytes, 4-byte alignment). Stores up to max of them in fds and
+ * returns how many; -EBADMSG when len is over TSTATE_MAX_CMSG. The kernel
+ * passes at most 253 descriptors in one message (SCM_MAX_FD): 4 KiB holds
+ * them with room to spare. */
+#define TSTATE_MAX_CMSG    4096
+#define TSTATE_MAX_SCM_FDS 512
+int tstate_parse_scm_rights(const unsigned char *buf, size_t len, bool compat, int *fds,
+                            size_t max);
 
 #endif

@@ -72,6 +72,7 @@
 #define T_CLOSE_RANGE_UNSHARE 2u
 #define T_CLOSE_RANGE_CLOEXEC 4u
 #define T_O_CLOEXEC           02000000u
+#define T_MSG_CMSG_CLOEXEC    0x40000000u
 /* Kernel-internal "restart me" codes a tracer sees at syscall exit. */
 #define T_ERESTARTSYS           512
 #define T_ERESTART_RESTARTBLOCK 516
@@ -91,11 +92,14 @@ struct tproc {
 struct ttask {
     pid_t tid;
     struct tproc *proc;  /* NULL until a fork event claims it */
+    struct tfdtab *own;  /* its own descriptor table (unshare(CLONE_FILES), a clone
+                          * without CLONE_FILES); NULL: the process's (proc->fdt) */
     bool attached;       /* its first stop (attach or auto-attach) was seen */
     bool expect_initial; /* created by a fork event; the next PTRACE_EVENT_STOP is the attach */
     bool stopped;        /* held in a stop (unclaimed, or while attaching/detaching) */
     bool listening;      /* in a group-stop, restarted with PTRACE_LISTEN */
     bool want_exit;      /* a traced syscall whose result we need is running */
+    bool exiting;        /* past its PTRACE_EVENT_EXIT: it makes no more calls */
     int resume_sig;      /* signal to deliver when a held task is restarted */
     /* the syscall in flight */
     const struct tsc_entry *sc;
@@ -142,6 +146,7 @@ struct tracer {
 /* ---- task and process tables ---- */
 
 static void proc_row_cmd(struct tracer *tr, pid_t tgid, int32_t row);
+static void task_drop_own(struct tracer *tr, struct ttask *t, bool exited);
 static int32_t proc_row_new(struct tracer *tr, pid_t tgid, const struct tproc *parent);
 
 static size_t task_slot(const struct tracer *tr, pid_t tid)
@@ -234,6 +239,12 @@ static void proc_finish(struct tracer *tr, struct tproc *p, bool exited)
     p->gone = true;
     tfdtab_unref(&tr->st, p->fdt, p->tgid, exited);
     p->fdt = NULL;
+    if (exited)
+        return; /* its threads drop their own tables as they end */
+    for (size_t i = 0; i < tr->tasks_cap; i++)
+        for (struct ttask *t = tr->tasks[i]; t; t = t->next)
+            if (t->proc == p)
+                task_drop_own(tr, t, false);
 }
 
 static void proc_put(struct tracer *tr, struct tproc *p)
@@ -249,8 +260,67 @@ static void proc_put(struct tracer *tr, struct tproc *p)
     free(p);
 }
 
+/* The descriptor table t uses. */
+static struct tfdtab *task_fdt(const struct ttask *t)
+{
+    return t->own ? t->own : t->proc->fdt;
+}
+
+/* t stops using its own table (it exited, exec'd, or unshared again). */
+static void task_drop_own(struct tracer *tr, struct ttask *t, bool exited)
+{
+    if (!t->own)
+        return;
+    tfdtab_unref(&tr->st, t->own, t->proc ? t->proc->tgid : t->tid, exited);
+    t->own = NULL;
+}
+
+/* Does another task of t's process use the process's table? (One past its
+ * exit event is about to drop it.) */
+static bool proc_table_used_by_other(struct tracer *tr, const struct ttask *t)
+{
+    for (size_t i = 0; i < tr->tasks_cap; i++)
+        for (struct ttask *u = tr->tasks[i]; u; u = u->next)
+            if (u != t && u->proc == t->proc && !u->own && !u->exiting)
+                return true;
+    return false;
+}
+
+/* unshare(CLONE_FILES) (or close_range's CLOSE_RANGE_UNSHARE) by t: the
+ * kernel copies the table when anyone else uses it. When t was the process's
+ * only user of the process's table (another process shares it), the copy
+ * takes its place; else t gets the copy as its own table. As at a fork,
+ * nothing in a copy is its creation (the original keeps that). */
+static void task_unshare_files(struct tracer *tr, struct ttask *t)
+{
+    struct tproc *p = t->proc;
+    struct tfdtab *cur = task_fdt(t);
+    if (t->own) {
+        if (cur->refs == 1)
+            return;
+        struct tfdtab *c = tfdtab_copy(cur);
+        tstate_count_table(&tr->st, c);
+        task_drop_own(tr, t, false);
+        t->own = c;
+        return;
+    }
+    bool others = proc_table_used_by_other(tr, t);
+    if (!others && cur->refs == 1)
+        return;
+    if (!others) {
+        struct tfdtab *c = tfdtab_copy(cur);
+        tstate_count_table(&tr->st, c);
+        tfdtab_unref(&tr->st, cur, p->tgid, false);
+        p->fdt = c;
+        return;
+    }
+    t->own = tfdtab_copy(cur);
+    tstate_count_table(&tr->st, t->own);
+}
+
 static void task_del(struct tracer *tr, struct ttask *t)
 {
+    task_drop_own(tr, t, true);
     for (struct ttask **pp = &tr->tasks[task_slot(tr, t->tid)]; *pp; pp = &(*pp)->next)
         if (*pp == t) {
             *pp = t->next;
@@ -276,6 +346,7 @@ static void tracer_release(struct tracer *tr)
     for (size_t i = 0; i < tr->tasks_cap; i++)
         for (struct ttask *t = tr->tasks[i], *n; t; t = n) {
             n = t->next;
+            task_drop_own(tr, t, false);
             free(t);
         }
     free(tr->tasks);
@@ -368,7 +439,7 @@ static void load_fds(struct tracer *tr, pid_t pid, struct tfdtab *t)
  * is not open. */
 static bool resolve_fd(struct tracer *tr, struct ttask *t, int fd, uint8_t *kind, int32_t *row)
 {
-    struct tfdtab *tab = t->proc->fdt;
+    struct tfdtab *tab = task_fdt(t);
     struct tfd *e = tfdtab_get(tab, fd);
     if (!e && fd >= 0) {
         enum fd_kind k;
@@ -463,7 +534,7 @@ static void new_fd(struct tracer *tr, struct ttask *t, int fd, enum fd_kind kind
 {
     if (fd < 0)
         return;
-    tfdtab_set(&tr->st, t->proc->fdt, fd, kind, row,
+    tfdtab_set(&tr->st, task_fdt(t), fd, kind, row,
                (uint8_t)(TFD_OURS | (cloexec ? TFD_CLOEXEC : 0)));
 }
 
@@ -493,7 +564,7 @@ static bool want_cloexec(const struct tsc_entry *sc, const uint64_t *args)
 
 static void dup_fd(struct tracer *tr, struct ttask *t, int oldfd, int newfd, bool cloexec)
 {
-    struct tfdtab *tab = t->proc->fdt;
+    struct tfdtab *tab = task_fdt(t);
     uint8_t k;
     int32_t row;
     if (oldfd == newfd || newfd < 0)
@@ -511,14 +582,9 @@ static void do_close_range(struct tracer *tr, struct ttask *t, uint64_t first, u
 {
     if (flags & ~(uint64_t)(T_CLOSE_RANGE_UNSHARE | T_CLOSE_RANGE_CLOEXEC) || first > last)
         return; /* EINVAL */
-    struct tproc *p = t->proc;
-    if ((flags & T_CLOSE_RANGE_UNSHARE) && p->fdt->refs > 1) {
-        struct tfdtab *c = tfdtab_copy(p->fdt);
-        tstate_count_table(&tr->st, c);
-        tfdtab_unref(&tr->st, p->fdt, p->tgid, false);
-        p->fdt = c;
-    }
-    struct tfdtab *tab = p->fdt;
+    if (flags & T_CLOSE_RANGE_UNSHARE)
+        task_unshare_files(tr, t);
+    struct tfdtab *tab = task_fdt(t);
     uint64_t hi = last < (uint64_t)tab->cap ? last : (uint64_t)tab->cap - 1;
     for (uint64_t fd = first; tab->cap > 0 && fd <= hi; fd++) {
         struct tfd *e = tfdtab_get(tab, (int)fd);
@@ -603,12 +669,16 @@ static void on_entry(struct tracer *tr, struct ttask *t, uint32_t arch, long nr,
     bool need_exit = false;
     switch (sc->op) {
     case TSC_READ:
+    case TSC_RECVMSG:
     case TSC_WRITE:
     case TSC_RECVMMSG:
     case TSC_SENDMMSG:
         if (!resolve_fd(tr, t, fd, &t->kind[0], &t->row[0]))
             t->kind[0] = 0xff;
         need_exit = true;
+        break;
+    case TSC_UNSHARE:
+        need_exit = args[0] & CLONE_FILES;
         break;
     case TSC_VMSPLICE:
         if (!resolve_fd(tr, t, fd, &t->kind[0], &t->row[0]))
@@ -662,7 +732,7 @@ static void on_entry(struct tracer *tr, struct ttask *t, uint32_t arch, long nr,
     case TSC_CLOSE:
         if (!is_excluded(tr, t, fd))
             tstate_meta(s, META_CLOSE);
-        tfdtab_close(s, t->proc->fdt, fd);
+        tfdtab_close(s, task_fdt(t), fd);
         break;
     case TSC_CLOSE_RANGE:
         tstate_meta(s, META_CLOSE);
@@ -675,7 +745,7 @@ static void on_entry(struct tracer *tr, struct ttask *t, uint32_t arch, long nr,
             break;
         }
         if (cmd == T_F_SETFD) {
-            struct tfd *e = tfdtab_get(t->proc->fdt, fd);
+            struct tfd *e = tfdtab_get(task_fdt(t), fd);
             if (e)
                 e->flags = (uint8_t)((args[2] & FD_CLOEXEC) ? e->flags | TFD_CLOEXEC
                                                             : e->flags & ~TFD_CLOEXEC);
@@ -686,7 +756,7 @@ static void on_entry(struct tracer *tr, struct ttask *t, uint32_t arch, long nr,
     }
     case TSC_IOCTL: {
         unsigned long req = (unsigned long)args[1];
-        struct tfd *e = tfdtab_get(t->proc->fdt, fd);
+        struct tfd *e = tfdtab_get(task_fdt(t), fd);
         if (e && req == T_FIOCLEX)
             e->flags |= TFD_CLOEXEC;
         else if (e && req == T_FIONCLEX)
@@ -756,9 +826,57 @@ static void data_op(struct tracer *tr, uint8_t kind, int32_t row, bool write, ui
     tstate_data(&tr->st, write, (enum fd_kind)kind, row, bytes, lat);
 }
 
+/* Descriptors received in the control data of a message (SCM_RIGHTS):
+ * control and controllen are the msghdr's after the call (the kernel sets
+ * msg_controllen to what it wrote). At most TSTATE_MAX_CMSG bytes are read. */
+static void scm_fds(struct tracer *tr, struct ttask *t, uint64_t control, uint64_t controllen,
+                    bool cloexec)
+{
+    unsigned char buf[TSTATE_MAX_CMSG];
+    int fds[TSTATE_MAX_SCM_FDS];
+    if (!control || !controllen)
+        return;
+    size_t len = controllen < sizeof(buf) ? (size_t)controllen : sizeof(buf);
+    if (peek(t->tid, control, buf, len))
+        return;
+    int n = tstate_parse_scm_rights(buf, len, t->compat, fds, TSTATE_MAX_SCM_FDS);
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            new_fd_probed(tr, t, fds[i], cloexec, false);
+}
+
+/* msg_control and msg_controllen of a struct msghdr: at 32 and 40 in the
+ * 64-bit layout, 16 and 20 (32-bit fields) in the i386 one. */
+static void msghdr_control(const unsigned char *m, bool compat, uint64_t *control,
+                           uint64_t *controllen)
+{
+    if (compat) {
+        uint32_t c, l;
+        memcpy(&c, m + 16, sizeof(c));
+        memcpy(&l, m + 20, sizeof(l));
+        *control = c;
+        *controllen = l;
+    } else {
+        memcpy(control, m + 32, sizeof(*control));
+        memcpy(controllen, m + 40, sizeof(*controllen));
+    }
+}
+
+/* recvmsg succeeded: the descriptors it received. */
+static void recvmsg_fds(struct tracer *tr, struct ttask *t)
+{
+    unsigned char m[48];
+    uint64_t control, controllen;
+    if (peek(t->tid, t->args[1], m, t->compat ? 28 : 48))
+        return;
+    msghdr_control(m, t->compat, &control, &controllen);
+    scm_fds(tr, t, control, controllen, t->args[2] & T_MSG_CMSG_CLOEXEC);
+}
+
 /* The messages of a sendmmsg/recvmmsg: n entries of struct mmsghdr at addr;
  * msg_len follows the 56-byte struct msghdr on both 64-bit architectures,
- * the 28-byte one of the i386 ABI. */
+ * the 28-byte one of the i386 ABI. A recvmmsg's messages may carry
+ * descriptors (SCM_RIGHTS). */
 static void mmsg_ops(struct tracer *tr, struct ttask *t, bool write, uint64_t addr, long n,
                      uint64_t lat)
 {
@@ -775,6 +893,11 @@ static void mmsg_ops(struct tracer *tr, struct ttask *t, bool write, uint64_t ad
                 unsigned len;
                 memcpy(&len, buf + i * size + len_off, sizeof(len));
                 data_op(tr, t->kind[0], t->row[0], write, len, lat);
+            }
+            for (long i = 0; !write && i < k; i++) {
+                uint64_t control, controllen;
+                msghdr_control(buf + i * size, t->compat, &control, &controllen);
+                scm_fds(tr, t, control, controllen, t->args[3] & T_MSG_CMSG_CLOEXEC);
             }
         }
         done += k;
@@ -819,6 +942,7 @@ static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool 
                  sc->op == TSC_COPY || sc->op == TSC_TEE || (sc->op == TSC_VMSPLICE && !t->vm_read);
     switch (sc->op) {
     case TSC_READ:
+    case TSC_RECVMSG:
     case TSC_WRITE:
     case TSC_VMSPLICE:
     case TSC_RECVMMSG:
@@ -844,7 +968,10 @@ static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool 
         }
         if (sc->op == TSC_READ || sc->op == TSC_WRITE || sc->op == TSC_VMSPLICE)
             data_op(tr, t->kind[0], t->row[0], write, (uint64_t)rval, lat);
-        else if (sc->op == TSC_RECVMMSG || sc->op == TSC_SENDMMSG)
+        else if (sc->op == TSC_RECVMSG) {
+            data_op(tr, t->kind[0], t->row[0], false, (uint64_t)rval, lat);
+            recvmsg_fds(tr, t);
+        } else if (sc->op == TSC_RECVMMSG || sc->op == TSC_SENDMMSG)
             mmsg_ops(tr, t, write, a[1], rval, lat);
         else {
             data_op(tr, t->kind[0], t->row[0], false, (uint64_t)rval, lat);
@@ -923,6 +1050,10 @@ static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool 
         if (!is_error)
             s->seccomp_filters++;
         return;
+    case TSC_UNSHARE:
+        if (!is_error)
+            task_unshare_files(tr, t);
+        return;
     case TSC_GETAFFINITY:
         /* about itself, while pinned: show the mask it had before */
         if (!is_error && rval > 0 && tr->pinned && ((pid_t)a[0] == 0 || (pid_t)a[0] == t->tid)) {
@@ -972,6 +1103,7 @@ static void on_foreign_stop(struct tracer *tr, struct ttask *t, uint32_t arch, l
         return;
     switch (sc->op) {
     case TSC_READ:
+    case TSC_RECVMSG:
     case TSC_RECVMMSG:
         tr->st.read_errors++;
         break;
@@ -1027,27 +1159,37 @@ static void on_fork(struct tracer *tr, struct ttask *t, int ev)
         return;
     struct tproc *p = t->proc;
     struct tproc *cp;
-    if (flags & CLONE_THREAD) {
-        cp = p;
-    } else {
-        struct tfdtab *fdt;
+    /* the child's table: the parent task's, shared (CLONE_FILES) or copied */
+    struct tfdtab *fdt = NULL, *own = NULL;
+    if (!p->gone) {
         if (flags & CLONE_FILES) {
-            fdt = p->fdt;
+            fdt = task_fdt(t);
             fdt->refs++;
         } else {
-            fdt = tfdtab_copy(p->fdt);
+            fdt = tfdtab_copy(task_fdt(t));
             tstate_count_table(&tr->st, fdt);
         }
-        cp = proc_new(tr, ctid, fdt, p);
+    }
+    if (flags & CLONE_THREAD) {
+        /* a thread: the process's table, unless it has one of its own */
+        cp = p;
+        if (fdt && fdt == p->fdt)
+            fdt->refs--;
+        else
+            own = fdt;
+    } else {
+        cp = proc_new(tr, ctid, fdt ? fdt : tfdtab_new(false), p);
     }
     struct ttask *c = task_get(tr, ctid);
     if (c) { /* its attach stop came first: it waits for us */
         c->proc = cp;
+        c->own = own;
         cp->ntasks++;
         if (c->attached && c->stopped)
             resume(tr, c, 0);
     } else {
         c = task_new(tr, ctid, cp);
+        c->own = own;
         c->expect_initial = true;
     }
 }
@@ -1066,6 +1208,11 @@ static void on_exec(struct tracer *tr, struct ttask *t)
                 t->proc = f->proc;
                 t->proc->ntasks++;
             }
+            /* the exec'ing thread's table goes with it; the old leader's
+             * own one (if any) ended with the leader */
+            task_drop_own(tr, t, true);
+            t->own = f->own;
+            f->own = NULL;
             task_del(tr, f);
         }
     }
@@ -1075,6 +1222,17 @@ static void on_exec(struct tracer *tr, struct ttask *t)
     struct tproc *p = t->proc;
     if (!p || p->gone)
         return;
+    /* Every other thread has ended (de_thread): the tables only they used
+     * are gone, and the exec'ing thread's table becomes the process's. */
+    for (size_t i = 0; i < tr->tasks_cap; i++)
+        for (struct ttask *u = tr->tasks[i]; u; u = u->next)
+            if (u != t && u->proc == p)
+                task_drop_own(tr, u, true);
+    if (t->own) {
+        tfdtab_unref(&tr->st, p->fdt, p->tgid, true);
+        p->fdt = t->own;
+        t->own = NULL;
+    }
     if (p->fdt->refs > 1) { /* exec unshares a CLONE_FILES table */
         struct tfdtab *c = tfdtab_copy(p->fdt);
         tstate_count_table(&tr->st, c);
@@ -1188,6 +1346,7 @@ static void on_wait(struct tracer *tr, pid_t tid, int st)
             on_exec(tr, t);
             break;
         case PTRACE_EVENT_EXIT:
+            t->exiting = true;
             if (t->proc && t->tid == t->proc->tgid)
                 proc_row_cpu(tr, t->proc);
             if (t->proc && t->proc->host_child) {

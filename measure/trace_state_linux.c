@@ -374,3 +374,38 @@ int tstate_parse_fdinfo_flags(const char *text, size_t len, unsigned *flags)
     }
     return -EBADMSG;
 }
+
+int tstate_parse_scm_rights(const unsigned char *buf, size_t len, bool compat, int *fds, size_t max)
+{
+    if (len > TSTATE_MAX_CMSG)
+        return -EBADMSG;
+    const size_t hdr = compat ? 12 : 16, align = compat ? 4 : 8, lenw = compat ? 4 : 8;
+    size_t off = 0, n = 0;
+    while (len - off >= hdr) {
+        uint64_t clen;
+        if (compat) {
+            uint32_t v;
+            memcpy(&v, buf + off, sizeof(v));
+            clen = v;
+        } else {
+            memcpy(&clen, buf + off, sizeof(clen));
+        }
+        int32_t level, type;
+        memcpy(&level, buf + off + lenw, sizeof(level));
+        memcpy(&type, buf + off + lenw + 4, sizeof(type));
+        if (clen < hdr)
+            break; /* malformed: CMSG_NXTHDR stops here too */
+        size_t avail = len - off;
+        size_t body = (size_t)(clen < avail ? clen : avail) - hdr;
+        if (level == 1 && type == 1) /* SOL_SOCKET, SCM_RIGHTS */
+            for (size_t i = 0; i + 4 <= body && n < max; i += 4)
+                memcpy(&fds[n++], buf + off + hdr + i, sizeof(int));
+        if (clen >= avail)
+            break;
+        size_t step = ((size_t)clen + align - 1) & ~(align - 1);
+        if (step >= avail)
+            break;
+        off += step;
+    }
+    return (int)n;
+}

@@ -249,9 +249,13 @@ static void identity(struct rdoc *d, const struct report *r)
     render__scount(de + 1, sizeof(de) - 1, delta);
     de[0] = '+';
     const char *d_s = delta < 0 ? de + 1 : de;
-    if (r->fds.sampled)
-        cell(row, 1, "start %s \xc2\xb7 peak %s \xc2\xb7 end %s (%s) \xc2\xb7 sampled every %s", st,
-             pk, en, d_s, render__seconds(a, sizeof(a), r->fds.interval_seconds));
+    if (r->fds.sampled && r->fds.interval_seconds <= 0) /* an attached window */
+        cell(row, 1, "start %s \xc2\xb7 end %s (%s) \xc2\xb7 counted at the start and the end", st,
+             en, d_s);
+    else if (r->fds.sampled)
+        cell(row, 1, "start %s \xc2\xb7 peak %s \xc2\xb7 end %s (%s) %s \xc2\xb7 sampled every %s",
+             st, pk, en, d_s, r->fds.end_at_exit ? "at exit" : "last sample",
+             render__seconds(a, sizeof(a), r->fds.interval_seconds));
     else
         cell(row, 1, "start %s \xc2\xb7 peak %s \xc2\xb7 end %s (%s)", st, pk, en, d_s);
 }

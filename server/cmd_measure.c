@@ -14,9 +14,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void measure_usage(FILE *f)
@@ -89,18 +91,39 @@ static int parse_num(const char *s, double lo, bool lo_excl, double hi, double *
 }
 
 /* Opens an output destination before the command runs, so that a bad path
- * fails early. "-" is stdout. Returns NULL with errno set on failure. */
-static FILE *open_output(const char *path)
+ * fails early. "-" is stdout. With `created`, an existing file is left as it
+ * is (the caller truncates it once it has something to write) and *created
+ * says whether this call made the file. Returns NULL with errno set. */
+static FILE *open_output_ex(const char *path, bool *created)
 {
     if (!strcmp(path, "-"))
         return stdout;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (created)
+        *created = fd >= 0;
+    if (fd < 0 && errno == EEXIST)
+        fd = open(path, O_WRONLY | O_CLOEXEC | (created ? 0 : O_TRUNC));
     if (fd < 0)
         return NULL;
     FILE *f = fdopen(fd, "w");
     if (!f)
         close(fd);
     return f;
+}
+
+static FILE *open_output(const char *path)
+{
+    return open_output_ex(path, NULL);
+}
+
+/* An output opened without truncation gets its content now: a regular file
+ * is emptied first (devices and pipes have nothing to empty). */
+static void output_truncate(FILE *f)
+{
+    struct stat st;
+    if (f != stdout && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
+        ftruncate(fileno(f), 0) != 0)
+        clearerr(f); /* the write that follows reports the problem */
 }
 
 static int close_output(FILE *f, const char *path)
@@ -316,6 +339,7 @@ int cmd_measure(int argc, char **argv)
     }
 
     FILE *table = NULL, *json = NULL, *html = NULL, *png = NULL;
+    bool png_created = false;
     if (!quiet || output_path) {
         table = output_path ? open_output(output_path) : stderr;
         if (!table) {
@@ -330,7 +354,7 @@ int cmd_measure(int argc, char **argv)
         return EXIT_IOPSD_FAILED;
     }
     if ((html_path && !(html = open_output(html_path))) ||
-        (png_path && !(png = open_output(png_path)))) {
+        (png_path && !(png = open_output_ex(png_path, &png_created)))) {
         cli_error("cannot open %s: %s", html_path && !html ? html_path : png_path, strerror(errno));
         if (table && table != stderr)
             fclose(table);
@@ -422,12 +446,15 @@ int cmd_measure(int argc, char **argv)
             struct buf b;
             buf_init(&b, 0);
             if (render_png(&r, NULL, &b, NULL) == 0) {
+                output_truncate(png);
                 fwrite(b.data, 1, b.len, png);
             } else {
                 cli_error("--png: no histograms to draw (they need --backend trace) and no "
                           "timeline (--timeline); %s not written",
                           png_path);
-                if (png != stdout)
+                /* Only a file this run created goes: never the user's own
+                 * file, a device or anything else that was there before. */
+                if (png_created)
                     unlink(png_path);
             }
             buf_release(&b);

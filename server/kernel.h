@@ -104,6 +104,7 @@ struct kernel {
     struct kiops iops;
     struct khist *hist;
     size_t nhist, histcap;
+    size_t hist_bytes; /* the codes' bytes, NUL included (bounded: kernel_core.c) */
     struct kqueued *queue, **queue_tail; /* shell requests waiting for the cell */
     size_t nqueue, queue_bytes;
     size_t refused;    /* requests refused since the queue was last empty (logged once) */

@@ -120,12 +120,36 @@ static void reply_error(struct kernel *k, enum kchan ch, const struct jmsg *req,
 
 /* ---- history ---- */
 
+/* The in-memory history is bounded: past either limit the oldest tenth of
+ * the entries goes at once (a session of 10,000 cells, or of a few huge ones,
+ * must not grow the kernel without end). */
+#define HIST_MAX_ENTRIES 10000
+#define HIST_MAX_BYTES   (16u << 20)
+
+static void hist_drop_oldest(struct kernel *k, size_t n)
+{
+    if (n > k->nhist)
+        n = k->nhist;
+    for (size_t i = 0; i < n; i++) {
+        k->hist_bytes -= strlen(k->hist[i].code) + 1;
+        free(k->hist[i].code);
+    }
+    memmove(k->hist, k->hist + n, (k->nhist - n) * sizeof *k->hist);
+    k->nhist -= n;
+}
+
 static void hist_add(struct kernel *k, int line, const char *code)
 {
+    size_t len = strlen(code) + 1;
+    if (len > HIST_MAX_BYTES)
+        return; /* a cell larger than the whole history is not kept */
+    while (k->nhist && (k->nhist >= HIST_MAX_ENTRIES || k->hist_bytes + len > HIST_MAX_BYTES))
+        hist_drop_oldest(k, k->nhist / 10 ? k->nhist / 10 : 1);
     k->hist = xgrow(k->hist, &k->histcap, k->nhist + 1, sizeof *k->hist);
     k->hist[k->nhist].line = line;
     k->hist[k->nhist].code = xstrdup(code);
     k->nhist++;
+    k->hist_bytes += len;
 }
 
 static json_t *hist_entry(const struct khist *h, bool output)
@@ -935,6 +959,7 @@ void kcore_release(struct kernel *k)
     free(k->hist);
     k->hist = NULL;
     k->nhist = k->histcap = 0;
+    k->hist_bytes = 0;
     jmsg_release(&k->cell.req);
     cell_parts_release(&k->cell);
     kiops_release(k);

@@ -25,6 +25,8 @@ iopsd_unit_test(test_trace_attach SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_tr
                 LIBS iopsd_measure)
 iopsd_fuzz_target(trace_fdinfo ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_trace_fdinfo.c
                   ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/trace_fdinfo iopsd_measure)
+iopsd_fuzz_target(trace_cmsg ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_trace_cmsg.c
+                  ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/trace_cmsg iopsd_measure)
 
 # Integration: exact counts through `iopsd measure --backend trace --json`.
 # IOPSD_TEST_SCALE (default 1) scales the flat-memory test's syscall count

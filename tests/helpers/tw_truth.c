@@ -36,6 +36,36 @@
  *                                until EOF, close:
  *                                "opens=2 w=N wb=BYTES r=R rb=BYTES closes=2"
  *                                ("unsupported=1" without IA-32 emulation)
+ *   tw_truth fdtable A B C D N   descriptor tables of threads: a pthread
+ *                                unshares its table (unshare(CLONE_FILES)),
+ *                                closes the fd of A (opened by the main
+ *                                thread) in its copy and opens B on the same
+ *                                number; main writes N x 4 KiB to that
+ *                                number (A), then the thread does (B) and
+ *                                closes it. A thread cloned without
+ *                                CLONE_FILES opens C; main then opens D on
+ *                                the same number; each writes N x 4 KiB to
+ *                                it; the thread exits with C open (closed by
+ *                                the kernel with its table), main closes D:
+ *                                "a=OPS ab=BYTES b=.. bb=.. c=.. cb=.. d=..
+ *                                db=.. same1=1 same2=1 cfd=FD pid=PID"
+ *   tw_truth fdexec A B N        a pthread unshares its table and opens B;
+ *                                then main opens A, on the same number in
+ *                                its table; the thread
+ *                                execs `tw_truth fdwrite FD N` (de_thread
+ *                                ends main; the thread's table is the
+ *                                process's): N x 4 KiB go to B, and A and B
+ *                                are both left open ("fd=FD", then fdwrite's)
+ *   tw_truth fdwrite FD N        N writes of 4 KiB to FD, which it leaves
+ *                                open: "w=N wb=BYTES"
+ *   tw_truth scmrights FILE N recvmsg|recvmmsg
+ *                                the parent opens FILE and passes it over a
+ *                                socketpair (SCM_RIGHTS, 1 byte of data) to
+ *                                its child, closes its own copy and waits;
+ *                                the child receives it with the call named,
+ *                                writes N x 4 KiB to it and exits without
+ *                                closing it: "rfd=FD pid=PID w=N wb=BYTES"
+ *                                (the child's line), then "sent=1"
  *   tw_truth true                does nothing (the target of eintrexec)
  *
  * Exit status 0 on success, 100 on an unexpected failure. */
@@ -46,7 +76,9 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stddef.h>
@@ -55,9 +87,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void die(const char *what)
@@ -346,6 +380,248 @@ static int do_seccomp(const char *path)
     return 0;
 }
 
+/* ---- fdtable ---- */
+
+static int ft_step;
+static long ft_n;
+static int ft_fd_a, ft_fd_b, ft_fd_c;
+static long ft_w[4], ft_wb[4]; /* A, B, C, D */
+static const char *ft_path_b, *ft_path_c;
+
+static void ft_wait(int step)
+{
+    while (__atomic_load_n(&ft_step, __ATOMIC_SEQ_CST) < step)
+        sched_yield();
+}
+
+static void ft_set(int step)
+{
+    __atomic_store_n(&ft_step, step, __ATOMIC_SEQ_CST);
+}
+
+/* n writes of 4 KiB to fd, tallied in slot i. */
+static void ft_write(int fd, int i)
+{
+    static char blk[4][4096];
+    for (long k = 0; k < ft_n; k++) {
+        ssize_t r = write(fd, blk[i], sizeof(blk[i]));
+        if (r != (ssize_t)sizeof(blk[i]))
+            _exit(100);
+        ft_w[i]++;
+        ft_wb[i] += r;
+    }
+}
+
+static void *ft_unsharer(void *arg)
+{
+    (void)arg;
+    if (unshare(CLONE_FILES))
+        die("unshare");
+    if (close(ft_fd_a)) /* in this thread's table only */
+        die("close");
+    ft_fd_b = open(ft_path_b, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (ft_fd_b < 0)
+        die("open B");
+    ft_set(1);
+    ft_wait(2);
+    ft_write(ft_fd_b, 1);
+    if (close(ft_fd_b))
+        die("close B");
+    return NULL;
+}
+
+/* A thread of a clone(2) without CLONE_FILES (no TLS of its own: it makes
+ * raw calls only, and the main thread waits meanwhile). */
+static int ft_cloned(void *arg)
+{
+    (void)arg;
+    ft_fd_c = (int)syscall(SYS_openat, AT_FDCWD, ft_path_c, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (ft_fd_c < 0)
+        _exit(100);
+    ft_set(3);
+    ft_wait(4);
+    ft_write(ft_fd_c, 2);
+    return 0; /* exit(2) of this thread: C is closed with its table */
+}
+
+static int do_fdtable(const char *a, const char *b, const char *c, const char *d, long n)
+{
+    ft_n = n;
+    ft_path_b = b;
+    ft_path_c = c;
+    ft_fd_a = open(a, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (ft_fd_a < 0)
+        die("open A");
+    pthread_t th;
+    if (pthread_create(&th, NULL, ft_unsharer, NULL))
+        die("pthread_create");
+    ft_wait(1);
+    ft_write(ft_fd_a, 0); /* the same number: A in this table */
+    ft_set(2);
+    if (pthread_join(th, NULL))
+        die("pthread_join");
+    int same1 = ft_fd_b == ft_fd_a;
+    if (close(ft_fd_a))
+        die("close A");
+
+    static char stack[1 << 16] __attribute__((aligned(16)));
+    static pid_t ctid;
+    int flags = CLONE_VM | CLONE_FS | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+                CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
+    if (clone(ft_cloned, stack + sizeof(stack), flags, NULL, &ctid, NULL, &ctid) < 0)
+        die("clone");
+    ft_wait(3);
+    int fd_d = open(d, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_d < 0)
+        die("open D");
+    ft_write(fd_d, 3);
+    ft_set(4);
+    for (pid_t v; (v = __atomic_load_n(&ctid, __ATOMIC_SEQ_CST)) != 0;)
+        syscall(SYS_futex, &ctid, FUTEX_WAIT, v, NULL, NULL, 0);
+    int same2 = fd_d == ft_fd_c;
+    if (close(fd_d))
+        die("close D");
+    say("a=%ld ab=%ld b=%ld bb=%ld c=%ld cb=%ld d=%ld db=%ld same1=%d same2=%d cfd=%d pid=%d",
+        ft_w[0], ft_wb[0], ft_w[1], ft_wb[1], ft_w[2], ft_wb[2], ft_w[3], ft_wb[3], same1, same2,
+        ft_fd_c, (int)getpid());
+    return 0;
+}
+
+static const char *fx_self, *fx_a, *fx_b, *fx_n;
+
+static void *fx_thread(void *arg)
+{
+    (void)arg;
+    if (unshare(CLONE_FILES))
+        die("unshare");
+    int fd = open(fx_b, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        die("open B");
+    ft_fd_b = fd;
+    ft_set(1);
+    ft_wait(2); /* main opened A: the last open of that number */
+    if (fd != ft_fd_a)
+        die("open A: not the number of B");
+    char num[16];
+    snprintf(num, sizeof(num), "%d", fd);
+    say("fd=%d", fd);
+    char *args[] = {(char *)fx_self, "fdwrite", num, (char *)fx_n, NULL};
+    execv("/proc/self/exe", args);
+    die("execv");
+    return NULL;
+}
+
+static int do_fdexec(const char *self, const char *a, const char *b, const char *n)
+{
+    fx_self = self;
+    fx_a = a;
+    fx_b = b;
+    fx_n = n;
+    pthread_t th;
+    if (pthread_create(&th, NULL, fx_thread, NULL))
+        die("pthread_create");
+    ft_wait(1);
+    ft_fd_a = open(a, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (ft_fd_a < 0)
+        die("open A");
+    ft_set(2);
+    for (;;)
+        pause(); /* ended by the thread's exec */
+    return 100;
+}
+
+static int do_fdwrite(int fd, long n)
+{
+    static char blk[4096];
+    long w = 0, wb = 0;
+    for (long i = 0; i < n; i++) {
+        ssize_t k = write(fd, blk, sizeof(blk));
+        if (k != (ssize_t)sizeof(blk))
+            die("write");
+        w++;
+        wb += k;
+    }
+    say("w=%ld wb=%ld", w, wb);
+    return 0;
+}
+
+/* ---- scmrights ---- */
+
+static int do_scmrights(const char *path, long n, const char *how)
+{
+    bool mmsg = !strcmp(how, "recvmmsg");
+    if (!mmsg && strcmp(how, "recvmsg"))
+        die("scmrights: recvmsg or recvmmsg");
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+        die("socketpair");
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        close(sv[0]);
+        char byte;
+        struct iovec iov = {&byte, 1};
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } u;
+        struct mmsghdr mm;
+        memset(&mm, 0, sizeof(mm));
+        mm.msg_hdr.msg_iov = &iov;
+        mm.msg_hdr.msg_iovlen = 1;
+        mm.msg_hdr.msg_control = u.buf;
+        mm.msg_hdr.msg_controllen = sizeof(u.buf);
+        ssize_t r = mmsg ? recvmmsg(sv[1], &mm, 1, 0, NULL) : recvmsg(sv[1], &mm.msg_hdr, 0);
+        if (r != 1)
+            die("recv");
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mm.msg_hdr);
+        if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+            c->cmsg_len != CMSG_LEN(sizeof(int)))
+            die("no SCM_RIGHTS");
+        int fd;
+        memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+        static char blk[4096];
+        long w = 0, wb = 0;
+        for (long i = 0; i < n; i++) {
+            ssize_t k = write(fd, blk, sizeof(blk));
+            if (k != (ssize_t)sizeof(blk))
+                die("write");
+            w++;
+            wb += k;
+        }
+        say("rfd=%d pid=%d w=%ld wb=%ld", fd, (int)getpid(), w, wb);
+        _exit(0); /* fd left open */
+    }
+    close(sv[1]);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        die(path);
+    char byte = 'x';
+    struct iovec iov = {&byte, 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof(u));
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+    if (sendmsg(sv[0], &m, 0) != 1)
+        die("sendmsg");
+    close(fd);
+    close(sv[0]);
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+        die("child");
+    say("sent=1");
+    return 0;
+}
+
 #if defined(__x86_64__)
 /* A system call through the i386 entry; pointers must be below 4 GiB. */
 static long int80(long nr, long a, long b, long c)
@@ -457,6 +733,14 @@ int main(int argc, char **argv)
         return do_exitflight();
     if (!strcmp(m, "seccomp") && argc == 3)
         return do_seccomp(argv[2]);
+    if (!strcmp(m, "fdtable") && argc == 7)
+        return do_fdtable(argv[2], argv[3], argv[4], argv[5], atol(argv[6]));
+    if (!strcmp(m, "fdexec") && argc == 5)
+        return do_fdexec(argv[0], argv[2], argv[3], argv[4]);
+    if (!strcmp(m, "fdwrite") && argc == 4)
+        return do_fdwrite(atoi(argv[2]), atol(argv[3]));
+    if (!strcmp(m, "scmrights") && argc == 5)
+        return do_scmrights(argv[2], atol(argv[3]), argv[4]);
     if (!strcmp(m, "int80") && argc == 4)
         return do_int80(argv[2], atol(argv[3]));
     if (!strcmp(m, "true") && argc == 2)

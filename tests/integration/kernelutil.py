@@ -8,6 +8,14 @@ import jupyter_client
 from jupyter_client.manager import KernelManager
 
 KERNEL = "iops-bash"
+
+# A wrapped IPython's history database of its own for each test process (see
+# test_wrap_conformance.py): sessions of other tests never show in it.
+if "IOPSD_KEEP_IPYTHONDIR" not in os.environ:
+    import atexit
+    import shutil
+    os.environ["IPYTHONDIR"] = tempfile.mkdtemp(prefix="iopsd-ipython-")
+    atexit.register(shutil.rmtree, os.environ["IPYTHONDIR"], True)
 SANITIZED = os.environ.get("IOPSD_SANITIZED", "0") not in ("", "0", "OFF", "FALSE")
 
 

@@ -163,13 +163,33 @@ class Exact(unittest.TestCase):
             self.assertIn(k, rep["io"])
 
     def test_descriptor_peak(self):
-        """A command that opens 3 files and holds them: peak and end are 6."""
+        """A command that opens 3 files and holds them: peak 6. bash execs the
+        last command, sleep, which closes its stdout and stderr at exit
+        (coreutils' close_stdout): the count as it calls exit_group is 4
+        (+1), as the tracer says too. Without CAP_SYS_ADMIN proc cannot look
+        at exit_group and its end is the last sample, taken while sleeping."""
         script = "exec 3>/dev/null 4>/dev/null 5>/dev/null; sleep 0.3"
         rep, p = measure("bash", "-c", script, opts=("--interval", "0.01"))
         self.assertEqual(p.returncode, 0)
         self.assertEqual(rep["fds"]["start"], 3)
         self.assertEqual(rep["fds"]["peak"], 6)
-        self.assertEqual(rep["fds"]["delta"], 3)
+        self.assertEqual(rep["fds"]["end_at_exit"], os.geteuid() == 0)
+        self.assertEqual(rep["fds"]["delta"], 1 if rep["fds"]["end_at_exit"] else 3)
+        tr, p = measure("bash", "-c", script, backend="trace")
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual((tr["fds"]["start"], tr["fds"]["end"]), (3, 4))
+
+    def test_descriptor_end_after_close(self):
+        """A program that closes its file just before exiting: end = start,
+        read as it calls exit_group (no sample can be late or early)."""
+        if os.geteuid() != 0:
+            self.skipTest("the exit_group look needs CAP_SYS_ADMIN")
+        for i in range(5):
+            rep, p = measure(IOWORK, "write", self.f, "4096", "256")
+            self.assertEqual(p.returncode, 0)
+            self.assertTrue(rep["fds"]["end_at_exit"])
+            self.assertEqual(rep["fds"]["end"], rep["fds"]["start"])
+            self.assertEqual(rep["io"]["write_ops"], 256)
 
     def test_cpu_time(self):
         rep, p = measure("sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
@@ -180,6 +200,54 @@ class Exact(unittest.TestCase):
 
 
 class Statuses(unittest.TestCase):
+    def test_png_with_nothing_to_draw_keeps_what_was_there(self):
+        """--png with the proc backend has nothing to draw: a file this run
+        created is removed, but a file or device that existed is left alone
+        (it used to be unlinked: `--png /dev/full` deleted the device)."""
+        with tempfile.TemporaryDirectory() as d:
+            mine = os.path.join(d, "mine.png")
+            with open(mine, "w") as f:
+                f.write("keep me")
+            new = os.path.join(d, "new.png")
+            for path in (mine, new, "/dev/null"):
+                p = subprocess.run([IOPSD, "measure", "-q", "-b", "proc", "--png", path, "--",
+                                    IOWORK, "exit", "0"], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertIn(f"{path} not written", p.stderr)
+            with open(mine) as f:
+                self.assertEqual(f.read(), "keep me")
+            self.assertFalse(os.path.exists(new))
+            self.assertTrue(os.path.exists("/dev/null"))
+            # and a PNG that is drawn replaces the old content entirely
+            p = subprocess.run([IOPSD, "measure", "-q", "-b", "trace", "--png", mine, "--",
+                                IOWORK, "write", os.path.join(d, "w"), "4096", "16"],
+                               capture_output=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(mine, "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+    def test_disk_full_outputs(self):
+        """An output that cannot be written (disk full: /dev/full says ENOSPC
+        on every write) is one line on stderr and status 125 — after the
+        command ran, whose own status wins when it failed too."""
+        for opt in ("--json", "--html", "-o"):
+            with self.subTest(opt=opt):
+                p = subprocess.run([IOPSD, "measure", "-q", opt, "/dev/full", "--", IOWORK, "exit",
+                                    "0"], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 125, p.stderr)
+                self.assertEqual(p.stderr, "iopsd: writing /dev/full: No space left on device\n")
+                p = subprocess.run([IOPSD, "measure", "-q", opt, "/dev/full", "--", IOWORK, "exit",
+                                    "3"], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 3, p.stderr)
+                self.assertEqual(p.stderr, "iopsd: writing /dev/full: No space left on device\n")
+        with tempfile.TemporaryDirectory() as d:  # a PNG that is drawn, on a full disk
+            p = subprocess.run([IOPSD, "measure", "-q", "-b", "trace", "--png", "/dev/full", "--",
+                                IOWORK, "write", os.path.join(d, "w"), "4096", "16"],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 125, p.stderr)
+            self.assertEqual(p.stderr, "iopsd: writing /dev/full: No space left on device\n")
+        self.assertTrue(os.path.exists("/dev/full"))
+
     def test_exit_codes(self):
         for code in (0, 3, 255):
             rep, p = measure(IOWORK, "exit", str(code))

@@ -125,6 +125,66 @@ class Truth(TraceBase):
         self.assertEqual(r["meta_ops"]["close"], 2)
         self.assertEqual(r["fds"]["leaked"], [])
 
+    def test_thread_descriptor_tables(self):
+        # a thread that unshares its table reuses the number of A for B; a
+        # thread cloned without CLONE_FILES has C where main has D
+        a, b, c, d = (self.path(x) for x in "abcd")
+        r, t, _ = self.run_truth("fdtable", a, b, c, d, "8")
+        self.assertEqual(t, {"a": 8, "ab": 32768, "b": 8, "bb": 32768, "c": 8, "cb": 32768,
+                             "d": 8, "db": 32768, "same1": 1, "same2": 1, "cfd": t["cfd"],
+                             "pid": t["pid"]})
+        for p in (a, b, c, d):
+            f = row(r, p)
+            self.assertEqual((f["opens"], f["write_ops"], f["write_bytes"], f["read_ops"]),
+                             (1, 8, 32768, 0), p)
+        self.assertEqual(r["by_kind"]["file"]["write_ops"], 32)
+        self.assertEqual(r["by_kind"]["file"]["write_bytes"], 4 * 32768)
+        self.assertEqual(r["meta_ops"]["open"], 4)
+        # A closed in the unsharer's copy, then B there; A and D by main; C
+        # went with the cloned thread's table: a leak of the process
+        self.assertEqual(r["meta_ops"]["close"], 4)
+        self.assertEqual([(x["fd"], x["path"], x["pid"]) for x in r["fds"]["leaked"]],
+                         [(t["cfd"], c, t["pid"])])
+        self.assertEqual(r["processes"], 1)
+
+    def test_exec_from_a_thread_with_its_own_table(self):
+        # after the exec the process's table is the exec'ing thread's: the
+        # descriptor number is B there (A was the last opened, in main's)
+        a, b = self.path("a"), self.path("b")
+        r, t, _ = self.run_truth("fdexec", a, b, "6")
+        self.assertEqual(t, {"fd": t["fd"], "w": 6, "wb": 24576})
+        self.assertEqual((row(r, b)["opens"], row(r, b)["write_ops"], row(r, b)["write_bytes"]),
+                         (1, 6, 24576))
+        self.assertEqual((row(r, a)["opens"], row(r, a)["write_ops"]), (1, 0))
+        self.assertEqual(os.path.getsize(b), 24576)
+        # A went with main's table at the exec, B at the exit: both left open
+        self.assertEqual(sorted((x["fd"], x["path"]) for x in r["fds"]["leaked"]),
+                         [(t["fd"], a), (t["fd"], b)])
+        self.assertEqual(r["processes"], 1)
+
+    def test_scm_rights_descriptor(self):
+        # the child writes 10 x 4 KiB to a descriptor it received over a
+        # socketpair and exits with it open: the file's writes, and a leak of
+        # the child's
+        for how in ("recvmsg", "recvmmsg"):
+            with self.subTest(how=how):
+                p = self.path("scm-" + how)
+                r, t, _ = self.run_truth("scmrights", p, "10", how)
+                self.assertEqual({k: t[k] for k in ("w", "wb", "sent")},
+                                 {"w": 10, "wb": 40960, "sent": 1})
+                f = row(r, p)
+                self.assertEqual((f["opens"], f["write_ops"], f["write_bytes"], f["read_ops"]),
+                                 (1, 10, 40960, 0))
+                self.assertEqual(os.path.getsize(p), 40960)
+                self.assertEqual([(x["pid"], x["fd"], x["path"], x["kind"])
+                                  for x in r["fds"]["leaked"]],
+                                 [(t["pid"], t["rfd"], p, "file")])
+                # the one byte sent with it, and received
+                sock = r["by_kind"]["socket"]
+                self.assertEqual((sock["read_ops"], sock["read_bytes"], sock["write_ops"],
+                                  sock["write_bytes"]), (1, 1, 1, 1))
+                self.assertEqual(r["processes"], 2)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -6,9 +6,20 @@ upstream, history is tested for tail and search only (ipykernel answers a
 range request with session 0, see the protocol notes §5.5).
 Needs JUPYTER_PATH pointing at a data dir holding kernels/iops-python3
 (ctest sets it to the build tree)."""
+import atexit
+import os
+import shutil
+import tempfile
 import unittest
 
-import jupyter_kernel_test
+# IPython keeps history in $IPYTHONDIR/profile_default/history.sqlite, shared
+# by every session of the user: a search with unique=True sees other
+# sessions' cells (another test running at the same time, an earlier run).
+# This module's kernels get a history of their own.
+os.environ["IPYTHONDIR"] = tempfile.mkdtemp(prefix="iopsd-ipython-")
+atexit.register(shutil.rmtree, os.environ["IPYTHONDIR"], True)
+
+import jupyter_kernel_test  # noqa: E402
 
 
 class PythonSamples:

@@ -290,6 +290,49 @@ static void test_execute_ok_and_error(void)
     free(k);
 }
 
+/* The history keeps at most 10,000 cells and 16 MiB of code: the oldest tenth
+ * goes when full, the numbering goes on. */
+static void test_history_bounded(void)
+{
+    struct kernel *k = new_kernel();
+    struct jmsg req;
+    for (int i = 1; i <= 10001; i++) {
+        char code[32];
+        snprintf(code, sizeof code, "echo %d", i);
+        make_request(&req, "execute_request", exec_content(code, false, false));
+        kcore_dispatch(k, KCHAN_SHELL, &req);
+        jmsg_release(&req);
+        bash_event(k, ENGINE_EV_DONE, NULL, 0);
+        reset();
+    }
+    CHECK_INT((long)k->nhist, 9001); /* 1,000 dropped to make room for the 10,001st */
+    CHECK_STR(k->hist[0].code, "echo 1001");
+    CHECK_INT(k->hist[9000].line, 10001);
+    /* eight cells of 2 MiB (NUL included): exactly the 16 MiB, once every
+     * small one has gone, oldest first */
+    size_t big = 2u << 20;
+    char *code = malloc(big);
+    memset(code, '#', big - 1);
+    code[big - 1] = 0;
+    for (int i = 0; i < 8; i++) {
+        make_request(&req, "execute_request", exec_content(code, false, false));
+        kcore_dispatch(k, KCHAN_SHELL, &req);
+        jmsg_release(&req);
+        bash_event(k, ENGINE_EV_DONE, NULL, 0);
+        reset();
+    }
+    CHECK(k->hist_bytes <= (16u << 20));
+    size_t bigs = 0;
+    for (size_t i = 0; i < k->nhist; i++)
+        bigs += strlen(k->hist[i].code) == big - 1;
+    CHECK_INT((long)bigs, 8);
+    CHECK_INT((long)k->nhist, 8);
+    CHECK_INT(k->hist[k->nhist - 1].line, 10009);
+    free(code);
+    kcore_release(k);
+    free(k);
+}
+
 static void test_stop_on_error(void)
 {
     struct kernel *k = new_kernel();
@@ -563,6 +606,7 @@ int main(void)
     test_kernel_info();
     test_execute_ok_and_error();
     test_stop_on_error();
+    test_history_bounded();
     test_stdin_and_interrupt();
     test_other_requests();
     test_magic_cells();

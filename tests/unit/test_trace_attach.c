@@ -320,6 +320,71 @@ static void test_shell(void)
     rmdir(dir);
 }
 
+/* Attached mode follows threads' own descriptor tables too: a shell runs
+ * `tw_truth fdtable` (an unsharing thread, a thread cloned without
+ * CLONE_FILES; see tests/helpers/tw_truth.c) during a window. */
+static void test_thread_tables(void)
+{
+    char dir[] = "/tmp/iopsd-attach-XXXXXX", err[256] = "", cmd[8192], line[64], f[4][300];
+    CHECK(mkdtemp(dir) != NULL);
+    for (int i = 0; i < 4; i++)
+        snprintf(f[i], sizeof(f[i]), "%s/%c", dir, 'a' + i);
+    int in[2], out[2];
+    CHECK(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0);
+    pid_t sh = fork();
+    if (sh == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        execl("/bin/sh", "sh", "-s", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    FILE *from = fdopen(out[0], "r");
+    CHECK(write(in[1], "echo ready\n", 11) == 11);
+    CHECK(fgets(line, sizeof(line), from) != NULL);
+    struct meas_opts o;
+    meas_opts_init(&o);
+    struct meas_window *w = NULL;
+    int rc = meas_trace.window_begin(sh, &o, &w, err, sizeof(err));
+    CHECK_INT(rc, 0);
+    if (rc == 0) {
+        snprintf(cmd, sizeof(cmd),
+                 "%s/tests/helpers/tw_truth fdtable %s %s %s %s 8 >/dev/null && echo done\n",
+                 tap_binary_dir(), f[0], f[1], f[2], f[3]);
+        CHECK(write(in[1], cmd, strlen(cmd)) == (ssize_t)strlen(cmd));
+        CHECK(fgets(line, sizeof(line), from) != NULL);
+        CHECK_STR(line, "done\n");
+        struct report r;
+        report_init(&r);
+        CHECK_INT(meas_trace.window_end(w, &r, err, sizeof(err)), 0);
+        for (int i = 0; i < 4; i++) {
+            const struct file_row *row = find_row(&r, f[i]);
+            CHECK(row != NULL);
+            if (row) {
+                CHECK_U64(row->opens, 1);
+                CHECK_U64(row->write_ops, 8);
+                CHECK_U64(row->write_bytes, 32768);
+            }
+        }
+        CHECK_U64(r.by_kind[FDK_FILE].write_ops, 32);
+        /* C went with the cloned thread's table */
+        CHECK_U64(r.fds.nleaked, 1);
+        if (r.fds.nleaked == 1)
+            CHECK_STR(r.fds.leaked[0].path, f[2]);
+        report_release(&r);
+        check_untouched(sh);
+    }
+    close(in[1]);
+    int st = 0;
+    CHECK_INT(waitpid(sh, &st, 0), sh);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    fclose(from);
+    for (int i = 0; i < 4; i++)
+        unlink(f[i]);
+    rmdir(dir);
+}
+
 /* A host that ignores SIGCHLD (its children are reaped automatically) does
  * not lose the window's doorbell: window_end returns. */
 static void test_host_ignores_sigchld(void)
@@ -390,6 +455,7 @@ int main(void)
     test_window(0);
     test_window(8);
     test_fork_and_exit();
+    test_thread_tables();
     test_shell();
     test_host_ignores_sigchld();
     test_refused();

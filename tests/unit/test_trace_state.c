@@ -248,6 +248,69 @@ static void test_parsers(void)
     CHECK_INT(tstate_kind_from_link("/tmp", S_IFDIR), FDK_FILE);
 }
 
+/* Appends one cmsghdr (64-bit: u64 len; compat: u32 len) with nfds ints. */
+static size_t put_cmsg(unsigned char *b, size_t off, bool compat, int level, int type,
+                       const int *fds, size_t nfds)
+{
+    size_t hdr = compat ? 12 : 16, align = compat ? 4 : 8, len = hdr + nfds * sizeof(int);
+    if (compat) {
+        uint32_t l = (uint32_t)len;
+        memcpy(b + off, &l, 4);
+    } else {
+        uint64_t l = len;
+        memcpy(b + off, &l, 8);
+    }
+    memcpy(b + off + hdr - 8, &level, 4);
+    memcpy(b + off + hdr - 4, &type, 4);
+    memcpy(b + off + hdr, fds, nfds * sizeof(int));
+    return off + ((len + align - 1) & ~(align - 1));
+}
+
+static void test_scm_rights(void)
+{
+    unsigned char b[TSTATE_MAX_CMSG + 8];
+    int fds[TSTATE_MAX_SCM_FDS], three[] = {5, 6, 7}, one[] = {9}, cred[] = {1, 2, 3};
+    for (int compat = 0; compat <= 1; compat++) {
+        memset(b, 0, sizeof(b));
+        /* SCM_CREDENTIALS (type 2) first, then SCM_RIGHTS with 3, then 1 */
+        size_t n = put_cmsg(b, 0, compat, 1, 2, cred, 3);
+        n = put_cmsg(b, n, compat, 1, 1, three, 3);
+        size_t before_last = n;
+        n = put_cmsg(b, n, compat, 1, 1, one, 1);
+        CHECK_INT(tstate_parse_scm_rights(b, n, compat, fds, TSTATE_MAX_SCM_FDS), 4);
+        CHECK_INT(fds[0], 5);
+        CHECK_INT(fds[2], 7);
+        CHECK_INT(fds[3], 9);
+        /* the cap on descriptors */
+        CHECK_INT(tstate_parse_scm_rights(b, n, compat, fds, 2), 2);
+        /* cut inside the last message's header: the first three only */
+        CHECK_INT(tstate_parse_scm_rights(b, before_last + 4, compat, fds, TSTATE_MAX_SCM_FDS), 3);
+        /* a length beyond the buffer: only the descriptors that are there */
+        CHECK_INT(tstate_parse_scm_rights(b, before_last + (compat ? 12 : 16) + 2, compat, fds,
+                                          TSTATE_MAX_SCM_FDS),
+                  3);
+        /* another level (not SOL_SOCKET) */
+        n = put_cmsg(b, 0, compat, 41, 1, three, 3);
+        CHECK_INT(tstate_parse_scm_rights(b, n, compat, fds, TSTATE_MAX_SCM_FDS), 0);
+        /* a length shorter than the header stops the walk */
+        n = put_cmsg(b, 0, compat, 1, 1, three, 3);
+        memset(b, 0, 4);
+        CHECK_INT(tstate_parse_scm_rights(b, n, compat, fds, TSTATE_MAX_SCM_FDS), 0);
+        CHECK_INT(tstate_parse_scm_rights(b, 0, compat, fds, TSTATE_MAX_SCM_FDS), 0);
+        CHECK_INT(tstate_parse_scm_rights(b, sizeof(b), compat, fds, TSTATE_MAX_SCM_FDS), -EBADMSG);
+    }
+    /* a huge 64-bit length: no overflow, the descriptors in the buffer */
+    memset(b, 0, sizeof(b));
+    size_t n = put_cmsg(b, 0, false, 1, 1, three, 3);
+    uint64_t huge = ~0ull;
+    memcpy(b, &huge, 8);
+    CHECK_INT(tstate_parse_scm_rights(b, 16 + 12, false, fds, TSTATE_MAX_SCM_FDS), 3);
+    CHECK_INT(fds[2], 7);
+    /* the 64-bit layout read as compat is another message: never past the end */
+    n = put_cmsg(b, 0, false, 1, 1, three, 3);
+    CHECK(tstate_parse_scm_rights(b, n, true, fds, TSTATE_MAX_SCM_FDS) >= 0);
+}
+
 int main(void)
 {
     test_table();
@@ -255,5 +318,6 @@ int main(void)
     test_rows_and_data();
     test_fdtables();
     test_parsers();
+    test_scm_rights();
     return tap_done("test_trace_state");
 }
