@@ -56,7 +56,9 @@ class WrapNotebooks(unittest.TestCase):
     def setUpClass(cls):
         cls.out = tempfile.mkdtemp(prefix="iopsd-wrap-nb-")
         paths = sorted(glob.glob(os.path.join(NOTEBOOKS, "python-*.ipynb")))
-        env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1")
+        # IPython's history database of its own (not the user's)
+        env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1",
+                   IPYTHONDIR=os.path.join(cls.out, "ipython"))
         r = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute",
                             "--ExecutePreprocessor.timeout=120", "--output-dir", cls.out]
                            + paths, capture_output=True, text=True, timeout=280, env=env)
@@ -65,6 +67,8 @@ class WrapNotebooks(unittest.TestCase):
         cls.nbs = {}
         for p in paths:
             name = os.path.basename(p)
+            if not name.startswith("python-"):
+                continue
             done = os.path.join(cls.out, name)
             if os.path.exists(done):
                 cls.nbs[name] = nbformat.read(done, 4)
