@@ -309,6 +309,25 @@ class WrapMagic(unittest.TestCase):
         self.assertEqual((row["write_ops"], row["write_bytes"]), (1, 10))
         self.assertEqual(self.next_count(), count + 1)
 
+    def test_line_magic_interrupted_before_the_line(self):
+        p = os.path.join(self.tmp, "interrupted.bin")
+        code = ("import time; time.sleep(30)\n"
+                f"%iops --backend trace open({p!r}, 'wb').write(b'x')\nprint('after')")
+        count = self.next_count() + 1
+        msg_id = self.kc.execute(code)
+        time.sleep(1.0)
+        self.km.interrupt_kernel()
+        rep = ku.shell_reply(self.kc, msg_id, timeout=30)
+        msgs = ku.iopub_until_idle(self.kc, msg_id, timeout=30)
+        self.assertEqual(rep["content"]["status"], "error")
+        self.assertEqual(rep["content"]["ename"], "KeyboardInterrupt")
+        self.assertEqual(rep["content"]["execution_count"], count)
+        self.check_one_cell(code, rep, msgs)
+        self.assertIsNone(report_of(msgs))
+        self.assertEqual(ku.stdout_of(msgs), "")
+        self.assertFalse(os.path.exists(p))
+        self.assertEqual(self.next_count(), count + 1)
+
     def test_line_magic_indented_is_usage_error(self):
         rep, msgs = self.run_cell("for i in range(2):\n    %iops print(i)\n")
         self.assertEqual(rep["content"]["status"], "error")
