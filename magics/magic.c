@@ -64,6 +64,29 @@ void magic_release(struct magic *m)
     magic_init(m);
 }
 
+bool magic_blank(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+            return false;
+    return true;
+}
+
+void magic_parts(const struct magic *m, const char *cell, struct magic_parts *p)
+{
+    memset(p, 0, sizeof *p);
+    if (!magic_blank(m->before))
+        p->code[p->n++] = m->before;
+    p->measured = p->n;
+    p->code[p->n++] = m->measured;
+    if (!magic_blank(m->after))
+        p->code[p->n++] = m->after;
+    /* before is the cell up to the magic line: what follows it is the line */
+    size_t at = strlen(m->before);
+    p->indented =
+        m->kind != MAGIC_CELL && at < strlen(cell) && (cell[at] == ' ' || cell[at] == '\t');
+}
+
 /* Splits a magic line's argument text into words: blanks separate, '...' and
  * "..." quote, a backslash escapes the next character. Words are written into
  * `store` (same size as the text + 1). Returns the count or -EINVAL. */

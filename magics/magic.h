@@ -65,6 +65,24 @@ void magic_release(struct magic *m);
  * whole cell is in m->measured), or -EINVAL with a one-line reason in err. */
 int magic_parse(const char *cell, struct magic *m, char *err, size_t errlen);
 
+/* How a kernel runs a cell with a magic: as parts, one after another, in
+ * this order: the code before the magic line, the measured code (for a
+ * control line, an empty slot where the control runs), the code after.
+ * Blank parts are left out; the measured slot never is. The strings are
+ * the magic's (valid while it is). */
+struct magic_parts {
+    const char *code[3];
+    int n;
+    int measured; /* index of the measured (or control) slot */
+    /* The magic is a `%iops` line indented under other code (a block's
+     * body in Python): splitting there cuts the block. */
+    bool indented;
+};
+void magic_parts(const struct magic *m, const char *cell, struct magic_parts *p);
+
+/* Only blanks (spaces, tabs, newlines)? */
+bool magic_blank(const char *s);
+
 /* The usage text shown by --help and after a usage error. */
 const char *magic_usage(void);
 

@@ -8,7 +8,7 @@ build_pkgs=(build-essential cmake pkg-config libzmq3-dev libjansson-dev libpng-d
             libsqlite3-dev)
 test_pkgs=(clang clang-format python3 python3-jupyter-client python3-jupyter-kernel-test
            python3-ipykernel jupyter-nbconvert python3-nbclient jupyter-console strace valgrind
-           libsqlite3-dev sqlite3)
+           libsqlite3-dev sqlite3 xpython)
 pkgs=("${build_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
 

@@ -24,6 +24,7 @@
 #include "protocol/jraw.h"
 #include "util/clock.h"
 #include "util/xalloc.h"
+#include "version.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -93,12 +94,23 @@ struct shifted {
 };
 #define SHIFTED_MAX 64
 
-/* The `%%iops` cell in flight (at most one). */
+/* The `%%iops` cell in flight (at most one). A cell with a `%iops` line
+ * among other lines runs as parts (magic_parts: before, the line, after),
+ * one request each, in order; the parts before the last go silent (no
+ * execute_input, no execution count, no execute_result), the last one with
+ * the frontend's own flags; an error in any part ends the cell. */
 struct mcell {
     bool active, started;
     struct magic magic;
+    struct magic_parts parts; /* strings into magic */
+    int part;                 /* the part running */
+    bool announced;           /* several parts: the relay published execute_input */
+    int count;                /* ... with this execution_count */
+    bool store_history;       /* the frontend's flag (the last part keeps it) */
+    bool interrupt_pending;   /* an interrupt came while a part ran: no further part */
+    bool measured_ran;        /* the measured part was sent */
     struct magic_run *run;
-    struct rmsg req; /* the execute_request as received (waiting to start) */
+    struct rmsg req; /* the execute_request as received (each part is a copy) */
     char msg_id[128];
     struct jblob header;
     struct jblob *idents;
@@ -125,6 +137,7 @@ struct engine_relay {
     char session[37]; /* the relay's own messages; found back in parent headers */
     unsigned long counter;
     bool ready, got_info, got_iopub, exited;
+    bool tcp_retried; /* started again on tcp after dying on ipc */
     uint64_t start_ns, next_nudge_ns;
     bool interrupt_held;
     struct held *held, **held_tail; /* waiting for the start or behind a magic cell */
@@ -137,6 +150,8 @@ struct engine_relay {
     struct mcell cell;
     struct shifted *shifted; /* complete requests whose magic line was stripped */
     size_t nshifted;
+    char last_own_id[96]; /* msg_id of the relay's last own message */
+    char bump_id[96];     /* an own execute_request in flight (counter catch-up); "" */
 };
 
 static struct engine_relay *er(struct engine *e)
@@ -254,6 +269,7 @@ static char *own_header(struct engine_relay *r, const char *msg_type)
     json_t *h = jmsg_header_new(msg_type, r->session, "iopsd");
     char id[96];
     snprintf(id, sizeof id, "%s_%d_%lu", r->session, (int)getpid(), ++r->counter);
+    snprintf(r->last_own_id, sizeof r->last_own_id, "%s", id);
     json_object_set_new(h, "msg_id", json_string(id));
     char *t = json_dumps(h, JSON_COMPACT);
     json_decref(h);
@@ -395,7 +411,7 @@ static void untrack(struct engine_relay *r, const char *parent_id)
 
 static bool wrapped_idle(const struct engine_relay *r)
 {
-    return r->ready && r->nout == 0 && r->busy <= 0;
+    return r->ready && r->nout == 0 && r->busy <= 0 && !r->bump_id[0];
 }
 
 /* ---- interrupts ---- */
@@ -403,6 +419,8 @@ static bool wrapped_idle(const struct engine_relay *r)
 static int relay_interrupt(struct engine *e)
 {
     struct engine_relay *r = er(e);
+    if (r->cell.active && r->cell.started)
+        r->cell.interrupt_pending = true; /* between two parts, nothing else sees it */
     if (!r->ready) {
         r->interrupt_held = true;
         return 0;
@@ -544,8 +562,10 @@ static bool magic_request(struct engine_relay *r, struct rmsg *m, const struct j
     c->code = xstrdup(code);
     json_t *silent = json_object_get(content, "silent");
     json_t *soe = json_object_get(content, "stop_on_error");
+    json_t *store = json_object_get(content, "store_history");
     c->silent = json_is_true(silent);
     c->stop_on_error = !json_is_false(soe);
+    c->store_history = json_is_boolean(store) ? json_is_true(store) : !c->silent;
     json_decref(content);
     json_t *h = jraw_peek(raw, JRAW_HEADER);
     snprintf(c->msg_id, sizeof c->msg_id, "%s",
@@ -558,14 +578,6 @@ static bool magic_request(struct engine_relay *r, struct rmsg *m, const struct j
     c->req = *m; /* moved: started when the wrapped kernel is idle */
     m->parts = NULL;
     m->n = 0;
-    return true;
-}
-
-static bool blank(const char *s)
-{
-    for (; *s; s++)
-        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
-            return false;
     return true;
 }
 
@@ -582,61 +594,114 @@ static void mcell_fail(struct engine_relay *r, const char *ename, const char *ms
     mcell_release(c);
 }
 
+/* The request for part k: a copy of the frontend's frames, its content's
+ * code replaced (and, for a part before the last, silent), re-signed. The
+ * header is the frontend's, so every output carries the cell as parent.
+ * Returns 0, or -1 when the content cannot be rewritten exactly. */
+static int part_request(struct engine_relay *r, int k, struct rmsg *out)
+{
+    struct mcell *c = &r->cell;
+    struct jframe *f = rmsg_view(&c->req);
+    struct jraw raw;
+    char err[128];
+    char *content = NULL;
+    if (jraw_split_capped(&raw, f, c->req.n, UP_FRAME_MAX, UP_MESSAGE_MAX, err, sizeof err) == 0) {
+        const struct jframe *cf = &jraw_parts(&raw)[JRAW_CONTENT];
+        json_t *cj = json_loadb(cf->data, cf->len, 0, NULL);
+        if (json_is_object(cj)) {
+            json_object_set_new(cj, "code", json_string(c->parts.code[k]));
+            if (k + 1 < c->parts.n) {
+                json_object_set_new(cj, "silent", json_true());
+                json_object_set_new(cj, "store_history", json_false());
+            }
+            content = json_dumps(cj, JSON_COMPACT);
+        }
+        json_decref(cj);
+    }
+    if (!content) {
+        free(f);
+        return -1;
+    }
+    struct jframe parts[4] = {
+        f[raw.nidents + 2], f[raw.nidents + 3], f[raw.nidents + 4], {content, strlen(content)}};
+    char hex[JSIGN_HEX_LEN + 1];
+    jsign_sign(&r->usign, parts, 4, hex);
+    rmsg_from_frames(out, f, c->req.n);
+    free(f);
+    set_frame(&out->parts[raw.nidents + 5], content, strlen(content));
+    set_frame(&out->parts[raw.nidents + 1], hex, strlen(hex));
+    free(content);
+    return 0;
+}
+
+/* Sends the current part (measured: the window opens right before). */
+static void mcell_send_part(struct engine_relay *r)
+{
+    struct mcell *c = &r->cell;
+    struct rmsg m;
+    if (part_request(r, c->part, &m)) {
+        mcell_fail(r, "UsageError", "%iops: cannot rewrite this execute_request's content");
+        return;
+    }
+    if (c->part == c->parts.measured) {
+        /* ipykernel runs the user's code on its main thread; its other
+         * threads (ZeroMQ I/O, iopub, heartbeat, control, the history
+         * writer) only move messages: they are left out, new threads and
+         * processes are not */
+        struct magic_plumbing p = {.root = r->child.pid, .root_only_tid = r->child.pid};
+        char err[400];
+        if (magic_run_begin(c->run, &p, err, sizeof err))
+            fprintf(stderr, "iopsd kernel: %s\n",
+                    err); /* the cell runs, unmeasured; said in the report */
+        c->measured_ran = true;
+    }
+    /* tracked as outstanding: a death of the kernel answers it */
+    struct jframe *g = rmsg_view(&m);
+    struct jraw raw;
+    char err[128];
+    if (jraw_split_capped(&raw, g, m.n, UP_FRAME_MAX, UP_MESSAGE_MAX, err, sizeof err) == 0)
+        track(r, &raw, "execute_request");
+    free(g);
+    forward_up(r, RCH_SHELL, &m);
+}
+
 /* The wrapped kernel is idle: the magic cell goes, measured. */
 static void mcell_start(struct engine_relay *r)
 {
     struct mcell *c = &r->cell;
     char err[400];
-    if (!blank(c->magic.before) || !blank(c->magic.after)) {
+    if (c->magic.kind == MAGIC_CONTROL) {
         mcell_fail(r, "UsageError",
-                   "%iops STATEMENT among other lines is not supported by the wrap kernel yet: "
-                   "put the statement in a cell of its own, or use %%iops for the cell");
+                   "%iops auto|start|pause|resume|status|stop|history: not supported by the wrap "
+                   "kernel yet (use %%iops on a cell, or %iops STATEMENT)");
+        return;
+    }
+    magic_parts(&c->magic, c->code, &c->parts);
+    if (c->parts.indented) {
+        mcell_fail(r, "UsageError",
+                   "%iops: the line is indented (inside a block): the wrap kernel runs the "
+                   "lines before it, the line and the lines after as separate requests, which "
+                   "would cut the block; put %iops on a line of its own at the top level, or "
+                   "use %%iops for the whole cell");
         return;
     }
     if (magic_run_new(&c->magic, &c->run, err, sizeof err)) {
         mcell_fail(r, "UsageError", err);
         return;
     }
-    struct jframe *f = rmsg_view(&c->req);
-    struct jraw raw;
-    char *content = NULL;
-    if (jraw_split_capped(&raw, f, c->req.n, UP_FRAME_MAX, UP_MESSAGE_MAX, err, sizeof err) == 0)
-        content = with_code(&jraw_parts(&raw)[JRAW_CONTENT], c->magic.measured);
-    if (!content) {
-        free(f);
-        mcell_fail(r, "UsageError", "%%iops: cannot rewrite this execute_request's content");
-        return;
-    }
-    /* The same frames, content and signature replaced. */
-    size_t ci = raw.nidents + 5;
-    struct jframe parts[4] = {
-        f[raw.nidents + 2], f[raw.nidents + 3], f[raw.nidents + 4], {content, strlen(content)}};
-    char hex[JSIGN_HEX_LEN + 1];
-    jsign_sign(&r->usign, parts, 4, hex);
-    free(f);
-    set_frame(&c->req.parts[ci], content, strlen(content));
-    set_frame(&c->req.parts[raw.nidents + 1], hex, strlen(hex));
-    free(content);
-
-    /* ipykernel runs the user's code on its main thread; its other threads
-     * (ZeroMQ I/O, iopub, heartbeat, control, the history writer) only move
-     * messages: they are left out, new threads and processes are not */
-    struct magic_plumbing p = {.root = r->child.pid, .root_only_tid = r->child.pid};
-    if (magic_run_begin(c->run, &p, err, sizeof err))
-        fprintf(stderr, "iopsd kernel: %s\n",
-                err); /* the cell runs, unmeasured; said in the report */
     c->started = true;
-    /* tracked as outstanding: a death of the kernel answers it */
-    struct jframe *g = rmsg_view(&c->req);
-    if (jraw_split_capped(&raw, g, c->req.n, UP_FRAME_MAX, UP_MESSAGE_MAX, err, sizeof err) == 0)
-        track(r, &raw, "execute_request");
-    free(g);
-    forward_up(r, RCH_SHELL, &c->req);
+    if (c->parts.n > 1 && !c->silent) {
+        /* One execute_input for the cell, as written, right after the first
+         * part's busy: the parts before the last are silent, the last one's
+         * is dropped. The count is the one the last part will get (the last
+         * reply's + 1, as ipykernel counts). */
+        c->announced = true;
+        c->count = r->last_count + 1;
+    }
+    c->part = 0;
+    mcell_send_part(r);
 }
 
-/* A failed cell with stop_on_error: the execute_requests that waited behind
- * it are answered with an error instead of running (as the native kernel
- * and ipykernel do: "run all" stops there); other requests go on. */
 static void abort_held(struct engine_relay *r)
 {
     for (struct held **p = &r->held; *p;) {
@@ -673,8 +738,8 @@ static void abort_held(struct engine_relay *r)
         r->held_tail = &(*r->held_tail)->next;
 }
 
-/* Reply and idle both came (or the idle is late): the report, then them. */
-static void mcell_finish(struct engine_relay *r)
+/* The measured part is over (reply and idle in): the report goes out. */
+static void mcell_report(struct engine_relay *r)
 {
     struct mcell *c = &r->cell;
     if (magic_run_measuring(c->run)) {
@@ -695,12 +760,91 @@ static void mcell_finish(struct engine_relay *r)
             magic_run_progress_shown(c->run) ? "update_display_data" : "display_data", &c->header,
             json_pack("{s:o, s:o, s:{s:s}}", "data", data, "metadata", meta ? meta : json_object(),
                       "transient", "display_id", magic_run_display_id(c->run)));
-    else
+    else {
+        json_decref(data);
         json_decref(meta);
-    if (c->reply.n)
+    }
+}
+
+/* The failing part's reply, its execution_count made the cell's (a silent
+ * part's is the previous cell's). Rewritten in place; unchanged when its
+ * content does not parse. */
+static void reply_count(struct rmsg *m, int count)
+{
+    struct jframe *f = rmsg_view(m);
+    struct jraw raw;
+    char err[128];
+    if (jraw_split_capped(&raw, f, m->n, UP_FRAME_MAX, UP_MESSAGE_MAX, err, sizeof err) == 0) {
+        const struct jframe *cf = &jraw_parts(&raw)[JRAW_CONTENT];
+        json_t *cj = json_loadb(cf->data, cf->len, 0, NULL);
+        if (json_is_object(cj)) {
+            json_object_set_new(cj, "execution_count", json_integer(count));
+            char *t = json_dumps(cj, JSON_COMPACT);
+            set_frame(&m->parts[raw.nidents + 5], t, strlen(t));
+            free(t);
+        }
+        json_decref(cj);
+    }
+    free(f);
+}
+
+/* A part's reply and idle both came (or the idle is late): the report if it
+ * was the measured part; then the next part, or the cell's end: its reply
+ * and idle go out. */
+static void mcell_part_done(struct engine_relay *r)
+{
+    struct mcell *c = &r->cell;
+    bool last = c->part + 1 >= c->parts.n;
+    if (c->part == c->parts.measured)
+        mcell_report(r);
+    bool stopped = !last && !c->exit_status && c->interrupt_pending;
+    if (!last && !c->exit_status && !stopped) {
+        rmsg_close(&c->reply);
+        rmsg_close(&c->idle);
+        c->part++;
+        mcell_send_part(r);
+        return;
+    }
+    if ((c->exit_status || stopped) && !c->measured_ran && !c->silent) {
+        static const char why[] =
+            "[iopsd: %iops: nothing was measured: the cell stopped before the %iops line]\n";
+        send_own(r, RCH_IOPUB, NULL, 0, "stream", &c->header,
+                 json_pack("{s:s, s:s}", "name", "stderr", "text", why));
+    }
+    if (stopped) {
+        /* Interrupted between two parts: the rest does not run. */
+        static const char why[] = "interrupted between the parts of the cell: the rest did not run";
+        c->exit_status = 1;
+        c->interrupted = true;
+        if (!c->silent)
+            send_own(r, RCH_IOPUB, NULL, 0, "error", &c->header,
+                     json_pack("{s:s, s:s, s:[s]}", "ename", "KeyboardInterrupt", "evalue", why,
+                               "traceback", why));
+        send_own(r, RCH_SHELL, c->idents, c->nidents, "execute_reply", &c->header,
+                 json_pack("{s:s, s:i, s:s, s:s, s:[s], s:{}, s:[]}", "status", "error",
+                           "execution_count", c->announced ? c->count : r->last_count, "ename",
+                           "KeyboardInterrupt", "evalue", why, "traceback", why, "user_expressions",
+                           "payload"));
+        rmsg_close(&c->reply);
+    } else if (c->reply.n) {
+        if (c->announced && !last)
+            reply_count(&c->reply, c->count);
         emit(r, RCH_SHELL, &c->reply);
+    }
     if (c->idle.n)
         emit(r, RCH_IOPUB, &c->idle);
+    if (c->announced && !last) {
+        /* The last part, which would have taken the execution count, did
+         * not run: an own request with the cell's flags takes it, so the
+         * next cell does not show the same number. A comment: it runs
+         * nothing, and is what the history keeps for this count. */
+        send_up(r, RCH_SHELL, "execute_request",
+                json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}", "code",
+                          "# %iops: this cell stopped before its last part", "silent", 0,
+                          "store_history", c->store_history, "user_expressions", "allow_stdin", 0,
+                          "stop_on_error", 0));
+        snprintf(r->bump_id, sizeof r->bump_id, "%s", r->last_own_id);
+    }
     bool abort_queued = c->exit_status && c->stop_on_error && !c->interrupted;
     mcell_release(c);
     if (abort_queued)
@@ -725,18 +869,18 @@ static void mcell_tick(struct engine_relay *r)
     }
     if (c->reply.n &&
         (c->idle.n || clock_mono_ns() - c->reply_at_ns > (uint64_t)IDLE_WAIT_MS * 1000000u))
-        mcell_finish(r);
+        mcell_part_done(r);
 }
 
 /* A message from the wrapped kernel whose parent is the magic cell. Returns
- * true when it was taken (held or rewritten and sent). */
+ * true when it was taken (held, dropped, or rewritten and sent). */
 static bool mcell_upstream(struct engine_relay *r, enum rch ch, struct rmsg *m,
                            const struct jraw *raw, const char *type)
 {
     struct mcell *c = &r->cell;
     if (ch == RCH_SHELL && !strcmp(type, "execute_reply")) {
-        /* The code is over: the window ends here, before anything else. */
-        if (magic_run_measuring(c->run)) {
+        /* The part is over: the window ends here, before anything else. */
+        if (c->part == c->parts.measured && magic_run_measuring(c->run)) {
             char err[320];
             if (magic_run_end(c->run, NULL, err, sizeof err))
                 fprintf(stderr, "iopsd kernel: %s\n", err);
@@ -744,9 +888,17 @@ static bool mcell_upstream(struct engine_relay *r, enum rch ch, struct rmsg *m,
         json_t *rc = jraw_peek(raw, JRAW_CONTENT);
         const char *st = json_string_value(json_object_get(rc, "status"));
         const char *en = json_string_value(json_object_get(rc, "ename"));
+        json_t *n = json_object_get(rc, "execution_count");
+        if (c->announced && c->part + 1 == c->parts.n && json_is_number(n) &&
+            (int)json_number_value(n) != c->count)
+            fprintf(stderr,
+                    "iopsd kernel: the cell was announced as execution %d, the wrapped "
+                    "kernel counted it %d\n",
+                    c->count, (int)json_number_value(n));
         c->exit_status = st && !strcmp(st, "ok") ? 0 : 1;
         c->interrupted = en && !strcmp(en, "KeyboardInterrupt");
         json_decref(rc);
+        rmsg_close(&c->reply);
         c->reply = *m;
         m->parts = NULL;
         m->n = 0;
@@ -757,11 +909,24 @@ static bool mcell_upstream(struct engine_relay *r, enum rch ch, struct rmsg *m,
         json_t *sc = jraw_peek(raw, JRAW_CONTENT);
         const char *state = json_string_value(json_object_get(sc, "execution_state"));
         bool idle = state && !strcmp(state, "idle");
+        bool busy = state && !strcmp(state, "busy");
         json_decref(sc);
         if (idle) {
+            rmsg_close(&c->idle);
             c->idle = *m;
             m->parts = NULL;
             m->n = 0;
+            return true;
+        }
+        if (busy && c->part > 0) { /* one busy for the cell: the first part's */
+            rmsg_close(m);
+            return true;
+        }
+        if (busy && c->announced) {
+            emit(r, ch, m);
+            rmsg_close(m);
+            send_own(r, RCH_IOPUB, NULL, 0, "execute_input", &c->header,
+                     json_pack("{s:s, s:i}", "code", c->code, "execution_count", c->count));
             return true;
         }
         return false;
@@ -778,6 +943,10 @@ static bool mcell_upstream(struct engine_relay *r, enum rch ch, struct rmsg *m,
         return false;
     }
     if (ch == RCH_IOPUB && !strcmp(type, "execute_input")) {
+        if (c->parts.n > 1) { /* the relay's went first */
+            rmsg_close(m);
+            return true;
+        }
         /* Shows the cell as the user wrote it. */
         char *content = with_code(&jraw_parts(raw)[JRAW_CONTENT], c->code);
         if (!content)
@@ -790,7 +959,6 @@ static bool mcell_upstream(struct engine_relay *r, enum rch ch, struct rmsg *m,
     }
     return false;
 }
-
 /* ---- completion and inspection inside a magic cell ---- */
 
 static long codepoints(const char *s, size_t n)
@@ -961,6 +1129,9 @@ static bool relay_in(struct engine *e, int chan, const struct jframe *frames, si
     }
     if (ch == RCH_CONTROL && !strcmp(type, "shutdown_request"))
         r->shutdown_sent = true;
+    if (ch == RCH_CONTROL && !strcmp(type, "interrupt_request") && r->cell.active &&
+        r->cell.started)
+        r->cell.interrupt_pending = true; /* message mode: relayed, and no further part */
     if (r->exited) {
         fprintf(stderr, "iopsd kernel: the wrapped kernel is gone: dropped %s\n", type);
         return true;
@@ -990,6 +1161,29 @@ static bool relay_in(struct engine *e, int chan, const struct jframe *frames, si
 }
 
 /* ---- from the wrapped kernel ---- */
+
+/* A kernel_info_reply for the frontend: the wrapped kernel's, plus
+ * "iopsd_version" and a line of the banner (language_info, implementation
+ * and the rest untouched). Unchanged when its content does not parse. */
+static void kernel_info_add(struct rmsg *m, const struct jraw *raw)
+{
+    const struct jframe *cf = &jraw_parts(raw)[JRAW_CONTENT];
+    json_t *c = json_loadb(cf->data, cf->len, 0, NULL);
+    if (!json_is_object(c)) {
+        json_decref(c);
+        return;
+    }
+    json_object_set_new(c, "iopsd_version", json_string(IOPSD_VERSION));
+    const char *banner = json_string_value(json_object_get(c, "banner"));
+    char line[160];
+    snprintf(line, sizeof line, "%siopsd %s: %%%%iops measures a cell's I/O (%%%%iops --help)\n",
+             banner && banner[0] && banner[strlen(banner) - 1] != '\n' ? "\n" : "", IOPSD_VERSION);
+    json_object_set_new(c, "banner", json_pack("s++", banner ? banner : "", line, ""));
+    char *t = json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+    set_frame(&m->parts[raw->nidents + 5], t, strlen(t));
+    free(t);
+}
 
 /* The wrapped kernel died: every request it left unanswered gets an error
  * (on iopub for a cell, then its reply) and its idle, so no cell waits. */
@@ -1045,6 +1239,15 @@ static void pump(struct engine_relay *r, enum rch ch)
         if (answers_own(r, &raw)) {
             if (ch == RCH_SHELL && !strcmp(type, "kernel_info_reply"))
                 r->got_info = true;
+            if (r->bump_id[0] && ch == RCH_IOPUB && !strcmp(type, "status")) {
+                char own[128] = "";
+                json_t *sc = jraw_peek(&raw, JRAW_CONTENT);
+                const char *st = json_string_value(json_object_get(sc, "execution_state"));
+                jraw_parent_id(&raw, own, sizeof own);
+                if (st && !strcmp(st, "idle") && !strcmp(own, r->bump_id))
+                    r->bump_id[0] = '\0'; /* the catch-up request is done */
+                json_decref(sc);
+            }
             free(f);
             rmsg_close(&m);
             continue;
@@ -1054,6 +1257,8 @@ static void pump(struct engine_relay *r, enum rch ch)
             untrack(r, parent);
             if (r->shifted && !strcmp(type, "complete_reply"))
                 unshift_reply(r, &m, &raw, parent);
+            if (!strcmp(type, "kernel_info_reply"))
+                kernel_info_add(&m, &raw);
             if (!strcmp(type, "execute_reply")) {
                 json_t *c = jraw_peek(&raw, JRAW_CONTENT);
                 json_t *n = json_object_get(c, "execution_count");
@@ -1061,6 +1266,8 @@ static void pump(struct engine_relay *r, enum rch ch)
                     r->last_count = (int)json_number_value(n);
                 json_decref(c);
             }
+        } else if (ch == RCH_CONTROL && !strcmp(type, "kernel_info_reply")) {
+            kernel_info_add(&m, &raw);
         } else if (ch == RCH_IOPUB && !strcmp(type, "status")) {
             json_t *c = jraw_peek(&raw, JRAW_CONTENT);
             const char *st = json_string_value(json_object_get(c, "execution_state"));
@@ -1190,6 +1397,8 @@ static long relay_timeout_ms(struct engine *e)
     return t;
 }
 
+static bool retry_on_tcp(struct engine_relay *r);
+
 static int relay_handle(struct engine *e, const zmq_pollitem_t *items, int n)
 {
     struct engine_relay *r = er(e);
@@ -1230,7 +1439,8 @@ static int relay_handle(struct engine *e, const zmq_pollitem_t *items, int n)
         pump(r, RCH_IOPUB);
         pump(r, RCH_SHELL);
         pump(r, RCH_CONTROL);
-        child_gone(r);
+        if (!retry_on_tcp(r))
+            child_gone(r);
     }
     return 0;
 }
@@ -1326,6 +1536,79 @@ static void *connect_up(struct engine_relay *r, int type, enum jconn_channel ch,
     return s;
 }
 
+/* Starts the wrapped kernel for spec (moved) on a fresh private connection
+ * (ipc, or tcp) and connects the relay's sockets to it. */
+static int launch(struct engine_relay *r, struct jspec *spec, bool tcp, char *err, size_t errlen)
+{
+    if (relay_child_prepare(&r->child, spec, tcp, err, errlen) ||
+        jsign_init(&r->usign, r->child.conn.scheme, r->child.conn.key, r->child.conn.keylen, err,
+                   errlen) ||
+        relay_child_start(&r->child, err, errlen))
+        return -1;
+    r->pidfd = (int)syscall(SYS_pidfd_open, r->child.pid, 0);
+    r->start_ns = clock_mono_ns();
+    r->next_nudge_ns = 0;
+    char rid[64], cid[64];
+    snprintf(rid, sizeof rid, "iopsd-%d", (int)getpid());
+    snprintf(cid, sizeof cid, "iopsd-%d-control", (int)getpid());
+    static const int types[RCH_N] = {ZMQ_DEALER, ZMQ_DEALER, ZMQ_DEALER, ZMQ_SUB};
+    static const enum jconn_channel ports[RCH_N] = {JCONN_SHELL, JCONN_CONTROL, JCONN_STDIN,
+                                                    JCONN_IOPUB};
+    const char *rids[RCH_N] = {rid, cid, rid, NULL};
+    for (int i = 0; i < RCH_N; i++)
+        if (!(r->up[i] = connect_up(r, types[i], ports[i], rids[i], err, errlen)))
+            return -1;
+    return 0;
+}
+
+/* Some kernels take only tcp endpoints from a connection file (xeus-python
+ * builds "tcp://" + ip whatever the transport says, and aborts on ipc): a
+ * kernel that exits on ipc before it ever answered is started again, once,
+ * on 127.0.0.1 ports. Returns true when it was. */
+static bool retry_on_tcp(struct engine_relay *r)
+{
+    if (r->ready || r->got_info || r->shutdown_sent || r->tcp_retried ||
+        strcmp(r->child.conn.transport, "ipc"))
+        return false;
+    r->tcp_retried = true;
+    char how[128], err[320];
+    relay_child_describe(&r->child, how, sizeof how);
+    fprintf(stderr,
+            "iopsd kernel: the wrapped kernel '%s' %s before answering on ipc endpoints: "
+            "starting it again on tcp (127.0.0.1)\n",
+            r->child.spec.name, how);
+    for (int i = 0; i < RCH_N; i++)
+        if (r->up[i]) {
+            zmq_close(r->up[i]);
+            r->up[i] = NULL;
+        }
+    if (r->pidfd >= 0)
+        close(r->pidfd);
+    r->pidfd = -1;
+    relay_child_stop(&r->child, 0);
+    struct jspec spec = r->child.spec; /* moved out, kept for the new start */
+    jspec_init(&r->child.spec);
+    relay_child_release(&r->child);
+    jsign_release(&r->usign);
+    r->got_iopub = false;
+    if (launch(r, &spec, true, err, sizeof err)) {
+        fprintf(stderr, "iopsd kernel: %s\n", err);
+        jspec_release(&spec);
+        return false;
+    }
+    /* What waits for the start was signed with the old key. */
+    for (struct held *h = r->held; h; h = h->next) {
+        struct jframe *f = rmsg_view(&h->m);
+        struct jraw raw;
+        char hex[JSIGN_HEX_LEN + 1];
+        if (jraw_split(&raw, f, h->m.n, err, sizeof err) == 0 &&
+            jraw_resign(&raw, &r->usign, hex) == 0)
+            set_frame(&h->m.parts[raw.nidents + 1], hex, strlen(hex));
+        free(f);
+    }
+    return true;
+}
+
 struct engine *engine_relay_new(const char *name, engine_event_fn fn, void *ctx, char *err,
                                 size_t errlen)
 {
@@ -1340,24 +1623,10 @@ struct engine *engine_relay_new(const char *name, engine_event_fn fn, void *ctx,
     r->held_tail = &r->held;
     jmsg_uuid(r->session);
     jreplay_init(&r->ureplay, JREPLAY_DEFAULT_CAP);
-    if (relay_child_prepare(&r->child, &spec, err, errlen) ||
-        jsign_init(&r->usign, r->child.conn.scheme, r->child.conn.key, r->child.conn.keylen, err,
-                   errlen) ||
-        relay_child_start(&r->child, err, errlen))
-        goto fail;
-    r->pidfd = (int)syscall(SYS_pidfd_open, r->child.pid, 0);
-    r->start_ns = clock_mono_ns();
     r->zctx = zmq_ctx_new();
-    char rid[64], cid[64];
-    snprintf(rid, sizeof rid, "iopsd-%d", (int)getpid());
-    snprintf(cid, sizeof cid, "iopsd-%d-control", (int)getpid());
-    static const int types[RCH_N] = {ZMQ_DEALER, ZMQ_DEALER, ZMQ_DEALER, ZMQ_SUB};
-    static const enum jconn_channel ports[RCH_N] = {JCONN_SHELL, JCONN_CONTROL, JCONN_STDIN,
-                                                    JCONN_IOPUB};
-    const char *rids[RCH_N] = {rid, cid, rid, NULL};
-    for (int i = 0; i < RCH_N; i++)
-        if (!(r->up[i] = connect_up(r, types[i], ports[i], rids[i], err, errlen)))
-            goto fail;
+    const char *tr = getenv("IOPSD_WRAP_TRANSPORT");
+    if (launch(r, &spec, tr && !strcmp(tr, "tcp"), err, errlen))
+        goto fail;
     return &r->base;
 fail:
     relay_free(&r->base);

@@ -249,14 +249,6 @@ static int ensure_engine(struct kernel *k, struct kerror *e)
 
 /* ---- magic cells ---- */
 
-static bool blank(const char *s)
-{
-    for (; *s; s++)
-        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
-            return false;
-    return true;
-}
-
 static void cell_parts_release(struct kcell *cell)
 {
     for (int i = 0; i < cell->nparts; i++)
@@ -395,13 +387,14 @@ static int plan_cell(struct kernel *k, struct jmsg *req, const char *code, json_
         magic_release(&m);
         return 1;
     }
+    /* The parts, as every kernel splits a magic cell (magic_parts); bash
+     * runs them all, a failing line or not, as a shell would. */
+    struct magic_parts mp;
+    magic_parts(&m, code, &mp);
     if (m.kind == MAGIC_CONTROL) {
-        if (!blank(m.before))
-            cell->parts[cell->nparts++] = xstrdup(m.before);
-        cell->control_part = cell->nparts;
-        cell->parts[cell->nparts++] = xstrdup("");
-        if (!blank(m.after))
-            cell->parts[cell->nparts++] = xstrdup(m.after);
+        for (int i = 0; i < mp.n; i++)
+            cell->parts[cell->nparts++] = xstrdup(i == mp.measured ? "" : mp.code[i]);
+        cell->control_part = mp.measured;
         cell->control = m; /* moved */
         return 0;
     }
@@ -426,13 +419,10 @@ static int plan_cell(struct kernel *k, struct jmsg *req, const char *code, json_
         magic_release(&m);
         return -ENOTSUP;
     }
-    if (!blank(m.before))
-        cell->parts[cell->nparts++] = xstrdup(m.before);
-    cell->measured_part = cell->nparts;
-    cell->parts[cell->nparts++] = xstrdup(m.measured);
+    for (int i = 0; i < mp.n; i++)
+        cell->parts[cell->nparts++] = xstrdup(mp.code[i]);
+    cell->measured_part = mp.measured;
     cell->measured_code = xstrdup(m.measured);
-    if (!blank(m.after))
-        cell->parts[cell->nparts++] = xstrdup(m.after);
     magic_release(&m);
     return 0;
 }

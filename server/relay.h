@@ -33,10 +33,11 @@ struct relay_child {
 };
 
 /* Writes the private connection file for `spec` (moved into c) with a fresh
- * random key: ipc endpoints in a new 0700 directory under the runtime dir,
- * or 127.0.0.1 ports when IOPSD_WRAP_TRANSPORT=tcp. Returns 0 or -errno with
- * a message. */
-int relay_child_prepare(struct relay_child *c, struct jspec *spec, char *err, size_t errlen);
+ * random key in a new 0700 directory under the runtime dir: ipc endpoints
+ * there, or 127.0.0.1 ports when `tcp`. Returns 0 or -errno with a
+ * message. */
+int relay_child_prepare(struct relay_child *c, struct jspec *spec, bool tcp, char *err,
+                        size_t errlen);
 /* Starts the kernel in its own session (process group), with the spec's env
  * (${VAR} substituted), JPY_PARENT_PID and PR_SET_PDEATHSIG; stdin is
  * /dev/null, stdout and stderr are iopsd's. The environment is built before

@@ -56,7 +56,8 @@ static int free_port(void)
     return port;
 }
 
-int relay_child_prepare(struct relay_child *c, struct jspec *spec, char *err, size_t errlen)
+int relay_child_prepare(struct relay_child *c, struct jspec *spec, bool tcp, char *err,
+                        size_t errlen)
 {
     memset(c, 0, sizeof *c);
     c->spec = *spec; /* moved */
@@ -77,7 +78,6 @@ int relay_child_prepare(struct relay_child *c, struct jspec *spec, char *err, si
     }
     snprintf(c->connfile, sizeof c->connfile, "%s/connection.json", c->dir);
 
-    bool tcp = getenv("IOPSD_WRAP_TRANSPORT") && !strcmp(getenv("IOPSD_WRAP_TRANSPORT"), "tcp");
     snprintf(c->conn.transport, sizeof c->conn.transport, "%s", tcp ? "tcp" : "ipc");
     if (tcp)
         snprintf(c->conn.ip, sizeof c->conn.ip, "127.0.0.1");

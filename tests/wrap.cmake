@@ -19,6 +19,15 @@ if(TARGET iopsd AND TARGET iopsd_protocol AND EXISTS /usr/share/jupyter/kernels/
     DEPENDS iopsd VERBATIM)
   add_custom_target(iops_python3_kernelspec ALL
     DEPENDS ${IOPSD_JUPYTER_DIR}/kernels/iops-python3/kernel.json)
+  # A second wrapped kernel: Debian's xeus-python (package xpython), when
+  # installed (scripts/deps.sh test lists it).
+  if(EXISTS /usr/share/jupyter/kernels/xpython/kernel.json)
+    add_custom_command(OUTPUT ${IOPSD_JUPYTER_DIR}/kernels/iops-xpython/kernel.json
+      COMMAND iopsd install --wrap xpython --data-dir ${IOPSD_JUPYTER_DIR}
+      DEPENDS iopsd VERBATIM)
+    add_custom_target(iops_xpython_kernelspec ALL
+      DEPENDS ${IOPSD_JUPYTER_DIR}/kernels/iops-xpython/kernel.json)
+  endif()
   if(IOPSD_SANITIZE)
     set(WRAP_SANITIZED 1)
   else()
@@ -33,6 +42,9 @@ if(TARGET iopsd AND TARGET iopsd_protocol AND EXISTS /usr/share/jupyter/kernels/
     "PYDEVD_DISABLE_FILE_VALIDATION=1"
     "PYTHONDONTWRITEBYTECODE=1")
   file(GLOB WRAP_PY_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_wrap*.py)
+  if(NOT EXISTS /usr/share/jupyter/kernels/xpython/kernel.json)
+    list(FILTER WRAP_PY_TESTS EXCLUDE REGEX "test_wrap_xpython")
+  endif()
   foreach(py ${WRAP_PY_TESTS})
     get_filename_component(mod ${py} NAME_WE)
     add_test(NAME ${mod} COMMAND /usr/bin/python3 -m unittest -v ${mod}

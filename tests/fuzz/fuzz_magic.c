@@ -1,5 +1,6 @@
 /* fuzz_magic: magic_parse on any text; whatever it accepts must split the
- * cell losslessly (before + measured + after within the cell). */
+ * cell losslessly (before + measured + after within the cell), and its parts
+ * (magic_parts) keep the measured slot and no other blank one. */
 #include "magics/magic.h"
 
 #include <stdint.h>
@@ -24,6 +25,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (m.kind == MAGIC_NONE && strcmp(m.measured, cell))
             abort();
+        /* the parts: the measured slot always there, none of them blank but it */
+        struct magic_parts p;
+        magic_parts(&m, cell, &p);
+        if (p.n < 1 || p.n > 3 || p.measured < 0 || p.measured >= p.n ||
+            p.code[p.measured] != m.measured)
+            abort();
+        for (int i = 0; i < p.n; i++)
+            if (i != p.measured && magic_blank(p.code[i]))
+                abort();
     } else if (!err[0]) {
         abort();
     }

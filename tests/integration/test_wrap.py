@@ -1,6 +1,7 @@
 """The wrap kernel (`iopsd kernel --wrap python3`, Debian's ipykernel behind
-iopsd) over jupyter_client: the private connection, stdin, interrupts, comms
-with binary buffers, numbers jansson would change, shutdown and restart with
+iopsd) over jupyter_client: the private connection, stdin (input() and
+getpass()), kernel_info (iopsd_version added) and debug requests against
+the direct kernel's, interrupts, comms with binary buffers, numbers jansson would change, shutdown and restart with
 no process left, the wrapped kernel killed mid-cell, and invalid or replayed
 frontend messages dropped. Needs JUPYTER_PATH holding kernels/iops-python3
 (ctest sets it to the build tree)."""
@@ -127,6 +128,90 @@ class WrapKernel(unittest.TestCase):
         rep = ku.shell_reply(kc, msg_id)
         self.assertEqual(rep["content"]["status"], "ok")
         self.assertEqual(ku.stdout_of(ku.iopub_until_idle(kc, msg_id)), "got iops \u00e9\n")
+
+    def test_getpass_round_trip(self):
+        km, kc, _, _ = self.start()
+        msg_id = kc.execute("import getpass\npw = getpass.getpass('secret? ')\nprint(len(pw), pw[::-1])",
+                            allow_stdin=True)
+        req = kc.get_stdin_msg(timeout=15)
+        self.assertEqual(req["msg_type"], "input_request")
+        self.assertEqual(req["content"], {"prompt": "secret? ", "password": True})
+        self.assertEqual(req["parent_header"]["msg_id"], msg_id)
+        kc.input("s3cr\u00e9t")
+        rep = ku.shell_reply(kc, msg_id)
+        self.assertEqual(rep["content"]["status"], "ok")
+        self.assertEqual(ku.stdout_of(ku.iopub_until_idle(kc, msg_id)), "6 t\u00e9rc3s\n")
+
+    @staticmethod
+    def kernel_info_and_debug(kc):
+        """kernel_info on shell and on control, then debug_requests on
+        control (initialize, debugInfo, attach) and the debug_events that
+        follow on iopub."""
+        out = {"shell": ku.shell_reply(kc, kc.kernel_info())["content"]}
+        msg = kc.session.msg("kernel_info_request")
+        kc.control_channel.send(msg)
+        rep = kc.get_control_msg(timeout=15)
+        assert rep["parent_header"]["msg_id"] == msg["header"]["msg_id"]
+        out["control"] = rep["content"]
+        init_args = {"clientID": "iopsd-test", "adapterID": "python", "pathFormat": "path",
+                     "linesStartAt1": True, "columnsStartAt1": True}
+        for cmd, args in (("initialize", init_args), ("debugInfo", {}), ("attach", {})):
+            msg = kc.session.msg("debug_request", {"type": "request", "seq": 1,
+                                                   "command": cmd, "arguments": args})
+            kc.control_channel.send(msg)
+            rep = kc.get_control_msg(timeout=15)
+            assert rep["msg_type"] == "debug_reply", rep["msg_type"]
+            assert rep["parent_header"]["msg_id"] == msg["header"]["msg_id"]
+            out[cmd] = rep["content"]
+        events = []
+        deadline = time.monotonic() + 15
+        while "thread" not in events and time.monotonic() < deadline:
+            try:
+                m = kc.get_iopub_msg(timeout=0.5)
+            except queue.Empty:
+                continue
+            if m["msg_type"] == "debug_event":
+                events.append(m["content"]["event"])
+        out["events"] = events
+        return out
+
+    def test_kernel_info_and_debug_against_direct(self):
+        # The same requests to Debian's ipykernel directly and through iopsd:
+        # kernel_info is the wrapped kernel's plus iopsd_version and a banner
+        # line; debug requests (ipykernel with debugpy) are relayed both ways.
+        km, kc, _, _ = self.start()
+        wrapped = self.kernel_info_and_debug(kc)
+        dkm, dkc, dlog = ku.start(kernel="python3")
+        try:
+            direct = self.kernel_info_and_debug(dkc)
+        finally:
+            ku.stop(dkm, dkc, dlog)
+        version = subprocess.run([IOPSD, "--version"], capture_output=True, text=True,
+                                 check=True).stdout.split()[1]
+        line = f"iopsd {version}: %%iops measures a cell's I/O (%%iops --help)\n"
+        for ch in ("shell", "control"):
+            w, d = wrapped[ch], direct[ch]
+            self.assertEqual(w["iopsd_version"], version)
+            self.assertEqual(set(w) - set(d), {"iopsd_version"})
+            self.assertTrue(d["banner"].endswith("\n"))
+            self.assertEqual(w["banner"], d["banner"] + line)
+            for key in d:
+                if key != "banner":
+                    self.assertEqual(w[key], d[key], key)
+            self.assertEqual(w["language_info"]["name"], "python")
+            self.assertEqual(w["implementation"], "ipython")
+        self.assertTrue(wrapped["initialize"]["success"])
+        self.assertEqual(wrapped["initialize"], direct["initialize"])
+        for key in ("debugInfo", "attach"):
+            self.assertTrue(wrapped[key]["success"], key)
+            self.assertEqual(sorted(wrapped[key]), sorted(direct[key]))
+        self.assertEqual(sorted(wrapped["debugInfo"]["body"]), sorted(direct["debugInfo"]["body"]))
+        self.assertTrue(wrapped["debugInfo"]["body"]["isStarted"])
+        self.assertIn("initialized", wrapped["events"])
+        self.assertEqual(wrapped["events"], direct["events"])
+        # still runs cells
+        rep, msgs = ku.run(kc, "print(6 * 7)")
+        self.assertEqual(ku.stdout_of(msgs), "42\n")
 
     def test_interrupt_sleep(self):
         km, kc, _, _ = self.start()

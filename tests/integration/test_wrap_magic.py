@@ -4,7 +4,8 @@ sees (report before execute_reply and idle, execute_input as written, only
 the wrapped kernel's busy/idle), exact numbers with the tracer for the
 measured file (2,560 unbuffered 4 KiB writes; their read-back, 2,561 reads
 with the EOF read), an empty cell at 0, a failing cell that still shows its
-report, a request queued before a measured cell not measured with it, and
+report, `%iops STATEMENT` on one line among others (the cell run as parts
+that look like one cell), a request queued before a measured cell not measured with it, and
 usage errors and --help answered by iopsd.
 
 Only the wrapped kernel's main thread (and what starts during the cell) is
@@ -19,6 +20,12 @@ import unittest
 import kernelutil as ku
 
 KERNEL = "iops-python3"
+
+
+def report_at(types):
+    """Index of the report: the last display (a live progress display comes
+    first when a cell runs over a second, e.g. on a loaded machine)."""
+    return max(i for i, t in enumerate(types) if t in ("display_data", "update_display_data"))
 
 
 def report_of(msgs):
@@ -125,7 +132,7 @@ class WrapMagic(unittest.TestCase):
         self.assertEqual(rep["content"]["status"], "error")
         self.assertEqual(rep["content"]["ename"], "ValueError")
         types = [m["msg_type"] for m in msgs]
-        self.assertLess(types.index("error"), types.index("display_data"))
+        self.assertLess(types.index("error"), report_at(types))
         r = report_of(msgs)
         self.assertEqual(r["exit_status"], 1)
         row = file_row(r, p)
@@ -209,6 +216,124 @@ class WrapMagic(unittest.TestCase):
         rep = ku.shell_reply(self.kc, msg_id)["content"]
         self.assertTrue(rep["found"])
         self.assertIn("zip", rep["data"]["text/plain"])
+
+    def check_one_cell(self, code, rep, msgs):
+        """What a cell run as parts shows the frontend: one busy first, one
+        execute_input (the cell as written, the reply's count), one idle."""
+        types = [m["msg_type"] for m in msgs]
+        self.assertEqual(types[0], "status")
+        self.assertEqual(msgs[0]["content"]["execution_state"], "busy")
+        self.assertEqual(types.count("status"), 2)
+        self.assertEqual(types.count("execute_input"), 1)
+        self.assertEqual(types[1], "execute_input")
+        self.assertEqual(msgs[1]["content"]["code"], code)
+        self.assertEqual(msgs[1]["content"]["execution_count"],
+                         rep["content"]["execution_count"])
+        return types
+
+    def next_count(self):
+        rep, _ = self.run_cell("pass")
+        return rep["content"]["execution_count"]
+
+    def test_line_magic_among_lines_exact(self):
+        # %iops on one line of a Python cell: the lines before, the line and
+        # the lines after run in order; only the line is measured.
+        p = os.path.join(self.tmp, "line.bin")
+        code = ("x = 1\n"
+                f"%iops --backend trace open({p!r},'wb',buffering=0).write(b'a'*4096)\n"
+                "print(x)")
+        count = self.next_count() + 1
+        rep, msgs = self.run_cell(code)
+        self.assertEqual(rep["content"]["status"], "ok")
+        self.assertEqual(rep["content"]["execution_count"], count)
+        types = self.check_one_cell(code, rep, msgs)
+        # the report right after the measured line, before the last part's output
+        self.assertLess(report_at(types), types.index("stream"))
+        self.assertEqual(ku.stdout_of(msgs), "1\n")
+        self.assertNotIn("execute_result", types)  # write()'s 4096 is not the last line
+        r = report_of(msgs)
+        self.assertEqual(r["backend"], "trace")
+        self.assertEqual(r["exit_status"], 0)
+        row = file_row(r, p)
+        self.assertEqual((row["opens"], row["write_ops"], row["write_bytes"]), (1, 1, 4096))
+        self.assertEqual((r["io"]["write_ops"], r["io"]["write_bytes"], r["io"]["read_ops"]),
+                         (1, 4096, 0))
+        self.assertEqual(self.next_count(), count + 1)
+
+    def test_line_magic_last_expression_shown(self):
+        code = ("x = 2\nprint('before')\n%iops --backend trace print('m')\nx + 1")
+        rep, msgs = self.run_cell(code)
+        self.assertEqual(rep["content"]["status"], "ok")
+        types = self.check_one_cell(code, rep, msgs)
+        self.assertEqual(ku.stdout_of(msgs), "before\nm\n")
+        results = [m["content"] for m in msgs if m["msg_type"] == "execute_result"]
+        self.assertEqual(len(results), 1)  # the last part's only
+        self.assertEqual(results[0]["data"]["text/plain"], "3")
+        self.assertEqual(results[0]["execution_count"], rep["content"]["execution_count"])
+        self.assertLess(report_at(types), types.index("execute_result"))
+        io = report_of(msgs)["io"]
+        self.assertEqual((io["write_ops"], io["read_ops"]), (0, 0))
+
+    def test_line_magic_error_before_stops_the_cell(self):
+        p = os.path.join(self.tmp, "never.bin")
+        code = ("print('a')\n1/0\n"
+                f"%iops --backend trace open({p!r}, 'wb').write(b'x')\nprint('after')")
+        count = self.next_count() + 1
+        rep, msgs = self.run_cell(code)
+        self.assertEqual(rep["content"]["status"], "error")
+        self.assertEqual(rep["content"]["ename"], "ZeroDivisionError")
+        self.assertEqual(rep["content"]["execution_count"], count)
+        self.check_one_cell(code, rep, msgs)
+        self.assertEqual(ku.stdout_of(msgs), "a\n")
+        self.assertIsNone(report_of(msgs))
+        self.assertIn("nothing was measured", ku.stdout_of(msgs, "stderr"))
+        self.assertFalse(os.path.exists(p))
+        # the cell took its execution count: the next one has the next number
+        self.assertEqual(self.next_count(), count + 1)
+
+    def test_line_magic_error_in_measured_line_reports(self):
+        p = os.path.join(self.tmp, "err.bin")
+        code = (f"%iops --backend trace open({p!r}, 'wb', buffering=0).write(b'e' * 10); 1/0\n"
+                "print('after')")
+        count = self.next_count() + 1
+        rep, msgs = self.run_cell(code)
+        self.assertEqual(rep["content"]["status"], "error")
+        self.assertEqual(rep["content"]["ename"], "ZeroDivisionError")
+        self.assertEqual(rep["content"]["execution_count"], count)
+        types = self.check_one_cell(code, rep, msgs)
+        self.assertLess(types.index("error"), report_at(types))
+        self.assertEqual(ku.stdout_of(msgs), "")
+        r = report_of(msgs)
+        self.assertEqual(r["exit_status"], 1)
+        row = file_row(r, p)
+        self.assertEqual((row["write_ops"], row["write_bytes"]), (1, 10))
+        self.assertEqual(self.next_count(), count + 1)
+
+    def test_line_magic_interrupted_before_the_line(self):
+        p = os.path.join(self.tmp, "interrupted.bin")
+        code = ("import time; time.sleep(30)\n"
+                f"%iops --backend trace open({p!r}, 'wb').write(b'x')\nprint('after')")
+        count = self.next_count() + 1
+        msg_id = self.kc.execute(code)
+        time.sleep(1.0)
+        self.km.interrupt_kernel()
+        rep = ku.shell_reply(self.kc, msg_id, timeout=30)
+        msgs = ku.iopub_until_idle(self.kc, msg_id, timeout=30)
+        self.assertEqual(rep["content"]["status"], "error")
+        self.assertEqual(rep["content"]["ename"], "KeyboardInterrupt")
+        self.assertEqual(rep["content"]["execution_count"], count)
+        self.check_one_cell(code, rep, msgs)
+        self.assertIsNone(report_of(msgs))
+        self.assertEqual(ku.stdout_of(msgs), "")
+        self.assertFalse(os.path.exists(p))
+        self.assertEqual(self.next_count(), count + 1)
+
+    def test_line_magic_indented_is_usage_error(self):
+        rep, msgs = self.run_cell("for i in range(2):\n    %iops print(i)\n")
+        self.assertEqual(rep["content"]["status"], "error")
+        self.assertEqual(rep["content"]["ename"], "UsageError")
+        self.assertIn("indented", rep["content"]["evalue"])
+        self.assertEqual(ku.stdout_of(msgs), "")
 
     def test_plain_cells_unchanged(self):
         rep, msgs = self.run_cell("print('%iops is just text here')")

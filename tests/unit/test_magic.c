@@ -90,6 +90,56 @@ static void test_line(void)
     magic_release(&m);
 }
 
+/* The parts every kernel runs a magic cell as (magic_parts). */
+static void test_parts(void)
+{
+    struct magic m;
+    struct magic_parts p;
+    char err[256];
+    magic_init(&m);
+    const char *cell = "x = 1\n%iops -b trace f.write(b'a')\nprint(x)";
+    CHECK_INT(parse(cell, &m, err), 0);
+    magic_parts(&m, cell, &p);
+    CHECK_INT(p.n, 3);
+    CHECK_INT(p.measured, 1);
+    CHECK_STR(p.code[0], "x = 1\n");
+    CHECK_STR(p.code[1], "f.write(b'a')");
+    CHECK_STR(p.code[2], "print(x)");
+    CHECK(!p.indented);
+
+    /* blank parts are left out; the measured one never is */
+    cell = "  \n%iops f()\n\n";
+    CHECK_INT(parse(cell, &m, err), 0);
+    magic_parts(&m, cell, &p);
+    CHECK_INT(p.n, 1);
+    CHECK_INT(p.measured, 0);
+    CHECK_STR(p.code[0], "f()");
+    cell = "%%iops\n";
+    CHECK_INT(parse(cell, &m, err), 0);
+    magic_parts(&m, cell, &p);
+    CHECK_INT(p.n, 1);
+    CHECK_STR(p.code[0], "");
+    CHECK(!p.indented);
+
+    /* a %iops line inside a block */
+    cell = "for i in range(2):\n    %iops print(i)\n";
+    CHECK_INT(parse(cell, &m, err), 0);
+    magic_parts(&m, cell, &p);
+    CHECK(p.indented);
+    CHECK_INT(p.n, 2);
+    CHECK_STR(p.code[0], "for i in range(2):\n");
+    cell = "a\n\t%iops auto on\nb";
+    CHECK_INT(parse(cell, &m, err), 0);
+    CHECK_INT(m.kind, MAGIC_CONTROL);
+    magic_parts(&m, cell, &p);
+    CHECK(p.indented);
+    CHECK_INT(p.n, 3);
+    CHECK_INT(p.measured, 1);
+    CHECK(magic_blank(" \t\r\n"));
+    CHECK(!magic_blank(" x"));
+    magic_release(&m);
+}
+
 static void test_errors(void)
 {
     struct magic m;
@@ -168,6 +218,7 @@ int main(void)
     test_none();
     test_cell();
     test_line();
+    test_parts();
     test_errors();
     return tap_done("test_magic");
 }
