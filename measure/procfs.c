@@ -126,10 +126,11 @@ int procfs_parse_stat(const char *text, size_t len, struct proc_stat *out)
         }
         if (field == 9)
             out->flags = (unsigned)v;
-        if (field == 4) {
+        if (field == 4 || field == 5 || field == 6) {
             if (*start == '-' || v > INT32_MAX)
                 return -EBADMSG;
-            out->ppid = (pid_t)v;
+            pid_t id = (pid_t)v;
+            *(field == 4 ? &out->ppid : field == 5 ? &out->pgrp : &out->session) = id;
         } else if (field == 14)
             out->utime = v;
         else if (field == 15)

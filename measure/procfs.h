@@ -22,6 +22,7 @@ int procfs_parse_io(const char *text, size_t len, struct proc_io *out);
 
 struct proc_stat {
     pid_t pid, ppid;
+    pid_t pgrp, session; /* fields 5 and 6 */
     char state;
     unsigned flags;                 /* kernel PF_* flags (PF_EXITING = 0x4) */
     uint64_t utime, stime;          /* clock ticks */

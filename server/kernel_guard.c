@@ -34,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "measure/procfs.h"
 #include "util/clock.h"
 
 #define SCAN_MAX 65536 /* processes looked at per scan */
@@ -49,24 +50,21 @@ static uint64_t now_ms(void)
 /* ppid and session of pid from /proc/PID/stat; false when gone or a zombie. */
 static bool proc_stat(const char *pid, pid_t *ppid, pid_t *sid, char *state)
 {
-    char path[64], text[1024];
+    char path[64], text[PROCFS_MAX_STAT + 1];
     snprintf(path, sizeof path, "/proc/%s/stat", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    ssize_t n = read(fd, text, sizeof text - 1);
+    ssize_t n = read(fd, text, sizeof text);
     close(fd);
-    if (n <= 0)
+    if (n > 0 && text[n - 1] == '\n')
+        n--;
+    struct proc_stat st;
+    if (n <= 0 || procfs_parse_stat(text, (size_t)n, &st))
         return false;
-    text[n] = '\0';
-    char *rp = strrchr(text, ')');
-    long pp, pg, sd;
-    char st;
-    if (!rp || sscanf(rp + 1, " %c %ld %ld %ld", &st, &pp, &pg, &sd) != 4)
-        return false;
-    *ppid = (pid_t)pp;
-    *sid = (pid_t)sd;
-    *state = st;
+    *ppid = st.ppid;
+    *sid = st.session;
+    *state = st.state;
     return true;
 }
 

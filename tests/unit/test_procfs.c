@@ -96,6 +96,8 @@ static void test_stat(void)
     CHECK_INT(st.pid, 4242);
     CHECK_INT(st.state, 'S');
     CHECK_INT(st.ppid, 1);
+    CHECK_INT(st.pgrp, 4242);
+    CHECK_INT(st.session, 4242);
     CHECK_U64(st.flags, 4194560);
     CHECK_U64(st.utime, 17);
     CHECK_U64(st.stime, 23);
@@ -156,6 +158,8 @@ static void test_live(void)
     CHECK_INT(procfs_read_stat(getpid(), &st), 0);
     CHECK_INT(st.pid, getpid());
     CHECK_INT(st.ppid, getppid());
+    CHECK_INT(st.pgrp, getpgrp());
+    CHECK_INT(st.session, getsid(0));
     CHECK(procfs_count_fds(getpid()) >= 3);
     {
         /* one more pipe: two more fifos; a socketpair: two more sockets */
