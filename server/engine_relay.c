@@ -1460,7 +1460,8 @@ static void relay_free(struct engine *e)
         if (r->up[i])
             zmq_close(r->up[i]);
     if (r->zctx)
-        zmq_ctx_term(r->zctx);
+        while (zmq_ctx_term(r->zctx) != 0 && zmq_errno() == EINTR)
+            ;
     relay_child_stop(&r->child, r->shutdown_sent ? SHUTDOWN_GRACE_MS : 0);
     if (r->pidfd >= 0)
         close(r->pidfd);
@@ -1528,7 +1529,10 @@ static void *connect_up(struct engine_relay *r, int type, enum jconn_channel ch,
         zmq_setsockopt(s, ZMQ_ROUTING_ID, routing_id, strlen(routing_id));
     if (type == ZMQ_SUB)
         zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
-    if (zmq_connect(s, ep) != 0) {
+    int rc;
+    while ((rc = zmq_connect(s, ep)) != 0 && zmq_errno() == EINTR)
+        ;
+    if (rc != 0) {
         snprintf(err, errlen, "cannot connect to %.300s: %s", ep, zmq_strerror(zmq_errno()));
         zmq_close(s);
         return NULL;

@@ -162,8 +162,13 @@ static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum
     /* ipc socket files are created 0600: only their owner may connect. */
     bool ipc = !strcmp(c->transport, "ipc");
     mode_t mask = ipc ? umask(0177) : 0;
-    int rc = zmq_bind(s, ep);
-    int e = zmq_errno();
+    /* libzmq waits for its I/O thread inside zmq_bind and returns EINTR when
+     * a signal (an orphan's SIGCHLD, the engine's SIGUSR2) comes meanwhile. */
+    int rc, e;
+    do {
+        rc = zmq_bind(s, ep);
+        e = zmq_errno();
+    } while (rc != 0 && e == EINTR);
     if (ipc)
         umask(mask);
     if (rc != 0) {
@@ -199,8 +204,11 @@ static void report_unroutable(struct kernel *k)
 static bool send_wire(void *s, const struct jwire *w, int flags)
 {
     for (size_t i = 0; i < w->n; i++) {
-        int more = i + 1 < w->n ? ZMQ_SNDMORE : 0;
-        if (zmq_send(s, w->frames[i].data, w->frames[i].len, flags | more) < 0) {
+        int more = i + 1 < w->n ? ZMQ_SNDMORE : 0, rc;
+        while ((rc = zmq_send(s, w->frames[i].data, w->frames[i].len, flags | more)) < 0 &&
+               zmq_errno() == EINTR)
+            ;
+        if (rc < 0) {
             if (i == 0)
                 return false;
             /* Later parts of an accepted multipart message cannot be refused. */
@@ -893,7 +901,8 @@ out_sockets:
     for (int i = 0; i < 4; i++)
         if (k->sock[i])
             zmq_close(k->sock[i]);
-    zmq_ctx_term(k->zctx);
+    while (zmq_ctx_term(k->zctx) != 0 && zmq_errno() == EINTR)
+        ;
     unlink_ipc(&conn);
 out_signals:
     sig_write_fd = -1;
