@@ -105,6 +105,7 @@ struct mcell {
     bool plain;      /* a cell without a magic, measured for `%iops auto` or `start` */
     bool auto_cell;  /* ... for `%iops auto on`: a one-line summary under it */
     int reply_count; /* the measured part's execute_reply's execution_count; -1 */
+    bool control;    /* a control line among other lines: its slot runs in iopsd */
     struct magic magic;
     struct magic_parts parts; /* strings into magic */
     int part;                 /* the part running */
@@ -654,11 +655,16 @@ static int part_request(struct engine_relay *r, int k, struct rmsg *out)
     return 0;
 }
 
+static bool mcell_control_slot(struct engine_relay *r);
+static void take_count(struct engine_relay *r);
+
 /* Sends the current part (measured: the window opens right before). */
 static void mcell_send_part(struct engine_relay *r)
 {
     struct mcell *c = &r->cell;
     struct rmsg m = {0};
+    if (c->control && c->part == c->parts.measured && mcell_control_slot(r))
+        return;     /* the cell ended there */
     if (c->plain) { /* the request as received (re-signed already) */
         struct jframe *f = rmsg_view(&c->req);
         rmsg_from_frames(&m, f, c->req.n);
@@ -717,9 +723,15 @@ static void mcell_control(struct engine_relay *r)
     struct mcell *c = &r->cell;
     magic_parts(&c->magic, c->code, &c->parts);
     if (c->parts.n != 1) {
-        mcell_fail(r, "UsageError",
-                   "%iops auto|start|pause|resume|status|stop|history: the wrap kernel runs "
-                   "these in a cell of their own (put the line alone in a cell)");
+        /* among other lines: they run as parts, the control in its slot */
+        c->control = true;
+        c->started = true;
+        if (!c->silent) {
+            c->announced = true;
+            c->count = r->last_count + 1;
+        }
+        c->part = 0;
+        mcell_send_part(r);
         return;
     }
     char err[400] = "";
@@ -744,6 +756,53 @@ static void mcell_control(struct engine_relay *r)
     mcell_release(c);
     if (abort_queued)
         abort_held(r);
+}
+
+/* The control slot of a cell with other lines (the lines before it have
+ * run): the control runs here. A control in the first slot opens the cell
+ * (busy, execute_input: no part has run). Returns true when the cell ended
+ * (the control failed, or it was the last slot: the relay answers, and an
+ * own request takes the execution count), false when the next part is to
+ * be sent (c->part moved on). */
+static bool mcell_control_slot(struct engine_relay *r)
+{
+    struct mcell *c = &r->cell;
+    if (c->part == 0) {
+        publish_status(r, &c->header, "busy");
+        if (c->announced)
+            send_own(r, RCH_IOPUB, NULL, 0, "execute_input", &c->header,
+                     json_pack("{s:s, s:i}", "code", c->code, "execution_count", c->count));
+    }
+    char err[400] = "";
+    struct kiops_out out = {r, kiops_stream, kiops_display, r->child.pid};
+    int rc = kiops_control(&r->iops, &out, &c->magic, err, sizeof err);
+    if (!rc && c->part + 1 < c->parts.n) {
+        c->part++;
+        return false;
+    }
+    int count = c->announced ? c->count : r->last_count;
+    json_t *reply;
+    if (rc) {
+        if (!c->silent)
+            send_own(r, RCH_IOPUB, NULL, 0, "error", &c->header,
+                     json_pack("{s:s, s:s, s:[s]}", "ename", "UsageError", "evalue", err,
+                               "traceback", err));
+        reply = json_pack("{s:s, s:i, s:s, s:s, s:[s], s:{}, s:[]}", "status", "error",
+                          "execution_count", count, "ename", "UsageError", "evalue", err,
+                          "traceback", err, "user_expressions", "payload");
+    } else {
+        reply = json_pack("{s:s, s:i, s:[], s:{}}", "status", "ok", "execution_count", count,
+                          "payload", "user_expressions");
+    }
+    send_own(r, RCH_SHELL, c->idents, c->nidents, "execute_reply", &c->header, reply);
+    publish_status(r, &c->header, "idle");
+    if (c->announced)
+        take_count(r);
+    bool abort_queued = rc && c->stop_on_error;
+    mcell_release(c);
+    if (abort_queued)
+        abort_held(r);
+    return true;
 }
 
 /* The wrapped kernel is idle: the magic cell goes, measured. */
@@ -882,6 +941,21 @@ static void reply_count(struct rmsg *m, int count)
     free(f);
 }
 
+/* The last part, which would have taken the execution count, did not run
+ * in the wrapped kernel: an own request with the cell's flags takes it, so
+ * the next cell does not show the same number. A comment: it runs nothing,
+ * and is what the history keeps for this count. */
+static void take_count(struct engine_relay *r)
+{
+    struct mcell *c = &r->cell;
+    send_up(r, RCH_SHELL, "execute_request",
+            json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}", "code",
+                      "# %iops: this cell stopped before its last part", "silent", 0,
+                      "store_history", c->store_history, "user_expressions", "allow_stdin", 0,
+                      "stop_on_error", 0));
+    snprintf(r->bump_id, sizeof r->bump_id, "%s", r->last_own_id);
+}
+
 /* A part's reply and idle both came (or the idle is late): the report if it
  * was the measured part; then the next part, or the cell's end: its reply
  * and idle go out. */
@@ -899,7 +973,7 @@ static void mcell_part_done(struct engine_relay *r)
         mcell_send_part(r);
         return;
     }
-    if ((c->exit_status || stopped) && !c->measured_ran && !c->silent) {
+    if ((c->exit_status || stopped) && !c->measured_ran && !c->control && !c->silent) {
         static const char why[] =
             "[iopsd: %iops: nothing was measured: the cell stopped before the %iops line]\n";
         send_own(r, RCH_IOPUB, NULL, 0, "stream", &c->header,
@@ -927,18 +1001,8 @@ static void mcell_part_done(struct engine_relay *r)
     }
     if (c->idle.n)
         emit(r, RCH_IOPUB, &c->idle);
-    if (c->announced && !last) {
-        /* The last part, which would have taken the execution count, did
-         * not run: an own request with the cell's flags takes it, so the
-         * next cell does not show the same number. A comment: it runs
-         * nothing, and is what the history keeps for this count. */
-        send_up(r, RCH_SHELL, "execute_request",
-                json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}", "code",
-                          "# %iops: this cell stopped before its last part", "silent", 0,
-                          "store_history", c->store_history, "user_expressions", "allow_stdin", 0,
-                          "stop_on_error", 0));
-        snprintf(r->bump_id, sizeof r->bump_id, "%s", r->last_own_id);
-    }
+    if (c->announced && !last)
+        take_count(r);
     bool abort_queued = c->exit_status && c->stop_on_error && !c->interrupted;
     mcell_release(c);
     if (abort_queued)
@@ -1337,6 +1401,14 @@ static void pump(struct engine_relay *r, enum rch ch)
         if (answers_own(r, &raw)) {
             if (ch == RCH_SHELL && !strcmp(type, "kernel_info_reply"))
                 r->got_info = true;
+            if (ch == RCH_SHELL && !strcmp(type, "execute_reply")) {
+                /* the count catch-up took a number: the next one follows it */
+                json_t *c = jraw_peek(&raw, JRAW_CONTENT);
+                json_t *n = json_object_get(c, "execution_count");
+                if (json_is_number(n))
+                    r->last_count = (int)json_number_value(n);
+                json_decref(c);
+            }
             if (r->bump_id[0] && ch == RCH_IOPUB && !strcmp(type, "status")) {
                 char own[128] = "";
                 json_t *sc = jraw_peek(&raw, JRAW_CONTENT);

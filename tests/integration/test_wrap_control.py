@@ -153,17 +153,45 @@ class WrapControl(unittest.TestCase):
         self.assertEqual([int(r["ops"]) for r in rows], [7, 9])
         self.assertEqual([int(r["bytes"]) for r in rows], [7 * 4096, 9 * 4096])
         self.assertEqual([int(r["execution_count"]) for r in rows], counts)
-        # a control line among other code, and one that fails: UsageError,
-        # nothing reaches the wrapped kernel
-        rep, msgs = self.cell("x = 2\n%iops auto on")
-        self.assertEqual(rep["content"]["ename"], "UsageError")
+        # a failing control alone: UsageError, nothing reaches the wrapped kernel
         rep, msgs = self.cell("%iops pause")
+        self.assertEqual(rep["content"]["ename"], "UsageError")
         self.assertEqual(rep["content"]["evalue"], "%iops pause: nothing was started (%iops start)")
-        rep, msgs = self.cell("x")
-        self.assertEqual(rep["content"]["status"], "ok")
-        self.assertEqual([m["content"]["data"]["text/plain"] for m in msgs
-                          if m["msg_type"] == "execute_result"], ["1"])
 
+    def test_control_line_among_other_lines(self):
+        def run(code):
+            rep, msgs = self.cell(code)
+            inputs = [(m["content"]["code"], m["content"]["execution_count"])
+                      for m in msgs if m["msg_type"] == "execute_input"]
+            self.assertEqual(inputs, [(code, rep["content"]["execution_count"])])
+            self.assertEqual([m["content"]["execution_state"] for m in msgs
+                              if m["msg_type"] == "status"], ["busy", "idle"])
+            return rep, msgs
+
+        rep, msgs = run("y = 5\n%iops auto on\nprint(y)")  # before, control, after
+        self.assertEqual(rep["content"]["status"], "ok")
+        first = rep["content"]["execution_count"]
+        self.assertEqual(ku.stdout_of(msgs), "%iops auto: on (every cell measured with proc)\n5\n")
+        self.assertEqual(displays(msgs), [])  # the cell of the control is not measured
+        rep, msgs = run("%iops auto off\nz = y + 1")  # control first
+        self.assertEqual((rep["content"]["status"], rep["content"]["execution_count"]),
+                         ("ok", first + 1))
+        self.assertEqual(ku.stdout_of(msgs), "%iops auto: off\n")
+        rep, msgs = run("w = z\n%iops start -b trace")  # control last: iopsd takes the count
+        self.assertEqual((rep["content"]["status"], rep["content"]["execution_count"]),
+                         ("ok", first + 2))
+        rep, msgs = run(self.writes(12))
+        self.assertEqual(displays(msgs), [])
+        rep, msgs = run("v = w\n%iops stop")
+        self.assertEqual(report_of(msgs)["io"]["write_ops"], 12)
+        rep, msgs = run("u = v\n%iops pause")  # fails after the line before it ran
+        self.assertEqual((rep["content"]["status"], rep["content"]["ename"]),
+                         ("error", "UsageError"))
+        self.assertEqual(rep["content"]["execution_count"], first + 5)
+        rep, msgs = run("u")
+        self.assertEqual(rep["content"]["execution_count"], first + 6)
+        self.assertEqual([m["content"]["data"]["text/plain"] for m in msgs
+                          if m["msg_type"] == "execute_result"], ["6"])
 
 if __name__ == "__main__":
     unittest.main()
