@@ -156,8 +156,9 @@ struct engine_relay {
     struct kiops iops;       /* %iops auto, start..stop, history (kernel_iops.c) */
     struct shifted *shifted; /* complete requests whose magic line was stripped */
     size_t nshifted;
-    char last_own_id[96]; /* msg_id of the relay's last own message */
-    char bump_id[96];     /* an own execute_request in flight (counter catch-up); "" */
+    char last_own_id[96];         /* msg_id of the relay's last own message */
+    char bump_id[96];             /* an own execute_request in flight (counter catch-up); "" */
+    bool bump_replied, bump_idle; /* its reply and its idle came (done when both) */
 };
 
 static struct engine_relay *er(struct engine *e)
@@ -954,6 +955,7 @@ static void take_count(struct engine_relay *r)
                       "store_history", c->store_history, "user_expressions", "allow_stdin", 0,
                       "stop_on_error", 0));
     snprintf(r->bump_id, sizeof r->bump_id, "%s", r->last_own_id);
+    r->bump_replied = r->bump_idle = false;
 }
 
 /* A part's reply and idle both came (or the idle is late): the report if it
@@ -1401,23 +1403,28 @@ static void pump(struct engine_relay *r, enum rch ch)
         if (answers_own(r, &raw)) {
             if (ch == RCH_SHELL && !strcmp(type, "kernel_info_reply"))
                 r->got_info = true;
-            if (ch == RCH_SHELL && !strcmp(type, "execute_reply")) {
-                /* the count catch-up took a number: the next one follows it */
+            char own[128] = "";
+            jraw_parent_id(&raw, own, sizeof own);
+            bool bump = r->bump_id[0] && !strcmp(own, r->bump_id);
+            if (bump && ch == RCH_SHELL && !strcmp(type, "execute_reply")) {
+                /* the count catch-up took a number: the next one follows it
+                 * (its idle may come first: iopub and shell are not ordered) */
                 json_t *c = jraw_peek(&raw, JRAW_CONTENT);
                 json_t *n = json_object_get(c, "execution_count");
                 if (json_is_number(n))
                     r->last_count = (int)json_number_value(n);
                 json_decref(c);
+                r->bump_replied = true;
             }
-            if (r->bump_id[0] && ch == RCH_IOPUB && !strcmp(type, "status")) {
-                char own[128] = "";
+            if (bump && ch == RCH_IOPUB && !strcmp(type, "status")) {
                 json_t *sc = jraw_peek(&raw, JRAW_CONTENT);
                 const char *st = json_string_value(json_object_get(sc, "execution_state"));
-                jraw_parent_id(&raw, own, sizeof own);
-                if (st && !strcmp(st, "idle") && !strcmp(own, r->bump_id))
-                    r->bump_id[0] = '\0'; /* the catch-up request is done */
+                if (st && !strcmp(st, "idle"))
+                    r->bump_idle = true;
                 json_decref(sc);
             }
+            if (bump && r->bump_replied && r->bump_idle)
+                r->bump_id[0] = '\0'; /* the catch-up request is done */
             free(f);
             rmsg_close(&m);
             continue;
