@@ -19,6 +19,7 @@
  * and idle are held until the report is published. No ZMTP heartbeats on the
  * private link: the kernel's death is seen through a pidfd. */
 #include "server/relay.h"
+#include "server/kernel_iops.h"
 #include "magics/magic.h"
 #include "magics/magic_run.h"
 #include "protocol/jraw.h"
@@ -101,6 +102,10 @@ struct shifted {
  * the frontend's own flags; an error in any part ends the cell. */
 struct mcell {
     bool active, started;
+    bool plain;      /* a cell without a magic, measured for `%iops auto` or `start` */
+    bool auto_cell;  /* ... for `%iops auto on`: a one-line summary under it */
+    int reply_count; /* the measured part's execute_reply's execution_count; -1 */
+    bool control;    /* a control line among other lines: its slot runs in iopsd */
     struct magic magic;
     struct magic_parts parts; /* strings into magic */
     int part;                 /* the part running */
@@ -148,10 +153,12 @@ struct engine_relay {
     int last_count; /* the last execution_count the wrapped kernel replied */
     bool shutdown_sent;
     struct mcell cell;
+    struct kiops iops;       /* %iops auto, start..stop, history (kernel_iops.c) */
     struct shifted *shifted; /* complete requests whose magic line was stripped */
     size_t nshifted;
-    char last_own_id[96]; /* msg_id of the relay's last own message */
-    char bump_id[96];     /* an own execute_request in flight (counter catch-up); "" */
+    char last_own_id[96];         /* msg_id of the relay's last own message */
+    char bump_id[96];             /* an own execute_request in flight (counter catch-up); "" */
+    bool bump_replied, bump_idle; /* its reply and its idle came (done when both) */
 };
 
 static struct engine_relay *er(struct engine *e)
@@ -528,14 +535,23 @@ static bool magic_request(struct engine_relay *r, struct rmsg *m, const struct j
 {
     json_t *content = jraw_peek(raw, JRAW_CONTENT);
     const char *code = json_string_value(json_object_get(content, "code"));
-    if (!code || !strstr(code, "%iops")) {
+    if (!code) {
         json_decref(content);
         return false;
     }
     struct magic mg;
     char err[400];
     magic_init(&mg);
-    if (magic_parse(code, &mg, err, sizeof err)) {
+    bool plain = false, auto_cell = false, span_only = false;
+    if (!strstr(code, "%iops")) {
+        /* A cell without a magic: measured while `%iops auto` is on or a
+         * `%iops start` runs (and not paused), as the native kernel does. */
+        if (!kiops_plain_cell(&r->iops, &mg, &auto_cell, &span_only)) {
+            json_decref(content);
+            return false;
+        }
+        plain = true;
+    } else if (magic_parse(code, &mg, err, sizeof err)) {
         char text[8192];
         snprintf(text, sizeof text, "%s\n\n%s", err, magic_usage());
         answer_cell(r, raw, NULL, text, "UsageError", err);
@@ -544,10 +560,13 @@ static bool magic_request(struct engine_relay *r, struct rmsg *m, const struct j
         rmsg_close(m);
         return true;
     }
-    if (mg.kind == MAGIC_NONE) {
+    if (!plain && mg.kind == MAGIC_NONE) {
         magic_release(&mg);
-        json_decref(content);
-        return false;
+        if (!kiops_plain_cell(&r->iops, &mg, &auto_cell, &span_only)) {
+            json_decref(content);
+            return false;
+        }
+        plain = true;
     }
     if (mg.help) {
         answer_cell(r, raw, "stdout", magic_usage(), NULL, NULL);
@@ -558,6 +577,9 @@ static bool magic_request(struct engine_relay *r, struct rmsg *m, const struct j
     }
     struct mcell *c = &r->cell;
     c->active = true;
+    c->plain = plain;
+    c->auto_cell = auto_cell;
+    c->reply_count = -1;
     c->magic = mg; /* moved */
     c->code = xstrdup(code);
     json_t *silent = json_object_get(content, "silent");
@@ -634,12 +656,21 @@ static int part_request(struct engine_relay *r, int k, struct rmsg *out)
     return 0;
 }
 
+static bool mcell_control_slot(struct engine_relay *r);
+static void take_count(struct engine_relay *r);
+
 /* Sends the current part (measured: the window opens right before). */
 static void mcell_send_part(struct engine_relay *r)
 {
     struct mcell *c = &r->cell;
-    struct rmsg m;
-    if (part_request(r, c->part, &m)) {
+    struct rmsg m = {0};
+    if (c->control && c->part == c->parts.measured && mcell_control_slot(r))
+        return;     /* the cell ended there */
+    if (c->plain) { /* the request as received (re-signed already) */
+        struct jframe *f = rmsg_view(&c->req);
+        rmsg_from_frames(&m, f, c->req.n);
+        free(f);
+    } else if (part_request(r, c->part, &m)) {
         mcell_fail(r, "UsageError", "%iops: cannot rewrite this execute_request's content");
         return;
     }
@@ -665,18 +696,130 @@ static void mcell_send_part(struct engine_relay *r)
     forward_up(r, RCH_SHELL, &m);
 }
 
+static void abort_held(struct engine_relay *r);
+
+/* A control line's output: on iopub, the cell's request as parent. */
+static void kiops_stream(void *ctx, const char *text)
+{
+    struct engine_relay *r = ctx;
+    if (!r->cell.silent)
+        send_own(r, RCH_IOPUB, NULL, 0, "stream", &r->cell.header,
+                 json_pack("{s:s, s:s}", "name", "stdout", "text", text));
+}
+
+static void kiops_display(void *ctx, json_t *content)
+{
+    struct engine_relay *r = ctx;
+    if (r->cell.silent)
+        json_decref(content);
+    else
+        send_own(r, RCH_IOPUB, NULL, 0, "display_data", &r->cell.header, content);
+}
+
+/* `%iops auto|start|pause|resume|status|stop|history` in a cell of its own:
+ * run by iopsd (kernel_iops.c, as in the native kernel), answered with busy,
+ * its output, the reply and idle; the wrapped kernel sees nothing of it. */
+static void mcell_control(struct engine_relay *r)
+{
+    struct mcell *c = &r->cell;
+    magic_parts(&c->magic, c->code, &c->parts);
+    if (c->parts.n != 1) {
+        /* among other lines: they run as parts, the control in its slot */
+        c->control = true;
+        c->started = true;
+        if (!c->silent) {
+            c->announced = true;
+            c->count = r->last_count + 1;
+        }
+        c->part = 0;
+        mcell_send_part(r);
+        return;
+    }
+    char err[400] = "";
+    struct kiops_out out = {r, kiops_stream, kiops_display, r->child.pid};
+    publish_status(r, &c->header, "busy");
+    int rc = kiops_control(&r->iops, &out, &c->magic, err, sizeof err);
+    json_t *reply;
+    if (rc) {
+        if (!c->silent)
+            send_own(r, RCH_IOPUB, NULL, 0, "error", &c->header,
+                     json_pack("{s:s, s:s, s:[s]}", "ename", "UsageError", "evalue", err,
+                               "traceback", err));
+        reply = json_pack("{s:s, s:i, s:s, s:s, s:[s]}", "status", "error", "execution_count",
+                          r->last_count, "ename", "UsageError", "evalue", err, "traceback", err);
+    } else {
+        reply = json_pack("{s:s, s:i, s:[], s:{}}", "status", "ok", "execution_count",
+                          r->last_count, "payload", "user_expressions");
+    }
+    send_own(r, RCH_SHELL, c->idents, c->nidents, "execute_reply", &c->header, reply);
+    publish_status(r, &c->header, "idle");
+    bool abort_queued = rc && c->stop_on_error;
+    mcell_release(c);
+    if (abort_queued)
+        abort_held(r);
+}
+
+/* The control slot of a cell with other lines (the lines before it have
+ * run): the control runs here. A control in the first slot opens the cell
+ * (busy, execute_input: no part has run). Returns true when the cell ended
+ * (the control failed, or it was the last slot: the relay answers, and an
+ * own request takes the execution count), false when the next part is to
+ * be sent (c->part moved on). */
+static bool mcell_control_slot(struct engine_relay *r)
+{
+    struct mcell *c = &r->cell;
+    if (c->part == 0) {
+        publish_status(r, &c->header, "busy");
+        if (c->announced)
+            send_own(r, RCH_IOPUB, NULL, 0, "execute_input", &c->header,
+                     json_pack("{s:s, s:i}", "code", c->code, "execution_count", c->count));
+    }
+    char err[400] = "";
+    struct kiops_out out = {r, kiops_stream, kiops_display, r->child.pid};
+    int rc = kiops_control(&r->iops, &out, &c->magic, err, sizeof err);
+    if (!rc && c->part + 1 < c->parts.n) {
+        c->part++;
+        return false;
+    }
+    int count = c->announced ? c->count : r->last_count;
+    json_t *reply;
+    if (rc) {
+        if (!c->silent)
+            send_own(r, RCH_IOPUB, NULL, 0, "error", &c->header,
+                     json_pack("{s:s, s:s, s:[s]}", "ename", "UsageError", "evalue", err,
+                               "traceback", err));
+        reply = json_pack("{s:s, s:i, s:s, s:s, s:[s], s:{}, s:[]}", "status", "error",
+                          "execution_count", count, "ename", "UsageError", "evalue", err,
+                          "traceback", err, "user_expressions", "payload");
+    } else {
+        reply = json_pack("{s:s, s:i, s:[], s:{}}", "status", "ok", "execution_count", count,
+                          "payload", "user_expressions");
+    }
+    send_own(r, RCH_SHELL, c->idents, c->nidents, "execute_reply", &c->header, reply);
+    publish_status(r, &c->header, "idle");
+    if (c->announced)
+        take_count(r);
+    bool abort_queued = rc && c->stop_on_error;
+    mcell_release(c);
+    if (abort_queued)
+        abort_held(r);
+    return true;
+}
+
 /* The wrapped kernel is idle: the magic cell goes, measured. */
 static void mcell_start(struct engine_relay *r)
 {
     struct mcell *c = &r->cell;
     char err[400];
     if (c->magic.kind == MAGIC_CONTROL) {
-        mcell_fail(r, "UsageError",
-                   "%iops auto|start|pause|resume|status|stop|history: not supported by the wrap "
-                   "kernel yet (use %%iops on a cell, or %iops STATEMENT)");
+        mcell_control(r);
         return;
     }
-    magic_parts(&c->magic, c->code, &c->parts);
+    if (c->plain) {
+        c->parts = (struct magic_parts){.code = {c->code}, .n = 1, .measured = 0};
+    } else {
+        magic_parts(&c->magic, c->code, &c->parts);
+    }
     if (c->parts.indented) {
         mcell_fail(r, "UsageError",
                    "%iops: the line is indented (inside a block): the wrap kernel runs the "
@@ -749,8 +892,19 @@ static void mcell_report(struct engine_relay *r)
     }
     json_t *data = NULL, *meta = NULL;
     char note[320] = "";
-    magic_run_finish(c->run, c->magic.measured, c->exit_status, c->interrupted, &data, &meta, note,
-                     sizeof note);
+    const char *code = c->plain ? c->code : c->magic.measured;
+    magic_run_finish(c->run, code, c->exit_status, c->interrupted, &data, &meta, note, sizeof note);
+    if (magic_run_began(c->run)) {
+        /* history and a running `%iops start` (kernel_iops.c); the count is
+         * the one the frontend shows for the cell */
+        int count = c->announced ? c->count : c->reply_count >= 0 ? c->reply_count : r->last_count;
+        kiops_measured(&r->iops, count, code, magic_run_report(c->run));
+        if (c->auto_cell && !c->silent)
+            send_own(r, RCH_IOPUB, NULL, 0, "display_data", &c->header,
+                     json_pack("{s:o, s:{}, s:{}}", "data",
+                               magic_summary_data(magic_run_report(c->run)), "metadata",
+                               "transient"));
+    }
     if (note[0] && !c->silent)
         send_own(r, RCH_IOPUB, NULL, 0, "stream", &c->header,
                  json_pack("{s:s, s:s+}", "name", "stderr", "text", note, "\n"));
@@ -788,6 +942,22 @@ static void reply_count(struct rmsg *m, int count)
     free(f);
 }
 
+/* The last part, which would have taken the execution count, did not run
+ * in the wrapped kernel: an own request with the cell's flags takes it, so
+ * the next cell does not show the same number. A comment: it runs nothing,
+ * and is what the history keeps for this count. */
+static void take_count(struct engine_relay *r)
+{
+    struct mcell *c = &r->cell;
+    send_up(r, RCH_SHELL, "execute_request",
+            json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}", "code",
+                      "# %iops: this cell stopped before its last part", "silent", 0,
+                      "store_history", c->store_history, "user_expressions", "allow_stdin", 0,
+                      "stop_on_error", 0));
+    snprintf(r->bump_id, sizeof r->bump_id, "%s", r->last_own_id);
+    r->bump_replied = r->bump_idle = false;
+}
+
 /* A part's reply and idle both came (or the idle is late): the report if it
  * was the measured part; then the next part, or the cell's end: its reply
  * and idle go out. */
@@ -805,7 +975,7 @@ static void mcell_part_done(struct engine_relay *r)
         mcell_send_part(r);
         return;
     }
-    if ((c->exit_status || stopped) && !c->measured_ran && !c->silent) {
+    if ((c->exit_status || stopped) && !c->measured_ran && !c->control && !c->silent) {
         static const char why[] =
             "[iopsd: %iops: nothing was measured: the cell stopped before the %iops line]\n";
         send_own(r, RCH_IOPUB, NULL, 0, "stream", &c->header,
@@ -833,18 +1003,8 @@ static void mcell_part_done(struct engine_relay *r)
     }
     if (c->idle.n)
         emit(r, RCH_IOPUB, &c->idle);
-    if (c->announced && !last) {
-        /* The last part, which would have taken the execution count, did
-         * not run: an own request with the cell's flags takes it, so the
-         * next cell does not show the same number. A comment: it runs
-         * nothing, and is what the history keeps for this count. */
-        send_up(r, RCH_SHELL, "execute_request",
-                json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}", "code",
-                          "# %iops: this cell stopped before its last part", "silent", 0,
-                          "store_history", c->store_history, "user_expressions", "allow_stdin", 0,
-                          "stop_on_error", 0));
-        snprintf(r->bump_id, sizeof r->bump_id, "%s", r->last_own_id);
-    }
+    if (c->announced && !last)
+        take_count(r);
     bool abort_queued = c->exit_status && c->stop_on_error && !c->interrupted;
     mcell_release(c);
     if (abort_queued)
@@ -897,6 +1057,8 @@ static bool mcell_upstream(struct engine_relay *r, enum rch ch, struct rmsg *m,
                     c->count, (int)json_number_value(n));
         c->exit_status = st && !strcmp(st, "ok") ? 0 : 1;
         c->interrupted = en && !strcmp(en, "KeyboardInterrupt");
+        if (c->part == c->parts.measured && json_is_number(n))
+            c->reply_count = (int)json_number_value(n);
         json_decref(rc);
         rmsg_close(&c->reply);
         c->reply = *m;
@@ -943,6 +1105,8 @@ static bool mcell_upstream(struct engine_relay *r, enum rch ch, struct rmsg *m,
         return false;
     }
     if (ch == RCH_IOPUB && !strcmp(type, "execute_input")) {
+        if (c->plain) /* as written already */
+            return false;
         if (c->parts.n > 1) { /* the relay's went first */
             rmsg_close(m);
             return true;
@@ -1239,15 +1403,28 @@ static void pump(struct engine_relay *r, enum rch ch)
         if (answers_own(r, &raw)) {
             if (ch == RCH_SHELL && !strcmp(type, "kernel_info_reply"))
                 r->got_info = true;
-            if (r->bump_id[0] && ch == RCH_IOPUB && !strcmp(type, "status")) {
-                char own[128] = "";
+            char own[128] = "";
+            jraw_parent_id(&raw, own, sizeof own);
+            bool bump = r->bump_id[0] && !strcmp(own, r->bump_id);
+            if (bump && ch == RCH_SHELL && !strcmp(type, "execute_reply")) {
+                /* the count catch-up took a number: the next one follows it
+                 * (its idle may come first: iopub and shell are not ordered) */
+                json_t *c = jraw_peek(&raw, JRAW_CONTENT);
+                json_t *n = json_object_get(c, "execution_count");
+                if (json_is_number(n))
+                    r->last_count = (int)json_number_value(n);
+                json_decref(c);
+                r->bump_replied = true;
+            }
+            if (bump && ch == RCH_IOPUB && !strcmp(type, "status")) {
                 json_t *sc = jraw_peek(&raw, JRAW_CONTENT);
                 const char *st = json_string_value(json_object_get(sc, "execution_state"));
-                jraw_parent_id(&raw, own, sizeof own);
-                if (st && !strcmp(st, "idle") && !strcmp(own, r->bump_id))
-                    r->bump_id[0] = '\0'; /* the catch-up request is done */
+                if (st && !strcmp(st, "idle"))
+                    r->bump_idle = true;
                 json_decref(sc);
             }
+            if (bump && r->bump_replied && r->bump_idle)
+                r->bump_id[0] = '\0'; /* the catch-up request is done */
             free(f);
             rmsg_close(&m);
             continue;
@@ -1456,6 +1633,7 @@ static void relay_free(struct engine *e)
     if (!r)
         return;
     mcell_release(&r->cell);
+    kiops_release(&r->iops);
     for (int i = 0; i < RCH_N; i++)
         if (r->up[i])
             zmq_close(r->up[i]);

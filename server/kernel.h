@@ -14,6 +14,7 @@
 #include "magics/magic.h"
 #include "magics/magic_run.h"
 #include "server/engine.h"
+#include "server/kernel_iops.h"
 
 enum kchan { KCHAN_SHELL, KCHAN_CONTROL, KCHAN_STDIN, KCHAN_IOPUB };
 
@@ -69,26 +70,6 @@ struct kcell {
     bool span_only;       /* measured for `%iops start` only: no display */
     int control_part;     /* index of a `%iops auto|start|...` line among the parts; -1 */
     struct magic control; /* that line, parsed */
-};
-
-/* One measured cell of this session (`%iops history`). */
-struct kiops_row {
-    int count;
-    char *first_line;
-    double wall;
-    uint64_t ops, bytes;
-    char *finding; /* the most severe finding's rule, or NULL */
-};
-
-/* %iops across cells (kernel_iops.c). */
-struct kiops {
-    bool auto_on;
-    bool span_on, span_paused;
-    struct magic span_opts; /* the options `%iops start` was given */
-    struct report span;     /* the cells measured since start, summed */
-    size_t span_cells;
-    struct kiops_row *rows;
-    size_t nrows, rows_cap;
 };
 
 struct kernel {
@@ -166,18 +147,6 @@ void kcore_tick(struct kernel *k);
 void kcore_publish(struct kernel *k, const struct jmsg *parent, const char *type, json_t *content);
 /* Publishes text on a stream ("stdout", "stderr"), parent `parent`. */
 void kcore_stream(struct kernel *k, const struct jmsg *parent, const char *name, const char *text);
-
-/* kernel_iops.c: %iops across cells */
-/* Should a cell without a magic be measured (auto, or a running start)?
- * Fills m (magic_init()ed) with the options to measure it with. */
-bool kiops_plain_cell(struct kernel *k, struct magic *m, bool *auto_cell, bool *span_only);
-/* A measured cell's finished report: history, and the running start. */
-void kiops_measured(struct kernel *k, int count, const char *code, const struct report *rep);
-/* Runs a control magic for a cell (parent); returns 0, or -1 with a
- * one-line reason in err. */
-int kiops_control(struct kernel *k, const struct jmsg *parent, const struct magic *m, char *err,
-                  size_t errlen);
-void kiops_release(struct kernel *k);
 
 /* SIGINT or interrupt_request: stops the running cell. */
 void kcore_interrupt(struct kernel *k);

@@ -287,6 +287,24 @@ static void win_end(void *ctx, const struct magic_framing *f)
         fprintf(stderr, "iopsd kernel: %s\n", err);
 }
 
+/* A control line's output: on iopub, the cell as parent. */
+struct kiops_to {
+    struct kernel *k;
+    const struct jmsg *parent;
+};
+
+static void kiops_stream(void *ctx, const char *text)
+{
+    struct kiops_to *t = ctx;
+    kcore_stream(t->k, t->parent, "stdout", text);
+}
+
+static void kiops_display(void *ctx, json_t *content)
+{
+    struct kiops_to *t = ctx;
+    kcore_publish(t->k, t->parent, "display_data", content);
+}
+
 /* Starts the current part of the cell: a control line runs at once, then
  * the next part. Returns 0 (a part runs: its DONE comes later), 1 (nothing
  * left to run), or -errno with e set (a failing control line fails the cell). */
@@ -295,7 +313,11 @@ static int run_part(struct kernel *k, const struct jmsg *parent, struct kerror *
     struct kcell *cell = &k->cell;
     while (cell->part == cell->control_part) {
         char err[320];
-        if (kiops_control(k, parent, &cell->control, err, sizeof err)) {
+        struct kiops_to to = {k, parent};
+        struct kiops_out out = {
+            &to, kiops_stream, kiops_display,
+            k->engine->ops->measure_root ? k->engine->ops->measure_root(k->engine) : 0};
+        if (kiops_control(&k->iops, &out, &cell->control, err, sizeof err)) {
             kerror_set(e, "UsageError", "%s", err);
             return -EBADMSG;
         }
@@ -340,7 +362,7 @@ static void show_report(struct kernel *k)
     char note[320] = "";
     int rc = magic_run_finish(run, cell->measured_code, cell->exit_status, cell->interrupted, &data,
                               &meta, note, sizeof note);
-    kiops_measured(k, cell->count, cell->measured_code, magic_run_report(run));
+    kiops_measured(&k->iops, cell->count, cell->measured_code, magic_run_report(run));
     if (cell->auto_cell && !cell->silent) {
         publish(k, &cell->req, "display_data",
                 json_pack("{s:o, s:{}, s:{}}", "data", magic_summary_data(magic_run_report(run)),
@@ -401,7 +423,7 @@ static int plan_cell(struct kernel *k, struct jmsg *req, const char *code, json_
     if (m.kind == MAGIC_NONE) {
         struct magic plain;
         bool auto_cell, span_only;
-        if (kiops_plain_cell(k, &plain, &auto_cell, &span_only)) {
+        if (kiops_plain_cell(&k->iops, &plain, &auto_cell, &span_only)) {
             if (magic_run_new(&plain, &cell->run, err, sizeof err) == 0) {
                 cell->auto_cell = auto_cell;
                 cell->span_only = span_only;
@@ -976,5 +998,5 @@ void kcore_release(struct kernel *k)
     k->hist_bytes = 0;
     jmsg_release(&k->cell.req);
     cell_parts_release(&k->cell);
-    kiops_release(k);
+    kiops_release(&k->iops);
 }

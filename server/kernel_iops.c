@@ -3,7 +3,8 @@
  * `resume` / `status` / `stop` (one measurement spanning cells: the sum of
  * the cells measured while it runs, so that it costs nothing between them),
  * and `history` (the session's measured cells, exportable). */
-#include "server/kernel.h"
+#include "server/kernel_iops.h"
+#include "magics/magic_run.h"
 #include "measure/report_json.h"
 #include "render/render.h"
 #include "util/buf.h"
@@ -18,9 +19,8 @@
 /* Rows kept by `history`; older ones are dropped. */
 #define KIOPS_ROWS_MAX 10000
 
-bool kiops_plain_cell(struct kernel *k, struct magic *m, bool *auto_cell, bool *span_only)
+bool kiops_plain_cell(struct kiops *s, struct magic *m, bool *auto_cell, bool *span_only)
 {
-    struct kiops *s = &k->iops;
     bool span = s->span_on && !s->span_paused;
     *auto_cell = *span_only = false;
     if (!s->auto_on && !span)
@@ -42,9 +42,8 @@ bool kiops_plain_cell(struct kernel *k, struct magic *m, bool *auto_cell, bool *
     return true;
 }
 
-void kiops_measured(struct kernel *k, int count, const char *code, const struct report *rep)
+void kiops_measured(struct kiops *s, int count, const char *code, const struct report *rep)
 {
-    struct kiops *s = &k->iops;
     if (s->nrows == KIOPS_ROWS_MAX) {
         free(s->rows[0].first_line);
         free(s->rows[0].finding);
@@ -67,9 +66,8 @@ void kiops_measured(struct kernel *k, int count, const char *code, const struct 
 }
 
 /* The span's report as it stands, with its findings. */
-static json_t *span_data(struct kernel *k, json_t **meta)
+static json_t *span_data(struct kiops *s, json_t **meta)
 {
-    struct kiops *s = &k->iops;
     findings_compute(&s->span, &s->span_opts.alerts);
     char code[64];
     snprintf(code, sizeof code, "%zu cell%s measured with %%iops start", s->span_cells,
@@ -86,23 +84,22 @@ static void csv_field(struct buf *b, const char *s)
     buf_puts(b, "\"");
 }
 
-static int history(struct kernel *k, const struct jmsg *parent, const struct magic *m, char *err,
+static int history(struct kiops *s, const struct kiops_out *out, const struct magic *m, char *err,
                    size_t errlen)
 {
-    struct kiops *s = &k->iops;
     if (m->history_path) {
-        struct buf out = BUF_INIT;
+        struct buf file = BUF_INIT;
         if (m->history_csv) {
-            buf_puts(&out, "execution_count,code,wall_seconds,ops,bytes,iops,finding\n");
+            buf_puts(&file, "execution_count,code,wall_seconds,ops,bytes,iops,finding\n");
             for (size_t i = 0; i < s->nrows; i++) {
                 const struct kiops_row *r = &s->rows[i];
-                buf_printf(&out, "%d,", r->count);
-                csv_field(&out, r->first_line);
-                buf_printf(&out, ",%.6f,%llu,%llu,%.3f,", r->wall, (unsigned long long)r->ops,
+                buf_printf(&file, "%d,", r->count);
+                csv_field(&file, r->first_line);
+                buf_printf(&file, ",%.6f,%llu,%llu,%.3f,", r->wall, (unsigned long long)r->ops,
                            (unsigned long long)r->bytes,
                            r->wall > 0 ? (double)r->ops / r->wall : 0.0);
-                csv_field(&out, r->finding ? r->finding : "");
-                buf_puts(&out, "\n");
+                csv_field(&file, r->finding ? r->finding : "");
+                buf_puts(&file, "\n");
             }
         } else {
             json_t *a = json_array();
@@ -117,18 +114,16 @@ static int history(struct kernel *k, const struct jmsg *parent, const struct mag
             }
             char *t = json_dumps(a, JSON_INDENT(2));
             json_decref(a);
-            buf_puts(&out, t ? t : "[]");
-            buf_puts(&out, "\n");
+            buf_puts(&file, t ? t : "[]");
+            buf_puts(&file, "\n");
             free(t);
         }
-        pid_t root =
-            k->engine && k->engine->ops->measure_root ? k->engine->ops->measure_root(k->engine) : 0;
         char why[300];
-        int rc = magic_write_file(root, m->history_path, out.data ? out.data : "", out.len, why,
-                                  sizeof why);
+        int rc = magic_write_file(out->root, m->history_path, file.data ? file.data : "", file.len,
+                                  why, sizeof why);
         if (rc)
             snprintf(err, errlen, "%%iops history: %s", why);
-        buf_release(&out);
+        buf_release(&file);
         if (rc)
             return rc;
     }
@@ -152,27 +147,24 @@ static int history(struct kernel *k, const struct jmsg *parent, const struct mag
         buf_puts(&h, "</td></tr>");
     }
     buf_puts(&h, "</tbody></table>");
-    kcore_publish(k, parent, "display_data",
-                  json_pack("{s:{s:s%, s:s%}, s:{}, s:{}}", "data", "text/plain",
-                            t.data ? t.data : "", t.len, "text/html", h.data ? h.data : "", h.len,
-                            "metadata", "transient"));
+    out->display(out->ctx, json_pack("{s:{s:s%, s:s%}, s:{}, s:{}}", "data", "text/plain",
+                                     t.data ? t.data : "", t.len, "text/html", h.data ? h.data : "",
+                                     h.len, "metadata", "transient"));
     buf_release(&t);
     buf_release(&h);
     return 0;
 }
 
-int kiops_control(struct kernel *k, const struct jmsg *parent, const struct magic *m, char *err,
+int kiops_control(struct kiops *s, const struct kiops_out *out, const struct magic *m, char *err,
                   size_t errlen)
 {
-    struct kiops *s = &k->iops;
     json_t *data, *meta = NULL;
     switch (m->control) {
     case MC_AUTO_ON:
     case MC_AUTO_OFF:
         s->auto_on = m->control == MC_AUTO_ON;
-        kcore_stream(k, parent, "stdout",
-                     s->auto_on ? "%iops auto: on (every cell measured with proc)\n"
-                                : "%iops auto: off\n");
+        out->stream(out->ctx, s->auto_on ? "%iops auto: on (every cell measured with proc)\n"
+                                         : "%iops auto: off\n");
         return 0;
     case MC_START:
         if (s->span_on) {
@@ -187,8 +179,8 @@ int kiops_control(struct kernel *k, const struct jmsg *parent, const struct magi
         s->span_on = true;
         s->span_paused = false;
         s->span_cells = 0;
-        kcore_stream(k, parent, "stdout",
-                     "%iops start: measuring the following cells (status, pause, resume, stop)\n");
+        out->stream(out->ctx,
+                    "%iops start: measuring the following cells (status, pause, resume, stop)\n");
         return 0;
     case MC_PAUSE:
     case MC_RESUME:
@@ -198,8 +190,7 @@ int kiops_control(struct kernel *k, const struct jmsg *parent, const struct magi
             return -1;
         }
         s->span_paused = m->control == MC_PAUSE;
-        kcore_stream(k, parent, "stdout",
-                     s->span_paused ? "%iops: paused\n" : "%iops: measuring again\n");
+        out->stream(out->ctx, s->span_paused ? "%iops: paused\n" : "%iops: measuring again\n");
         return 0;
     case MC_STATUS:
     case MC_STOP:
@@ -208,11 +199,10 @@ int kiops_control(struct kernel *k, const struct jmsg *parent, const struct magi
                      m->control == MC_STATUS ? "status" : "stop");
             return -1;
         }
-        data = span_data(k, &meta);
+        data = span_data(s, &meta);
         if (data)
-            kcore_publish(k, parent, "display_data",
-                          json_pack("{s:o, s:o, s:{}}", "data", data, "metadata",
-                                    meta ? meta : json_object(), "transient"));
+            out->display(out->ctx, json_pack("{s:o, s:o, s:{}}", "data", data, "metadata",
+                                             meta ? meta : json_object(), "transient"));
         if (m->control == MC_STOP) {
             s->span_on = false;
             report_release(&s->span);
@@ -220,14 +210,13 @@ int kiops_control(struct kernel *k, const struct jmsg *parent, const struct magi
         }
         return 0;
     case MC_HISTORY:
-        return history(k, parent, m, err, errlen);
+        return history(s, out, m, err, errlen);
     }
     return 0;
 }
 
-void kiops_release(struct kernel *k)
+void kiops_release(struct kiops *s)
 {
-    struct kiops *s = &k->iops;
     for (size_t i = 0; i < s->nrows; i++) {
         free(s->rows[i].first_line);
         free(s->rows[i].finding);
