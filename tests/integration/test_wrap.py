@@ -201,7 +201,11 @@ class WrapKernel(unittest.TestCase):
             self.assertEqual(w["language_info"]["name"], "python")
             self.assertEqual(w["implementation"], "ipython")
         self.assertTrue(wrapped["initialize"]["success"])
-        self.assertEqual(wrapped["initialize"], direct["initialize"])
+        # debugpy numbers its messages (`seq`) across responses and events,
+        # so how many events went out before the response depends on timing
+        # (CI saw 2 and 3): everything else of the response must be the same.
+        self.assertEqual({k: v for k, v in wrapped["initialize"].items() if k != "seq"},
+                         {k: v for k, v in direct["initialize"].items() if k != "seq"})
         for key in ("debugInfo", "attach"):
             self.assertTrue(wrapped[key]["success"], key)
             self.assertEqual(sorted(wrapped[key]), sorted(direct[key]))
