@@ -1627,7 +1627,7 @@ out:
 
 /* Forks a child that installs the filter and waits; seizes it and reads a
  * seccomp stop with PTRACE_GET_SYSCALL_INFO. Everything the backend needs. */
-static int trace_probe(char *err, size_t errlen)
+static int trace_probe_fork(char *err, size_t errlen)
 {
     int syncp[2];
     if (pipe2(syncp, O_CLOEXEC) < 0) {
@@ -1704,7 +1704,24 @@ static int trace_probe(char *err, size_t errlen)
     return rc;
 }
 
+/* A success is kept: a kernel asks before every measured cell, and a fork of
+ * a large process (page tables copied, then written pages copied back) cost
+ * milliseconds a cell. A failure is asked again (it may be transient). Should
+ * ptrace be forbidden later on, attaching says so (describe_refusal). */
+static int trace_probe(char *err, size_t errlen)
+{
+    static int ok;
+    if (__atomic_load_n(&ok, __ATOMIC_ACQUIRE))
+        return 0;
+    int rc = trace_probe_fork(err, errlen);
+    if (rc == 0)
+        __atomic_store_n(&ok, 1, __ATOMIC_RELEASE);
+    return rc;
+}
+
 /* ---- attached windows ---- */
+
+#define DOORBELL_STACK (64 * 1024)
 
 struct meas_window {
     pthread_t thread;
@@ -1719,6 +1736,7 @@ struct meas_window {
     int rc;
     char err[256];
     pid_t doorbell;
+    void *bell_stack; /* the doorbell's stack (DOORBELL_STACK bytes), NULL if none */
     uint64_t t0, t1;
     double wall0;
     uint64_t user0, sys0, user1, sys1;
@@ -1910,6 +1928,17 @@ static void window_ready(struct meas_window *w, int rc)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* The doorbell: sleeps until killed. Raw system calls only (it runs on
+ * the tracer thread's memory and TLS, on its own small stack). */
+static int doorbell_main(void *arg)
+{
+    (void)arg;
+    syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L);
+    for (;;)
+        syscall(SYS_ppoll, NULL, 0L, NULL, NULL, 0L);
+    return 0;
+}
+
 static void *window_thread(void *arg)
 {
     struct meas_window *w = arg;
@@ -1917,14 +1946,27 @@ static void *window_thread(void *arg)
     bool rang = false;
     int rc = 0;
 
-    /* A fork-like clone with exit signal 0: the host gets no SIGCHLD for it,
-     * never auto-reaps it (SIGCHLD ignored) and its waitpid(-1) without
-     * __WALL never takes it; only this thread (__WALL) waits for it. */
-    w->doorbell = (pid_t)syscall(SYS_clone, 0L, 0L, 0L, 0L, 0L);
-    if (w->doorbell == 0) {
-        syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L);
-        for (;;)
-            syscall(SYS_ppoll, NULL, 0L, NULL, NULL, 0L); /* sleeps until killed */
+    /* A clone with exit signal 0: the host gets no SIGCHLD for it, never
+     * auto-reaps it (SIGCHLD ignored) and its waitpid(-1) without __WALL
+     * never takes it; only this thread (__WALL) waits for it. It shares our
+     * memory (CLONE_VM): a fork would copy the host's page tables and make
+     * the host copy every page it writes afterwards, milliseconds a cell. It
+     * starts with every signal blocked, so that no handler of the host ever
+     * runs in it (SIGKILL, its ring, cannot be blocked). */
+    w->bell_stack = mmap(NULL, DOORBELL_STACK, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (w->bell_stack == MAP_FAILED) {
+        w->bell_stack = NULL;
+        w->doorbell = -1;
+    } else {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        w->doorbell = clone(doorbell_main, (char *)w->bell_stack + DOORBELL_STACK,
+                            CLONE_VM | CLONE_FS | CLONE_FILES, NULL);
+        int e = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        errno = e;
     }
     if (w->doorbell < 0) {
         rc = -errno;
@@ -2061,6 +2103,8 @@ static int trace_window_begin(const pid_t *roots, size_t nroots, const struct me
     *out = w;
     return 0;
 fail:
+    if (w->bell_stack)
+        munmap(w->bell_stack, DOORBELL_STACK);
     tracer_release(&w->tr);
     report_release(&w->leaks);
     pthread_mutex_destroy(&w->lock);
@@ -2094,6 +2138,8 @@ static int trace_window_end(struct meas_window *w, struct report *r, char *err, 
     }
     tracer_release(tr);
     report_release(&w->leaks);
+    if (w->bell_stack) /* the doorbell was reaped by the thread */
+        munmap(w->bell_stack, DOORBELL_STACK);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     free(w);
