@@ -1721,7 +1721,8 @@ static int trace_probe(char *err, size_t errlen)
 
 /* ---- attached windows ---- */
 
-#define DOORBELL_STACK (64 * 1024)
+/* The doorbell makes two system calls: a few KiB would do. */
+#define DOORBELL_STACK (16 * 1024)
 
 struct meas_window {
     pthread_t thread;
@@ -1736,7 +1737,9 @@ struct meas_window {
     int rc;
     char err[256];
     pid_t doorbell;
-    void *bell_stack; /* the doorbell's stack (DOORBELL_STACK bytes), NULL if none */
+    /* the doorbell's stack: part of the window (no mapping made and
+     * unmapped a cell, each unmapping a flush of every CPU's TLB) */
+    _Alignas(16) unsigned char bell_stack[DOORBELL_STACK];
     uint64_t t0, t1;
     double wall0;
     uint64_t user0, sys0, user1, sys1;
@@ -1953,24 +1956,17 @@ static void *window_thread(void *arg)
      * the host copy every page it writes afterwards, milliseconds a cell. It
      * starts with every signal blocked, so that no handler of the host ever
      * runs in it (SIGKILL, its ring, cannot be blocked). */
-    w->bell_stack = mmap(NULL, DOORBELL_STACK, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (w->bell_stack == MAP_FAILED) {
-        w->bell_stack = NULL;
-        w->doorbell = -1;
-    } else {
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        w->doorbell = clone(doorbell_main, (char *)w->bell_stack + DOORBELL_STACK,
-                            CLONE_VM | CLONE_FS | CLONE_FILES, NULL);
-        int e = errno;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        errno = e;
-    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    w->doorbell = clone(doorbell_main, w->bell_stack + sizeof(w->bell_stack),
+                        CLONE_VM | CLONE_FS | CLONE_FILES, NULL);
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = clone_errno;
     if (w->doorbell < 0) {
         rc = -errno;
-        snprintf(w->err, sizeof(w->err), "fork: %s", strerror(errno));
+        snprintf(w->err, sizeof(w->err), "clone: %s", strerror(errno));
         window_ready(w, rc);
         return NULL;
     }
@@ -2103,8 +2099,6 @@ static int trace_window_begin(const pid_t *roots, size_t nroots, const struct me
     *out = w;
     return 0;
 fail:
-    if (w->bell_stack)
-        munmap(w->bell_stack, DOORBELL_STACK);
     tracer_release(&w->tr);
     report_release(&w->leaks);
     pthread_mutex_destroy(&w->lock);
@@ -2138,8 +2132,6 @@ static int trace_window_end(struct meas_window *w, struct report *r, char *err, 
     }
     tracer_release(tr);
     report_release(&w->leaks);
-    if (w->bell_stack) /* the doorbell was reaped by the thread */
-        munmap(w->bell_stack, DOORBELL_STACK);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     free(w);
