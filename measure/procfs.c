@@ -390,6 +390,8 @@ static bool have_children_files(void)
     return k > 0;
 }
 
+#define PROCFS_TREE_MAX (1u << 22) /* PID_MAX_LIMIT */
+
 static int pid_cmp(const void *a, const void *b)
 {
     pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
@@ -447,7 +449,9 @@ static long descendants(pid_t root, pid_t *out, size_t max, bool live_only)
     long found = 0;
     queue = xgrow(queue, &qcap, 16, sizeof(*queue));
     queue[qt++] = root;
-    while (qh < qt) {
+    /* bounded as the scan was (by the processes there are): a tree that
+     * forks faster than it is walked stops at the kernel's pid limit */
+    while (qh < qt && qt < PROCFS_TREE_MAX) {
         pid_t parent = queue[qh++];
         size_t from = qt;
         children_of(parent, &queue, &qt, &qcap);
