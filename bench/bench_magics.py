@@ -53,9 +53,24 @@ def round_trip(kc, code):
     return time.perf_counter() - t0
 
 
-def series(kc, code, n):
+def cpu_seconds(pid):
+    """CPU time of the kernel process: every thread's, living or ended, and
+    its reaped children's (utime + stime + cutime + cstime, in clock ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in v[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+CPU = {}  # code -> kernel CPU ms per cell, robust to a loaded machine
+
+
+def series(kc, code, n, pid=None):
     round_trip(kc, code)  # warm-up
-    return sorted(round_trip(kc, code) for _ in range(n))
+    c0 = cpu_seconds(pid) if pid else 0
+    v = sorted(round_trip(kc, code) for _ in range(n))
+    if pid:
+        CPU[code] = (cpu_seconds(pid) - c0) / n * 1e3
+    return v
 
 
 def fmt(v):
@@ -79,11 +94,12 @@ def main():
     kc = km.client()
     kc.start_channels()
     kc.wait_for_ready(timeout=30)
+    pid = km.provisioner.process.pid
     try:
         round_trip(kc, f"cd {work}")
-        plain = series(kc, "", a.cells)
-        proc = series(kc, "%%iops -b proc\n", a.cells)
-        trace = series(kc, "%%iops -b trace\n", a.cells)
+        plain = series(kc, "", a.cells, pid)
+        proc = series(kc, "%%iops -b proc\n", a.cells, pid)
+        trace = series(kc, "%%iops -b trace\n", a.cells, pid)
         dd_cell = series(kc, f"%%iops -b trace\n{DD}", a.dd_runs)
         dd_plain = series(kc, DD, a.dd_runs)
     finally:
@@ -96,14 +112,17 @@ def main():
                        cwd=work, check=True)
         dd_cli.append(time.perf_counter() - t0)
     dd_cli = sorted(dd_cli[1:])
+    load = os.getloadavg()
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"kernel {platform.release()}")
+          f"kernel {platform.release()}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"empty cell, unmeasured         {fmt(plain)}")
     print(f"empty cell, %%iops -b proc      {fmt(proc)}   (+{(statistics.median(proc) - statistics.median(plain)) * 1e3:.2f} ms)")
     print(f"empty cell, %%iops -b trace     {fmt(trace)}   (+{(statistics.median(trace) - statistics.median(plain)) * 1e3:.2f} ms)")
     print(f"dd 2,560 x 4 KiB, unmeasured   {fmt(dd_plain)}")
     print(f"dd under %%iops -b trace        {fmt(dd_cell)}")
     print(f"dd under iopsd measure (trace) {fmt(dd_cli)}")
+    print("kernel CPU per empty cell: unmeasured %.2f ms, proc %.2f ms, trace %.2f ms" %
+          (CPU[""], CPU["%%iops -b proc\n"], CPU["%%iops -b trace\n"]))
 
 
 def bench_auto(cells):
@@ -113,20 +132,27 @@ def bench_auto(cells):
     kc.start_channels()
     kc.wait_for_ready(timeout=30)
     off, on = [], []
+    pid = km.provisioner.process.pid
+    cpu_off = cpu_on = 0.0
     try:
         round_trip(kc, "%iops auto off")
         round_trip(kc, "")  # warm-up
         block = 20
         while len(off) < cells or len(on) < cells:
             round_trip(kc, "%iops auto off")
+            c0 = cpu_seconds(pid)
             off += [round_trip(kc, "") for _ in range(block)]
+            cpu_off += cpu_seconds(pid) - c0
             round_trip(kc, "%iops auto on")
             round_trip(kc, "")  # the first measured cell: warm-up
+            c0 = cpu_seconds(pid)
             on += [round_trip(kc, "") for _ in range(block)]
+            cpu_on += cpu_seconds(pid) - c0
         round_trip(kc, "%iops auto off")
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
+    n_off, n_on = len(off), len(on)
     off, on = sorted(off[:cells]), sorted(on[:cells])
     load = os.getloadavg()
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
@@ -134,6 +160,8 @@ def bench_auto(cells):
     print(f"empty cell, %iops auto off     {fmt(off)}")
     print(f"empty cell, %iops auto on      {fmt(on)}   "
           f"(+{(statistics.median(on) - statistics.median(off)) * 1e3:.2f} ms a cell)")
+    print("kernel CPU per cell: auto off %.2f ms, auto on %.2f ms" %
+          (cpu_off / n_off * 1e3, cpu_on / n_on * 1e3))
     return 0
 
 

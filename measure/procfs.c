@@ -327,7 +327,9 @@ struct pp {
     unsigned flags;
 };
 
-static long descendants(pid_t root, pid_t *out, size_t max, bool live_only)
+/* The full scan: every process's parent link from its stat, then breadth
+ * first from root. */
+static long descendants_scan(pid_t root, pid_t *out, size_t max, bool live_only)
 {
     DIR *d = opendir("/proc");
     if (!d)
@@ -374,6 +376,108 @@ static long descendants(pid_t root, pid_t *out, size_t max, bool live_only)
     return found;
 }
 
+/* Does this kernel have /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN)?
+ * Asked once. */
+static bool have_children_files(void)
+{
+    static int known; /* 0 unknown, 1 yes, -1 no */
+    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (!k) {
+        pid_t self = getpid(), tmp[1];
+        long n = procfs_read_children(self, self, tmp, 1);
+        k = n >= 0 ? 1 : -1;
+        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+    }
+    return k > 0;
+}
+
+#define PROCFS_TREE_MAX (1u << 22) /* PID_MAX_LIMIT */
+
+static int pid_cmp(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Appends the children of every thread of pid to *v (sorted, as the full
+ * scan would list them). A process that is gone has none. */
+static void children_of(pid_t pid, pid_t **v, size_t *n, size_t *cap)
+{
+    char path[48];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    size_t first = *n;
+    pid_t small[256], *kids = small;
+    size_t kmax = sizeof(small) / sizeof(*small);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        pid_t tid = (pid_t)atoi(e->d_name);
+        long k = procfs_read_children(pid, tid, kids, kmax);
+        if (k > (long)kmax) { /* a long list: room for all of it, read again */
+            if (kids != small)
+                free(kids);
+            kmax = (size_t)k + 64;
+            kids = xmalloc(kmax * sizeof(*kids));
+            k = procfs_read_children(pid, tid, kids, kmax);
+            if (k > (long)kmax)
+                k = (long)kmax;
+        }
+        if (k <= 0)
+            continue;
+        *v = xgrow(*v, cap, *n + (size_t)k, sizeof(**v));
+        memcpy(*v + *n, kids, (size_t)k * sizeof(*kids));
+        *n += (size_t)k;
+    }
+    closedir(d);
+    if (kids != small)
+        free(kids);
+    qsort(*v + first, *n - first, sizeof(**v), pid_cmp);
+}
+
+/* Breadth first from root over the children files: a few reads per process
+ * of the tree instead of one per process of the system. The same pids in
+ * the same order as the full scan. */
+static long descendants(pid_t root, pid_t *out, size_t max, bool live_only)
+{
+    if (!have_children_files())
+        return descendants_scan(root, out, max, live_only);
+    pid_t *queue = NULL;
+    size_t qh = 0, qt = 0, qcap = 0;
+    long found = 0;
+    queue = xgrow(queue, &qcap, 16, sizeof(*queue));
+    queue[qt++] = root;
+    /* bounded as the scan was (by the processes there are): a tree that
+     * forks faster than it is walked stops at the kernel's pid limit */
+    while (qh < qt && qt < PROCFS_TREE_MAX) {
+        pid_t parent = queue[qh++];
+        size_t from = qt;
+        children_of(parent, &queue, &qt, &qcap);
+        size_t keep = from;
+        for (size_t i = from; i < qt; i++) {
+            pid_t c = queue[i];
+            if (c == root)
+                continue;
+            struct proc_stat st;
+            if (procfs_read_stat(c, &st))
+                continue; /* reaped meanwhile: the scan would not have seen it */
+            bool gone = st.state == 'Z' || st.state == 'X' || (st.flags & 0x4);
+            if (!live_only || !gone) {
+                if ((size_t)found < max)
+                    out[found] = c;
+                found++;
+            }
+            queue[keep++] = c;
+        }
+        qt = keep;
+    }
+    free(queue);
+    return found;
+}
+
 long procfs_descendants(pid_t root, pid_t *out, size_t max)
 {
     return descendants(root, out, max, false);
@@ -415,11 +519,20 @@ long procfs_read_children(pid_t pid, pid_t tid, pid_t *out, size_t max)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    char *text = xmalloc(PROCFS_MAX_CHILDREN + 1);
-    size_t len = 0;
+    /* most lists are short: on the stack, on the heap past that */
+    char small[4096], *text = small;
+    size_t cap = sizeof(small), len = 0;
     ssize_t r = 0;
-    while (len <= PROCFS_MAX_CHILDREN &&
-           (r = read(fd, text + len, PROCFS_MAX_CHILDREN + 1 - len)) != 0) {
+    while (len <= PROCFS_MAX_CHILDREN) {
+        if (len == cap) {
+            char *big = xmalloc(PROCFS_MAX_CHILDREN + 1);
+            memcpy(big, text, len);
+            text = big;
+            cap = PROCFS_MAX_CHILDREN + 1;
+        }
+        r = read(fd, text + len, cap - len);
+        if (r == 0)
+            break;
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -430,6 +543,7 @@ long procfs_read_children(pid_t pid, pid_t tid, pid_t *out, size_t max)
     int e = errno;
     close(fd);
     long n = r < 0 ? -e : procfs_parse_pids(text, len, out, max);
-    free(text);
+    if (text != small)
+        free(text);
     return n;
 }

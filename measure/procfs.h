@@ -88,9 +88,10 @@ int procfs_read_fd_kinds(pid_t pid, struct proc_fd_kinds *out);
 void proc_io_add(struct proc_io *a, const struct proc_io *b);
 void proc_io_sub(struct proc_io *a, const struct proc_io *b);
 
-/* Every live descendant of root (not root itself), found by scanning /proc for
- * parent links. Writes up to max pids; returns how many there were (may exceed
- * max) or -errno. */
+/* Every live descendant of root (not root itself), breadth first over the
+ * children files of root's tree (a scan of all of /proc for parent links on
+ * kernels without them). Writes up to max pids; returns how many there were
+ * (may exceed max) or -errno. */
 long procfs_descendants(pid_t root, pid_t *out, size_t max);
 /* The same, leaving out processes that are exiting or are zombies (exited,
  * not yet reaped): their descriptor tables are being torn down. */

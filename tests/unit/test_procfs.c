@@ -5,7 +5,9 @@
 #include "util/buf.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -195,6 +197,122 @@ static void test_live(void)
     CHECK_INT(procfs_descendants(getpid(), kids, 16), 0);
 }
 
+static int pid_order(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int thread_pipe[2];
+static pid_t thread_child;
+
+/* A second thread's child: listed in that thread's children file. */
+static void *thread_forks(void *arg)
+{
+    (void)arg;
+    thread_child = fork();
+    if (thread_child == 0) {
+        pause();
+        _exit(0);
+    }
+    char b;
+    while (read(thread_pipe[0], &b, 1) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+/* A tree of known shape: us -> a (-> b -> d, c, z a zombie), and e, the
+ * child of our second thread. Breadth first, each parent's children by pid,
+ * as the scan of /proc lists them; zombies only in procfs_descendants. */
+static void test_tree(void)
+{
+    int pids[2];
+    CHECK_INT(pipe(pids), 0);
+    CHECK_INT(pipe(thread_pipe), 0);
+    pid_t a = fork();
+    if (a == 0) {
+        pid_t b = fork();
+        if (b == 0) {
+            pid_t d = fork();
+            if (d == 0) {
+                pause();
+                _exit(0);
+            }
+            if (write(pids[1], &d, sizeof d) != sizeof d)
+                _exit(1);
+            pause();
+            _exit(0);
+        }
+        pid_t c = fork();
+        if (c == 0) {
+            pause();
+            _exit(0);
+        }
+        pid_t z = fork();
+        if (z == 0)
+            _exit(0);
+        struct proc_stat st;
+        for (int i = 0; i < 5000; i++) { /* until z is a zombie (not reaped) */
+            if (procfs_read_stat(z, &st) == 0 && st.state == 'Z')
+                break;
+            usleep(1000);
+        }
+        pid_t v[3] = {b, c, z};
+        if (write(pids[1], v, sizeof v) != sizeof v)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, thread_forks, NULL), 0);
+    pid_t d = 0, v[3] = {0, 0, 0};
+    CHECK_INT((int)read(pids[0], &d, sizeof d), (int)sizeof d);
+    CHECK_INT((int)read(pids[0], v, sizeof v), (int)sizeof v);
+    while (!__atomic_load_n(&thread_child, __ATOMIC_SEQ_CST))
+        usleep(1000);
+    pid_t e = thread_child;
+
+    pid_t want[6] = {a, e}, got[16];
+    qsort(want, 2, sizeof(pid_t), pid_order);
+    memcpy(want + 2, v, sizeof v);
+    qsort(want + 2, 3, sizeof(pid_t), pid_order);
+    want[5] = d;
+    CHECK_INT(procfs_descendants(getpid(), got, 16), 6);
+    for (int i = 0; i < 6; i++)
+        CHECK_INT(got[i], want[i]);
+    /* live: without the zombie z (v[2]) */
+    long n = procfs_descendants_live(getpid(), got, 16);
+    CHECK_INT(n, 5);
+    for (int i = 0, j = 0; i < 6; i++)
+        if (want[i] != v[2] && j < 5)
+            CHECK_INT(got[j++], want[i]);
+    /* more than max: the count, max written */
+    memset(got, 0, sizeof got);
+    CHECK_INT(procfs_descendants(getpid(), got, 2), 6);
+    CHECK_INT(got[0], want[0]);
+    CHECK_INT(got[1], want[1]);
+    CHECK_INT(got[2], 0);
+    /* a subtree; a process without children; one that does not exist */
+    CHECK_INT(procfs_descendants(v[0], got, 16), 1);
+    CHECK_INT(got[0], d);
+    CHECK_INT(procfs_descendants(d, got, 16), 0);
+    CHECK_INT(procfs_descendants(0x7ffffff0, got, 16), 0);
+
+    kill(d, SIGKILL);
+    kill(v[0], SIGKILL);
+    kill(v[1], SIGKILL);
+    kill(a, SIGKILL);
+    waitpid(a, NULL, 0);
+    kill(e, SIGKILL);
+    waitpid(e, NULL, 0);
+    CHECK_INT((int)write(thread_pipe[1], "x", 1), 1);
+    pthread_join(th, NULL);
+    for (int i = 0; i < 2; i++) {
+        close(pids[i]);
+        close(thread_pipe[i]);
+    }
+}
+
 static void test_cmdline(void)
 {
     char out[16];
@@ -258,5 +376,6 @@ int main(void)
     test_io_malformed();
     test_stat();
     test_live();
+    test_tree();
     return tap_done("test_procfs");
 }
