@@ -363,7 +363,8 @@ static int proc_run(const struct meas_opts *o, char *const argv[], struct report
         snprintf(err, errlen, "mmap: %s", strerror(errno));
         return -errno;
     }
-    memset(sh, 0, sizeof(*sh));
+    /* Anonymous mappings come zeroed: touching all 1.5 MB of it here cost
+     * ~370 page faults (7 ms on this VM) for entries that are mostly never used. */
     snprintf(r->backend, sizeof(r->backend), "proc");
     report_set_argv(r, argv);
     r->fds.sampled = true;
