@@ -132,12 +132,17 @@ class BreakTheShell(HostileCase):
         interrupt (2 s later) kills the programs, the third replaces bash."""
         kc = self.k.kc
         run(kc, "marker_hostile=41")
-        msg_id = kc.execute("trap '' INT; sleep 30; echo after-sleep; while :; do :; done")
-        while True:
+        msg_id = kc.execute("trap '' INT; echo armed; sleep 30; echo after-sleep; "
+                            "while :; do :; done")
+        # Interrupt only once the trap is set: before it, the first interrupt
+        # ends the cell the ordinary way (seen under ASan, where bash is slower
+        # to get there than the client is to send it).
+        out = ""
+        while out != "armed\n":
             m = kc.get_iopub_msg(timeout=20)
-            if (m["parent_header"].get("msg_id") == msg_id
-                    and m["msg_type"] == "execute_input"):
-                break
+            if (m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream"
+                    and m["content"]["name"] == "stdout"):
+                out += m["content"]["text"]
         rep = None
         for interrupts in (1, 2, 3):  # more than ESCALATE_MS (2 s) apart
             self.k.km.interrupt_kernel()
