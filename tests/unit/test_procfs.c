@@ -226,8 +226,9 @@ static void *thread_forks(void *arg)
  * as the scan of /proc lists them; zombies only in procfs_descendants. */
 static void test_tree(void)
 {
-    int pids[2];
+    int pids[2], dpipe[2]; /* b reports d on its own pipe: b and a race */
     CHECK_INT(pipe(pids), 0);
+    CHECK_INT(pipe(dpipe), 0);
     CHECK_INT(pipe(thread_pipe), 0);
     pid_t a = fork();
     if (a == 0) {
@@ -238,7 +239,7 @@ static void test_tree(void)
                 pause();
                 _exit(0);
             }
-            if (write(pids[1], &d, sizeof d) != sizeof d)
+            if (write(dpipe[1], &d, sizeof d) != sizeof d)
                 _exit(1);
             pause();
             _exit(0);
@@ -266,7 +267,7 @@ static void test_tree(void)
     pthread_t th;
     CHECK_INT(pthread_create(&th, NULL, thread_forks, NULL), 0);
     pid_t d = 0, v[3] = {0, 0, 0};
-    CHECK_INT((int)read(pids[0], &d, sizeof d), (int)sizeof d);
+    CHECK_INT((int)read(dpipe[0], &d, sizeof d), (int)sizeof d);
     CHECK_INT((int)read(pids[0], v, sizeof v), (int)sizeof v);
     while (!__atomic_load_n(&thread_child, __ATOMIC_SEQ_CST))
         usleep(1000);
@@ -309,6 +310,7 @@ static void test_tree(void)
     pthread_join(th, NULL);
     for (int i = 0; i < 2; i++) {
         close(pids[i]);
+        close(dpipe[i]);
         close(thread_pipe[i]);
     }
 }
