@@ -56,6 +56,7 @@ enum tsc_op {
     TSC_UNDECODED,   /* a call whose I/O the tracer cannot decode (i386 socketcall) */
     TSC_UNSHARE,     /* unshare: CLONE_FILES gives the task its own descriptor table */
     TSC_RECVMSG,     /* recvmsg: a read; SCM_RIGHTS in its control data are new fds */
+    TSC_WAIT,        /* wait4 / waitid / waitpid: the task sleeps until a child changes */
 };
 
 /* How the close-on-exec flag of a new descriptor is found. */

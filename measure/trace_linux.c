@@ -102,6 +102,8 @@ struct ttask {
     bool listening;      /* in a group-stop, restarted with PTRACE_LISTEN */
     bool want_exit;      /* a traced syscall whose result we need is running */
     bool exiting;        /* past its PTRACE_EVENT_EXIT: it makes no more calls */
+    bool in_wait;        /* in wait4/waitid: it cannot run until a child changes */
+    bool no_pin;         /* it set its own affinity: never pinned again */
     int resume_sig;      /* signal to deliver when a held task is restarted */
     /* the syscall in flight */
     const struct tsc_entry *sc;
@@ -135,10 +137,14 @@ struct tracer {
     int root_status;
     bool root_gone;
     pid_t doorbell;
-    /* co-location: while the traced tree is one task, tracer and tracee
-     * share one CPU (see pin_begin) */
-    bool pinned;
-    cpu_set_t orig_mask;
+    /* co-location: while one traced task can run, it and the tracer share
+     * one CPU (see pin_update) */
+    bool pin_ok;         /* pinning allowed (two CPUs or more, not turned off) */
+    bool pinned;         /* pin_tid and the tracer are pinned */
+    pid_t pin_tid;
+    cpu_set_t orig_mask; /* the tracer's own mask */
+    cpu_set_t pin_mask;  /* pin_tid's mask before it was pinned */
+    size_t nwaiting;     /* tasks in wait4/waitid (in_wait) */
     char link[PATH_MAX + 1];
     struct meas_fdid exclude[MEAS_EXCLUDE_MAX]; /* the caller's plumbing */
     size_t nexclude;
@@ -325,9 +331,17 @@ static void task_unshare_files(struct tracer *tr, struct ttask *t)
     tstate_count_table(&tr->st, t->own);
 }
 
+static void set_in_wait(struct tracer *tr, struct ttask *t, bool on);
+static void pin_end(struct tracer *tr, pid_t a, pid_t b);
+
 static void task_del(struct tracer *tr, struct ttask *t)
 {
     task_drop_own(tr, t, true);
+    set_in_wait(tr, t, false);
+    if (tr->pinned && t->tid == tr->pin_tid) {
+        tr->pin_tid = 0; /* gone: only the tracer's mask to restore */
+        pin_end(tr, 0, 0);
+    }
     for (struct ttask **pp = &tr->tasks[task_slot(tr, t->tid)]; *pp; pp = &(*pp)->next)
         if (*pp == t) {
             *pp = t->next;
@@ -484,40 +498,85 @@ static bool is_excluded(struct tracer *tr, struct ttask *t, int fd)
 /* ---- CPU placement ---- */
 
 /* Co-location. A ptrace stop costs several times more when the tracer wakes
- * on another CPU than the tracee's (docs/tracer.md). While the traced tree is
- * a single task, the tracer and the tracee are pinned to the CPU the tracer
- * runs on; the first fork or clone, or the program setting its own affinity,
- * restores the original mask everywhere. The program never sees the pin:
- * sched_getaffinity is traced and shows the original mask.
+ * on another CPU than the tracee's (docs/tracer.md). While exactly one traced
+ * task can run (the others, if any, sleep in wait4/waitid: a shell running
+ * one command, the cell's bash waiting for `dd`), that task and the tracer
+ * are pinned to the CPU the tracer runs on. A fork or clone, the pinned task
+ * starting to wait, its exit, the program setting an affinity itself, or
+ * the end of the window restores the masks they had. The program never sees
+ * the pin: sched_getaffinity is traced and shows the mask from before.
  * IOPSD_TRACE_PIN=0 turns it off. */
-static void pin_begin(struct tracer *tr, pid_t child)
+static void pin_init(struct tracer *tr)
 {
     const char *e = getenv("IOPSD_TRACE_PIN");
-    if ((e && !strcmp(e, "0")) || sched_getaffinity(0, sizeof(tr->orig_mask), &tr->orig_mask))
-        return;
+    tr->pin_ok = !(e && !strcmp(e, "0")) &&
+                 sched_getaffinity(0, sizeof(tr->orig_mask), &tr->orig_mask) == 0 &&
+                 CPU_COUNT(&tr->orig_mask) >= 2;
+}
+
+static void pin_task(struct tracer *tr, pid_t tid)
+{
+    cpu_set_t cur, one;
     int cpu = sched_getcpu();
-    if (cpu < 0 || CPU_COUNT(&tr->orig_mask) < 2 || !CPU_ISSET(cpu, &tr->orig_mask))
+    if (!tr->pin_ok || tr->pinned || cpu < 0 || !CPU_ISSET(cpu, &tr->orig_mask) ||
+        sched_getaffinity(tid, sizeof(cur), &cur) || CPU_COUNT(&cur) < 2 || !CPU_ISSET(cpu, &cur))
         return;
-    cpu_set_t one;
     CPU_ZERO(&one);
     CPU_SET(cpu, &one);
-    if (sched_setaffinity(child, sizeof(one), &one))
+    if (sched_setaffinity(tid, sizeof(one), &one))
         return;
     sched_setaffinity(0, sizeof(one), &one);
+    tr->pin_mask = cur;
+    tr->pin_tid = tid;
     tr->pinned = true;
 }
 
-/* Restores the original mask of the tracer and of the tasks given. */
+/* Restores the masks of the tracer, of the pinned task and of the tasks
+ * given (a child forked while pinned inherited the pin). */
 static void pin_end(struct tracer *tr, pid_t a, pid_t b)
 {
     if (!tr->pinned)
         return;
     tr->pinned = false;
-    if (a > 0)
-        sched_setaffinity(a, sizeof(tr->orig_mask), &tr->orig_mask);
-    if (b > 0)
-        sched_setaffinity(b, sizeof(tr->orig_mask), &tr->orig_mask);
+    pid_t tids[3] = {tr->pin_tid, a, b};
+    for (int i = 0; i < 3; i++)
+        if (tids[i] > 0 && (i == 0 || tids[i] != tr->pin_tid))
+            sched_setaffinity(tids[i], sizeof(tr->pin_mask), &tr->pin_mask);
     sched_setaffinity(0, sizeof(tr->orig_mask), &tr->orig_mask);
+    tr->pin_tid = 0;
+}
+
+/* After a stop of t: pins the one task that can run, if there is one. */
+static void pin_update(struct tracer *tr, struct ttask *t)
+{
+    if (!tr->pin_ok || !tr->started || tr->draining)
+        return;
+    pid_t want = 0;
+    if (tr->ntasks - tr->nwaiting == 1) {
+        if (!t->in_wait && !t->exiting && t->proc)
+            want = t->tid;
+        else if (tr->pinned) {
+            const struct ttask *p = task_get(tr, tr->pin_tid);
+            if (p && !p->in_wait)
+                want = tr->pin_tid;
+        }
+    }
+    if (tr->pinned && tr->pin_tid == want)
+        return;
+    pin_end(tr, 0, 0);
+    if (want)
+        pin_task(tr, want);
+}
+
+static void set_in_wait(struct tracer *tr, struct ttask *t, bool on)
+{
+    if (t->in_wait == on)
+        return;
+    t->in_wait = on;
+    if (on)
+        tr->nwaiting++;
+    else
+        tr->nwaiting--;
 }
 
 /* ---- resuming ---- */
@@ -795,9 +854,15 @@ static void on_entry(struct tracer *tr, struct ttask *t, uint32_t arch, long nr,
         break;
     case TSC_SETAFFINITY:
         pin_end(tr, t->tid, 0); /* the program's own mask wins */
+        if ((pid_t)args[0] == 0 || (pid_t)args[0] == t->tid)
+            t->no_pin = true;
         break;
     case TSC_GETAFFINITY:
-        need_exit = tr->pinned;
+        need_exit = tr->pinned && tr->pin_tid == t->tid;
+        break;
+    case TSC_WAIT:
+        set_in_wait(tr, t, true);
+        need_exit = true;
         break;
     case TSC_CLONE3: {
         uint64_t f;
@@ -923,6 +988,8 @@ static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool 
         return;
     tr->st.cur_proc = t->proc->prow;
     const struct tsc_entry *sc = t->sc;
+    if (sc->op == TSC_WAIT)
+        return; /* in_wait was cleared at this stop */
     if (sc->op == TSC_SIGRETURN) {
         /* A handler returns into the frame of the interrupted call. The
          * kernel set up that frame: -EINTR at the very instruction after the
@@ -1063,9 +1130,10 @@ static void on_exit_stop(struct tracer *tr, struct ttask *t, int64_t rval, bool 
         return;
     case TSC_GETAFFINITY:
         /* about itself, while pinned: show the mask it had before */
-        if (!is_error && rval > 0 && tr->pinned && ((pid_t)a[0] == 0 || (pid_t)a[0] == t->tid)) {
-            size_t n = (size_t)rval < sizeof(tr->orig_mask) ? (size_t)rval : sizeof(tr->orig_mask);
-            struct iovec local = {&tr->orig_mask, n}, remote = {(void *)(uintptr_t)a[2], n};
+        if (!is_error && rval > 0 && tr->pinned && t->tid == tr->pin_tid &&
+            ((pid_t)a[0] == 0 || (pid_t)a[0] == t->tid)) {
+            size_t n = (size_t)rval < sizeof(tr->pin_mask) ? (size_t)rval : sizeof(tr->pin_mask);
+            struct iovec local = {&tr->pin_mask, n}, remote = {(void *)(uintptr_t)a[2], n};
             process_vm_writev(t->tid, &local, 1, &remote, 1, 0);
         }
         return;
@@ -1135,6 +1203,7 @@ static void on_syscall_stop(struct tracer *tr, struct ttask *t)
         t->want_exit = false;
         return;
     }
+    set_in_wait(tr, t, false); /* an exit, or the entry of another call */
     if (info.op == PTRACE_SYSCALL_INFO_SECCOMP) {
         if (info.seccomp.ret_data == TSC_RET_DATA)
             on_entry(tr, t, info.arch, (long)info.seccomp.nr, info.seccomp.args,
@@ -1276,7 +1345,8 @@ static void count_in_flight(struct tracer *tr, struct ttask *t)
     if (!p || !tr->started)
         return;
     bool in_flight =
-        t->want_exit && t->sc && t->sc->op != TSC_GETAFFINITY && t->sc->op != TSC_SIGRETURN;
+        t->want_exit && t->sc && t->sc->op != TSC_GETAFFINITY && t->sc->op != TSC_SIGRETURN &&
+        t->sc->op != TSC_WAIT;
     if (in_flight || t->restart_pending)
         tr->st.exit_interrupted++;
     t->want_exit = false;
@@ -1324,6 +1394,8 @@ static void on_wait(struct tracer *tr, pid_t tid, int st)
     }
     if (sig == (SIGTRAP | 0x80) || (sig == SIGTRAP && ev == PTRACE_EVENT_SECCOMP)) {
         on_syscall_stop(tr, t);
+        if (!t->no_pin)
+            pin_update(tr, t);
         resume(tr, t, 0);
         return;
     }
@@ -1520,7 +1592,8 @@ static int trace_run(const struct meas_opts *o, char *const argv[], struct repor
     tr.st.t0_ns = t0;
     struct tproc *rp = proc_new(&tr, child, tfdtab_new(true), NULL);
     task_new(&tr, child, rp)->attached = true;
-    pin_begin(&tr, child);
+    pin_init(&tr);
+    pin_task(&tr, child);
     close(syncp[1]); /* let the child install its filter and exec */
     syncp[1] = -1;
 
@@ -1905,6 +1978,7 @@ static bool all_held(struct tracer *tr)
 static bool hold_and_detach(struct tracer *tr, bool *rang)
 {
     tr->draining = true;
+    pin_end(tr, 0, 0);
     for (size_t i = 0; i < tr->tasks_cap; i++)
         for (struct ttask *t = tr->tasks[i]; t; t = t->next)
             if (!t->stopped)
@@ -1971,6 +2045,7 @@ static void *window_thread(void *arg)
         return NULL;
     }
     tr->doorbell = w->doorbell;
+    pin_init(tr);
 
     /* Attach: seize everything, hold everything, until nothing new appears.
      * Every root or none: when one cannot be traced, those already seized

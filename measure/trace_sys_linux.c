@@ -107,6 +107,8 @@ static const struct tsc_def defs[] = {
     D(unshare, TSC_UNSHARE),
     D(sched_getaffinity, TSC_GETAFFINITY),
     D(sched_setaffinity, TSC_SETAFFINITY),
+    D(wait4, TSC_WAIT),
+    D(waitid, TSC_WAIT),
     D(rt_sigreturn, TSC_SIGRETURN),
     D(seccomp, TSC_SECCOMP),
     D(prctl, TSC_PRCTL),

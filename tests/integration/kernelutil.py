@@ -98,6 +98,15 @@ def proc_status(pid, field):
     raise KeyError(field)
 
 
+def cpus_allowed(pid):
+    """The CPUs pid may run on (Cpus_allowed_list of /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Cpus_allowed_list:"):
+                return line.split()[1]
+    raise KeyError("Cpus_allowed_list")
+
+
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 

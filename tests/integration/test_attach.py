@@ -171,6 +171,9 @@ class Attach(unittest.TestCase):
 
     def assert_left_alone(self, h):
         self.assertEqual(status_field(h.pid, "TracerPid"), "0")
+        # pinned to the tracer's CPU while it ran alone; its own mask is back
+        self.assertEqual(status_field(h.pid, "Cpus_allowed_list"),
+                         status_field(os.getpid(), "Cpus_allowed_list"))
         self.assertFalse(status_field(h.pid, "State").startswith(("t", "T")))
         n0 = h.n()
         deadline = time.monotonic() + 10

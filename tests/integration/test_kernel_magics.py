@@ -9,8 +9,8 @@ import tempfile
 import time
 import unittest
 
-from kernelutil import (SANITIZED, drain_iopub, fd_count, kernel_pid, proc_status, run, start,
-                        stdout_of, stop)
+from kernelutil import (SANITIZED, cpus_allowed, drain_iopub, fd_count, kernel_pid, proc_status,
+                        run, start, stdout_of, stop)
 
 DD = "dd if=/dev/zero of=F bs=4096 count=2560 status=none"
 BACKENDS = ("proc", "trace")
@@ -202,6 +202,7 @@ class MagicCase(unittest.TestCase):
     def test_interrupted_traced_cell_leaves_session_untraced(self):
         kpid = kernel_pid(self.km)
         bpid = bash_pid(kpid)
+        mask = cpus_allowed(kpid)  # bash's own (tests before this one traced it too)
         msg_id = self.kc.execute("%%iops -b trace\nsleep 30")
         deadline = time.monotonic() + 20
         while proc_status(bpid, "TracerPid") == 0 and time.monotonic() < deadline:
@@ -226,6 +227,8 @@ class MagicCase(unittest.TestCase):
         self.assertEqual(j["io"]["write_ops"], 2560)
         self.assertEqual(proc_status(bpid, "TracerPid"), 0)
         self.assertEqual(bash_pid(kpid), bpid)  # the same session, not a restarted one
+        # bash ran pinned to the tracer's CPU while alone; its own mask is back
+        self.assertEqual(cpus_allowed(bpid), mask)
 
     def test_live_progress(self):
         rep, msgs = self.run_ok(

@@ -348,12 +348,22 @@ class Command(TraceBase):
             out = subprocess.run([IOPSD, "measure", "--backend", "trace", "-q", "--", "nproc"],
                                  stdout=subprocess.PIPE, text=True, check=True, env=env).stdout
             self.assertEqual(out, plain)
-        # after a fork the real mask is back: a child reads it from /proc
-        want = [l for l in open("/proc/self/status") if l.startswith("Cpus_allowed_list")]
+        # a shell's child runs pinned while the shell waits for it; it too
+        # sees the mask it had
+        for pin in ("1", "0"):
+            env = dict(os.environ, IOPSD_TRACE_PIN=pin)
+            out = subprocess.run([IOPSD, "measure", "--backend", "trace", "-q", "--", "sh", "-c",
+                                  "nproc; nproc"],
+                                 stdout=subprocess.PIPE, text=True, check=True, env=env).stdout
+            self.assertEqual(out, plain * 2)
+        # while two tasks can run, neither is pinned: both ends of a pipeline
+        # read their real mask from /proc
+        with open("/proc/self/status") as f:
+            want = [l.rstrip("\n") for l in f if l.startswith("Cpus_allowed_list")]
         out = subprocess.run([IOPSD, "measure", "--backend", "trace", "-q", "--", "sh", "-c",
-                              "grep Cpus_allowed_list /proc/self/status"],
+                              "grep Cpus_allowed_list /proc/self/status | cat"],
                              stdout=subprocess.PIPE, text=True, check=True).stdout
-        self.assertEqual(out.splitlines(), [l.rstrip("\n") for l in want])
+        self.assertEqual(out.splitlines(), want)
 
     def test_shell_pipeline(self):
         p = self.path("out")
