@@ -13,6 +13,7 @@
 #include "server/kernel_guard.h"
 #include "server/bash_session.h"
 #include "server/relay.h"
+#include "server/zmtp_front.h"
 #include "protocol/jconn.h"
 #include "protocol/jraw.h"
 #include "util/clock.h"
@@ -56,6 +57,48 @@
 #define LAZY_START_MS 50
 /* shell messages read per loop turn (the rest wait in libzmq's queue) */
 #define SHELL_READ_BATCH 256
+
+/* What the front (server/zmtp_front.c) lets one connection make libzmq hold,
+ * checked on the bytes before libzmq sees them. Commands: a READY carries
+ * Socket-Type and an Identity of at most 255 bytes; PING/PONG, SUBSCRIBE and
+ * CANCEL are smaller. Handshake: the greeting and the READY. */
+#define FRONT_COMMAND_MAX   4096
+#define FRONT_HANDSHAKE_MAX 8192
+/* shell: what jmsg_parse() accepts (a 24 MiB cell, comm messages with
+ * buffers); control and stdin carry small requests and replies (the frame
+ * cap stays libzmq's, 32 MiB). */
+#define FRONT_SHELL_MSG_MAX JMSG_MESSAGE_MAX
+#define FRONT_SMALL_MSG_MAX (32u << 20)
+/* iopub: live subscriptions of one connection and their bytes. Frontends
+ * subscribe to "" (one); t0..t999 take 3,890 bytes; 16 KiB of 250-byte
+ * random topics cost libzmq's trie ~0.6 MB. */
+#define FRONT_SUBS_MAX      1000
+#define FRONT_SUB_BYTES_MAX (16u << 10)
+/* iopub: inbound messages that are not subscriptions (drained unread). */
+#define FRONT_IOPUB_MSG_MAX 4096
+#define FRONT_IOPUB_FRAMES  16
+
+static struct zmtp_caps front_caps(enum jconn_channel ch)
+{
+    struct zmtp_caps c = {
+        .frame_max = JMSG_FRAME_MAX,
+        .msg_max = FRONT_SMALL_MSG_MAX,
+        .frames_max = JMSG_FRAMES_MAX,
+        .command_max = FRONT_COMMAND_MAX,
+        .handshake_max = FRONT_HANDSHAKE_MAX,
+    };
+    if (ch == JCONN_SHELL)
+        c.msg_max = FRONT_SHELL_MSG_MAX;
+    if (ch == JCONN_IOPUB) {
+        c.frame_max = IOPUB_SUB_MAX;
+        c.msg_max = FRONT_IOPUB_MSG_MAX;
+        c.frames_max = FRONT_IOPUB_FRAMES;
+        c.subscriptions = true;
+        c.subs_max = FRONT_SUBS_MAX;
+        c.sub_bytes_max = FRONT_SUB_BYTES_MAX;
+    }
+    return c;
+}
 
 static const char *const chan_names[] = {"shell", "control", "stdin", "iopub"};
 
@@ -117,11 +160,15 @@ static void *heartbeat_main(void *arg)
     }
 }
 
+/* Binds channel ch: at priv (the front's private endpoint) when given, else
+ * at the connection file's endpoint. */
 static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum jconn_channel ch,
-                         char *err, size_t errlen)
+                         const char *priv, char *err, size_t errlen)
 {
     char ep[512];
-    if (jconn_endpoint(c, ch, ep, sizeof ep)) {
+    if (priv)
+        snprintf(ep, sizeof ep, "%s", priv);
+    else if (jconn_endpoint(c, ch, ep, sizeof ep)) {
         snprintf(err, errlen, "endpoint for %s too long", jconn_port_name(ch));
         return NULL;
     }
@@ -160,7 +207,7 @@ static void *bind_socket(struct kernel *k, int type, const struct jconn *c, enum
     if (strchr(c->ip, ':'))
         zmq_setsockopt(s, ZMQ_IPV6, &one, sizeof one);
     /* ipc socket files are created 0600: only their owner may connect. */
-    bool ipc = !strcmp(c->transport, "ipc");
+    bool ipc = !strncmp(ep, "ipc://", 6);
     mode_t mask = ipc ? umask(0177) : 0;
     /* libzmq waits for its I/O thread inside zmq_bind and returns EINTR when
      * a signal (an orphan's SIGCHLD, the engine's SIGUSR2) comes meanwhile. */
@@ -805,6 +852,7 @@ int cmd_kernel(int argc, char **argv)
     }
 
     struct kernel *k = xcalloc(1, sizeof *k);
+    struct zfront *front = NULL;
     int status = EXIT_IOPSD_FAILED;
     k->pending_tail = &k->pending;
     k->queue_tail = &k->queue;
@@ -868,14 +916,33 @@ int cmd_kernel(int argc, char **argv)
     static const int types[4] = {ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_ROUTER, ZMQ_XPUB};
     static const enum jconn_channel ports[4] = {JCONN_SHELL, JCONN_CONTROL, JCONN_STDIN,
                                                 JCONN_IOPUB};
+    /* The four channels that take requests and subscriptions are reached
+     * through the front, which checks each peer's bytes before libzmq holds
+     * them; the heartbeat is bounded by libzmq's options alone. */
+    front = zfront_new(err, sizeof err);
+    if (!front) {
+        cli_error("kernel: %s", err);
+        goto out_sockets;
+    }
     for (int i = 0; i < 4; i++) {
-        k->sock[i] = bind_socket(k, types[i], &conn, ports[i], err, sizeof err);
+        char priv[160];
+        struct zmtp_caps caps = front_caps(ports[i]);
+        if (zfront_listen(front, chan_names[i], &conn, ports[i], &caps, priv, sizeof priv, err,
+                          sizeof err)) {
+            cli_error("kernel: %s", err);
+            goto out_sockets;
+        }
+        k->sock[i] = bind_socket(k, types[i], &conn, ports[i], priv, err, sizeof err);
         if (!k->sock[i]) {
             cli_error("kernel: %s", err);
             goto out_sockets;
         }
     }
-    k->hb = bind_socket(k, ZMQ_ROUTER, &conn, JCONN_HB, err, sizeof err);
+    if (zfront_start(front, err, sizeof err)) {
+        cli_error("kernel: %s", err);
+        goto out_sockets;
+    }
+    k->hb = bind_socket(k, ZMQ_ROUTER, &conn, JCONN_HB, NULL, err, sizeof err);
     if (!k->hb) {
         cli_error("kernel: %s", err);
         goto out_sockets;
@@ -903,6 +970,8 @@ out_sockets:
             zmq_close(k->sock[i]);
     while (zmq_ctx_term(k->zctx) != 0 && zmq_errno() == EINTR)
         ;
+    /* after libzmq has sent what it lingered on through the front */
+    zfront_free(front);
     unlink_ipc(&conn);
 out_signals:
     sig_write_fd = -1;

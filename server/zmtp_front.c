@@ -1,0 +1,536 @@
+/* zmtp_front: see zmtp_front.h. */
+#include "server/zmtp_front.h"
+#include "util/xalloc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ZFRONT_CHANS    4
+#define STOP_DRAIN_MS   1000
+#define EVENTS_PER_WAIT 64
+
+enum { TAG_STOP, TAG_LISTEN, TAG_PEER, TAG_KERNEL };
+
+/* What an epoll event points at: a listener, or one side of a connection. */
+struct ztag {
+    int kind;
+    void *owner;
+};
+
+struct zchan {
+    struct zfront *f;
+    struct ztag tag;
+    char name[16];
+    int lfd;             /* public listener */
+    char priv_path[108]; /* private ipc socket (libzmq's) */
+    struct zmtp_caps caps;
+    unsigned nconns;
+    bool full_logged;
+};
+
+struct zbuf {
+    unsigned char *d;
+    size_t off, len;
+};
+
+struct zconn {
+    struct zchan *ch;
+    struct zconn *prev, *next;
+    int pfd, kfd;
+    struct ztag ptag, ktag;
+    uint32_t pmask, kmask;   /* registered epoll events */
+    struct zbuf up, down;    /* peer -> kernel (scanned), kernel -> peer */
+    bool peer_eof, kern_eof; /* read to its end, or failed */
+    bool peer_hup, kern_hup; /* reported a hang-up: out of the epoll set */
+    struct zmtp_scan scan;
+    char peer[64];
+};
+
+struct zfront {
+    char dir[80];
+    struct zchan chans[ZFRONT_CHANS];
+    int nchans;
+    int ep, stopfd;
+    struct ztag stoptag;
+    struct zconn *conns;
+    struct zmtp_budget budget;
+    pthread_t thread;
+    bool started;
+    volatile bool stopping;
+};
+
+struct zfront *zfront_new(char *err, size_t errlen)
+{
+    struct zfront *f = xcalloc(1, sizeof *f);
+    f->ep = f->stopfd = -1;
+    /* A short path (sun_path holds 108 bytes): $TMPDIR when short, else /tmp. */
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp || strlen(tmp) > 60)
+        tmp = "/tmp";
+    snprintf(f->dir, sizeof f->dir, "%s/iopsd-front-XXXXXX", tmp);
+    if (!mkdtemp(f->dir)) { /* mode 0700 */
+        snprintf(err, errlen, "cannot create a private directory in %s: %s", tmp, strerror(errno));
+        free(f);
+        return NULL;
+    }
+    f->ep = epoll_create1(EPOLL_CLOEXEC);
+    f->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (f->ep < 0 || f->stopfd < 0) {
+        snprintf(err, errlen, "epoll/eventfd: %s", strerror(errno));
+        zfront_free(f);
+        return NULL;
+    }
+    f->stoptag = (struct ztag){TAG_STOP, f};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &f->stoptag};
+    epoll_ctl(f->ep, EPOLL_CTL_ADD, f->stopfd, &ev);
+    f->budget.max = ZFRONT_INFLIGHT_MAX;
+    return f;
+}
+
+/* Binds and listens on the public endpoint; -errno. */
+static int listen_public(const struct jconn *c, enum jconn_channel ch, int *out)
+{
+    int fd;
+    if (!strcmp(c->transport, "ipc")) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s-%d", c->ip, c->ports[ch]);
+        if (n < 0 || (size_t)n >= sizeof sa.sun_path)
+            return -ENAMETOOLONG;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -errno;
+        /* As libzmq did: a file left by an earlier run is replaced, and the
+         * socket file is created 0600 (only its owner may connect). */
+        unlink(sa.sun_path);
+        mode_t mask = umask(0177);
+        int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+        int e = errno;
+        umask(mask);
+        if (rc) {
+            close(fd);
+            return -e;
+        }
+    } else {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        memset(&ss, 0, sizeof ss);
+        bool v6 = strchr(c->ip, ':') != NULL;
+        if (v6) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+            s6->sin6_family = AF_INET6;
+            s6->sin6_port = htons((uint16_t)c->ports[ch]);
+            if (inet_pton(AF_INET6, c->ip, &s6->sin6_addr) != 1)
+                return -EINVAL;
+            len = sizeof *s6;
+        } else {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+            s4->sin_family = AF_INET;
+            s4->sin_port = htons((uint16_t)c->ports[ch]);
+            if (!strcmp(c->ip, "*"))
+                s4->sin_addr.s_addr = htonl(INADDR_ANY);
+            else if (inet_pton(AF_INET, c->ip, &s4->sin_addr) != 1)
+                return -EINVAL;
+            len = sizeof *s4;
+        }
+        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -errno;
+        int one = 1, zero = 0;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (v6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        if (bind(fd, (struct sockaddr *)&ss, len)) {
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+    }
+    if (listen(fd, 128)) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    *out = fd;
+    return 0;
+}
+
+int zfront_listen(struct zfront *f, const char *name, const struct jconn *c, enum jconn_channel ch,
+                  const struct zmtp_caps *caps, char *priv, size_t privlen, char *err,
+                  size_t errlen)
+{
+    if (f->nchans == ZFRONT_CHANS) {
+        snprintf(err, errlen, "too many channels");
+        return -EINVAL;
+    }
+    struct zchan *z = &f->chans[f->nchans];
+    memset(z, 0, sizeof *z);
+    char ep[512];
+    jconn_endpoint(c, ch, ep, sizeof ep);
+    int rc = listen_public(c, ch, &z->lfd);
+    if (rc) {
+        snprintf(err, errlen, "cannot bind %s (%.300s): %s", jconn_port_name(ch), ep,
+                 strerror(-rc));
+        return rc;
+    }
+    z->f = f;
+    snprintf(z->name, sizeof z->name, "%s", name);
+    char dir[sizeof f->dir];
+    memcpy(dir, f->dir, sizeof dir);
+    snprintf(z->priv_path, sizeof z->priv_path, "%s/%s", dir, name);
+    z->caps = *caps;
+    z->tag = (struct ztag){TAG_LISTEN, z};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &z->tag};
+    epoll_ctl(f->ep, EPOLL_CTL_ADD, z->lfd, &ev);
+    f->nchans++;
+    snprintf(priv, privlen, "ipc://%s", z->priv_path);
+    return 0;
+}
+
+/* Registers the events wanted on fd; none: removed from the set (a closed
+ * side would otherwise report a hang-up at every wait). */
+#define MASK_GONE 0x80000000u
+static void set_mask(struct zfront *f, int fd, struct ztag *tag, uint32_t *cur, uint32_t want,
+                     bool gone)
+{
+    if (*cur == MASK_GONE || (*cur == want && !gone))
+        return;
+    struct epoll_event ev = {.events = want, .data.ptr = tag};
+    if (gone) {
+        epoll_ctl(f->ep, EPOLL_CTL_DEL, fd, &ev);
+        want = MASK_GONE;
+    } else {
+        epoll_ctl(f->ep, EPOLL_CTL_MOD, fd, &ev);
+    }
+    *cur = want;
+}
+
+static void conn_close(struct zfront *f, struct zconn *c)
+{
+    /* closing removes both descriptors from the epoll set */
+    close(c->pfd);
+    close(c->kfd);
+    zmtp_scan_release(&c->scan);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        f->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->ch->nconns--;
+    free(c->up.d);
+    free(c->down.d);
+    free(c);
+}
+
+static void describe_peer(int fd, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "";
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+            snprintf(out, len, "%s:%u", host, ntohs(s4->sin_port));
+            return;
+        }
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+            snprintf(out, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+            return;
+        }
+    }
+    snprintf(out, len, "a local peer");
+}
+
+static void accept_all(struct zfront *f, struct zchan *z)
+{
+    for (;;) {
+        int pfd = accept4(z->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (pfd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE)
+                fprintf(stderr, "iopsd kernel: %s: cannot accept a connection: %s\n", z->name,
+                        strerror(errno));
+            return;
+        }
+        if (z->nconns >= ZFRONT_CONNS_MAX) {
+            if (!z->full_logged)
+                fprintf(stderr,
+                        "iopsd kernel: %s: %d connections already: further ones are closed "
+                        "until one ends\n",
+                        z->name, ZFRONT_CONNS_MAX);
+            z->full_logged = true;
+            close(pfd);
+            continue;
+        }
+        z->full_logged = false;
+        int kfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", z->priv_path);
+        if (kfd < 0 || connect(kfd, (struct sockaddr *)&sa, sizeof sa)) {
+            fprintf(stderr, "iopsd kernel: %s: cannot reach the kernel's socket: %s\n", z->name,
+                    strerror(errno));
+            if (kfd >= 0)
+                close(kfd);
+            close(pfd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(pfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails on ipc: fine */
+        struct zconn *c = xcalloc(1, sizeof *c);
+        c->ch = z;
+        c->pfd = pfd;
+        c->kfd = kfd;
+        c->up.d = xmalloc(ZFRONT_BUF);
+        c->down.d = xmalloc(ZFRONT_BUF);
+        zmtp_scan_init(&c->scan, &z->caps, &f->budget);
+        describe_peer(pfd, c->peer, sizeof c->peer);
+        c->ptag = (struct ztag){TAG_PEER, c};
+        c->ktag = (struct ztag){TAG_KERNEL, c};
+        c->pmask = c->kmask = EPOLLIN;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &c->ptag};
+        epoll_ctl(f->ep, EPOLL_CTL_ADD, pfd, &ev);
+        ev.data.ptr = &c->ktag;
+        epoll_ctl(f->ep, EPOLL_CTL_ADD, kfd, &ev);
+        c->next = f->conns;
+        if (f->conns)
+            f->conns->prev = c;
+        f->conns = c;
+        z->nconns++;
+    }
+}
+
+/* Reads from fd into b's free space; returns bytes read, 0 at EOF, -1 when
+ * nothing is to be read now, -2 on an error. */
+static ssize_t fill(int fd, struct zbuf *b)
+{
+    if (b->off && b->off + b->len == ZFRONT_BUF) {
+        memmove(b->d, b->d + b->off, b->len);
+        b->off = 0;
+    }
+    size_t room = ZFRONT_BUF - b->off - b->len;
+    if (!room)
+        return -1;
+    ssize_t n;
+    do
+        n = read(fd, b->d + b->off + b->len, room);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
+    return n;
+}
+
+/* Writes b to fd; false on an error (the other side is gone). */
+static bool flush(int fd, struct zbuf *b)
+{
+    while (b->len) {
+        ssize_t n = send(fd, b->d + b->off, b->len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        }
+        b->off += (size_t)n;
+        b->len -= (size_t)n;
+    }
+    b->off = 0;
+    return true;
+}
+
+/* Moves what can be moved both ways; closes c when it is over. `hup` is
+ * the side whose descriptor reported a hang-up or an error. */
+static void pump(struct zfront *f, struct zconn *c, int hup)
+{
+    /* A side that hung up is read to its end but no longer waited for. */
+    if (hup == TAG_PEER)
+        c->peer_hup = true;
+    else if (hup == TAG_KERNEL)
+        c->kern_hup = true;
+    for (int turn = 0; turn < 16; turn++) {
+        bool moved = false;
+        if (!c->peer_eof && !c->kern_eof && !f->stopping) {
+            size_t before = c->up.len;
+            ssize_t n = fill(c->pfd, &c->up);
+            if (n == 0 || n == -2) {
+                c->peer_eof = true;
+            } else if (n > 0) {
+                if (zmtp_scan_feed(&c->scan, c->up.d + c->up.off + before, (size_t)n)) {
+                    fprintf(stderr, "iopsd kernel: %s: connection from %s cut: %s\n", c->ch->name,
+                            c->peer, c->scan.reason);
+                    conn_close(f, c);
+                    return;
+                }
+                c->up.len += (size_t)n;
+                moved = true;
+            }
+        }
+        if (!c->kern_eof) {
+            size_t before = c->up.len;
+            if (!flush(c->kfd, &c->up))
+                c->kern_eof = true;
+            moved |= c->up.len != before;
+        }
+        if (!c->kern_eof) {
+            ssize_t n = fill(c->kfd, &c->down);
+            if (n == 0 || n == -2)
+                c->kern_eof = true;
+            else if (n > 0) {
+                c->down.len += (size_t)n;
+                moved = true;
+            }
+        }
+        if (!c->peer_eof) {
+            size_t before = c->down.len;
+            if (!flush(c->pfd, &c->down))
+                c->peer_eof = true;
+            moved |= c->down.len != before;
+        }
+        if (!moved)
+            break;
+    }
+    /* Over when the peer left (what it sent is forwarded first), or when
+     * the kernel's side closed and what it sent has reached the peer. */
+    if ((c->peer_eof && (c->up.len == 0 || c->kern_eof)) ||
+        (c->kern_eof && (c->down.len == 0 || c->peer_eof))) {
+        conn_close(f, c);
+        return;
+    }
+    uint32_t pm = 0, km = 0;
+    if (!c->peer_eof) {
+        if (!f->stopping && !c->kern_eof && c->up.off + c->up.len < ZFRONT_BUF)
+            pm |= EPOLLIN;
+        if (c->down.len)
+            pm |= EPOLLOUT;
+    }
+    if (!c->kern_eof) {
+        if (c->down.off + c->down.len < ZFRONT_BUF)
+            km |= EPOLLIN;
+        if (c->up.len)
+            km |= EPOLLOUT;
+    }
+    set_mask(f, c->pfd, &c->ptag, &c->pmask, pm, c->peer_eof || c->peer_hup);
+    set_mask(f, c->kfd, &c->ktag, &c->kmask, km, c->kern_eof || c->kern_hup);
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *front_main(void *arg)
+{
+    struct zfront *f = arg;
+    struct epoll_event evs[EVENTS_PER_WAIT];
+    long long deadline = 0;
+    for (;;) {
+        int timeout = -1;
+        if (f->stopping) {
+            if (!f->conns)
+                break;
+            long long left = deadline - mono_ms();
+            if (left <= 0)
+                break;
+            timeout = (int)left;
+        }
+        int n = epoll_wait(f->ep, evs, EVENTS_PER_WAIT, timeout);
+        if (n < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < n; i++) {
+            struct ztag *t = evs[i].data.ptr;
+            if (t->kind == TAG_STOP) {
+                uint64_t v;
+                (void)!read(f->stopfd, &v, sizeof v);
+                if (!f->stopping) {
+                    f->stopping = true;
+                    deadline = mono_ms() + STOP_DRAIN_MS;
+                    for (int j = 0; j < f->nchans; j++) {
+                        close(f->chans[j].lfd);
+                        f->chans[j].lfd = -1;
+                    }
+                    /* peers are no longer read: every mask changes */
+                    for (struct zconn *c = f->conns, *next; c; c = next) {
+                        next = c->next;
+                        pump(f, c, 0);
+                    }
+                }
+                /* Connections closed in this batch may be named by later
+                 * events: start a fresh wait. */
+                break;
+            }
+            if (t->kind == TAG_LISTEN) {
+                if (!f->stopping)
+                    accept_all(f, t->owner);
+                continue;
+            }
+            struct zconn *c = t->owner;
+            /* A connection closed earlier in this batch cannot be told
+             * apart: look it up among the live ones. */
+            bool live = false;
+            for (struct zconn *x = f->conns; x && !live; x = x->next)
+                live = x == c;
+            if (live)
+                pump(f, c, evs[i].events & (EPOLLHUP | EPOLLERR) ? t->kind : 0);
+        }
+    }
+    return NULL;
+}
+
+int zfront_start(struct zfront *f, char *err, size_t errlen)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&f->thread, NULL, front_main, f);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc) {
+        snprintf(err, errlen, "cannot start the front's thread: %s", strerror(rc));
+        return -rc;
+    }
+    f->started = true;
+    return 0;
+}
+
+void zfront_free(struct zfront *f)
+{
+    if (!f)
+        return;
+    if (f->started) {
+        uint64_t one = 1;
+        (void)!write(f->stopfd, &one, sizeof one);
+        pthread_join(f->thread, NULL);
+    }
+    while (f->conns)
+        conn_close(f, f->conns);
+    for (int i = 0; i < f->nchans; i++) {
+        if (f->chans[i].lfd >= 0)
+            close(f->chans[i].lfd);
+        unlink(f->chans[i].priv_path);
+    }
+    if (f->ep >= 0)
+        close(f->ep);
+    if (f->stopfd >= 0)
+        close(f->stopfd);
+    rmdir(f->dir);
+    free(f);
+}
