@@ -1,0 +1,221 @@
+"""Hostile: what libzmq 4.3 itself cannot bound, cut by the kernel's ZMTP
+front (server/zmtp_front.c) before libzmq holds it:
+- subscriptions: 200,000 of t0..t199999 from one connection grew the kernel
+  by 19 MB (libzmq keeps each in a trie while its sender is connected); the
+  sender is now cut at its 1,001st live subscription;
+- multipart messages: libzmq holds every frame until the message is whole,
+  one unsigned message of 100 x 30 MiB frames on control took 3 GB; the
+  sender is now cut when a frame's header would take the message past
+  32 MiB;
+- connections: 64 at once per channel.
+Each cut is one line on stderr; the other clients go on."""
+import os
+import re
+import socket
+import struct
+import time
+import unittest
+
+from hostile import SANITIZED, HostileCase, Kernel, rss_kb, zmtp_connect, zmtp_frame
+
+SUBS_MAX = 1000
+SMALL_MSG_MAX = 32 << 20
+FRAME = 30 << 20
+CONNS_MAX = 64
+
+
+def status_kb(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def wait_closed(s, timeout=10):
+    """True when the kernel's side closes s (end of file or a reset)."""
+    s.settimeout(timeout)
+    try:
+        while s.recv(1 << 16):
+            pass
+        return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def ping(s, context=b"hi"):
+    """A ZMTP PING: libzmq answers PONG with the same context while the
+    connection is up."""
+    s.sendall(zmtp_frame(b"\x04PING" + struct.pack(">H", 100) + context, command=True))
+    want = zmtp_frame(b"\x04PONG" + context, command=True)
+    s.settimeout(5)
+    got = b""
+    while not got.endswith(want):
+        chunk = s.recv(4096)
+        if not chunk:
+            return False
+        got += chunk
+    return True
+
+
+class FrontCuts(HostileCase):
+    def cut_lines(self):
+        return [l for l in self.k.stderr().splitlines() if " cut: " in l]
+
+    def wait_cut_line(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.cut_lines()
+            if lines:
+                return lines
+            time.sleep(0.05)
+        return self.cut_lines()
+
+    def test_200000_subscriptions_cut_at_the_cap(self):
+        before = rss_kb(self.k.pid)
+        s = zmtp_connect(self.k.endpoint("iopub_port"), b"XSUB")
+        try:
+            # exactly the cap: the connection stays up (it answers a PING)
+            s.sendall(b"".join(zmtp_frame(b"\x01t%d" % i) for i in range(SUBS_MAX)))
+            self.assertTrue(ping(s), "cut at or below the cap")
+            # the same topics again and a cancelled one re-subscribed: no new ones
+            s.sendall(zmtp_frame(b"\x01t0") + zmtp_frame(b"\x00t1") + zmtp_frame(b"\x01t1"))
+            self.assertTrue(ping(s, b"again"))
+            try:
+                s.sendall(b"".join(zmtp_frame(b"\x01t%d" % i)
+                                   for i in range(SUBS_MAX, 200_000)))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # cut while sending: what should happen
+            self.assertTrue(wait_closed(s))
+        finally:
+            s.close()
+        lines = self.wait_cut_line()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(lines[0], r"^iopsd kernel: iopub: connection from 127\.0\.0\.1:\d+ "
+                         r"cut: subscription 1001 over the cap of 1000 live subscriptions$")
+        self.assert_healthy("after 200,000 subscriptions")
+        if not SANITIZED:
+            grown = rss_kb(self.k.pid) - before
+            self.assertLess(grown, 4096, f"kernel RSS grew by {grown} KiB")
+        self.assert_clean_shutdown()
+
+    def test_subscription_commands_cut_too(self):
+        # ZMTP 3.1 peers subscribe with SUBSCRIBE commands
+        s = zmtp_connect(self.k.endpoint("iopub_port"), b"XSUB")
+        try:
+            try:
+                s.sendall(b"".join(zmtp_frame(b"\x09SUBSCRIBE" + b"c%d" % i, command=True)
+                                   for i in range(SUBS_MAX + 1)))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.assertTrue(wait_closed(s))
+        finally:
+            s.close()
+        lines = self.wait_cut_line()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].endswith(
+            "cut: subscription 1001 over the cap of 1000 live subscriptions"), lines[0])
+        self.assert_healthy("after 1,001 SUBSCRIBE commands")
+        self.assert_clean_shutdown()
+
+    def test_100_frames_of_30mib_on_control(self):
+        hwm_before = status_kb(self.k.pid, "VmHWM")
+        s = zmtp_connect(self.k.endpoint("control_port"), b"DEALER")
+        body = b"\0" * FRAME
+        sent = 0
+        try:
+            try:
+                for i in range(100):
+                    s.sendall(zmtp_frame(body, more=i < 99))
+                    sent += 1
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.assertTrue(wait_closed(s))
+        finally:
+            s.close()
+        # the second frame's header is the first byte over the cap
+        self.assertLess(sent, 3)
+        lines = self.wait_cut_line()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith("iopsd kernel: control: connection from 127.0.0.1:"),
+                        lines[0])
+        self.assertTrue(lines[0].endswith(
+            f"cut: message of {2 * FRAME} bytes (at frame 2) over the cap of {SMALL_MSG_MAX}"),
+            lines[0])
+        self.assert_healthy("after 100 x 30 MiB frames on control")
+        if not SANITIZED:
+            # libzmq held the first frame (30 MiB) and nothing more
+            peak = status_kb(self.k.pid, "VmHWM") - hwm_before
+            self.assertLess(peak, 40 * 1024, f"kernel peak RSS grew by {peak} KiB")
+        self.assert_clean_shutdown()
+
+    def test_connections_capped(self):
+        # the test's own client holds one shell connection already
+        socks, refused = [], 0
+        try:
+            for _ in range(CONNS_MAX + 5):
+                try:
+                    socks.append(zmtp_connect(self.k.endpoint("shell_port"), b"DEALER", timeout=5))
+                except (ConnectionError, OSError):
+                    refused += 1
+            self.assertEqual((len(socks), refused), (CONNS_MAX - 1, 6))
+            self.assertIn(f"iopsd kernel: shell: {CONNS_MAX} connections already: further ones "
+                          "are closed until one ends\n", self.k.stderr())
+        finally:
+            for s in socks:
+                s.close()
+        self.assert_healthy("after 69 connections")
+        self.assert_clean_shutdown()
+
+    def test_not_zmtp(self):
+        # an HTTP request on shell: cut at its first byte, said once
+        s = socket.create_connection(("127.0.0.1", int(self.k.conn()["shell_port"])))
+        try:
+            s.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            self.assertTrue(wait_closed(s))
+        finally:
+            s.close()
+        lines = self.wait_cut_line()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].endswith("cut: greeting: not ZMTP 3 (first byte 0x47)"),
+                        lines[0])
+        self.assert_healthy("after an HTTP request")
+        self.assert_clean_shutdown()
+
+
+@unittest.skipUnless(os.path.exists(os.path.join(os.environ.get("JUPYTER_PATH", ""),
+                                                 "kernels", "iops-python3", "kernel.json")),
+                     "no wrap kernel spec (iops-python3)")
+class WrapFrontCuts(unittest.TestCase):
+    """The wrap kernel's frontend sockets are the same (server/kernel.c)."""
+
+    def test_multipart_on_shell_cut(self):
+        k = Kernel(name="iops-python3")
+        try:
+            s = zmtp_connect(k.endpoint("shell_port"), b"DEALER")
+            try:
+                try:
+                    for i in range(10):
+                        s.sendall(zmtp_frame(b"\0" * FRAME, more=True))
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.assertTrue(wait_closed(s))
+            finally:
+                s.close()
+            deadline = time.monotonic() + 10
+            while " cut: " not in k.stderr() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertRegex(k.stderr(), re.compile(
+                r"^iopsd kernel: shell: connection from 127\.0\.0\.1:\d+ cut: message of "
+                rf"{5 * FRAME} bytes \(at frame 5\) over the cap of {128 << 20}$", re.M))
+            self.assertTrue(k.km.is_alive())
+            reply = k.kc.execute_interactive("print(6*7)", timeout=30, output_hook=lambda m: None)
+            self.assertEqual(reply["content"]["status"], "ok")
+        finally:
+            k.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
