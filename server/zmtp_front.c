@@ -3,8 +3,10 @@
 #include "util/xalloc.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -63,7 +65,7 @@ struct zconn {
 };
 
 struct zfront {
-    char dir[80];
+    char dir[96];
     struct zchan chans[ZFRONT_CHANS];
     int nchans;
     int ep, stopfd;
@@ -75,6 +77,38 @@ struct zfront {
     volatile bool stopping;
 };
 
+static const char *const chan_files[] = {"shell", "control", "stdin", "iopub"};
+
+/* Removes the private directories that kernels killed by a signal left in
+ * tmp: iopsd-front-PID-XXXXXX of this user whose PID is gone. */
+static void sweep_stale(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int pid = 0, n = 0;
+        if (sscanf(e->d_name, "iopsd-front-%d-%*6[A-Za-z0-9]%n", &pid, &n) != 1 || !n ||
+            e->d_name[n] || pid <= 0)
+            continue;
+        if (kill(pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive (or another user's) */
+        char path[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", tmp, e->d_name);
+        if (lstat(path, &st) || !S_ISDIR(st.st_mode) || st.st_uid != getuid())
+            continue;
+        for (size_t i = 0; i < sizeof chan_files / sizeof *chan_files; i++) {
+            char f[PATH_MAX + 16];
+            snprintf(f, sizeof f, "%s/%s", path, chan_files[i]);
+            unlink(f);
+        }
+        rmdir(path);
+    }
+    closedir(d);
+}
+
 struct zfront *zfront_new(char *err, size_t errlen)
 {
     struct zfront *f = xcalloc(1, sizeof *f);
@@ -83,7 +117,8 @@ struct zfront *zfront_new(char *err, size_t errlen)
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp || strlen(tmp) > 60)
         tmp = "/tmp";
-    snprintf(f->dir, sizeof f->dir, "%s/iopsd-front-XXXXXX", tmp);
+    sweep_stale(tmp);
+    snprintf(f->dir, sizeof f->dir, "%s/iopsd-front-%d-XXXXXX", tmp, (int)getpid());
     if (!mkdtemp(f->dir)) { /* mode 0700 */
         snprintf(err, errlen, "cannot create a private directory in %s: %s", tmp, strerror(errno));
         free(f);

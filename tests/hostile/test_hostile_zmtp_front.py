@@ -7,11 +7,16 @@ front (server/zmtp_front.c) before libzmq holds it:
   one unsigned message of 100 x 30 MiB frames on control took 3 GB; the
   sender is now cut when a frame's header would take the message past
   32 MiB;
-- connections: 64 at once per channel.
+- connections: 64 at once per channel;
+- the private sockets' directory: 0700, removed at exit, and after a
+  SIGKILL by the next kernel.
 Each cut is one line on stderr; the other clients go on."""
+import glob
 import os
 import re
+import signal
 import socket
+import stat
 import struct
 import time
 import unittest
@@ -183,6 +188,50 @@ class FrontCuts(HostileCase):
                         lines[0])
         self.assert_healthy("after an HTTP request")
         self.assert_clean_shutdown()
+
+
+def front_dirs(pid):
+    tmp = os.environ.get("TMPDIR") or "/tmp"
+    if len(tmp) > 60:
+        tmp = "/tmp"
+    return glob.glob(os.path.join(tmp, f"iopsd-front-{pid}-*"))
+
+
+class PrivateSockets(unittest.TestCase):
+    def test_private_dir_removed(self):
+        k = Kernel()
+        try:
+            dirs = front_dirs(k.pid)
+            self.assertEqual(len(dirs), 1, dirs)
+            self.assertEqual(stat.S_IMODE(os.stat(dirs[0]).st_mode), 0o700)
+            self.assertEqual(sorted(os.listdir(dirs[0])), ["control", "iopub", "shell", "stdin"])
+            for f in os.listdir(dirs[0]):
+                st = os.stat(os.path.join(dirs[0], f))
+                self.assertTrue(stat.S_ISSOCK(st.st_mode))
+                self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+            k.kc.stop_channels()
+            k.km.shutdown_kernel(now=False)
+            self.assertEqual(k.proc.wait(timeout=10), 0)
+            self.assertFalse(os.path.exists(dirs[0]))
+        finally:
+            k.close()
+
+    def test_left_by_sigkill_then_swept(self):
+        k = Kernel()
+        try:
+            dirs = front_dirs(k.pid)
+            self.assertEqual(len(dirs), 1, dirs)
+            os.kill(k.pid, signal.SIGKILL)
+            k.proc.wait(timeout=10)
+            self.assertTrue(os.path.isdir(dirs[0]))
+        finally:
+            k.close()
+        k2 = Kernel()  # the next kernel removes it
+        try:
+            self.assertFalse(os.path.exists(dirs[0]))
+            self.assertEqual(len(front_dirs(k2.pid)), 1)
+        finally:
+            k2.close()
 
 
 @unittest.skipUnless(os.path.exists(os.path.join(os.environ.get("JUPYTER_PATH", ""),
