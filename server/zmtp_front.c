@@ -391,18 +391,27 @@ static bool flush(int fd, struct zbuf *b)
     return true;
 }
 
-/* Moves what can be moved both ways; closes c when it is over. `hup` is
- * the side whose descriptor reported a hang-up or an error. */
-static void pump(struct zfront *f, struct zconn *c, int hup)
+/* Moves what can be moved both ways; closes c when it is over. `side`
+ * (TAG_PEER, TAG_KERNEL, or 0 for both) reported the events ev. A side is
+ * read when it reported input (or could not: its buffer was full, it hung
+ * up), and again only while a read fills the buffer: no read that would
+ * find nothing (libzmq writes 8 KiB at a time: one wake-up each). */
+static void pump(struct zfront *f, struct zconn *c, int side, uint32_t ev)
 {
     /* A side that hung up is read to its end but no longer waited for. */
-    if (hup == TAG_PEER)
-        c->peer_hup = true;
-    else if (hup == TAG_KERNEL)
-        c->kern_hup = true;
+    if (ev & (EPOLLHUP | EPOLLERR)) {
+        if (side == TAG_PEER)
+            c->peer_hup = true;
+        else if (side == TAG_KERNEL)
+            c->kern_hup = true;
+    }
+    bool rp =
+        side == 0 || (side == TAG_PEER && (ev & EPOLLIN)) || !(c->pmask & EPOLLIN) || c->peer_hup;
+    bool rk =
+        side == 0 || (side == TAG_KERNEL && (ev & EPOLLIN)) || !(c->kmask & EPOLLIN) || c->kern_hup;
     for (int turn = 0; turn < 16; turn++) {
         bool moved = false;
-        if (!c->peer_eof && !c->kern_eof && !f->stopping) {
+        if (rp && !c->peer_eof && !c->kern_eof && !f->stopping) {
             size_t before = c->up.len;
             ssize_t n = fill(c->pfd, &c->up);
             if (n == 0 || n == -2) {
@@ -417,6 +426,7 @@ static void pump(struct zfront *f, struct zconn *c, int hup)
                 c->up.len += (size_t)n;
                 moved = true;
             }
+            rp = c->up.off + c->up.len == ZFRONT_BUF; /* more may wait */
         }
         if (!c->kern_eof) {
             size_t before = c->up.len;
@@ -424,7 +434,7 @@ static void pump(struct zfront *f, struct zconn *c, int hup)
                 c->kern_eof = true;
             moved |= c->up.len != before;
         }
-        if (!c->kern_eof) {
+        if (rk && !c->kern_eof) {
             ssize_t n = fill(c->kfd, &c->down);
             if (n == 0 || n == -2)
                 c->kern_eof = true;
@@ -432,6 +442,7 @@ static void pump(struct zfront *f, struct zconn *c, int hup)
                 c->down.len += (size_t)n;
                 moved = true;
             }
+            rk = c->down.off + c->down.len == ZFRONT_BUF;
         }
         if (!c->peer_eof) {
             size_t before = c->down.len;
@@ -506,7 +517,7 @@ static void *front_main(void *arg)
                     /* peers are no longer read: every mask changes */
                     for (struct zconn *c = f->conns, *next; c; c = next) {
                         next = c->next;
-                        pump(f, c, 0);
+                        pump(f, c, 0, 0);
                     }
                 }
                 /* Connections closed in this batch may be named by later
@@ -525,7 +536,7 @@ static void *front_main(void *arg)
             for (struct zconn *x = f->conns; x && !live; x = x->next)
                 live = x == c;
             if (live)
-                pump(f, c, evs[i].events & (EPOLLHUP | EPOLLERR) ? t->kind : 0);
+                pump(f, c, t->kind, evs[i].events);
         }
     }
     return NULL;
