@@ -25,6 +25,7 @@
 
 #define ZFRONT_CHANS    4
 #define STOP_DRAIN_MS   1000
+#define PAUSE_RETRY_MS  1000
 #define EVENTS_PER_WAIT 64
 
 enum { TAG_STOP, TAG_LISTEN, TAG_PEER, TAG_KERNEL };
@@ -44,6 +45,7 @@ struct zchan {
     struct zmtp_caps caps;
     unsigned nconns;
     bool full_logged;
+    bool paused; /* out of the epoll set: out of descriptors */
 };
 
 struct zbuf {
@@ -255,6 +257,21 @@ static void set_mask(struct zfront *f, int fd, struct ztag *tag, uint32_t *cur, 
     *cur = want;
 }
 
+/* Listens again where accepting stopped for want of descriptors; true if
+ * some listener is still paused (none was). */
+static bool resume_listeners(struct zfront *f)
+{
+    bool paused = false;
+    for (int i = 0; i < f->nchans; i++)
+        if (f->chans[i].paused && f->chans[i].lfd >= 0) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &f->chans[i].tag};
+            epoll_ctl(f->ep, EPOLL_CTL_ADD, f->chans[i].lfd, &ev);
+            f->chans[i].paused = false;
+            paused = true;
+        }
+    return paused;
+}
+
 static void conn_close(struct zfront *f, struct zconn *c)
 {
     /* closing removes both descriptors from the epoll set */
@@ -268,6 +285,7 @@ static void conn_close(struct zfront *f, struct zconn *c)
     if (c->next)
         c->next->prev = c->prev;
     c->ch->nconns--;
+    resume_listeners(f);
     free(c->up.d);
     free(c->down.d);
     free(c);
@@ -302,9 +320,16 @@ static void accept_all(struct zfront *f, struct zchan *z)
         if (pfd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno == EMFILE || errno == ENFILE)
-                fprintf(stderr, "iopsd kernel: %s: cannot accept a connection: %s\n", z->name,
-                        strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The waiting connection would wake the loop at once again:
+                 * stop listening until a connection ends. */
+                fprintf(stderr,
+                        "iopsd kernel: %s: cannot accept a connection: %s (accepting again when "
+                        "one ends)\n",
+                        z->name, strerror(errno));
+                epoll_ctl(f->ep, EPOLL_CTL_DEL, z->lfd, NULL);
+                z->paused = true;
+            }
             return;
         }
         if (z->nconns >= ZFRONT_CONNS_MAX) {
@@ -491,6 +516,9 @@ static void *front_main(void *arg)
     long long deadline = 0;
     for (;;) {
         int timeout = -1;
+        for (int i = 0; i < f->nchans; i++)
+            if (f->chans[i].paused)
+                timeout = PAUSE_RETRY_MS; /* no connection may end to resume it */
         if (f->stopping) {
             if (!f->conns)
                 break;
@@ -502,6 +530,8 @@ static void *front_main(void *arg)
         int n = epoll_wait(f->ep, evs, EVENTS_PER_WAIT, timeout);
         if (n < 0 && errno != EINTR)
             break;
+        if (n == 0 && !f->stopping)
+            resume_listeners(f);
         for (int i = 0; i < n; i++) {
             struct ztag *t = evs[i].data.ptr;
             if (t->kind == TAG_STOP) {

@@ -24,16 +24,20 @@ def zmtp_connect(endpoint, socket_type, timeout=5):
     subscription it sends in a trie of its own)."""
     host, port = endpoint[len("tcp://"):].rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=timeout)
-    s.sendall(b"\xff" + bytes(8) + b"\x7f" + bytes([3, 0]) + b"NULL".ljust(20, b"\0")
-              + b"\0" + bytes(31))
-    greeting = b""
-    while len(greeting) < 64:
-        chunk = s.recv(64 - len(greeting))
-        if not chunk:
-            raise ConnectionError("closed during the greeting")
-        greeting += chunk
-    prop = b"\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
-    s.sendall(zmtp_frame(b"\x05READY" + prop, command=True))
+    try:
+        s.sendall(b"\xff" + bytes(8) + b"\x7f" + bytes([3, 0]) + b"NULL".ljust(20, b"\0")
+                  + b"\0" + bytes(31))
+        greeting = b""
+        while len(greeting) < 64:
+            chunk = s.recv(64 - len(greeting))
+            if not chunk:
+                raise ConnectionError("closed during the greeting")
+            greeting += chunk
+        prop = b"\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
+        s.sendall(zmtp_frame(b"\x05READY" + prop, command=True))
+    except BaseException:
+        s.close()
+        raise
     return s
 
 
