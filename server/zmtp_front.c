@@ -77,6 +77,7 @@ struct zfront {
     pthread_t thread;
     bool started;
     volatile bool stopping;
+    long long paused_at; /* when a listener was paused (0: none is) */
 };
 
 static const char *const chan_files[] = {"shell", "control", "stdin", "iopub"};
@@ -313,6 +314,13 @@ static void describe_peer(int fd, char *out, size_t len)
     snprintf(out, len, "a local peer");
 }
 
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void accept_all(struct zfront *f, struct zchan *z)
 {
     for (;;) {
@@ -329,6 +337,7 @@ static void accept_all(struct zfront *f, struct zchan *z)
                         z->name, strerror(errno));
                 epoll_ctl(f->ep, EPOLL_CTL_DEL, z->lfd, NULL);
                 z->paused = true;
+                f->paused_at = mono_ms();
             }
             return;
         }
@@ -502,13 +511,6 @@ static void pump(struct zfront *f, struct zconn *c, int side, uint32_t ev)
     set_mask(f, c->kfd, &c->ktag, &c->kmask, km, c->kern_eof || c->kern_hup);
 }
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *front_main(void *arg)
 {
     struct zfront *f = arg;
@@ -530,8 +532,11 @@ static void *front_main(void *arg)
         int n = epoll_wait(f->ep, evs, EVENTS_PER_WAIT, timeout);
         if (n < 0 && errno != EINTR)
             break;
-        if (n == 0 && !f->stopping)
+        /* a second after a pause, even while other connections are busy */
+        if (f->paused_at && !f->stopping && mono_ms() - f->paused_at >= PAUSE_RETRY_MS) {
+            f->paused_at = 0;
             resume_listeners(f);
+        }
         for (int i = 0; i < n; i++) {
             struct ztag *t = evs[i].data.ptr;
             if (t->kind == TAG_STOP) {

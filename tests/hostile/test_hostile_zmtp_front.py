@@ -174,38 +174,6 @@ class FrontCuts(HostileCase):
         self.assert_healthy("after 69 connections")
         self.assert_clean_shutdown()
 
-    def test_out_of_descriptors(self):
-        # The kernel's descriptor limit just above what it uses: the front
-        # stops listening when accept() fails (instead of waking at once
-        # again, forever) and listens again when a connection ends.
-        import resource
-        old = resource.prlimit(self.k.pid, resource.RLIMIT_NOFILE)
-        nfd = len(os.listdir(f"/proc/{self.k.pid}/fd"))
-        resource.prlimit(self.k.pid, resource.RLIMIT_NOFILE, (nfd + 6, old[1]))
-        socks, failed = [], 0
-        line = ("iopsd kernel: shell: cannot accept a connection: Too many open files "
-                "(accepting again when one ends)\n")
-        try:
-            for _ in range(6):
-                try:
-                    socks.append(zmtp_connect(self.k.endpoint("shell_port"), b"DEALER",
-                                              timeout=0.5))
-                except (ConnectionError, OSError):
-                    failed += 1
-            self.assertGreater(failed, 0)
-            self.assertGreater(len(socks), 0)
-            time.sleep(1.5)
-            # once per pause, and a retry each second: not a loop
-            self.assertIn(line, self.k.stderr())
-            self.assertLessEqual(self.k.stderr().count(line), 4)
-            self.assertTrue(ping(socks[0]))
-        finally:
-            for s in socks:
-                s.close()
-            resource.prlimit(self.k.pid, resource.RLIMIT_NOFILE, old)
-        self.assert_healthy("after running out of descriptors")
-        self.assert_clean_shutdown()
-
     def test_not_zmtp(self):
         # an HTTP request on shell: cut at its first byte, said once
         s = socket.create_connection(("127.0.0.1", int(self.k.conn()["shell_port"])))
