@@ -30,15 +30,17 @@
 
 enum { TAG_STOP, TAG_LISTEN, TAG_PEER, TAG_KERNEL };
 
-/* What an epoll event points at: a listener, or one side of a connection. */
-struct ztag {
-    int kind;
-    void *owner;
-};
+/* What an epoll event names: id * 4 + kind, the id a channel's index for a
+ * listener, a connection's number (never reused) for its sides, so an event
+ * left over from a connection closed earlier in the same batch cannot be
+ * taken for a newer one's. */
+static uint64_t tag(uint64_t id, int kind)
+{
+    return id * 4 + (uint64_t)kind;
+}
 
 struct zchan {
     struct zfront *f;
-    struct ztag tag;
     char name[16];
     int lfd;             /* public listener */
     char priv_path[108]; /* private ipc socket (libzmq's) */
@@ -57,7 +59,7 @@ struct zconn {
     struct zchan *ch;
     struct zconn *prev, *next;
     int pfd, kfd;
-    struct ztag ptag, ktag;
+    uint64_t id;
     uint32_t pmask, kmask;   /* registered epoll events */
     struct zbuf up, down;    /* peer -> kernel (scanned), kernel -> peer */
     bool peer_eof, kern_eof; /* read to its end, or failed */
@@ -71,7 +73,7 @@ struct zfront {
     struct zchan chans[ZFRONT_CHANS];
     int nchans;
     int ep, stopfd;
-    struct ztag stoptag;
+    uint64_t next_id;
     struct zconn *conns;
     struct zmtp_budget budget;
     pthread_t thread;
@@ -134,8 +136,7 @@ struct zfront *zfront_new(char *err, size_t errlen)
         zfront_free(f);
         return NULL;
     }
-    f->stoptag = (struct ztag){TAG_STOP, f};
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &f->stoptag};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag(0, TAG_STOP)};
     epoll_ctl(f->ep, EPOLL_CTL_ADD, f->stopfd, &ev);
     f->budget.max = ZFRONT_INFLIGHT_MAX;
     return f;
@@ -232,8 +233,7 @@ int zfront_listen(struct zfront *f, const char *name, const struct jconn *c, enu
     memcpy(dir, f->dir, sizeof dir);
     snprintf(z->priv_path, sizeof z->priv_path, "%s/%s", dir, name);
     z->caps = *caps;
-    z->tag = (struct ztag){TAG_LISTEN, z};
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &z->tag};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag((uint64_t)f->nchans, TAG_LISTEN)};
     epoll_ctl(f->ep, EPOLL_CTL_ADD, z->lfd, &ev);
     f->nchans++;
     snprintf(priv, privlen, "ipc://%s", z->priv_path);
@@ -243,12 +243,11 @@ int zfront_listen(struct zfront *f, const char *name, const struct jconn *c, enu
 /* Registers the events wanted on fd; none: removed from the set (a closed
  * side would otherwise report a hang-up at every wait). */
 #define MASK_GONE 0x80000000u
-static void set_mask(struct zfront *f, int fd, struct ztag *tag, uint32_t *cur, uint32_t want,
-                     bool gone)
+static void set_mask(struct zfront *f, int fd, uint64_t t, uint32_t *cur, uint32_t want, bool gone)
 {
     if (*cur == MASK_GONE || (*cur == want && !gone))
         return;
-    struct epoll_event ev = {.events = want, .data.ptr = tag};
+    struct epoll_event ev = {.events = want, .data.u64 = t};
     if (gone) {
         epoll_ctl(f->ep, EPOLL_CTL_DEL, fd, &ev);
         want = MASK_GONE;
@@ -265,7 +264,7 @@ static bool resume_listeners(struct zfront *f)
     bool paused = false;
     for (int i = 0; i < f->nchans; i++)
         if (f->chans[i].paused && f->chans[i].lfd >= 0) {
-            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &f->chans[i].tag};
+            struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag((uint64_t)i, TAG_LISTEN)};
             epoll_ctl(f->ep, EPOLL_CTL_ADD, f->chans[i].lfd, &ev);
             f->chans[i].paused = false;
             paused = true;
@@ -332,8 +331,8 @@ static void accept_all(struct zfront *f, struct zchan *z)
                 /* The waiting connection would wake the loop at once again:
                  * stop listening until a connection ends. */
                 fprintf(stderr,
-                        "iopsd kernel: %s: cannot accept a connection: %s (accepting again when "
-                        "one ends)\n",
+                        "iopsd kernel: %s: cannot accept a connection: %s (accepting again in a "
+                        "second, or when a connection ends)\n",
                         z->name, strerror(errno));
                 epoll_ctl(f->ep, EPOLL_CTL_DEL, z->lfd, NULL);
                 z->paused = true;
@@ -373,12 +372,11 @@ static void accept_all(struct zfront *f, struct zchan *z)
         c->down.d = xmalloc(ZFRONT_BUF);
         zmtp_scan_init(&c->scan, &z->caps, &f->budget);
         describe_peer(pfd, c->peer, sizeof c->peer);
-        c->ptag = (struct ztag){TAG_PEER, c};
-        c->ktag = (struct ztag){TAG_KERNEL, c};
+        c->id = ++f->next_id;
         c->pmask = c->kmask = EPOLLIN;
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &c->ptag};
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag(c->id, TAG_PEER)};
         epoll_ctl(f->ep, EPOLL_CTL_ADD, pfd, &ev);
-        ev.data.ptr = &c->ktag;
+        ev.data.u64 = tag(c->id, TAG_KERNEL);
         epoll_ctl(f->ep, EPOLL_CTL_ADD, kfd, &ev);
         c->next = f->conns;
         if (f->conns)
@@ -507,8 +505,8 @@ static void pump(struct zfront *f, struct zconn *c, int side, uint32_t ev)
         if (c->up.len)
             km |= EPOLLOUT;
     }
-    set_mask(f, c->pfd, &c->ptag, &c->pmask, pm, c->peer_eof || c->peer_hup);
-    set_mask(f, c->kfd, &c->ktag, &c->kmask, km, c->kern_eof || c->kern_hup);
+    set_mask(f, c->pfd, tag(c->id, TAG_PEER), &c->pmask, pm, c->peer_eof || c->peer_hup);
+    set_mask(f, c->kfd, tag(c->id, TAG_KERNEL), &c->kmask, km, c->kern_eof || c->kern_hup);
 }
 
 static void *front_main(void *arg)
@@ -538,8 +536,9 @@ static void *front_main(void *arg)
             resume_listeners(f);
         }
         for (int i = 0; i < n; i++) {
-            struct ztag *t = evs[i].data.ptr;
-            if (t->kind == TAG_STOP) {
+            uint64_t t = evs[i].data.u64, id = t / 4;
+            int kind = (int)(t % 4);
+            if (kind == TAG_STOP) {
                 uint64_t v;
                 (void)!read(f->stopfd, &v, sizeof v);
                 if (!f->stopping) {
@@ -559,19 +558,17 @@ static void *front_main(void *arg)
                  * events: start a fresh wait. */
                 break;
             }
-            if (t->kind == TAG_LISTEN) {
-                if (!f->stopping)
-                    accept_all(f, t->owner);
+            if (kind == TAG_LISTEN) {
+                if (!f->stopping && id < (uint64_t)f->nchans)
+                    accept_all(f, &f->chans[id]);
                 continue;
             }
-            struct zconn *c = t->owner;
-            /* A connection closed earlier in this batch cannot be told
-             * apart: look it up among the live ones. */
-            bool live = false;
-            for (struct zconn *x = f->conns; x && !live; x = x->next)
-                live = x == c;
-            if (live)
-                pump(f, c, t->kind, evs[i].events);
+            /* a connection closed earlier in this batch is not found */
+            for (struct zconn *x = f->conns; x; x = x->next)
+                if (x->id == id) {
+                    pump(f, x, kind, evs[i].events);
+                    break;
+                }
         }
     }
     return NULL;
