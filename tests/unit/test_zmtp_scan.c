@@ -246,7 +246,7 @@ static void test_frame_headers(void)
 static void test_message_caps(void)
 {
     static struct bytes b;
-    static unsigned char body[1000];
+    static unsigned char body[1001];
     memset(body, 'm', sizeof body);
     b.n = 0;
     greeting(&b, 3, 0, "NULL");
