@@ -1385,6 +1385,32 @@ static void count_in_flight(struct tracer *tr, struct ttask *t)
     t->restart_pending = false;
 }
 
+/* At a task's exit event with a call in flight: a fatal signal (SIGKILL,
+ * another thread's exit_group or exec) ended it after the call, so no exit
+ * stop came. On x86-64 the call's result is still in rax (the kernel puts
+ * -ENOSYS there at entry: a call that never ran stays unknown). A call cut
+ * short to be restarted moved no data. */
+static void finish_in_flight(struct tracer *tr, struct ttask *t)
+{
+#if defined(__x86_64__)
+    if (!t->want_exit || !t->sc)
+        return;
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, t->tid, 0L, &regs) != 0)
+        return;
+    int64_t rv = t->compat ? (int64_t)(int32_t)regs.rax : (int64_t)regs.rax;
+    if (rv == -ENOSYS)
+        return; /* count_in_flight counts it as unknown */
+    if (rv <= -T_ERESTARTSYS && rv >= -T_ERESTART_RESTARTBLOCK) {
+        t->want_exit = false;
+        return;
+    }
+    on_exit_stop(tr, t, rv, rv < 0 && rv >= -4095, regs.rip, regs.rsp);
+#else
+    (void)tr, (void)t; /* aarch64: x0 is the first argument until the call returns */
+#endif
+}
+
 /* A task ended (wait status st). */
 static void on_gone(struct tracer *tr, struct ttask *t, int st)
 {
@@ -1479,6 +1505,7 @@ static void on_wait(struct tracer *tr, pid_t tid, int st)
             break;
         case PTRACE_EVENT_EXIT:
             t->exiting = true;
+            finish_in_flight(tr, t);
             if (t->proc && t->tid == t->proc->tgid)
                 proc_row_cpu(tr, t->proc);
             if (t->proc && t->proc->host_child) {
