@@ -21,8 +21,6 @@
  * escape. */
 #include "server/kernel_guard.h"
 
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -47,50 +45,32 @@ static uint64_t now_ms(void)
     return clock_mono_ns() / 1000000u;
 }
 
-/* ppid and session of pid from /proc/PID/stat; false when gone or a zombie. */
-static bool proc_stat(const char *pid, pid_t *ppid, pid_t *sid, char *state)
-{
-    char path[64], text[PROCFS_MAX_STAT + 1];
-    snprintf(path, sizeof path, "/proc/%s/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, text, sizeof text);
-    close(fd);
-    if (n > 0 && text[n - 1] == '\n')
-        n--;
-    struct proc_stat st;
-    if (n <= 0 || procfs_parse_stat(text, (size_t)n, &st))
-        return false;
-    *ppid = st.ppid;
-    *sid = st.session;
-    *state = st.state;
-    return true;
-}
-
 struct pent {
     pid_t pid, ppid, sid;
     char state;
     bool mark;
 };
 
+struct pent_list {
+    struct pent *v;
+    size_t n, max;
+};
+
+static int add_pent(const struct proc_stat *st, void *ctx)
+{
+    struct pent_list *l = ctx;
+    l->v[l->n++] =
+        (struct pent){.pid = st->pid, .ppid = st->ppid, .sid = st->session, .state = st->state};
+    return l->n < l->max ? 0 : 1; /* full: stop */
+}
+
 /* Reads every process of /proc into v (at most max); returns how many. */
 static size_t scan(struct pent *v, size_t max)
 {
-    DIR *d = opendir("/proc");
-    if (!d)
-        return 0;
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < max) {
-        if (!isdigit((unsigned char)e->d_name[0]))
-            continue;
-        struct pent p = {.pid = (pid_t)atol(e->d_name)};
-        if (proc_stat(e->d_name, &p.ppid, &p.sid, &p.state))
-            v[n++] = p;
-    }
-    closedir(d);
-    return n;
+    struct pent_list l = {.v = v, .n = 0, .max = max};
+    if (max > 0)
+        procfs_each_stat(add_pent, &l);
+    return l.n;
 }
 
 /* Marks the descendants of marked entries (to a fixed point). */
@@ -271,10 +251,8 @@ void kguard_reap_orphans(pid_t keep)
     pid_t kids[1024];
     size_t n = own_children(kids, sizeof kids / sizeof *kids);
     for (size_t i = 0; i < n; i++) {
-        char name[24], state;
-        pid_t ppid, sid;
-        snprintf(name, sizeof name, "%d", (int)kids[i]);
-        if (kids[i] == keep || !proc_stat(name, &ppid, &sid, &state) || state != 'Z')
+        struct proc_stat st;
+        if (kids[i] == keep || procfs_read_stat(kids[i], &st) || st.state != 'Z')
             continue;
         if (waitpid(kids[i], NULL, WNOHANG) == kids[i] && kids[i] == guard_pid) {
             fprintf(stderr, "iopsd kernel: the guard process died: should the kernel be "

@@ -381,21 +381,17 @@ class WrapMessageInterrupt(unittest.TestCase):
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="iopsd-wrap-msg-")
-        kdir = os.path.join(self.dir, "kernels", "pymsg")
-        os.makedirs(kdir)
         with open("/usr/share/jupyter/kernels/python3/kernel.json") as f:
             spec = json.load(f)
         spec["interrupt_mode"] = "message"
         spec["display_name"] = "Python msg"
-        with open(os.path.join(kdir, "kernel.json"), "w") as f:
-            json.dump(spec, f)
+        ku.add_kernelspec(self.dir, "pymsg", spec)
         subprocess.run([IOPSD, "install", "--wrap", "pymsg", "--data-dir", self.dir],
                        check=True, capture_output=True, env=dict(os.environ, JUPYTER_PATH=self.dir))
-        self.old_path = os.environ.get("JUPYTER_PATH", "")
-        os.environ["JUPYTER_PATH"] = self.dir + os.pathsep + self.old_path
+        self.restore_path = ku.push_jupyter_path(self.dir)
 
     def tearDown(self):
-        os.environ["JUPYTER_PATH"] = self.old_path
+        self.restore_path()
         subprocess.run(["rm", "-rf", self.dir])
 
     def test_interrupts_as_messages(self):
