@@ -113,6 +113,9 @@ class WrapKernel(unittest.TestCase):
         rep = ku.shell_reply(kc, msg_id)
         self.assertEqual(rep["content"]["language_info"]["name"], "python")
         self.assertEqual(rep["content"]["implementation"], "ipython")
+        # a clean shutdown removes them; jupyter_client's 5 s before SIGTERM
+        # and SIGKILL is too short on a loaded 2-CPU machine (CI saw a kill)
+        km.shutdown_wait_time = 60
         km.shutdown_kernel(now=False)
         self.assertFalse(os.path.exists(path))
         self.assertFalse(os.path.exists(os.path.dirname(path)))
