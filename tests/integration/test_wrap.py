@@ -114,7 +114,8 @@ class WrapKernel(unittest.TestCase):
         self.assertEqual(rep["content"]["language_info"]["name"], "python")
         self.assertEqual(rep["content"]["implementation"], "ipython")
         # a clean shutdown removes them; jupyter_client's 5 s before SIGTERM
-        # and SIGKILL is too short on a loaded 2-CPU machine (CI saw a kill)
+        # and SIGKILL can run out on a loaded 2-CPU machine (a run beside three
+        # busy sessions left the file: the likely cause)
         km.shutdown_wait_time = 60
         km.shutdown_kernel(now=False)
         self.assertFalse(os.path.exists(path))
