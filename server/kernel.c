@@ -655,7 +655,8 @@ static void handle_signals(struct kernel *k)
                     kcore_finish_cell(k);
             } else if (c[i] == SIGCHLD) {
                 /* an adopted orphan (the kernel is a subreaper) exited */
-                kguard_reap_orphans(k->engine->ops->measure_root(k->engine));
+                kguard_reap_orphans(
+                    k->engine->ops->measure_root ? k->engine->ops->measure_root(k->engine) : 0);
             } else if (c[i] == SIGTERM || c[i] == SIGHUP) {
                 /* Ended from outside rather than by shutdown_request. */
                 k->stop = true;
@@ -839,6 +840,18 @@ int cmd_kernel(int argc, char **argv)
     sigaction(SIGUSR2, &sa, NULL); /* the engine's wake-up (a measured cell's end) */
     signal(SIGPIPE, SIG_IGN);
 
+    /* Nothing a cell starts outlives the kernel: a subreaper, and a guard for
+     * when the kernel is killed (before any thread exists), for bash and for
+     * the wrapped kernel alike. */
+    int grc = kguard_start();
+    if (grc == 0) {
+        if (!wrap)
+            bash_session_set_guard(kguard_track, SIGSTOP);
+        sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+        sigaction(SIGCHLD, &sa, NULL);
+    } else {
+        fprintf(stderr, "iopsd kernel: warning: no guard process: %s\n", strerror(-grc));
+    }
     if (wrap) {
         /* The wrapped kernel starts now, before any thread exists. */
         k->engine = engine_relay_new(wrap, kcore_engine_event, k, err, sizeof err);
@@ -852,16 +865,6 @@ int cmd_kernel(int argc, char **argv)
          * milliseconds never leaves). */
         kernel_ensure_engine(k, err, sizeof err);
     } else {
-        /* Nothing bash starts outlives the kernel: a subreaper, and a guard
-         * for when the kernel is killed (before any thread exists). */
-        int grc = kguard_start();
-        if (grc == 0) {
-            bash_session_set_guard(kguard_track, SIGSTOP);
-            sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-            sigaction(SIGCHLD, &sa, NULL);
-        } else {
-            fprintf(stderr, "iopsd kernel: warning: no guard process: %s\n", strerror(-grc));
-        }
         k->engine = engine_bash_new(kcore_engine_event, k); /* asks bash its version meanwhile */
     }
     k->zctx = zmq_ctx_new();
@@ -916,8 +919,8 @@ out_sign:
     kcore_release(k);
     if (k->engine)
         k->engine->ops->free(k->engine);
-    if (!wrap)
-        kguard_end(); /* what left bash's session: setsid children, daemons; then the guard */
+    kguard_end(); /* what left bash's session or the wrapped kernel's group: setsid
+                   * children, daemons; then the guard */
     jreplay_release(&k->replay);
     jsign_release(&k->sign);
 out_conn:
