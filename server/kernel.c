@@ -429,17 +429,18 @@ static void flush_pending(struct kernel *k)
     }
 }
 
-/* Queues w (owned) for iopub and sends what it can; m (NULL for a relayed
- * message) says whether it is a stream that may be shed. */
-static void publish_wire(struct kernel *k, struct jwire *w, const struct jmsg *m)
+/* Queues w (owned) for iopub and sends what it can. A stream (stream_parent:
+ * its parent header, owned; NULL for any other message) may be shed. */
+static void publish_wire(struct kernel *k, struct jwire *w, json_t *stream_parent,
+                         size_t text_bytes)
 {
     struct kpending *p = xcalloc(1, sizeof *p);
     jwire_remember(w, &k->replay);
     p->wire = *w; /* moved */
-    if (m && !strcmp(jmsg_type(m), "stream")) {
+    if (stream_parent) {
         p->sheddable = true;
-        p->text_bytes = json_string_length(json_object_get(m->content, "text"));
-        p->parent = json_incref(m->parent);
+        p->text_bytes = text_bytes;
+        p->parent = stream_parent;
     }
     *k->pending_tail = p;
     k->pending_tail = &p->next;
@@ -454,7 +455,9 @@ void kernel_publish(struct kernel *k, struct jmsg *m)
         fprintf(stderr, "iopsd kernel: cannot serialize %s\n", jmsg_type(m));
         return;
     }
-    publish_wire(k, &w, m);
+    bool stream = !strcmp(jmsg_type(m), "stream");
+    publish_wire(k, &w, stream ? json_incref(m->parent) : NULL,
+                 stream ? json_string_length(json_object_get(m->content, "text")) : 0);
 }
 
 void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, size_t n)
@@ -476,14 +479,24 @@ void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, s
             memcpy(w.frames[i].data, d, len);
         w.frames[i].len = len;
     }
-    if (ch == KCHAN_IOPUB) {
-        publish_wire(k, &w, NULL);
-        return;
-    }
-    jwire_remember(&w, &k->replay);
     char type[64];
     if (jraw_msg_type(&raw, type, sizeof type))
         snprintf(type, sizeof type, "a relayed message");
+    if (ch == KCHAN_IOPUB) {
+        /* The wrapped kernel's streams may be shed for a slow subscriber as
+         * the native kernel's are (the rest never is): their parent and size
+         * are read for the notice. */
+        json_t *parent = NULL;
+        size_t text_bytes = 0;
+        if (!strcmp(type, "stream") && (parent = jraw_peek(&raw, JRAW_PARENT))) {
+            json_t *c = jraw_peek(&raw, JRAW_CONTENT);
+            text_bytes = json_string_length(json_object_get(c, "text"));
+            json_decref(c);
+        }
+        publish_wire(k, &w, parent, text_bytes);
+        return;
+    }
+    jwire_remember(&w, &k->replay);
     deliver(k, ch, &w, type);
     jwire_release(&w);
 }
