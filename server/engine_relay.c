@@ -1474,10 +1474,12 @@ static void child_gone(struct engine_relay *r)
     r->exited = true;
     struct engine_event ev = {.type = ENGINE_EV_EXIT, .exit_status = 0};
     if (!r->shutdown_sent) {
-        char how[128], why[320];
+        char how[128], why[400];
         relay_child_describe(&r->child, how, sizeof how);
-        snprintf(why, sizeof why, "The wrapped kernel '%s' (pid %d) %s.", r->child.spec.name,
-                 (int)r->child.pid, how);
+        snprintf(why, sizeof why,
+                 "The wrapped kernel '%s' (pid %d) %s. iopsd ends with it so that the frontend "
+                 "restarts the kernel: the session's state (variables, imports) is lost.",
+                 r->child.spec.name, (int)r->child.pid, how);
         fprintf(stderr, "iopsd kernel: %s\n", why);
         if (r->cell.active && r->cell.started && magic_run_measuring(r->cell.run))
             magic_run_end(r->cell.run, NULL, how, sizeof how);
