@@ -1,5 +1,8 @@
-/* kernel_guard: no process the native kernel started outlives it, on any
- * path and without cgroups.
+/* kernel_guard: no process the kernel started (bash and its jobs, or the
+ * wrapped kernel of `--wrap` and what its cells started) outlives it, on any
+ * path and without cgroups. For the wrap kernel, "bash's session" below is
+ * the wrapped kernel's (its PR_SET_PDEATHSIG is SIGSTOP too) and there is no
+ * command pipe.
  *
  * - The kernel is a child subreaper (PR_SET_CHILD_SUBREAPER): whatever
  *   leaves bash's tree while the kernel lives (a `setsid` child whose parent
@@ -17,6 +20,9 @@
  *   (`setsid` children included, found by their parent while it is frozen)
  *   and every process still parented to the dead kernel is killed, until a
  *   scan of /proc finds none (at most 2 s).
+ * - A killed guard is replaced at once (kguard_reap_orphans, on SIGCHLD): the
+ *   kernel has threads by then, so the new guard is `iopsd --kernel-guard
+ *   KPID` executed with its pipe on descriptor 3, and told the session again.
  * docs/bash-kernel.md ("Ending") says what a deliberate daemon can still
  * escape. */
 #include "server/kernel_guard.h"
