@@ -58,6 +58,29 @@ class NativeGuardKilled(GuardKilledMixin, HostileCase):
         self.kill_guard_then_kernel()
 
 
+class GuardKilledTooOften(HostileCase):
+    def test_guard_killed_21_times(self):
+        # 20 guards started again; the 21st kill is not answered, and said so.
+        pids = set()
+        for i in range(21):
+            g = self.guard_pid()
+            self.assertNotIn(g, pids)
+            pids.add(g)
+            os.kill(g, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            want, count = ("started another", i + 1) if i < 20 else ("killed too often", 1)
+            while self.k.stderr().count(want) < count and time.monotonic() < deadline:
+                time.sleep(0.02)
+        log = self.k.stderr()
+        self.assertEqual(log.count("iopsd kernel: the guard process died: started another"), 20, log)
+        self.assertEqual(log.count("iopsd kernel: the guard process died and no other could be "
+                                   "started (killed too often): should the kernel be killed, the "
+                                   "processes of the cells would stay behind (stopped)"), 1, log)
+        self.assertEqual([p for p in descendants(self.k.pid) if p in pids and alive(p)], [])
+        self.assert_healthy("without a guard")
+        self.assert_clean_shutdown()
+
+
 class WrapGuardKilled(GuardKilledMixin, WrapHostileCase):
     def jobs_code(self, m):
         return ("import subprocess as sp\n"
