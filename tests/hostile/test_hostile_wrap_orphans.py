@@ -88,9 +88,17 @@ class WrapLeftBehind(WrapHostileCase):
         self.assert_family_gone(family)  # the guard is gone too, and ipykernel with it
 
     def test_sigkill_of_iopsd_while_a_cell_runs(self):
+        self.sigkill_in_cell("")
+
+    def test_sigkill_of_iopsd_while_a_measured_cell_runs(self):
+        # %%iops -b trace: iopsd's tracer thread has ipykernel's threads
+        # under ptrace when iopsd dies
+        self.sigkill_in_cell("%%iops -b trace\n")
+
+    def sigkill_in_cell(self, magic):
         self.start_jobs(daemon=False)
         family = [self.wrapped_pid(), self.guard_pid()]
-        self.k.kc.execute("import time\nwhile True:\n    print('busy', flush=True)\n    time.sleep(0.01)\n")
+        self.k.kc.execute(magic + "import time\nwhile True:\n    print('busy', flush=True)\n    time.sleep(0.01)\n")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             m = self.k.kc.get_iopub_msg(timeout=10)
