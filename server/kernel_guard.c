@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -220,7 +221,8 @@ int kguard_exec_main(int argc, char **argv)
     /* iopsd --kernel-guard KPID, its pipe on descriptor 3 (kguard_respawn) */
     char *end;
     long kpid = argc == 3 ? strtol(argv[2], &end, 10) : 0;
-    if (kpid <= 1 || *end || fcntl(3, F_GETFD) < 0) {
+    struct stat st;
+    if (kpid <= 1 || *end || fstat(3, &st) || !S_ISFIFO(st.st_mode)) {
         fprintf(stderr, "iopsd: --kernel-guard is started by the kernel only\n");
         return 2;
     }
