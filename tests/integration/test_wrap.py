@@ -55,6 +55,11 @@ def cmdline(pid):
         return f.read().split(b"\0")[:-1]
 
 
+def comm(pid):
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
+
+
 def group_members(pgid):
     out = []
     for d in os.listdir("/proc"):
@@ -76,8 +81,12 @@ class WrapKernel(unittest.TestCase):
         self.addCleanup(self.cleanup, km, kc, log)
         iopsd = ku.kernel_pid(km)
         kids = children(iopsd)
-        self.assertEqual(len(kids), 1, kids)
-        return km, kc, iopsd, kids[0]
+        # the wrapped kernel and the guard (kernel_guard.c: ends what the
+        # wrapped kernel started should iopsd be killed)
+        self.assertEqual(len(kids), 2, kids)
+        guards = [p for p in kids if comm(p) == "iopsd-guard"]
+        self.assertEqual(len(guards), 1, kids)
+        return km, kc, iopsd, [p for p in kids if p not in guards][0]
 
     def cleanup(self, km, kc, log):
         ku.stop(km, kc, log)
@@ -277,7 +286,7 @@ class WrapKernel(unittest.TestCase):
         rep, _ = ku.run(kc, "import subprocess; p = subprocess.Popen(['sleep', '300'])")
         self.assertEqual(rep["content"]["status"], "ok")
         tree = [iopsd] + descendants(iopsd)
-        self.assertEqual(len(tree), 3, tree)
+        self.assertEqual(len(tree), 4, tree)  # iopsd, its guard, ipykernel, sleep
         km.shutdown_kernel(now=False)
         for pid in tree:
             self.assertTrue(ku.gone(pid, timeout=5), pid)
@@ -301,7 +310,7 @@ class WrapKernel(unittest.TestCase):
         km, kc, iopsd, wrapped = self.start()
         ku.run(kc, "import subprocess; p = subprocess.Popen(['sleep', '300'])")
         tree = descendants(iopsd)
-        self.assertEqual(len(tree), 2, tree)
+        self.assertEqual(len(tree), 3, tree)  # the guard, ipykernel, sleep
         os.kill(iopsd, signal.SIGTERM)
         self.assertEqual(km.provisioner.process.wait(timeout=10), 128 + signal.SIGTERM)
         for pid in tree:
@@ -320,7 +329,7 @@ class WrapKernel(unittest.TestCase):
             if m["msg_type"] == "stream" and "started" in m["content"]["text"]:
                 break
         tree = descendants(iopsd)
-        self.assertEqual(len(tree), 2, tree)
+        self.assertEqual(len(tree), 3, tree)  # the guard, ipykernel, sleep
         os.kill(wrapped, signal.SIGKILL)
         rep = ku.shell_reply(kc, msg_id, timeout=10)
         self.assertEqual(rep["content"]["status"], "error")
