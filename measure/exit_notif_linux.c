@@ -39,6 +39,29 @@ bool exit_notif_supported(void)
     return syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) == 0;
 }
 
+/* One byte over a socketpair with room for one descriptor beside it
+ * (SCM_RIGHTS): the listener goes from the child to the tracer this way. */
+struct fd_msg {
+    char byte;
+    struct iovec iov;
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } c;
+    struct msghdr m;
+};
+
+static void fd_msg_init(struct fd_msg *f, char byte)
+{
+    memset(f, 0, sizeof *f);
+    f->byte = byte;
+    f->iov = (struct iovec){.iov_base = &f->byte, .iov_len = 1};
+    f->m = (struct msghdr){.msg_iov = &f->iov,
+                           .msg_iovlen = 1,
+                           .msg_control = f->c.b,
+                           .msg_controllen = sizeof f->c.b};
+}
+
 void exit_notif_child_install(int sock)
 {
     struct sock_filter f[] = {
@@ -54,22 +77,15 @@ void exit_notif_child_install(int sock)
     /* Without CAP_SYS_ADMIN this fails with EACCES: no_new_privs is not set. */
     long l = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
     if (l >= 0) {
-        char one = 'L';
-        struct iovec iov = {.iov_base = &one, .iov_len = 1};
-        union {
-            struct cmsghdr h;
-            char b[CMSG_SPACE(sizeof(int))];
-        } c;
-        memset(&c, 0, sizeof c);
-        struct msghdr m = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.b, .msg_controllen = sizeof c.b};
-        struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+        struct fd_msg msg;
+        fd_msg_init(&msg, 'L');
+        struct cmsghdr *h = CMSG_FIRSTHDR(&msg.m);
         h->cmsg_level = SOL_SOCKET;
         h->cmsg_type = SCM_RIGHTS;
         h->cmsg_len = CMSG_LEN(sizeof(int));
         int fd = (int)l;
         memcpy(CMSG_DATA(h), &fd, sizeof fd);
-        while (sendmsg(sock, &m, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        while (sendmsg(sock, &msg.m, MSG_NOSIGNAL) < 0 && errno == EINTR)
             ;
         close(fd);
     }
@@ -78,21 +94,14 @@ void exit_notif_child_install(int sock)
 
 int exit_notif_receive(int sock)
 {
-    char one;
-    struct iovec iov = {.iov_base = &one, .iov_len = 1};
-    union {
-        struct cmsghdr h;
-        char b[CMSG_SPACE(sizeof(int))];
-    } c;
-    memset(&c, 0, sizeof c);
-    struct msghdr m = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.b, .msg_controllen = sizeof c.b};
+    struct fd_msg msg;
+    fd_msg_init(&msg, 0);
     ssize_t n;
-    while ((n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+    while ((n = recvmsg(sock, &msg.m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
         ;
-    if (n != 1 || (m.msg_flags & MSG_CTRUNC))
+    if (n != 1 || (msg.m.msg_flags & MSG_CTRUNC))
         return -1;
-    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    struct cmsghdr *h = CMSG_FIRSTHDR(&msg.m);
     if (!h || h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
         h->cmsg_len != CMSG_LEN(sizeof(int)))
         return -1;

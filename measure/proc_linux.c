@@ -754,28 +754,11 @@ static void discover(struct meas_window *w, bool at_start)
     }
     if (discover_children(w, at_start) == 0)
         return;
-    DIR *d = opendir("/proc");
-    if (!d)
+    struct proc_stat *all;
+    long got = procfs_all_stats(&all);
+    if (got < 0)
         return;
-    struct pp {
-        pid_t pid, ppid;
-        uint64_t starttime;
-    } *all = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] < '1' || de->d_name[0] > '9')
-            continue;
-        struct proc_stat st;
-        if (procfs_read_stat((pid_t)atoi(de->d_name), &st))
-            continue;
-        all = xgrow(all, &cap, n + 1, sizeof(*all));
-        all[n].pid = st.pid;
-        all[n].ppid = st.ppid;
-        all[n].starttime = st.starttime;
-        n++;
-    }
-    closedir(d);
+    size_t n = (size_t)got;
     /* To a fixed point: a child found this pass may have children. */
     for (bool added = true; added;) {
         added = false;

@@ -232,6 +232,51 @@ long procfs_read_cmdline(pid_t pid, char *out, size_t cap)
     return (long)procfs_parse_cmdline(text, (size_t)n, out, cap);
 }
 
+int procfs_each_stat(procfs_stat_fn fn, void *ctx)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -errno;
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        struct proc_stat st;
+        if (procfs_read_stat((pid_t)atoi(e->d_name), &st))
+            continue; /* gone, or not a process */
+        rc = fn(&st, ctx);
+    }
+    closedir(d);
+    return rc;
+}
+
+struct stat_list {
+    struct proc_stat *v;
+    size_t n, cap;
+};
+
+static int keep_stat(const struct proc_stat *st, void *ctx)
+{
+    struct stat_list *l = ctx;
+    l->v = xgrow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
+    l->v[l->n++] = *st;
+    return 0;
+}
+
+long procfs_all_stats(struct proc_stat **out)
+{
+    struct stat_list l = {0};
+    int rc = procfs_each_stat(keep_stat, &l);
+    if (rc < 0) {
+        free(l.v);
+        *out = NULL;
+        return rc;
+    }
+    *out = l.v;
+    return (long)l.n;
+}
+
 long procfs_count_fds(pid_t pid)
 {
     char path[64];
@@ -321,36 +366,15 @@ void proc_io_sub(struct proc_io *a, const struct proc_io *b)
     a->cancelled_write_bytes = sat_sub(a->cancelled_write_bytes, b->cancelled_write_bytes);
 }
 
-struct pp {
-    pid_t pid, ppid;
-    char state;
-    unsigned flags;
-};
-
 /* The full scan: every process's parent link from its stat, then breadth
  * first from root. */
-static long descendants_scan(pid_t root, pid_t *out, size_t max, bool live_only)
+long procfs_descendants_scan(pid_t root, pid_t *out, size_t max, bool live_only)
 {
-    DIR *d = opendir("/proc");
-    if (!d)
-        return -errno;
-    struct pp *all = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        struct proc_stat st;
-        if (procfs_read_stat((pid_t)atoi(e->d_name), &st))
-            continue;
-        all = xgrow(all, &cap, n + 1, sizeof(*all));
-        all[n].pid = st.pid;
-        all[n].ppid = st.ppid;
-        all[n].state = st.state;
-        all[n].flags = st.flags;
-        n++;
-    }
-    closedir(d);
+    struct proc_stat *all;
+    long got = procfs_all_stats(&all);
+    if (got < 0)
+        return got;
+    size_t n = (size_t)got;
     /* Breadth-first from root over the parent links. */
     pid_t *queue = xmalloc((n + 1) * sizeof(pid_t));
     size_t qh = 0, qt = 0;
@@ -444,7 +468,7 @@ static void children_of(pid_t pid, pid_t **v, size_t *n, size_t *cap)
 static long descendants(pid_t root, pid_t *out, size_t max, bool live_only)
 {
     if (!have_children_files())
-        return descendants_scan(root, out, max, live_only);
+        return procfs_descendants_scan(root, out, max, live_only);
     pid_t *queue = NULL;
     size_t qh = 0, qt = 0, qcap = 0;
     long found = 0;

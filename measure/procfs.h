@@ -3,6 +3,7 @@
 #ifndef IOPSD_PROCFS_H
 #define IOPSD_PROCFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -70,6 +71,19 @@ long procfs_read_children(pid_t pid, pid_t tid, pid_t *out, size_t max);
 /* Number of open descriptors of pid, or -errno. */
 long procfs_count_fds(pid_t pid);
 
+/* Calls fn(st, ctx) with the stat of every process in /proc (its entries
+ * whose names start with a digit 1-9, in directory order), each read with
+ * procfs_read_stat (so with its size cap). A process that is gone before its
+ * stat is read, or whose stat is refused, is skipped; zombies are included.
+ * fn returns 0 to go on, anything else to stop: that value is returned.
+ * Returns 0 when every process was seen, or -errno when /proc cannot be
+ * opened. */
+typedef int (*procfs_stat_fn)(const struct proc_stat *st, void *ctx);
+int procfs_each_stat(procfs_stat_fn fn, void *ctx);
+/* The same walk, every stat kept: *out (to free) holds them in directory
+ * order. Returns how many, or -errno (*out NULL). */
+long procfs_all_stats(struct proc_stat **out);
+
 /* Descriptors by kind, with Procpath's names: what stat(2) says of the file
  * behind /proc/<pid>/fd/<n> (anon: an anonymous inode, whose mode has no file
  * type, e.g. eventfd, epoll, timerfd). */
@@ -96,5 +110,9 @@ long procfs_descendants(pid_t root, pid_t *out, size_t max);
 /* The same, leaving out processes that are exiting or are zombies (exited,
  * not yet reaped): their descriptor tables are being torn down. */
 long procfs_descendants_live(pid_t root, pid_t *out, size_t max);
+/* What both do on kernels without children files (and what the tests check
+ * on any kernel): one procfs_each_stat walk for every parent link, then
+ * breadth first from root; live_only as procfs_descendants_live. */
+long procfs_descendants_scan(pid_t root, pid_t *out, size_t max, bool live_only);
 
 #endif

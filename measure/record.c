@@ -158,15 +158,7 @@ int rec_row_to_jsonl(const struct rec_row *r, struct buf *out)
         }
         json_object_set_new(o, c->name, v ? v : json_null());
     }
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-    json_decref(o);
-    if (!s)
-        return -ENOMEM;
-    int rc = buf_puts(out, s);
-    if (rc == 0)
-        rc = buf_puts(out, "\n");
-    free(s);
-    return rc;
+    return rec_put_json_line(o, JSON_REAL_PRECISION(17), out);
 }
 
 int rec_meta_to_jsonl(const struct rec_meta *m, struct buf *out)
@@ -177,7 +169,12 @@ int rec_meta_to_jsonl(const struct rec_meta *m, struct buf *out)
         json_object_set_new(mo, m->key[i], v ? v : json_null());
     }
     json_object_set_new(o, "meta", mo);
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    return rec_put_json_line(o, 0, out);
+}
+
+int rec_put_json_line(json_t *o, size_t extra_flags, struct buf *out)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | extra_flags);
     json_decref(o);
     if (!s)
         return -ENOMEM;

@@ -70,6 +70,12 @@ int rec_row_to_jsonl(const struct rec_row *r, struct buf *out);
 /* Appends {"meta": {...}} and a newline. */
 int rec_meta_to_jsonl(const struct rec_meta *m, struct buf *out);
 
+/* Appends o as compact JSON (keys in insertion order, plus extra_flags: the
+ * jansson dump flags such as JSON_REAL_PRECISION(17)) and a newline, then
+ * drops the reference to o. Returns 0, -ENOMEM, or what buf_puts says. */
+struct json_t;
+int rec_put_json_line(struct json_t *o, size_t extra_flags, struct buf *out);
+
 /* Parses one line of a recording's JSON Lines (no newline needed): a row
  * (*is_meta false; unknown keys ignored, record_id, ts and stat_pid
  * required, io or fd columns all present or none) or the meta line (*is_meta

@@ -8,17 +8,10 @@
 #include "measure/record_sample.h"
 #include "util/xalloc.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct pnode {
-    struct proc_stat st;
-    bool picked;
-};
 
 static void fill_row(struct rec_row *r, const struct proc_stat *st, double ts)
 {
@@ -62,43 +55,31 @@ static void fill_row(struct rec_row *r, const struct proc_stat *st, double ts)
 
 long rec_sample(const pid_t *roots, size_t nroots, double ts, struct rec_row **rows, size_t *cap)
 {
-    DIR *d = opendir("/proc");
-    if (!d)
-        return -errno;
-    pid_t self = getpid();
-    struct pnode *all = NULL;
-    size_t n = 0, acap = 0;
-    struct dirent *e;
     /* pass 1: every process's stat */
-    while ((e = readdir(d))) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        struct proc_stat st;
-        if (procfs_read_stat((pid_t)atoi(e->d_name), &st))
-            continue; /* gone, or not a process */
-        all = xgrow(all, &acap, n + 1, sizeof(*all));
-        all[n].st = st;
-        all[n].picked = false;
-        n++;
-    }
-    closedir(d);
+    struct proc_stat *all;
+    long got = procfs_all_stats(&all);
+    if (got < 0)
+        return got;
+    size_t n = (size_t)got;
+    pid_t self = getpid();
 
     /* the subtree: the roots that exist, then their descendants, breadth first */
+    bool *picked = xcalloc(n + 1, sizeof(*picked));
     size_t *order = xmalloc((n + 1) * sizeof(*order));
     size_t norder = 0;
     for (size_t r = 0; r < nroots; r++)
         for (size_t i = 0; i < n; i++)
-            if (all[i].st.pid == roots[r] && !all[i].picked) {
-                all[i].picked = true;
+            if (all[i].pid == roots[r] && !picked[i]) {
+                picked[i] = true;
                 order[norder++] = i;
             }
     /* a root that is iopsd itself stands for its children (a spawned
      * command): it is walked like any other and left out in pass 2 */
     for (size_t head = 0; head < norder; head++) {
-        pid_t parent = all[order[head]].st.pid;
+        pid_t parent = all[order[head]].pid;
         for (size_t i = 0; i < n; i++)
-            if (!all[i].picked && all[i].st.ppid == parent) {
-                all[i].picked = true;
+            if (!picked[i] && all[i].ppid == parent) {
+                picked[i] = true;
                 order[norder++] = i;
             }
     }
@@ -106,13 +87,14 @@ long rec_sample(const pid_t *roots, size_t nroots, double ts, struct rec_row **r
     /* pass 2: the costly files of the subtree, iopsd left out */
     size_t nrows = 0;
     for (size_t k = 0; k < norder; k++) {
-        const struct proc_stat *st = &all[order[k]].st;
+        const struct proc_stat *st = &all[order[k]];
         if (st->pid == self)
             continue;
         *rows = xgrow(*rows, cap, nrows + 1, sizeof(**rows));
         fill_row(&(*rows)[nrows++], st, ts);
     }
     free(order);
+    free(picked);
     free(all);
     return (long)nrows;
 }

@@ -319,13 +319,5 @@ int rec_plot_to_json(const struct rec_plot *p, struct buf *out)
         json_array_append_new(arr, so);
     }
     json_object_set_new(o, "series", arr);
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-    json_decref(o);
-    if (!s)
-        return -ENOMEM;
-    int rc = buf_puts(out, s);
-    if (rc == 0)
-        rc = buf_puts(out, "\n");
-    free(s);
-    return rc;
+    return rec_put_json_line(o, JSON_REAL_PRECISION(17), out);
 }

@@ -139,8 +139,8 @@ struct tracer {
     pid_t doorbell;
     /* co-location: while one traced task can run, it and the tracer share
      * one CPU (see pin_update) */
-    bool pin_ok;         /* pinning allowed (two CPUs or more, not turned off) */
-    bool pinned;         /* pin_tid and the tracer are pinned */
+    bool pin_ok; /* pinning allowed (two CPUs or more, not turned off) */
+    bool pinned; /* pin_tid and the tracer are pinned */
     pid_t pin_tid;
     cpu_set_t orig_mask; /* the tracer's own mask */
     cpu_set_t pin_mask;  /* pin_tid's mask before it was pinned */
@@ -433,8 +433,9 @@ static int probe_fd(struct tracer *tr, pid_t tid, int fd, enum fd_kind *kind, in
     return 0;
 }
 
-/* Reads every open descriptor of pid into t (none of them ours). */
-static void load_fds(struct tracer *tr, pid_t pid, struct tfdtab *t)
+/* Reads every open descriptor of pid into t (none of them ours). lazy: only
+ * their numbers (TFD_LAZY | TFD_CXLAZY), the rest when needed. */
+static void load_fds(struct tracer *tr, pid_t pid, struct tfdtab *t, bool lazy)
 {
     char p[64];
     snprintf(p, sizeof(p), "/proc/%d/fd", (int)pid);
@@ -449,7 +450,9 @@ static void load_fds(struct tracer *tr, pid_t pid, struct tfdtab *t)
         enum fd_kind k;
         int32_t row;
         bool cx;
-        if (probe_fd(tr, pid, fd, &k, &row, &cx) == 0)
+        if (lazy)
+            tfdtab_set(&tr->st, t, fd, FDK_FILE, -1, TFD_LAZY | TFD_CXLAZY);
+        else if (probe_fd(tr, pid, fd, &k, &row, &cx) == 0)
             tfdtab_set(&tr->st, t, fd, k, row, cx ? TFD_CLOEXEC : 0);
     }
     closedir(d);
@@ -462,6 +465,17 @@ static bool resolve_fd(struct tracer *tr, struct ttask *t, int fd, uint8_t *kind
 {
     struct tfdtab *tab = task_fdt(t);
     struct tfd *e = tfdtab_get(tab, fd);
+    if (e && (e->flags & TFD_LAZY)) {
+        enum fd_kind k;
+        int32_t r;
+        if (probe_fd(tr, t->tid, fd, &k, &r, NULL)) {
+            tfdtab_close(&tr->st, tab, fd);
+            return false;
+        }
+        e->kind = (uint8_t)k;
+        e->file = r;
+        e->flags &= (uint8_t)~TFD_LAZY;
+    }
     if (!e && fd >= 0) {
         enum fd_kind k;
         int32_t r;
@@ -657,7 +671,7 @@ static void do_close_range(struct tracer *tr, struct ttask *t, uint64_t first, u
         if (!e)
             continue;
         if (flags & T_CLOSE_RANGE_CLOEXEC)
-            e->flags |= TFD_CLOEXEC;
+            e->flags = (uint8_t)((e->flags | TFD_CLOEXEC) & ~TFD_CXLAZY);
         else
             tfdtab_close(&tr->st, tab, (int)fd);
     }
@@ -813,8 +827,9 @@ static void on_entry(struct tracer *tr, struct ttask *t, uint32_t arch, long nr,
         if (cmd == T_F_SETFD) {
             struct tfd *e = tfdtab_get(task_fdt(t), fd);
             if (e)
-                e->flags = (uint8_t)((args[2] & FD_CLOEXEC) ? e->flags | TFD_CLOEXEC
-                                                            : e->flags & ~TFD_CLOEXEC);
+                e->flags = (uint8_t)(((args[2] & FD_CLOEXEC) ? e->flags | TFD_CLOEXEC
+                                                             : e->flags & ~TFD_CLOEXEC) &
+                                     ~TFD_CXLAZY);
         }
         if (is_file_kind(tr, t, fd))
             tstate_meta(s, META_FCNTL);
@@ -824,9 +839,9 @@ static void on_entry(struct tracer *tr, struct ttask *t, uint32_t arch, long nr,
         unsigned long req = (unsigned long)args[1];
         struct tfd *e = tfdtab_get(task_fdt(t), fd);
         if (e && req == T_FIOCLEX)
-            e->flags |= TFD_CLOEXEC;
+            e->flags = (uint8_t)((e->flags | TFD_CLOEXEC) & ~TFD_CXLAZY);
         else if (e && req == T_FIONCLEX)
-            e->flags &= (uint8_t)~TFD_CLOEXEC;
+            e->flags &= (uint8_t) ~(TFD_CLOEXEC | TFD_CXLAZY);
         if (is_file_kind(tr, t, fd))
             tstate_meta(s, META_FCNTL);
         break;
@@ -1286,6 +1301,23 @@ static void on_fork(struct tracer *tr, struct ttask *t, int ev)
     }
 }
 
+/* At an exec: a descriptor whose close-on-exec flag was never read
+ * (TFD_CXLAZY) was closed by it if /proc no longer lists it. */
+static void settle_cloexec(struct tracer *tr, pid_t pid, struct tfdtab *t)
+{
+    char p[64];
+    struct stat sb;
+    for (int fd = 0; fd < t->cap; fd++) {
+        if ((t->v[fd].flags & (TFD_OPEN | TFD_CXLAZY)) != (TFD_OPEN | TFD_CXLAZY))
+            continue;
+        snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int)pid, fd);
+        if (lstat(p, &sb) != 0 && errno == ENOENT)
+            tfdtab_close(&tr->st, t, fd);
+        else
+            t->v[fd].flags &= (uint8_t) ~(TFD_CXLAZY | TFD_CLOEXEC);
+    }
+}
+
 static void on_exec(struct tracer *tr, struct ttask *t)
 {
     unsigned long msg = 0;
@@ -1331,6 +1363,7 @@ static void on_exec(struct tracer *tr, struct ttask *t)
         tfdtab_unref(&tr->st, p->fdt, p->tgid, false);
         p->fdt = c;
     }
+    settle_cloexec(tr, p->tgid, p->fdt);
     tfdtab_exec(&tr->st, p->fdt);
     proc_row_cmd(tr, p->tgid, p->prow);
 }
@@ -1344,13 +1377,38 @@ static void count_in_flight(struct tracer *tr, struct ttask *t)
     struct tproc *p = t->proc;
     if (!p || !tr->started)
         return;
-    bool in_flight =
-        t->want_exit && t->sc && t->sc->op != TSC_GETAFFINITY && t->sc->op != TSC_SIGRETURN &&
-        t->sc->op != TSC_WAIT;
+    bool in_flight = t->want_exit && t->sc && t->sc->op != TSC_GETAFFINITY &&
+                     t->sc->op != TSC_SIGRETURN && t->sc->op != TSC_WAIT;
     if (in_flight || t->restart_pending)
         tr->st.exit_interrupted++;
     t->want_exit = false;
     t->restart_pending = false;
+}
+
+/* At a task's exit event with a call in flight: a fatal signal (SIGKILL,
+ * another thread's exit_group or exec) ended it after the call, so no exit
+ * stop came. On x86-64 the call's result is still in rax (the kernel puts
+ * -ENOSYS there at entry: a call that never ran stays unknown). A call cut
+ * short to be restarted moved no data. */
+static void finish_in_flight(struct tracer *tr, struct ttask *t)
+{
+#if defined(__x86_64__)
+    if (!t->want_exit || !t->sc)
+        return;
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, t->tid, 0L, &regs) != 0)
+        return;
+    int64_t rv = t->compat ? (int64_t)(int32_t)regs.rax : (int64_t)regs.rax;
+    if (rv == -ENOSYS)
+        return; /* count_in_flight counts it as unknown */
+    if (rv <= -T_ERESTARTSYS && rv >= -T_ERESTART_RESTARTBLOCK) {
+        t->want_exit = false;
+        return;
+    }
+    on_exit_stop(tr, t, rv, rv < 0 && rv >= -4095, regs.rip, regs.rsp);
+#else
+    (void)tr, (void)t; /* aarch64: x0 is the first argument until the call returns */
+#endif
 }
 
 /* A task ended (wait status st). */
@@ -1447,6 +1505,7 @@ static void on_wait(struct tracer *tr, pid_t tid, int st)
             break;
         case PTRACE_EVENT_EXIT:
             t->exiting = true;
+            finish_in_flight(tr, t);
             if (t->proc && t->tid == t->proc->tgid)
                 proc_row_cpu(tr, t->proc);
             if (t->proc && t->proc->host_child) {
@@ -1611,7 +1670,7 @@ static int trace_run(const struct meas_opts *o, char *const argv[], struct repor
             (st >> 16) == PTRACE_EVENT_EXEC) {
             /* The command is running: its descriptors now are the start. */
             tr.started = true;
-            load_fds(&tr, child, rp->fdt);
+            load_fds(&tr, child, rp->fdt, false);
             tr.st.fds_start = tr.st.fds_now;
             tr.st.fds_peak = tr.st.fds_now;
             tr.st.fds_kept = 0;
@@ -2084,7 +2143,7 @@ static void *window_thread(void *arg)
     /* Everything is stopped: the start of the window. */
     for (struct tproc *p = tr->procs; p; p = p->next)
         if (!p->gone)
-            load_fds(tr, p->tgid, p->fdt);
+            load_fds(tr, p->tgid, p->fdt, true);
     tr->st.fds_start = tr->st.fds_peak = tr->st.fds_now;
     tr->started = true;
     tr->draining = false;

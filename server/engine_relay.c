@@ -19,6 +19,7 @@
  * and idle are held until the report is published. No ZMTP heartbeats on the
  * private link: the kernel's death is seen through a pidfd. */
 #include "server/relay.h"
+#include "server/kernel_guard.h"
 #include "server/kernel_iops.h"
 #include "magics/magic.h"
 #include "magics/magic_run.h"
@@ -1473,10 +1474,12 @@ static void child_gone(struct engine_relay *r)
     r->exited = true;
     struct engine_event ev = {.type = ENGINE_EV_EXIT, .exit_status = 0};
     if (!r->shutdown_sent) {
-        char how[128], why[320];
+        char how[128], why[400];
         relay_child_describe(&r->child, how, sizeof how);
-        snprintf(why, sizeof why, "The wrapped kernel '%s' (pid %d) %s.", r->child.spec.name,
-                 (int)r->child.pid, how);
+        snprintf(why, sizeof why,
+                 "The wrapped kernel '%s' (pid %d) %s. iopsd ends with it so that the frontend "
+                 "restarts the kernel: the session's state (variables, imports) is lost.",
+                 r->child.spec.name, (int)r->child.pid, how);
         fprintf(stderr, "iopsd kernel: %s\n", why);
         if (r->cell.active && r->cell.started && magic_run_measuring(r->cell.run))
             magic_run_end(r->cell.run, NULL, how, sizeof how);
@@ -1622,6 +1625,12 @@ static int relay_handle(struct engine *e, const zmq_pollitem_t *items, int n)
     return 0;
 }
 
+static pid_t relay_root(struct engine *e)
+{
+    struct engine_relay *r = er(e);
+    return r->child.exited ? 0 : r->child.pid;
+}
+
 static void relay_poke(struct engine *e)
 {
     (void)e;
@@ -1641,6 +1650,7 @@ static void relay_free(struct engine *e)
         while (zmq_ctx_term(r->zctx) != 0 && zmq_errno() == EINTR)
             ;
     relay_child_stop(&r->child, r->shutdown_sent ? SHUTDOWN_GRACE_MS : 0);
+    kguard_track(0, -1); /* ended on purpose: its session id may be reused */
     if (r->pidfd >= 0)
         close(r->pidfd);
     while (r->held) {
@@ -1678,6 +1688,7 @@ static const struct engine_ops relay_ops = {
     .pollitems = relay_pollitems,
     .timeout_ms = relay_timeout_ms,
     .handle = relay_handle,
+    .measure_root = relay_root,
     .poke = relay_poke,
     .free = relay_free,
     .relay = relay_in,
@@ -1724,9 +1735,15 @@ static int launch(struct engine_relay *r, struct jspec *spec, bool tcp, char *er
 {
     if (relay_child_prepare(&r->child, spec, tcp, err, errlen) ||
         jsign_init(&r->usign, r->child.conn.scheme, r->child.conn.key, r->child.conn.keylen, err,
-                   errlen) ||
-        relay_child_start(&r->child, err, errlen))
+                   errlen))
         return -1;
+    /* Under the kernel guard (kernel_guard.c), a death of iopsd freezes the
+     * wrapped kernel rather than ending it: the guard then finds everything
+     * it started by session and parent, and kills the lot. */
+    r->child.deathsig = kguard_active() ? SIGSTOP : SIGTERM;
+    if (relay_child_start(&r->child, err, errlen))
+        return -1;
+    kguard_track(r->child.pid, -1); /* its session id is its pid (setsid) */
     r->pidfd = (int)syscall(SYS_pidfd_open, r->child.pid, 0);
     r->start_ns = clock_mono_ns();
     r->next_nudge_ns = 0;
@@ -1768,6 +1785,7 @@ static bool retry_on_tcp(struct engine_relay *r)
         close(r->pidfd);
     r->pidfd = -1;
     relay_child_stop(&r->child, 0);
+    kguard_track(0, -1);
     struct jspec spec = r->child.spec; /* moved out, kept for the new start */
     jspec_init(&r->child.spec);
     relay_child_release(&r->child);

@@ -476,17 +476,18 @@ static void flush_pending(struct kernel *k)
     }
 }
 
-/* Queues w (owned) for iopub and sends what it can; m (NULL for a relayed
- * message) says whether it is a stream that may be shed. */
-static void publish_wire(struct kernel *k, struct jwire *w, const struct jmsg *m)
+/* Queues w (owned) for iopub and sends what it can. A stream (stream_parent:
+ * its parent header, owned; NULL for any other message) may be shed. */
+static void publish_wire(struct kernel *k, struct jwire *w, json_t *stream_parent,
+                         size_t text_bytes)
 {
     struct kpending *p = xcalloc(1, sizeof *p);
     jwire_remember(w, &k->replay);
     p->wire = *w; /* moved */
-    if (m && !strcmp(jmsg_type(m), "stream")) {
+    if (stream_parent) {
         p->sheddable = true;
-        p->text_bytes = json_string_length(json_object_get(m->content, "text"));
-        p->parent = json_incref(m->parent);
+        p->text_bytes = text_bytes;
+        p->parent = stream_parent;
     }
     *k->pending_tail = p;
     k->pending_tail = &p->next;
@@ -501,7 +502,9 @@ void kernel_publish(struct kernel *k, struct jmsg *m)
         fprintf(stderr, "iopsd kernel: cannot serialize %s\n", jmsg_type(m));
         return;
     }
-    publish_wire(k, &w, m);
+    bool stream = !strcmp(jmsg_type(m), "stream");
+    publish_wire(k, &w, stream ? json_incref(m->parent) : NULL,
+                 stream ? json_string_length(json_object_get(m->content, "text")) : 0);
 }
 
 void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, size_t n)
@@ -523,14 +526,24 @@ void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, s
             memcpy(w.frames[i].data, d, len);
         w.frames[i].len = len;
     }
-    if (ch == KCHAN_IOPUB) {
-        publish_wire(k, &w, NULL);
-        return;
-    }
-    jwire_remember(&w, &k->replay);
     char type[64];
     if (jraw_msg_type(&raw, type, sizeof type))
         snprintf(type, sizeof type, "a relayed message");
+    if (ch == KCHAN_IOPUB) {
+        /* The wrapped kernel's streams may be shed for a slow subscriber as
+         * the native kernel's are (the rest never is): their parent and size
+         * are read for the notice. */
+        json_t *parent = NULL;
+        size_t text_bytes = 0;
+        if (!strcmp(type, "stream") && (parent = jraw_peek(&raw, JRAW_PARENT))) {
+            json_t *c = jraw_peek(&raw, JRAW_CONTENT);
+            text_bytes = json_string_length(json_object_get(c, "text"));
+            json_decref(c);
+        }
+        publish_wire(k, &w, parent, text_bytes);
+        return;
+    }
+    jwire_remember(&w, &k->replay);
     deliver(k, ch, &w, type);
     jwire_release(&w);
 }
@@ -702,7 +715,8 @@ static void handle_signals(struct kernel *k)
                     kcore_finish_cell(k);
             } else if (c[i] == SIGCHLD) {
                 /* an adopted orphan (the kernel is a subreaper) exited */
-                kguard_reap_orphans(k->engine->ops->measure_root(k->engine));
+                kguard_reap_orphans(
+                    k->engine->ops->measure_root ? k->engine->ops->measure_root(k->engine) : 0);
             } else if (c[i] == SIGTERM || c[i] == SIGHUP) {
                 /* Ended from outside rather than by shutdown_request. */
                 k->stop = true;
@@ -887,6 +901,18 @@ int cmd_kernel(int argc, char **argv)
     sigaction(SIGUSR2, &sa, NULL); /* the engine's wake-up (a measured cell's end) */
     signal(SIGPIPE, SIG_IGN);
 
+    /* Nothing a cell starts outlives the kernel: a subreaper, and a guard for
+     * when the kernel is killed (before any thread exists), for bash and for
+     * the wrapped kernel alike. */
+    int grc = kguard_start();
+    if (grc == 0) {
+        if (!wrap)
+            bash_session_set_guard(kguard_track, SIGSTOP);
+        sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+        sigaction(SIGCHLD, &sa, NULL);
+    } else {
+        fprintf(stderr, "iopsd kernel: warning: no guard process: %s\n", strerror(-grc));
+    }
     if (wrap) {
         /* The wrapped kernel starts now, before any thread exists. */
         k->engine = engine_relay_new(wrap, kcore_engine_event, k, err, sizeof err);
@@ -900,16 +926,6 @@ int cmd_kernel(int argc, char **argv)
          * milliseconds never leaves). */
         kernel_ensure_engine(k, err, sizeof err);
     } else {
-        /* Nothing bash starts outlives the kernel: a subreaper, and a guard
-         * for when the kernel is killed (before any thread exists). */
-        int grc = kguard_start();
-        if (grc == 0) {
-            bash_session_set_guard(kguard_track, SIGSTOP);
-            sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-            sigaction(SIGCHLD, &sa, NULL);
-        } else {
-            fprintf(stderr, "iopsd kernel: warning: no guard process: %s\n", strerror(-grc));
-        }
         k->engine = engine_bash_new(kcore_engine_event, k); /* asks bash its version meanwhile */
     }
     k->zctx = zmq_ctx_new();
@@ -985,8 +1001,8 @@ out_sign:
     kcore_release(k);
     if (k->engine)
         k->engine->ops->free(k->engine);
-    if (!wrap)
-        kguard_end(); /* what left bash's session: setsid children, daemons; then the guard */
+    kguard_end(); /* what left bash's session or the wrapped kernel's group: setsid
+                   * children, daemons; then the guard */
     jreplay_release(&k->replay);
     jsign_release(&k->sign);
 out_conn:

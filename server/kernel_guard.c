@@ -1,5 +1,8 @@
-/* kernel_guard: no process the native kernel started outlives it, on any
- * path and without cgroups.
+/* kernel_guard: no process the kernel started (bash and its jobs, or the
+ * wrapped kernel of `--wrap` and what its cells started) outlives it, on any
+ * path and without cgroups. For the wrap kernel, "bash's session" below is
+ * the wrapped kernel's (its PR_SET_PDEATHSIG is SIGSTOP too) and there is no
+ * command pipe.
  *
  * - The kernel is a child subreaper (PR_SET_CHILD_SUBREAPER): whatever
  *   leaves bash's tree while the kernel lives (a `setsid` child whose parent
@@ -17,12 +20,13 @@
  *   (`setsid` children included, found by their parent while it is frozen)
  *   and every process still parented to the dead kernel is killed, until a
  *   scan of /proc finds none (at most 2 s).
+ * - A killed guard is replaced at once (kguard_reap_orphans, on SIGCHLD): the
+ *   kernel has threads by then, so the new guard is `iopsd --kernel-guard
+ *   KPID` executed with its pipe on descriptor 3, and told the session again.
  * docs/bash-kernel.md ("Ending") says what a deliberate daemon can still
  * escape. */
 #include "server/kernel_guard.h"
 
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -31,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,31 +46,15 @@
 
 static pid_t guard_pid;
 static int guard_fd = -1;
+static pid_t kernel_pid;  /* the process the guard watches */
+static pid_t tracked_sid; /* what the guard was last told, said again to a new guard */
+static int tracked_fd = -1;
+static unsigned respawns; /* guards started again after one was killed */
+#define RESPAWN_MAX 20
 
 static uint64_t now_ms(void)
 {
     return clock_mono_ns() / 1000000u;
-}
-
-/* ppid and session of pid from /proc/PID/stat; false when gone or a zombie. */
-static bool proc_stat(const char *pid, pid_t *ppid, pid_t *sid, char *state)
-{
-    char path[64], text[PROCFS_MAX_STAT + 1];
-    snprintf(path, sizeof path, "/proc/%s/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, text, sizeof text);
-    close(fd);
-    if (n > 0 && text[n - 1] == '\n')
-        n--;
-    struct proc_stat st;
-    if (n <= 0 || procfs_parse_stat(text, (size_t)n, &st))
-        return false;
-    *ppid = st.ppid;
-    *sid = st.session;
-    *state = st.state;
-    return true;
 }
 
 struct pent {
@@ -74,23 +63,26 @@ struct pent {
     bool mark;
 };
 
+struct pent_list {
+    struct pent *v;
+    size_t n, max;
+};
+
+static int add_pent(const struct proc_stat *st, void *ctx)
+{
+    struct pent_list *l = ctx;
+    l->v[l->n++] =
+        (struct pent){.pid = st->pid, .ppid = st->ppid, .sid = st->session, .state = st->state};
+    return l->n < l->max ? 0 : 1; /* full: stop */
+}
+
 /* Reads every process of /proc into v (at most max); returns how many. */
 static size_t scan(struct pent *v, size_t max)
 {
-    DIR *d = opendir("/proc");
-    if (!d)
-        return 0;
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < max) {
-        if (!isdigit((unsigned char)e->d_name[0]))
-            continue;
-        struct pent p = {.pid = (pid_t)atol(e->d_name)};
-        if (proc_stat(e->d_name, &p.ppid, &p.sid, &p.state))
-            v[n++] = p;
-    }
-    closedir(d);
-    return n;
+    struct pent_list l = {.v = v, .n = 0, .max = max};
+    if (max > 0)
+        procfs_each_stat(add_pent, &l);
+    return l.n;
 }
 
 /* Marks the descendants of marked entries (to a fixed point). */
@@ -191,14 +183,66 @@ static void guard_main(int rfd, pid_t kpid)
             sid = (pid_t)s;
             if (cmd >= 0)
                 close(cmd);
-            char path[64];
-            snprintf(path, sizeof path, "/proc/%d/fd/%ld", (int)kpid, fd);
-            cmd = open(path, O_WRONLY | O_CLOEXEC);
+            cmd = -1;
+            if (fd >= 0) {
+                char path[64];
+                snprintf(path, sizeof path, "/proc/%d/fd/%ld", (int)kpid, fd);
+                cmd = open(path, O_WRONLY | O_CLOEXEC);
+            }
         }
     }
 swept:
     guard_sweep(sid, kpid);
     _exit(0);
+}
+
+int kguard_exec_main(int argc, char **argv)
+{
+    /* iopsd --kernel-guard KPID, its pipe on descriptor 3 (kguard_respawn) */
+    char *end;
+    long kpid = argc == 3 ? strtol(argv[2], &end, 10) : 0;
+    struct stat st;
+    if (kpid <= 1 || *end || fstat(3, &st) || !S_ISFIFO(st.st_mode)) {
+        fprintf(stderr, "iopsd: --kernel-guard is started by the kernel only\n");
+        return 2;
+    }
+    guard_main(3, (pid_t)kpid);
+    return 0;
+}
+
+/* A new guard after the first was killed. The kernel has threads by now, so
+ * the child only sets its pipe up and executes iopsd again (async-signal-safe
+ * calls only between fork and exec). */
+static int kguard_respawn(void)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC))
+        return -errno;
+    char pidarg[24];
+    snprintf(pidarg, sizeof pidarg, "%d", (int)kernel_pid);
+    char *argv[] = {"iopsd", "--kernel-guard", pidarg, NULL};
+    char *envp[] = {NULL};
+    pid_t g = fork();
+    if (g < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        return -e;
+    }
+    if (g == 0) {
+        if (p[0] == 3)
+            fcntl(3, F_SETFD, 0);
+        else if (dup2(p[0], 3) < 0)
+            _exit(127);
+        execve("/proc/self/exe", argv, envp);
+        _exit(127);
+    }
+    close(p[0]);
+    guard_fd = p[1];
+    guard_pid = g;
+    if (tracked_sid > 0)
+        kguard_track(tracked_sid, tracked_fd);
+    return 0;
 }
 
 int kguard_start(void)
@@ -208,6 +252,7 @@ int kguard_start(void)
     if (pipe2(p, O_CLOEXEC))
         return -errno;
     pid_t kpid = getpid();
+    kernel_pid = kpid;
     pid_t g = fork();
     if (g < 0) {
         int e = errno;
@@ -232,6 +277,8 @@ bool kguard_active(void)
 
 void kguard_track(pid_t sid, int cmd_fd)
 {
+    tracked_sid = sid;
+    tracked_fd = cmd_fd;
     if (guard_fd < 0)
         return;
     char line[64];
@@ -271,17 +318,27 @@ void kguard_reap_orphans(pid_t keep)
     pid_t kids[1024];
     size_t n = own_children(kids, sizeof kids / sizeof *kids);
     for (size_t i = 0; i < n; i++) {
-        char name[24], state;
-        pid_t ppid, sid;
-        snprintf(name, sizeof name, "%d", (int)kids[i]);
-        if (kids[i] == keep || !proc_stat(name, &ppid, &sid, &state) || state != 'Z')
+        struct proc_stat st;
+        if (kids[i] == keep || procfs_read_stat(kids[i], &st) || st.state != 'Z')
             continue;
         if (waitpid(kids[i], NULL, WNOHANG) == kids[i] && kids[i] == guard_pid) {
-            fprintf(stderr, "iopsd kernel: the guard process died: should the kernel be "
-                            "killed, bash and its jobs would stay behind (stopped)\n");
-            guard_pid = 0; /* the guard was killed: no guard from now on */
+            /* The guard was killed: until another one runs, a death of the
+             * kernel would leave the processes it guards stopped. */
+            guard_pid = 0;
             close(guard_fd);
             guard_fd = -1;
+            int rc = respawns < RESPAWN_MAX ? kguard_respawn() : -EAGAIN;
+            if (rc == 0) {
+                respawns++;
+                fprintf(stderr, "iopsd kernel: the guard process died: started another (pid %d)\n",
+                        (int)guard_pid);
+            } else {
+                fprintf(stderr,
+                        "iopsd kernel: the guard process died and no other could be started "
+                        "(%s): should the kernel be killed, the processes of the cells would "
+                        "stay behind (stopped)\n",
+                        rc == -EAGAIN ? "killed too often" : strerror(-rc));
+            }
         }
     }
 }

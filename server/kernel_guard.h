@@ -17,6 +17,9 @@ bool kguard_active(void);
 void kguard_track(pid_t sid, int cmd_fd);
 /* Reaps exited children of the kernel (adopted orphans), except keep. */
 void kguard_reap_orphans(pid_t keep);
+/* `iopsd --kernel-guard KPID`: a guard started again after the first one
+ * was killed (its pipe is descriptor 3). */
+int kguard_exec_main(int argc, char **argv);
 /* Clean end: every remaining descendant gets SIGTERM, then SIGKILL (within
  * 1.5 s); the guard is told to exit and reaped. */
 void kguard_end(void);

@@ -1,5 +1,6 @@
 /* main: the iopsd program's entry point; dispatches to the subcommands. */
 #include "server/cli.h"
+#include "server/kernel_guard.h"
 #include "version.h"
 
 #include <stdarg.h>
@@ -71,6 +72,8 @@ int main(int argc, char **argv)
         printf("iopsd %s\n", IOPSD_VERSION);
         return 0;
     }
+    if (!strcmp(cmd, "--kernel-guard")) /* not a command: the kernel's guard, started again */
+        return kguard_exec_main(argc, argv);
     if (!strcmp(cmd, "--measure"))
         cmd = "measure";
     for (const struct subcommand *s = subcommands; s->name; s++)

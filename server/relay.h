@@ -28,6 +28,7 @@ struct relay_child {
     char connfile[600]; /* dir/connection.json, mode 0600 */
     struct jconn conn;  /* what connection.json says (fresh key) */
     pid_t pid;          /* the kernel; also its process group (setsid) */
+    int deathsig;       /* its PR_SET_PDEATHSIG (0: SIGTERM); SIGSTOP under a guard */
     bool exited;        /* reaped */
     int wstatus;        /* its wait status once reaped */
 };
@@ -39,7 +40,9 @@ struct relay_child {
 int relay_child_prepare(struct relay_child *c, struct jspec *spec, bool tcp, char *err,
                         size_t errlen);
 /* Starts the kernel in its own session (process group), with the spec's env
- * (${VAR} substituted), JPY_PARENT_PID and PR_SET_PDEATHSIG; stdin is
+ * (${VAR} substituted), JPY_PARENT_PID and PR_SET_PDEATHSIG (c->deathsig, set
+ * after relay_child_prepare: SIGSTOP lets the kernel guard find what the
+ * wrapped kernel started, kernel_guard.h); stdin is
  * /dev/null, stdout and stderr are iopsd's. The environment is built before
  * fork. Returns 0 or -errno. */
 int relay_child_start(struct relay_child *c, char *err, size_t errlen);

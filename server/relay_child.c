@@ -167,10 +167,10 @@ static char **child_env(const struct relay_child *c)
 }
 
 /* In the child, between fork and exec: async-signal-safe calls only. */
-static void child_exec(char **argv, char **env, pid_t parent)
+static void child_exec(char **argv, char **env, pid_t parent, int deathsig)
 {
     setsid();
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    prctl(PR_SET_PDEATHSIG, deathsig);
     if (getppid() != parent) /* iopsd died before prctl */
         _exit(127);
     sigset_t none;
@@ -196,9 +196,10 @@ int relay_child_start(struct relay_child *c, char *err, size_t errlen)
         argv[i] = jspec_format_arg(c->spec.argv[i], c->connfile, c->spec.resource_dir);
     char **env = child_env(c);
     pid_t parent = getpid();
+    int deathsig = c->deathsig > 0 ? c->deathsig : SIGTERM;
     pid_t pid = fork();
     if (pid == 0)
-        child_exec(argv, env, parent);
+        child_exec(argv, env, parent, deathsig);
     int rc = 0;
     if (pid < 0) {
         rc = -errno;

@@ -14,6 +14,7 @@ from jupyter_client.manager import KernelManager
 from jupyter_client.session import Session
 
 KERNEL = os.environ.get("IOPSD_HOSTILE_KERNEL", "iops-bash")
+WRAP_KERNEL = "iops-python3"  # `iopsd kernel --wrap python3` (tests/wrap.cmake puts its spec in build/jupyter)
 SANITIZED = os.environ.get("IOPSD_SANITIZED", "0") not in ("", "0", "OFF", "FALSE")
 
 
@@ -175,12 +176,23 @@ def run(kc, code, timeout=30):
     return rep, out, msgs
 
 
+def have_kernel(name):
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+        return True
+    except NoSuchKernel:
+        return False
+
+
 class HostileCase(unittest.TestCase):
     """Base class: self.k is a fresh kernel; the checks below end each test."""
     rss_limit_kb = 64 * 1024  # the kernel process, after the attack
+    kernel_name = KERNEL
+    healthy_code = "echo healthy-$((6*7))"  # prints healthy-42
 
     def setUp(self):
-        self.k = Kernel()
+        self.k = Kernel(self.kernel_name)
 
     def tearDown(self):
         self.k.close()
@@ -204,11 +216,24 @@ class HostileCase(unittest.TestCase):
         self.assert_heartbeat()
         kc = self.k.client()
         try:
-            rep, out, _ = run(kc, "echo healthy-$((6*7))")
+            rep, out, _ = run(kc, self.healthy_code)
             self.assertEqual(rep["content"]["status"], "ok")
             self.assertEqual(out, "healthy-42\n")
         finally:
             kc.stop_channels()
+
+    def guard_pid(self, timeout=5):
+        """The kernel's guard process (kernel_guard.c): its child named
+        iopsd-guard (a guard started again is named so once it runs)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            kids = [p for p in children_map().get(self.k.pid, []) if comm(p) == "iopsd-guard"
+                    and alive(p)]
+            if kids or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        self.assertEqual(len(kids), 1, kids)
+        return kids[0]
 
     def assert_clean_shutdown(self):
         """shutdown_request: exit 0 within the manager's wait, no process left."""
@@ -225,3 +250,55 @@ class HostileCase(unittest.TestCase):
                 break
             time.sleep(0.05)
         self.assertEqual(left, [], "processes left after shutdown")
+
+
+class WrapHostileCase(HostileCase):
+    """The same checks against the wrap kernel (ipykernel behind iopsd): the
+    RSS bound is iopsd's, the health cell is Python."""
+    kernel_name = WRAP_KERNEL
+    healthy_code = "print(f'healthy-{6*7}')"
+
+    def setUp(self):
+        if not have_kernel(WRAP_KERNEL):
+            self.skipTest(f"no kernel spec {WRAP_KERNEL} (needs Debian's python3 kernel)")
+        os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+        super().setUp()
+
+    def wrapped_pid(self):
+        """The wrapped kernel: iopsd's child that runs ipykernel (others are
+        the guard and orphans iopsd adopted as subreaper)."""
+        kids = [p for p in children_map().get(self.k.pid, []) if alive(p) and b"ipykernel" in cmdline(p)]
+        self.assertEqual(len(kids), 1, kids)
+        return kids[0]
+
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def with_marker(marker):
+    """pids of live processes whose command line contains marker."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if marker.encode() in f.read() and alive(int(d)):
+                    out.append(int(d))
+        except OSError:
+            pass
+    return out

@@ -19,6 +19,13 @@ NOTICE = re.compile(r"\[iopsd: output was published past a client that could not
 
 
 class SlowSubscriber(HostileCase):
+    noop_code = "true"
+    # 15,000,000 bytes at once, which the slow subscriber stops for 10 s
+    # (then output is published past it), and 5 x 3,000,000 bytes a second
+    # apart, while it reads again.
+    big_cell = ("head -c 15000000 /dev/zero | tr '\\0' c; "
+                "for i in 1 2 3 4 5; do sleep 1; head -c 3000000 /dev/zero | tr '\\0' c; done")
+
     def subscriber(self):
         s = self.k.ctx.socket(zmq.SUB)
         s.setsockopt(zmq.RCVHWM, 1)
@@ -28,7 +35,7 @@ class SlowSubscriber(HostileCase):
         s.connect(self.k.endpoint("iopub_port"))
         # connect() is asynchronous: run cells until it has a message.
         for _ in range(50):
-            self.k.kc.execute_interactive("true", timeout=10)
+            self.k.kc.execute_interactive(self.noop_code, timeout=10)
             if s.poll(200):
                 while s.poll(200):
                     s.recv_multipart()
@@ -65,12 +72,7 @@ class SlowSubscriber(HostileCase):
                     break
             got["msgs"], got["size"] = msgs, size
 
-        # 15,000,000 bytes at once, which the slow subscriber stops for
-        # 10 s (then output is published past it), and 5 x 3,000,000 bytes
-        # a second apart, while it reads again.
-        msg_id = self.k.kc.execute(
-            "head -c 15000000 /dev/zero | tr '\\0' c; "
-            "for i in 1 2 3 4 5; do sleep 1; head -c 3000000 /dev/zero | tr '\\0' c; done")
+        msg_id = self.k.kc.execute(self.big_cell)
         t = threading.Thread(target=read_slow, args=(msg_id,))
         t.start()
         # The client that reads gets every byte, the notice, and idle.

@@ -1,4 +1,5 @@
 """Helpers for the kernel's integration tests (jupyter_client 7.4 as on Debian 12)."""
+import json
 import os
 import queue
 import tempfile
@@ -88,6 +89,49 @@ def run(kc, code, **kw):
 def stdout_of(msgs, name="stdout"):
     return "".join(m["content"]["text"] for m in msgs
                    if m["msg_type"] == "stream" and m["content"]["name"] == name)
+
+
+def displays(msgs):
+    """The display messages among msgs (a live progress display, the report)."""
+    return [m for m in msgs if m["msg_type"] in ("display_data", "update_display_data")]
+
+
+def report_at(types):
+    """Index of the report among message types: the last display (a live
+    progress display comes first when a cell runs over a second, e.g. on a
+    loaded machine)."""
+    return max(i for i, t in enumerate(types) if t in ("display_data", "update_display_data"))
+
+
+def report_of(msgs):
+    """The report of a measured cell (the application/json of the last
+    display carrying one), or None."""
+    shown = [m for m in displays(msgs) if "application/json" in m["content"]["data"]]
+    return shown[-1]["content"]["data"]["application/json"] if shown else None
+
+
+def add_kernelspec(data_dir, name, spec):
+    """Writes spec (a dict) as data_dir/kernels/NAME/kernel.json; returns
+    that directory."""
+    kdir = os.path.join(data_dir, "kernels", name)
+    os.makedirs(kdir)
+    with open(os.path.join(kdir, "kernel.json"), "w") as f:
+        json.dump(spec, f)
+    return kdir
+
+
+def push_jupyter_path(data_dir):
+    """Puts data_dir first in JUPYTER_PATH (where jupyter_client looks for
+    kernel specs); returns a function that puts the old value back."""
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = data_dir + os.pathsep + old if old else data_dir
+
+    def restore():
+        if old is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = old
+    return restore
 
 
 def proc_status(pid, field):

@@ -234,6 +234,52 @@ class Attach(unittest.TestCase):
     def test_fork_proc_no_tree(self):
         self.fork("proc", False)
 
+    @unittest.skipUnless(TRACE, "ptrace refused here")
+    def test_descriptors_before_the_window_and_exec(self):
+        # The attached tracer records the descriptors open at the start by
+        # number only; a child that execs inside the window keeps exactly the
+        # inherited ones that were not close-on-exec (here 2 of the 5 opened).
+        script = (
+            "import os, subprocess, sys, time\n"
+            "keep = [os.open('/etc/hostname', os.O_RDONLY) for _ in range(2)]\n"
+            "for fd in keep: os.set_inheritable(fd, True)\n"
+            "drop = [os.open('/etc/hostname', os.O_RDONLY) for _ in range(3)]\n"
+            "print(os.getpid(), flush=True)\n"
+            "sys.stdin.readline()\n"
+            "os.pread(keep[1], 1, 0)\n"
+            "c = subprocess.Popen(['sleep', '30'], close_fds=False, stdin=subprocess.DEVNULL)\n"
+            "print(c.pid, flush=True)\n"
+            "time.sleep(30)\n")
+        h = subprocess.Popen(["/usr/bin/python3", "-c", script], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+        child = None
+        try:
+            pid = int(read_line(h.stdout))
+            p, j = self.start("trace", [pid], "--duration", "2")
+            h.stdin.write("go\n")
+            h.stdin.flush()
+            child = int(read_line(h.stdout))
+            r = self.finish(p, j)
+            mine = len(os.listdir(f"/proc/{pid}/fd"))
+            theirs = len(os.listdir(f"/proc/{child}/fd"))
+            fds = sorted(int(x) for x in os.listdir(f"/proc/{child}/fd"))
+            self.assertEqual(len(fds), 5, fds)  # 0-2 and the 2 inheritable ones
+            self.assertEqual(r["processes"], 2)
+            self.assertEqual(r["fds"]["start"], mine)
+            self.assertEqual(r["fds"]["end"], mine + theirs)
+            # a descriptor from before the window: its file is found at first use
+            host = [f for f in r["files"] if f["path"] == "/etc/hostname"]
+            self.assertEqual(host, [{"path": "/etc/hostname", "kind": "file", "opens": 0,
+                                     "read_ops": 1, "write_ops": 0, "read_bytes": 1,
+                                     "write_bytes": 0, "seeks": 0}])
+        finally:
+            if child:
+                os.kill(child, signal.SIGKILL)
+            h.kill()
+            h.wait(timeout=10)
+            h.stdin.close()
+            h.stdout.close()
+
     def interrupt(self, backend):
         h = self.loopw()
         p, j = self.start(backend, [h.pid])

@@ -9,15 +9,11 @@ import tempfile
 import time
 import unittest
 
-from kernelutil import (SANITIZED, cpus_allowed, drain_iopub, fd_count, kernel_pid, proc_status,
-                        run, start, stdout_of, stop)
+from kernelutil import (SANITIZED, cpus_allowed, displays, drain_iopub, fd_count, kernel_pid,
+                        proc_status, run, start, stdout_of, stop)
 
 DD = "dd if=/dev/zero of=F bs=4096 count=2560 status=none"
 BACKENDS = ("proc", "trace")
-
-
-def displays(msgs):
-    return [m for m in msgs if m["msg_type"] in ("display_data", "update_display_data")]
 
 
 def report_of(msgs):

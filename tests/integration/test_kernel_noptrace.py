@@ -3,7 +3,6 @@ seccomp profile, Yama): the kernel runs under tests/helpers/tw_noptrace, whose
 seccomp filter makes every ptrace call fail with EPERM, as such places do.
 `--backend trace` is a clear error reply and runs nothing; `auto` measures
 with proc, exactly."""
-import json
 import os
 import shutil
 import tempfile
@@ -18,36 +17,24 @@ NOPTRACE = os.path.join(BIN, "tests/helpers/tw_noptrace")
 DD = "dd if=/dev/zero of=F bs=4096 count=2560 status=none"
 
 
-def report_json(msgs):
-    js = [m["content"]["data"]["application/json"] for m in msgs
-          if m["msg_type"] in ("display_data", "update_display_data")
-          and "application/json" in m["content"]["data"]]
-    return js[-1] if js else None
-
-
 @unittest.skipUnless(os.path.exists(NOPTRACE), "tw_noptrace not built")
 class NoPtrace(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="iopsd-noptrace-")
-        spec = os.path.join(cls.dir, "jupyter", "kernels", "iops-bash-noptrace")
-        os.makedirs(spec)
-        with open(os.path.join(spec, "kernel.json"), "w") as f:
-            json.dump({"argv": [NOPTRACE, IOPSD, "kernel", "-f", "{connection_file}"],
-                       "display_name": "Bash (iops, no ptrace)", "language": "bash",
-                       "interrupt_mode": "signal"}, f)
-        cls.old_path = os.environ.get("JUPYTER_PATH")
-        os.environ["JUPYTER_PATH"] = os.path.join(cls.dir, "jupyter")
+        data_dir = os.path.join(cls.dir, "jupyter")
+        kernelutil.add_kernelspec(data_dir, "iops-bash-noptrace", {
+            "argv": [NOPTRACE, IOPSD, "kernel", "-f", "{connection_file}"],
+            "display_name": "Bash (iops, no ptrace)", "language": "bash",
+            "interrupt_mode": "signal"})
+        cls.restore_path = kernelutil.push_jupyter_path(data_dir)
         cls.km, cls.kc, _ = kernelutil.start(kernel="iops-bash-noptrace")
         run(cls.kc, f"cd {cls.dir}")
 
     @classmethod
     def tearDownClass(cls):
         stop(cls.km, cls.kc)
-        if cls.old_path is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = cls.old_path
+        cls.restore_path()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def test_trace_is_a_clear_error_and_runs_nothing(self):
@@ -64,13 +51,13 @@ class NoPtrace(unittest.TestCase):
                     c["evalue"])
                 self.assertNotIn("\n", c["evalue"].strip())
                 self.assertFalse(os.path.exists(target))
-                self.assertIsNone(report_json(msgs))
+                self.assertIsNone(kernelutil.report_of(msgs))
                 self.assertEqual(msgs[-1]["content"]["execution_state"], "idle")
 
     def test_auto_measures_with_proc_exactly(self):
         rep, msgs = run(self.kc, f"%%iops\n{DD}")
         self.assertEqual(rep["content"]["status"], "ok")
-        j = report_json(msgs)
+        j = kernelutil.report_of(msgs)
         self.assertEqual(j["backend"], "proc")
         self.assertEqual(j["io"]["write_ops"], 2560)
         self.assertEqual(j["io"]["write_bytes"], 10485760)

@@ -284,6 +284,19 @@ class Calls(TraceBase):
 
 
 class Command(TraceBase):
+    def test_writer_killed_mid_write(self):
+        # SIGKILL in the middle of 1 MiB writes: no exit stop comes for the
+        # call in flight; its result is read at the exit event, so the file's
+        # bytes are the file's size and nothing is left unknown
+        p = self.path("K")
+        r, rc, _, _ = measure("bash", "-c", f"dd if=/dev/zero of={p} bs=1M count=400 status=none "
+                              "& sleep 0.3; kill -9 $!; wait $!; exit 0")
+        self.assertEqual(rc, 0)
+        size = os.path.getsize(p)
+        self.assertEqual(r["by_kind"]["file"]["write_bytes"], size)
+        self.assertEqual(r["by_kind"]["file"]["write_ops"], -(-size // (1 << 20)))
+        self.assertEqual(r["unseen"]["exit_interrupted"], 0)
+
     def test_exit_statuses(self):
         _, rc, _, err = measure(os.path.join(self.dir, "nope"))
         self.assertEqual(rc, 127)

@@ -2,6 +2,7 @@
 tests/helpers/tw_truth.c records what the kernel returned for every call it
 made and prints the tallies; the report must agree with them exactly, or say
 in the report itself why it cannot."""
+import json
 import os
 import subprocess
 import unittest
@@ -76,22 +77,33 @@ class Truth(TraceBase):
         self.assertEqual(t, {"done": 16, "blocked": 1})
         pipe = r["by_kind"]["pipe"]
         self.assertEqual((pipe["write_ops"], pipe["write_bytes"]), (16 + 1, 16 * 4096 + outlen))
+        # the blocked write's result is read at the thread's exit event: it
+        # moved nothing (a pipe write of 4 KiB is all or nothing), so it is
+        # neither bytes, nor an error, nor unknown
         self.assertEqual(r["io"]["write_errors"], 0)
-        self.assertEqual(r["unseen"]["exit_interrupted"], 1)
+        self.assertEqual(r["unseen"]["exit_interrupted"], 0)
 
     def test_the_table_says_so(self):
-        # never only in the JSON: the text table states both
-        for args, want in ((("exitflight",),
-                            "1 call was interrupted by the process's exit: its bytes are "
-                            "unknown"),
-                           (("seccomp", self.path("f")),
-                            "1 seccomp filter installed by the program: calls it denies never "
-                            "reach the tracer, counts may be incomplete")):
-            p = subprocess.run([os.path.join(BIN, "iopsd"), "measure", "--backend", "trace",
-                                "--", TRUTH, *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, timeout=60)
-            self.assertEqual(p.returncode, 0, p.stderr)
-            self.assertIn(want, " ".join(p.stderr.split()))
+        # never only in the JSON: the text table states both. A call whose
+        # result stays unknown (one that never ran; on aarch64 any call in
+        # flight) cannot be produced at will: the report of exitflight with
+        # that count set is rendered instead
+        r, _, _ = self.run_truth("exitflight")
+        r["unseen"]["exit_interrupted"] = 1
+        rp = self.path("r.json")
+        with open(rp, "w") as f:
+            json.dump(r, f)
+        p = subprocess.run([os.path.join(BIN, "iopsd"), "render", rp], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("1 call was interrupted by the process's exit: its bytes are unknown",
+                      " ".join(p.stdout.split()))
+        p = subprocess.run([os.path.join(BIN, "iopsd"), "measure", "--backend", "trace", "--",
+                            TRUTH, "seccomp", self.path("f")], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("1 seccomp filter installed by the program: calls it denies never "
+                      "reach the tracer, counts may be incomplete", " ".join(p.stderr.split()))
 
     def test_own_seccomp_filter(self):
         # Untraced, the program's RET_TRACE means ENOSYS; traced it must be

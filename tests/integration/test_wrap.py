@@ -55,6 +55,11 @@ def cmdline(pid):
         return f.read().split(b"\0")[:-1]
 
 
+def comm(pid):
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
+
+
 def group_members(pgid):
     out = []
     for d in os.listdir("/proc"):
@@ -76,8 +81,12 @@ class WrapKernel(unittest.TestCase):
         self.addCleanup(self.cleanup, km, kc, log)
         iopsd = ku.kernel_pid(km)
         kids = children(iopsd)
-        self.assertEqual(len(kids), 1, kids)
-        return km, kc, iopsd, kids[0]
+        # the wrapped kernel and the guard (kernel_guard.c: ends what the
+        # wrapped kernel started should iopsd be killed)
+        self.assertEqual(len(kids), 2, kids)
+        guards = [p for p in kids if comm(p) == "iopsd-guard"]
+        self.assertEqual(len(guards), 1, kids)
+        return km, kc, iopsd, [p for p in kids if p not in guards][0]
 
     def cleanup(self, km, kc, log):
         ku.stop(km, kc, log)
@@ -113,6 +122,10 @@ class WrapKernel(unittest.TestCase):
         rep = ku.shell_reply(kc, msg_id)
         self.assertEqual(rep["content"]["language_info"]["name"], "python")
         self.assertEqual(rep["content"]["implementation"], "ipython")
+        # a clean shutdown removes them; jupyter_client's 5 s before SIGTERM
+        # and SIGKILL can run out on a loaded 2-CPU machine (a run beside three
+        # busy sessions left the file: the likely cause)
+        km.shutdown_wait_time = 60
         km.shutdown_kernel(now=False)
         self.assertFalse(os.path.exists(path))
         self.assertFalse(os.path.exists(os.path.dirname(path)))
@@ -273,7 +286,7 @@ class WrapKernel(unittest.TestCase):
         rep, _ = ku.run(kc, "import subprocess; p = subprocess.Popen(['sleep', '300'])")
         self.assertEqual(rep["content"]["status"], "ok")
         tree = [iopsd] + descendants(iopsd)
-        self.assertEqual(len(tree), 3, tree)
+        self.assertEqual(len(tree), 4, tree)  # iopsd, its guard, ipykernel, sleep
         km.shutdown_kernel(now=False)
         for pid in tree:
             self.assertTrue(ku.gone(pid, timeout=5), pid)
@@ -297,7 +310,7 @@ class WrapKernel(unittest.TestCase):
         km, kc, iopsd, wrapped = self.start()
         ku.run(kc, "import subprocess; p = subprocess.Popen(['sleep', '300'])")
         tree = descendants(iopsd)
-        self.assertEqual(len(tree), 2, tree)
+        self.assertEqual(len(tree), 3, tree)  # the guard, ipykernel, sleep
         os.kill(iopsd, signal.SIGTERM)
         self.assertEqual(km.provisioner.process.wait(timeout=10), 128 + signal.SIGTERM)
         for pid in tree:
@@ -316,7 +329,7 @@ class WrapKernel(unittest.TestCase):
             if m["msg_type"] == "stream" and "started" in m["content"]["text"]:
                 break
         tree = descendants(iopsd)
-        self.assertEqual(len(tree), 2, tree)
+        self.assertEqual(len(tree), 3, tree)  # the guard, ipykernel, sleep
         os.kill(wrapped, signal.SIGKILL)
         rep = ku.shell_reply(kc, msg_id, timeout=10)
         self.assertEqual(rep["content"]["status"], "error")
@@ -381,21 +394,17 @@ class WrapMessageInterrupt(unittest.TestCase):
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="iopsd-wrap-msg-")
-        kdir = os.path.join(self.dir, "kernels", "pymsg")
-        os.makedirs(kdir)
         with open("/usr/share/jupyter/kernels/python3/kernel.json") as f:
             spec = json.load(f)
         spec["interrupt_mode"] = "message"
         spec["display_name"] = "Python msg"
-        with open(os.path.join(kdir, "kernel.json"), "w") as f:
-            json.dump(spec, f)
+        ku.add_kernelspec(self.dir, "pymsg", spec)
         subprocess.run([IOPSD, "install", "--wrap", "pymsg", "--data-dir", self.dir],
                        check=True, capture_output=True, env=dict(os.environ, JUPYTER_PATH=self.dir))
-        self.old_path = os.environ.get("JUPYTER_PATH", "")
-        os.environ["JUPYTER_PATH"] = self.dir + os.pathsep + self.old_path
+        self.restore_path = ku.push_jupyter_path(self.dir)
 
     def tearDown(self):
-        os.environ["JUPYTER_PATH"] = self.old_path
+        self.restore_path()
         subprocess.run(["rm", "-rf", self.dir])
 
     def test_interrupts_as_messages(self):

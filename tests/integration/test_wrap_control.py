@@ -20,15 +20,6 @@ import kernelutil as ku
 KERNEL = "iops-python3"
 
 
-def displays(msgs):
-    return [m for m in msgs if m["msg_type"] in ("display_data", "update_display_data")]
-
-
-def report_of(msgs):
-    shown = [m for m in displays(msgs) if "application/json" in m["content"]["data"]]
-    return shown[-1]["content"]["data"]["application/json"] if shown else None
-
-
 class WrapControl(unittest.TestCase):
     def setUp(self):
         self.km, self.kc, self.log = ku.start(kernel=KERNEL)
@@ -63,7 +54,7 @@ class WrapControl(unittest.TestCase):
         rep, msgs = self.cell("%iops auto on")
         self.assertEqual(rep["content"]["status"], "ok")
         self.assertEqual(ku.stdout_of(msgs), "%iops auto: on (every cell measured with proc)\n")
-        self.assertEqual(displays(msgs), [])
+        self.assertEqual(ku.displays(msgs), [])
         counts = []
         for n in (100, 200, 300):
             rep, msgs = self.cell(self.writes(n) + f"print('wrote {n}')\n")
@@ -72,7 +63,7 @@ class WrapControl(unittest.TestCase):
             types = [m["msg_type"] for m in msgs]
             # the cell's own output, then the summary, then idle
             self.assertEqual(ku.stdout_of(msgs), f"wrote {n}\n")
-            ds = displays(msgs)
+            ds = ku.displays(msgs)
             self.assertEqual(len(ds), 1)
             self.assertEqual(types[-2:], ["display_data", "status"])
             self.assertLess(types.index("stream"), types.index("display_data"))
@@ -94,14 +85,14 @@ class WrapControl(unittest.TestCase):
         self.assertEqual(ku.stdout_of(msgs), "%iops auto: off\n")
         rep, msgs = self.cell(self.writes(50))
         self.assertEqual(rep["content"]["status"], "ok")
-        self.assertEqual(displays(msgs), [])
+        self.assertEqual(ku.displays(msgs), [])
         self.assertEqual(len(self.history_json()), 3)  # not measured
 
     def test_start_status_pause_stop_equals_sum_of_cells(self):
         separately = 0
         for n in (100, 200, 300):
             rep, msgs = self.cell(f"%%iops -b trace\n{self.writes(n)}")
-            separately += report_of(msgs)["io"]["write_ops"]
+            separately += ku.report_of(msgs)["io"]["write_ops"]
         self.assertEqual(separately, 600)
         rep, msgs = self.cell("%iops start -b trace")
         self.assertEqual(rep["content"]["status"], "ok")
@@ -111,9 +102,9 @@ class WrapControl(unittest.TestCase):
         for n in (100, 200):
             rep, msgs = self.cell(self.writes(n))
             self.assertEqual(rep["content"]["status"], "ok")
-            self.assertEqual(displays(msgs), [])  # nothing shown while it runs
+            self.assertEqual(ku.displays(msgs), [])  # nothing shown while it runs
         rep, msgs = self.cell("%iops status")
-        j = report_of(msgs)
+        j = ku.report_of(msgs)
         self.assertEqual((j["io"]["write_ops"], j["io"]["write_bytes"]), (300, 1228800))
         self.assertEqual(j["code"], "2 cells measured with %iops start")
         rep, msgs = self.cell("%iops pause")
@@ -125,7 +116,7 @@ class WrapControl(unittest.TestCase):
         self.cell(self.writes(300))
         rep, msgs = self.cell("%iops stop")
         self.assertEqual(rep["content"]["status"], "ok")
-        j = report_of(msgs)
+        j = ku.report_of(msgs)
         self.assertEqual((j["io"]["write_ops"], j["io"]["write_bytes"]), (separately, 600 * 4096))
         self.assertEqual(j["code"], "3 cells measured with %iops start")
         rep, msgs = self.cell("%iops stop")
@@ -134,7 +125,7 @@ class WrapControl(unittest.TestCase):
         self.assertEqual(rep["content"]["evalue"], "%iops stop: nothing was started (%iops start)")
         # after stop, plain cells are not measured any more
         rep, msgs = self.cell(self.writes(10))
-        self.assertEqual(displays(msgs), [])
+        self.assertEqual(ku.displays(msgs), [])
 
     def test_history_csv_and_usage(self):
         counts = []
@@ -145,7 +136,7 @@ class WrapControl(unittest.TestCase):
         self.cell("x = 1")  # not measured
         rep, msgs = self.cell("%iops history --csv h.csv")
         self.assertEqual(rep["content"]["status"], "ok")
-        self.assertIn("2 measured cells", displays(msgs)[0]["content"]["data"]["text/plain"])
+        self.assertIn("2 measured cells", ku.displays(msgs)[0]["content"]["data"]["text/plain"])
         # relative to the wrapped kernel's working directory, not iopsd's
         with open(os.path.join(self.dir, "h.csv")) as f:
             rows = list(csv.DictReader(f))
@@ -172,7 +163,7 @@ class WrapControl(unittest.TestCase):
         self.assertEqual(rep["content"]["status"], "ok")
         first = rep["content"]["execution_count"]
         self.assertEqual(ku.stdout_of(msgs), "%iops auto: on (every cell measured with proc)\n5\n")
-        self.assertEqual(displays(msgs), [])  # the cell of the control is not measured
+        self.assertEqual(ku.displays(msgs), [])  # the cell of the control is not measured
         rep, msgs = run("%iops auto off\nz = y + 1")  # control first
         self.assertEqual((rep["content"]["status"], rep["content"]["execution_count"]),
                          ("ok", first + 1))
@@ -181,9 +172,9 @@ class WrapControl(unittest.TestCase):
         self.assertEqual((rep["content"]["status"], rep["content"]["execution_count"]),
                          ("ok", first + 2))
         rep, msgs = run(self.writes(12))
-        self.assertEqual(displays(msgs), [])
+        self.assertEqual(ku.displays(msgs), [])
         rep, msgs = run("v = w\n%iops stop")
-        self.assertEqual(report_of(msgs)["io"]["write_ops"], 12)
+        self.assertEqual(ku.report_of(msgs)["io"]["write_ops"], 12)
         rep, msgs = run("u = v\n%iops pause")  # fails after the line before it ran
         self.assertEqual((rep["content"]["status"], rep["content"]["ename"]),
                          ("error", "UsageError"))

@@ -22,18 +22,6 @@ import kernelutil as ku
 KERNEL = "iops-python3"
 
 
-def report_at(types):
-    """Index of the report: the last display (a live progress display comes
-    first when a cell runs over a second, e.g. on a loaded machine)."""
-    return max(i for i, t in enumerate(types) if t in ("display_data", "update_display_data"))
-
-
-def report_of(msgs):
-    shown = [m for m in msgs if m["msg_type"] in ("display_data", "update_display_data")
-             and "application/json" in m["content"]["data"]]
-    return shown[-1]["content"]["data"]["application/json"] if shown else None
-
-
 def file_row(report, path):
     rows = [f for f in report["files"] if f["path"] == path]
     return rows[0] if rows else None
@@ -95,7 +83,7 @@ class WrapMagic(unittest.TestCase):
         data = final["content"]["data"]
         self.assertEqual(sorted(data), ["application/json", "image/png", "text/html",
                                         "text/plain"])
-        r = report_of(msgs)
+        r = ku.report_of(msgs)
         self.assertEqual(r["backend"], "trace")
         self.assertEqual(r["exit_status"], 0)
         row = file_row(r, p)
@@ -110,7 +98,7 @@ class WrapMagic(unittest.TestCase):
                 "    while f.read(4096):\n"
                 "        pass\n")
         rep, msgs = self.run_cell(code)
-        r = report_of(msgs)
+        r = ku.report_of(msgs)
         row = file_row(r, p)
         self.assertEqual((row["read_ops"], row["read_bytes"], row["write_ops"]),
                          (2561, 10485760, 0))
@@ -118,7 +106,7 @@ class WrapMagic(unittest.TestCase):
     def test_empty_cell_is_zero(self):
         rep, msgs = self.run_cell("%%iops --backend trace\n")
         self.assertEqual(rep["content"]["status"], "ok")
-        io = report_of(msgs)["io"]
+        io = ku.report_of(msgs)["io"]
         self.assertEqual((io["read_ops"], io["write_ops"], io["read_bytes"], io["write_bytes"]),
                          (0, 0, 0, 0))
 
@@ -132,8 +120,8 @@ class WrapMagic(unittest.TestCase):
         self.assertEqual(rep["content"]["status"], "error")
         self.assertEqual(rep["content"]["ename"], "ValueError")
         types = [m["msg_type"] for m in msgs]
-        self.assertLess(types.index("error"), report_at(types))
-        r = report_of(msgs)
+        self.assertLess(types.index("error"), ku.report_at(types))
+        r = ku.report_of(msgs)
         self.assertEqual(r["exit_status"], 1)
         row = file_row(r, p)
         self.assertEqual((row["write_ops"], row["write_bytes"]), (1, 100))
@@ -173,7 +161,7 @@ class WrapMagic(unittest.TestCase):
         self.assertEqual(replies[first]["content"]["status"], "ok")
         self.assertEqual(replies[second]["content"]["status"], "ok")
         msgs = ku.iopub_until_idle(self.kc, second, timeout=30)
-        r = report_of(msgs)
+        r = ku.report_of(msgs)
         self.assertIsNone(file_row(r, before))
         row = file_row(r, inside)
         self.assertEqual((row["write_ops"], row["write_bytes"]), (10, 40960))
@@ -248,10 +236,10 @@ class WrapMagic(unittest.TestCase):
         self.assertEqual(rep["content"]["execution_count"], count)
         types = self.check_one_cell(code, rep, msgs)
         # the report right after the measured line, before the last part's output
-        self.assertLess(report_at(types), types.index("stream"))
+        self.assertLess(ku.report_at(types), types.index("stream"))
         self.assertEqual(ku.stdout_of(msgs), "1\n")
         self.assertNotIn("execute_result", types)  # write()'s 4096 is not the last line
-        r = report_of(msgs)
+        r = ku.report_of(msgs)
         self.assertEqual(r["backend"], "trace")
         self.assertEqual(r["exit_status"], 0)
         row = file_row(r, p)
@@ -270,8 +258,8 @@ class WrapMagic(unittest.TestCase):
         self.assertEqual(len(results), 1)  # the last part's only
         self.assertEqual(results[0]["data"]["text/plain"], "3")
         self.assertEqual(results[0]["execution_count"], rep["content"]["execution_count"])
-        self.assertLess(report_at(types), types.index("execute_result"))
-        io = report_of(msgs)["io"]
+        self.assertLess(ku.report_at(types), types.index("execute_result"))
+        io = ku.report_of(msgs)["io"]
         self.assertEqual((io["write_ops"], io["read_ops"]), (0, 0))
 
     def test_line_magic_error_before_stops_the_cell(self):
@@ -285,7 +273,7 @@ class WrapMagic(unittest.TestCase):
         self.assertEqual(rep["content"]["execution_count"], count)
         self.check_one_cell(code, rep, msgs)
         self.assertEqual(ku.stdout_of(msgs), "a\n")
-        self.assertIsNone(report_of(msgs))
+        self.assertIsNone(ku.report_of(msgs))
         self.assertIn("nothing was measured", ku.stdout_of(msgs, "stderr"))
         self.assertFalse(os.path.exists(p))
         # the cell took its execution count: the next one has the next number
@@ -301,9 +289,9 @@ class WrapMagic(unittest.TestCase):
         self.assertEqual(rep["content"]["ename"], "ZeroDivisionError")
         self.assertEqual(rep["content"]["execution_count"], count)
         types = self.check_one_cell(code, rep, msgs)
-        self.assertLess(types.index("error"), report_at(types))
+        self.assertLess(types.index("error"), ku.report_at(types))
         self.assertEqual(ku.stdout_of(msgs), "")
-        r = report_of(msgs)
+        r = ku.report_of(msgs)
         self.assertEqual(r["exit_status"], 1)
         row = file_row(r, p)
         self.assertEqual((row["write_ops"], row["write_bytes"]), (1, 10))
@@ -323,7 +311,7 @@ class WrapMagic(unittest.TestCase):
         self.assertEqual(rep["content"]["ename"], "KeyboardInterrupt")
         self.assertEqual(rep["content"]["execution_count"], count)
         self.check_one_cell(code, rep, msgs)
-        self.assertIsNone(report_of(msgs))
+        self.assertIsNone(ku.report_of(msgs))
         self.assertEqual(ku.stdout_of(msgs), "")
         self.assertFalse(os.path.exists(p))
         self.assertEqual(self.next_count(), count + 1)
@@ -339,7 +327,7 @@ class WrapMagic(unittest.TestCase):
         rep, msgs = self.run_cell("print('%iops is just text here')")
         self.assertEqual(rep["content"]["status"], "ok")
         self.assertEqual(ku.stdout_of(msgs), "%iops is just text here\n")
-        self.assertIsNone(report_of(msgs))
+        self.assertIsNone(ku.report_of(msgs))
 
 
 if __name__ == "__main__":

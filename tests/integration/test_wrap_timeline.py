@@ -48,11 +48,8 @@ class WrapTimeline(unittest.TestCase):
         rep = ku.shell_reply(self.kc, msg_id, timeout=60)
         msgs = ku.iopub_until_idle(self.kc, msg_id, timeout=60)
         self.assertEqual(rep["content"]["status"], "ok")
-        shown = [m for m in msgs if m["msg_type"] in ("display_data", "update_display_data")
-                 and "application/json" in m["content"]["data"]]
-        tl = shown[-1]["content"]["data"]["application/json"]["timeline"]
-        out = "".join(m["content"]["text"] for m in msgs
-                      if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
+        tl = ku.report_of(msgs)["timeline"]
+        out = ku.stdout_of(msgs)
         self.assertEqual(out.count("EVENT: "), 4)  # still shown
         self.assertEqual([e["message"] for e in tl["events"]],
                          ["cell start", "opening 5", "opening 8", "closing 8", "closing 5",

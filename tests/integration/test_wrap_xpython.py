@@ -16,18 +16,6 @@ import kernelutil as ku
 KERNEL = "iops-xpython"
 
 
-def report_at(types):
-    """Index of the report: the last display (a live progress display comes
-    first when a cell runs over a second, e.g. on a loaded machine)."""
-    return max(i for i, t in enumerate(types) if t in ("display_data", "update_display_data"))
-
-
-def report_of(msgs):
-    shown = [m for m in msgs if m["msg_type"] in ("display_data", "update_display_data")
-             and "application/json" in m["content"]["data"]]
-    return shown[-1]["content"]["data"]["application/json"] if shown else None
-
-
 class WrapXPython(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -76,7 +64,7 @@ class WrapXPython(unittest.TestCase):
         self.assertEqual(types.count("status"), 2)
         inputs = [m["content"] for m in msgs if m["msg_type"] == "execute_input"]
         self.assertEqual([i["code"] for i in inputs], [code])
-        r = report_of(msgs)
+        r = ku.report_of(msgs)
         self.assertEqual((r["backend"], r["exit_status"]), ("trace", 0))
         io = r["io"]
         self.assertEqual((io["write_ops"], io["write_bytes"], io["read_ops"], io["read_bytes"]),
@@ -87,7 +75,7 @@ class WrapXPython(unittest.TestCase):
     def test_empty_cell_trace_zero(self):
         rep, msgs = self.run_cell("%%iops --backend trace\n")
         self.assertEqual(rep["content"]["status"], "ok")
-        io = report_of(msgs)["io"]
+        io = ku.report_of(msgs)["io"]
         self.assertEqual((io["read_ops"], io["write_ops"], io["read_bytes"], io["write_bytes"]),
                          (0, 0, 0, 0))
 
@@ -108,7 +96,7 @@ class WrapXPython(unittest.TestCase):
         self.assertEqual(rep["content"]["status"], "ok")
         charged = int(ku.stdout_of(msgs))
         self.assertGreaterEqual(charged, 10485760)  # the data's pages at least (sanity)
-        r = report_of(msgs)
+        r = ku.report_of(msgs)
         io = r["io"]
         self.assertEqual(r["backend"], "proc")
         self.assertEqual(io["storage_write_bytes"], charged)
@@ -131,8 +119,8 @@ class WrapXPython(unittest.TestCase):
         self.assertEqual(inp["code"], code)
         self.assertEqual(inp["execution_count"], rep["content"]["execution_count"])
         self.assertEqual(ku.stdout_of(msgs), "1\n")
-        self.assertLess(report_at(types), types.index("stream"))
-        io = report_of(msgs)["io"]
+        self.assertLess(ku.report_at(types), types.index("stream"))
+        io = ku.report_of(msgs)["io"]
         self.assertEqual((io["write_ops"], io["write_bytes"]), (1, 4096))
 
 

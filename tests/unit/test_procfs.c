@@ -221,6 +221,42 @@ static void *thread_forks(void *arg)
     return NULL;
 }
 
+static int stop_at_first(const struct proc_stat *st, void *ctx)
+{
+    (void)st;
+    (*(int *)ctx)++;
+    return 7;
+}
+
+/* procfs_each_stat through procfs_all_stats: our children a and e; a's
+ * children b, c and the zombie z (zombies are listed); a walk stopped by its
+ * callback returns the callback's value after one call. */
+static void check_each_stat(pid_t a, pid_t e, const pid_t v[3])
+{
+    struct proc_stat *all;
+    long n = procfs_all_stats(&all);
+    int ours = 0, of_a = 0, zombies = 0;
+    for (long i = 0; i < n; i++) {
+        if (all[i].ppid == getpid()) {
+            CHECK(all[i].pid == a || all[i].pid == e);
+            ours++;
+        }
+        if (all[i].ppid == a) {
+            CHECK(all[i].pid == v[0] || all[i].pid == v[1] || all[i].pid == v[2]);
+            of_a++;
+            if (all[i].pid == v[2])
+                zombies += all[i].state == 'Z';
+        }
+    }
+    free(all);
+    CHECK_INT(ours, 2);
+    CHECK_INT(of_a, 3);
+    CHECK_INT(zombies, 1);
+    int calls = 0;
+    CHECK_INT(procfs_each_stat(stop_at_first, &calls), 7);
+    CHECK_INT(calls, 1);
+}
+
 /* A tree of known shape: us -> a (-> b -> d, c, z a zombie), and e, the
  * child of our second thread. Breadth first, each parent's children by pid,
  * as the scan of /proc lists them; zombies only in procfs_descendants. */
@@ -298,6 +334,19 @@ static void test_tree(void)
     CHECK_INT(got[0], d);
     CHECK_INT(procfs_descendants(d, got, 16), 0);
     CHECK_INT(procfs_descendants(0x7ffffff0, got, 16), 0);
+
+    /* the full scan of /proc (the fallback without children files): the
+     * same pids in the same order */
+    CHECK_INT(procfs_descendants_scan(getpid(), got, 16, false), 6);
+    for (int i = 0; i < 6; i++)
+        CHECK_INT(got[i], want[i]);
+    CHECK_INT(procfs_descendants_scan(getpid(), got, 16, true), 5);
+    for (int i = 0, j = 0; i < 6; i++)
+        if (want[i] != v[2] && j < 5)
+            CHECK_INT(got[j++], want[i]);
+    CHECK_INT(procfs_descendants_scan(v[0], got, 16, false), 1);
+    CHECK_INT(got[0], d);
+    check_each_stat(a, e, v);
 
     kill(d, SIGKILL);
     kill(v[0], SIGKILL);
