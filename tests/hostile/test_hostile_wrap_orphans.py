@@ -57,6 +57,17 @@ class WrapLeftBehind(WrapHostileCase):
             time.sleep(0.05)
         self.assertEqual([p for p in family if alive(p)], [], "the wrapped kernel or the guard left")
 
+    def kill_family_later(self, family):
+        """Whatever the outcome, the wrapped kernel and the guard do not
+        outlive the test (a stopped ipykernel would hold ctest's pipe)."""
+        def kill():
+            for p in family:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.addCleanup(kill)
+
     def kill_markers(self):
         for v in self.markers.values():
             for p in with_marker(v):
@@ -82,6 +93,7 @@ class WrapLeftBehind(WrapHostileCase):
     def test_sigkill_of_iopsd(self):
         self.start_jobs(daemon=False)
         family = [self.wrapped_pid(), self.guard_pid()]
+        self.kill_family_later(family)
         os.kill(self.k.pid, signal.SIGKILL)
         self.k.proc.wait(timeout=10)
         self.assert_none_left()
@@ -98,6 +110,7 @@ class WrapLeftBehind(WrapHostileCase):
     def sigkill_in_cell(self, magic):
         self.start_jobs(daemon=False)
         family = [self.wrapped_pid(), self.guard_pid()]
+        self.kill_family_later(family)
         self.k.kc.execute(magic + "import time\nwhile True:\n    print('busy', flush=True)\n    time.sleep(0.01)\n")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
