@@ -45,7 +45,8 @@ struct fd_msg {
     char byte;
     struct iovec iov;
     union {
-        struct cmsghdr h;
+        size_t align; /* a cmsghdr's alignment (struct cmsghdr itself ends in a
+                       * flexible array: clang refuses it inside a struct) */
         char b[CMSG_SPACE(sizeof(int))];
     } c;
     struct msghdr m;
