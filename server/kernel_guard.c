@@ -213,7 +213,10 @@ int kguard_exec_main(int argc, char **argv)
 /* A new guard after the first was killed. The kernel has threads by now, so
  * the child only sets its pipe up and executes iopsd again (async-signal-safe
  * calls only between fork and exec). */
-static int kguard_respawn(void)
+/* Starts a guard with a new pipe: forked (at the start, one thread) or, once
+ * the kernel has threads, `iopsd --kernel-guard KPID` executed with the
+ * pipe's read end on descriptor 3. */
+static int spawn_guard(bool exec)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC))
@@ -230,6 +233,10 @@ static int kguard_respawn(void)
         return -e;
     }
     if (g == 0) {
+        if (!exec) {
+            close(p[1]);
+            guard_main(p[0], kernel_pid);
+        }
         if (p[0] == 3)
             fcntl(3, F_SETFD, 0);
         else if (dup2(p[0], 3) < 0)
@@ -240,34 +247,22 @@ static int kguard_respawn(void)
     close(p[0]);
     guard_fd = p[1];
     guard_pid = g;
-    if (tracked_sid > 0)
-        kguard_track(tracked_sid, tracked_fd);
     return 0;
+}
+
+static int kguard_respawn(void)
+{
+    int rc = spawn_guard(true);
+    if (rc == 0 && tracked_sid > 0)
+        kguard_track(tracked_sid, tracked_fd);
+    return rc;
 }
 
 int kguard_start(void)
 {
     prctl(PR_SET_CHILD_SUBREAPER, 1);
-    int p[2];
-    if (pipe2(p, O_CLOEXEC))
-        return -errno;
-    pid_t kpid = getpid();
-    kernel_pid = kpid;
-    pid_t g = fork();
-    if (g < 0) {
-        int e = errno;
-        close(p[0]);
-        close(p[1]);
-        return -e;
-    }
-    if (g == 0) {
-        close(p[1]);
-        guard_main(p[0], kpid);
-    }
-    close(p[0]);
-    guard_fd = p[1];
-    guard_pid = g;
-    return 0;
+    kernel_pid = getpid();
+    return spawn_guard(false);
 }
 
 bool kguard_active(void)

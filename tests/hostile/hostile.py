@@ -4,6 +4,8 @@ heartbeat echoes, a second client gets kernel_info and runs a cell, and a
 clean shutdown exits 0 and leaves no process behind."""
 import os
 import queue
+import random
+import signal
 import socket
 import struct
 import time
@@ -302,3 +304,42 @@ def with_marker(marker):
         except OSError:
             pass
     return out
+
+
+class MarkedJobs:
+    """Processes a cell starts, each with a unique marker argument that /proc
+    is scanned for (a HostileCase mixin)."""
+
+    def new_markers(self, series, kinds):
+        """Markers for kinds (sleep arguments: SERIES.TAGi), killed at cleanup."""
+        tag = f"{os.getpid()}{random.randrange(10**6):06d}"
+        self.markers = {kind: f"{series}.{tag}{i}" for i, kind in enumerate(kinds)}
+        self.addCleanup(self.kill_markers)  # even when an assertion fails first
+        return self.markers
+
+    def wait_jobs_started(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            missing = [k for k, v in self.markers.items() if not with_marker(v)]
+            if not missing:
+                break
+            time.sleep(0.05)
+        self.assertEqual(missing, [], "jobs did not start")
+
+    def assert_none_left(self, timeout=5):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = {k: with_marker(v) for k, v in self.markers.items()}
+            left = {k: v for k, v in left.items() if v}
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(left, {}, "processes left behind")
+
+    def kill_markers(self):
+        for v in self.markers.values():
+            for p in with_marker(v):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass

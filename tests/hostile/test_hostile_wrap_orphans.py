@@ -5,23 +5,18 @@ double-forked `setsid` daemon) must not outlive iopsd, whether it ends by
 shutdown_request, SIGTERM or SIGKILL (idle or in the middle of a cell). Each
 process gets a unique marker argument and /proc is scanned for it."""
 import os
-import random
 import signal
 import time
 import unittest
 
-from hostile import WrapHostileCase, alive, descendants, run, with_marker
+from hostile import MarkedJobs, WrapHostileCase, alive, descendants, run
 
 KINDS = ["child", "nohup", "ignoring", "new_session", "daemon"]
 
 
-class WrapLeftBehind(WrapHostileCase):
+class WrapLeftBehind(MarkedJobs, WrapHostileCase):
     def start_jobs(self, daemon):
-        tag = f"{os.getpid()}{random.randrange(10**6):06d}"
-        kinds = KINDS if daemon else KINDS[:-1]
-        self.markers = {kind: f"2000.{tag}{i}" for i, kind in enumerate(kinds)}
-        m = self.markers
-        self.addCleanup(self.kill_markers)  # even when an assertion fails first
+        m = self.new_markers(2000, KINDS if daemon else KINDS[:-1])
         code = ("import subprocess as sp\n"
                 "q = dict(stdin=sp.DEVNULL, stdout=sp.DEVNULL, stderr=sp.DEVNULL)\n"
                 f"jobs = [sp.Popen(['sleep', '{m['child']}'], **q),\n"
@@ -33,23 +28,7 @@ class WrapLeftBehind(WrapHostileCase):
         rep, out, _ = run(self.k.kc, code + "print('started')")
         self.assertEqual(rep["content"]["status"], "ok", rep["content"])
         self.assertEqual(out, "started\n")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            missing = [k for k, v in m.items() if not with_marker(v)]
-            if not missing:
-                break
-            time.sleep(0.05)
-        self.assertEqual(missing, [], "jobs did not start")
-
-    def assert_none_left(self, timeout=5):
-        deadline = time.monotonic() + timeout
-        while True:
-            left = {k: with_marker(v) for k, v in self.markers.items()}
-            left = {k: v for k, v in left.items() if v}
-            if not left or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        self.assertEqual(left, {}, "processes left behind")
+        self.wait_jobs_started()
 
     def assert_family_gone(self, family, timeout=5):
         deadline = time.monotonic() + timeout
@@ -67,14 +46,6 @@ class WrapLeftBehind(WrapHostileCase):
                 except ProcessLookupError:
                     pass
         self.addCleanup(kill)
-
-    def kill_markers(self):
-        for v in self.markers.values():
-            for p in with_marker(v):
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
     def test_clean_shutdown(self):
         self.start_jobs(daemon=True)
