@@ -720,6 +720,29 @@ static void kiops_display(void *ctx, json_t *content)
 /* `%iops auto|start|pause|resume|status|stop|history` in a cell of its own:
  * run by iopsd (kernel_iops.c, as in the native kernel), answered with busy,
  * its output, the reply and idle; the wrapped kernel sees nothing of it. */
+/* The end of a cell the relay answers itself after a %iops control
+ * (rc: its status, err: its message): the error shown, the execute_reply with
+ * count, idle. */
+static void control_reply(struct engine_relay *r, int rc, const char *err, int count)
+{
+    struct mcell *c = &r->cell;
+    json_t *reply;
+    if (rc) {
+        if (!c->silent)
+            send_own(r, RCH_IOPUB, NULL, 0, "error", &c->header,
+                     json_pack("{s:s, s:s, s:[s]}", "ename", "UsageError", "evalue", err,
+                               "traceback", err));
+        reply = json_pack("{s:s, s:i, s:s, s:s, s:[s], s:{}, s:[]}", "status", "error",
+                          "execution_count", count, "ename", "UsageError", "evalue", err,
+                          "traceback", err, "user_expressions", "payload");
+    } else {
+        reply = json_pack("{s:s, s:i, s:[], s:{}}", "status", "ok", "execution_count", count,
+                          "payload", "user_expressions");
+    }
+    send_own(r, RCH_SHELL, c->idents, c->nidents, "execute_reply", &c->header, reply);
+    publish_status(r, &c->header, "idle");
+}
+
 static void mcell_control(struct engine_relay *r)
 {
     struct mcell *c = &r->cell;
@@ -740,20 +763,7 @@ static void mcell_control(struct engine_relay *r)
     struct kiops_out out = {r, kiops_stream, kiops_display, r->child.pid};
     publish_status(r, &c->header, "busy");
     int rc = kiops_control(&r->iops, &out, &c->magic, err, sizeof err);
-    json_t *reply;
-    if (rc) {
-        if (!c->silent)
-            send_own(r, RCH_IOPUB, NULL, 0, "error", &c->header,
-                     json_pack("{s:s, s:s, s:[s]}", "ename", "UsageError", "evalue", err,
-                               "traceback", err));
-        reply = json_pack("{s:s, s:i, s:s, s:s, s:[s]}", "status", "error", "execution_count",
-                          r->last_count, "ename", "UsageError", "evalue", err, "traceback", err);
-    } else {
-        reply = json_pack("{s:s, s:i, s:[], s:{}}", "status", "ok", "execution_count",
-                          r->last_count, "payload", "user_expressions");
-    }
-    send_own(r, RCH_SHELL, c->idents, c->nidents, "execute_reply", &c->header, reply);
-    publish_status(r, &c->header, "idle");
+    control_reply(r, rc, err, r->last_count);
     bool abort_queued = rc && c->stop_on_error;
     mcell_release(c);
     if (abort_queued)
@@ -782,22 +792,7 @@ static bool mcell_control_slot(struct engine_relay *r)
         c->part++;
         return false;
     }
-    int count = c->announced ? c->count : r->last_count;
-    json_t *reply;
-    if (rc) {
-        if (!c->silent)
-            send_own(r, RCH_IOPUB, NULL, 0, "error", &c->header,
-                     json_pack("{s:s, s:s, s:[s]}", "ename", "UsageError", "evalue", err,
-                               "traceback", err));
-        reply = json_pack("{s:s, s:i, s:s, s:s, s:[s], s:{}, s:[]}", "status", "error",
-                          "execution_count", count, "ename", "UsageError", "evalue", err,
-                          "traceback", err, "user_expressions", "payload");
-    } else {
-        reply = json_pack("{s:s, s:i, s:[], s:{}}", "status", "ok", "execution_count", count,
-                          "payload", "user_expressions");
-    }
-    send_own(r, RCH_SHELL, c->idents, c->nidents, "execute_reply", &c->header, reply);
-    publish_status(r, &c->header, "idle");
+    control_reply(r, rc, err, c->announced ? c->count : r->last_count);
     if (c->announced)
         take_count(r);
     bool abort_queued = rc && c->stop_on_error;
