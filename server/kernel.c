@@ -42,7 +42,10 @@
  * each publishes busy and idle); beyond this it publishes past the subscriber
  * at once, as after a stall: memory stays bounded and no request waits. */
 #define IOPUB_PENDING_MAX 2048
-#define IOPUB_RETRY_MS    2
+/* ... or this many bytes: the wrap kernel relays the wrapped kernel's
+ * messages whole, and one flush of output can be megabytes. */
+#define IOPUB_PENDING_BYTES (32u << 20)
+#define IOPUB_RETRY_MS      2
 /* After a lossy send, non-output messages wait this long before they are
  * tried (see flush_pending). */
 #define IOPUB_SETTLE_MS  2000
@@ -303,6 +306,14 @@ static void set_nodrop(struct kernel *k, int on)
     zmq_setsockopt(k->sock[KCHAN_IOPUB], ZMQ_XPUB_NODROP, &on, sizeof on);
 }
 
+static size_t wire_bytes(const struct jwire *w)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->n; i++)
+        n += w->frames[i].len;
+    return n;
+}
+
 static void pending_free(struct kpending *p)
 {
     jwire_release(&p->wire);
@@ -317,6 +328,7 @@ static void pending_pop(struct kernel *k)
     if (!k->pending)
         k->pending_tail = &k->pending;
     k->npending--;
+    k->pending_bytes -= p->bytes;
     pending_free(p);
 }
 
@@ -351,6 +363,8 @@ static void queue_shed_notice(struct kernel *k)
             k->pending_tail = &p->next;
         k->pending = p;
         k->npending++;
+        p->bytes = wire_bytes(&p->wire);
+        k->pending_bytes += p->bytes;
     }
     jmsg_release(&m);
     json_decref(k->shed_parent);
@@ -404,7 +418,7 @@ static void flush_pending(struct kernel *k)
         struct kpending *p = k->pending;
         uint64_t now = clock_mono_ns();
         bool settling = k->last_lossy_ns && now - k->last_lossy_ns < settle;
-        bool overfull = k->npending > IOPUB_PENDING_MAX;
+        bool overfull = k->npending > IOPUB_PENDING_MAX || k->pending_bytes > IOPUB_PENDING_BYTES;
         if (p->sheddable && k->shed_parent && !json_equal(k->shed_parent, p->parent)) {
             queue_shed_notice(k); /* another cell's output: say so first */
             continue;
@@ -444,9 +458,9 @@ static void flush_pending(struct kernel *k)
                     return;
                 if (!k->shed_msgs && overfull)
                     fprintf(stderr,
-                            "iopsd kernel: %zu iopub messages wait for a slow subscriber: "
-                            "publishing output without waiting for it\n",
-                            k->npending);
+                            "iopsd kernel: %zu iopub messages (%zu bytes) wait for a slow "
+                            "subscriber: publishing output without waiting for it\n",
+                            k->npending, k->pending_bytes);
                 else if (!k->shed_msgs)
                     fprintf(stderr,
                             "iopsd kernel: an iopub subscriber has not read for %d ms: "
@@ -489,9 +503,11 @@ static void publish_wire(struct kernel *k, struct jwire *w, json_t *stream_paren
         p->text_bytes = text_bytes;
         p->parent = stream_parent;
     }
+    p->bytes = wire_bytes(w);
     *k->pending_tail = p;
     k->pending_tail = &p->next;
     k->npending++;
+    k->pending_bytes += p->bytes;
     flush_pending(k);
 }
 

@@ -41,6 +41,7 @@ struct kqueued {
  * (status, execute_input, error, display data) waits for room. */
 struct kpending {
     struct jwire wire;
+    size_t bytes; /* of the wire's frames */
     bool sheddable;
     size_t text_bytes; /* of a stream's text */
     json_t *parent;    /* a stream's parent header (owned), for the notice */
@@ -92,7 +93,7 @@ struct kernel {
     size_t refused;    /* requests refused since the queue was last empty (logged once) */
     size_t unroutable; /* replies dropped: their client had left (logged once) */
     struct kpending *pending, **pending_tail;
-    size_t npending;
+    size_t npending, pending_bytes;
     uint64_t stall_since_ns;      /* when iopub first refused a message; 0 = flowing */
     bool iopub_lossy;             /* a subscriber stalled: output is shed for it */
     uint64_t held_since_ns;       /* when the waiting non-output message was refused */
