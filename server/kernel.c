@@ -535,11 +535,9 @@ void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, s
          * are read for the notice. */
         json_t *parent = NULL;
         size_t text_bytes = 0;
-        if (!strcmp(type, "stream") && (parent = jraw_peek(&raw, JRAW_PARENT))) {
-            json_t *c = jraw_peek(&raw, JRAW_CONTENT);
-            text_bytes = json_string_length(json_object_get(c, "text"));
-            json_decref(c);
-        }
+        if (!strcmp(type, "stream") && (parent = jraw_peek(&raw, JRAW_PARENT)) &&
+            jraw_string_bytes(&raw, JRAW_CONTENT, "text", &text_bytes))
+            text_bytes = 0; /* counted without parsing: a stream may be 50 MB */
         publish_wire(k, &w, parent, text_bytes);
         return;
     }
