@@ -168,3 +168,194 @@ int jraw_compose(const struct jblob *idents, size_t nidents, const struct jframe
     out->n = n;
     return 0;
 }
+
+/* ---- string lengths without a parse ---- */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static int hex4(const char *p, const char *end, unsigned *cp)
+{
+    if (end - p < 4)
+        return -1;
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v << 4 | (unsigned)d;
+    }
+    *cp = v;
+    return 0;
+}
+
+static size_t put_utf8(unsigned cp, char *out, size_t at, size_t cap)
+{
+    unsigned char b[4];
+    size_t n;
+    if (cp < 0x80) {
+        b[0] = (unsigned char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (unsigned char)(0xc0 | cp >> 6);
+        b[1] = (unsigned char)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (unsigned char)(0xe0 | cp >> 12);
+        b[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+        b[2] = (unsigned char)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        b[0] = (unsigned char)(0xf0 | cp >> 18);
+        b[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+        b[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+        b[3] = (unsigned char)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (out && at + i < cap)
+            out[at + i] = (char)b[i];
+    return n;
+}
+
+/* Reads the string whose opening quote is at *pp: its decoded length in
+ * *len, its first `cap` decoded bytes into out (may be NULL); *pp is left
+ * after the closing quote. Linear in the string's size (a memchr for the
+ * quote and one per escape). 0 or -1 (malformed). */
+static int scan_string(const char **pp, const char *end, size_t *len, char *out, size_t cap)
+{
+    const char *p = *pp + 1;
+    size_t n = 0;
+    const char *q = memchr(p, '"', (size_t)(end - p));
+    for (;;) {
+        if (!q)
+            return -1;
+        const char *b = memchr(p, '\\', (size_t)(q - p));
+        if (!b) {
+            for (size_t i = 0; out && i < (size_t)(q - p) && n + i < cap; i++)
+                out[n + i] = p[i];
+            n += (size_t)(q - p);
+            p = q + 1;
+            break;
+        }
+        for (size_t i = 0; out && i < (size_t)(b - p) && n + i < cap; i++)
+            out[n + i] = p[i];
+        n += (size_t)(b - p);
+        if (end - b < 2)
+            return -1;
+        static const char simple[] = "\"\\/bfnrt", value[] = "\"\\/\b\f\n\r\t";
+        const char *s = b[1] ? strchr(simple, b[1]) : NULL;
+        if (s) {
+            if (out && n < cap)
+                out[n] = value[s - simple];
+            n++;
+            p = b + 2;
+        } else if (b[1] == 'u') {
+            unsigned cp, lo;
+            if (hex4(b + 2, end, &cp))
+                return -1;
+            p = b + 6;
+            if (cp >= 0xd800 && cp < 0xdc00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
+                !hex4(p + 2, end, &lo) && lo >= 0xdc00 && lo < 0xe000) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                p += 6;
+            }
+            n += put_utf8(cp, out, n, cap);
+        } else {
+            return -1;
+        }
+        if (p > q) /* the escape took the quote found (\") */
+            q = memchr(p, '"', (size_t)(end - p));
+    }
+    *len = n;
+    *pp = p;
+    return 0;
+}
+
+/* Skips one value at p (after white space); NULL if malformed. Nested
+ * values are skipped with a depth count, not recursion. */
+static const char *skip_value(const char *p, const char *end)
+{
+    size_t depth = 0, len;
+    do {
+        p = skip_ws(p, end);
+        if (p == end)
+            return NULL;
+        if (*p == '"') {
+            if (scan_string(&p, end, &len, NULL, 0))
+                return NULL;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+            p++;
+        } else if (*p == '}' || *p == ']') {
+            if (!depth)
+                return NULL;
+            depth--;
+            p++;
+        } else if (*p == ',' || *p == ':') {
+            if (!depth)
+                return NULL;
+            p++;
+        } else { /* a number or a literal */
+            const char *s = p;
+            while (p < end && !strchr(",:]} \t\r\n\"{[", *p))
+                p++;
+            if (p == s)
+                return NULL;
+        }
+    } while (depth);
+    return p;
+}
+
+int jraw_string_bytes(const struct jraw *r, enum jraw_part part, const char *key, size_t *out)
+{
+    const struct jframe *f = &jraw_parts(r)[part];
+    const char *p = (const char *)f->data, *end = p + f->len;
+    size_t klen = strlen(key);
+    int rc = -ENOENT;
+    p = skip_ws(p, end);
+    if (p == end || *p++ != '{')
+        return -EBADMSG;
+    p = skip_ws(p, end);
+    if (p < end && *p == '}')
+        return rc;
+    for (;;) {
+        char name[64];
+        size_t nlen;
+        p = skip_ws(p, end);
+        if (p == end || *p != '"' || scan_string(&p, end, &nlen, name, sizeof name))
+            return -EBADMSG;
+        p = skip_ws(p, end);
+        if (p == end || *p++ != ':')
+            return -EBADMSG;
+        p = skip_ws(p, end);
+        bool match = nlen == klen && klen <= sizeof name && !memcmp(name, key, klen);
+        if (match && p < end && *p == '"') {
+            size_t len;
+            if (scan_string(&p, end, &len, NULL, 0))
+                return -EBADMSG;
+            *out = len;
+            rc = 0;
+        } else {
+            if (!(p = skip_value(p, end)))
+                return -EBADMSG;
+            if (match)
+                rc = -ENOENT; /* a later member replaces an earlier string */
+        }
+        p = skip_ws(p, end);
+        if (p == end)
+            return -EBADMSG;
+        if (*p == '}')
+            return rc;
+        if (*p++ != ',')
+            return -EBADMSG;
+    }
+}

@@ -77,6 +77,16 @@ int jraw_msg_type(const struct jraw *r, char *out, size_t outlen);
 /* Copies parent_header.msg_id (or "") into out; 0 or -EBADMSG. */
 int jraw_parent_id(const struct jraw *r, char *out, size_t outlen);
 
+/* The length in bytes (UTF-8, as json_string_length() gives it) of the
+ * string that is member `key` of part's top-level object, found without
+ * building the value: one pass over the part, no allocation, so a 50 MB
+ * stream costs a memchr rather than a parse. The last member of that name
+ * counts (as jansson keeps it). Returns 0, -ENOENT (no such member, or not
+ * a string) or -EBADMSG (not an object, or malformed on the way). Not a
+ * validator: what it accepts jansson may refuse (bad UTF-8, control
+ * characters, a lone surrogate, counted as 3 bytes). */
+int jraw_string_bytes(const struct jraw *r, enum jraw_part part, const char *key, size_t *out);
+
 /* Builds a message from four part texts (borrowed), signing them with
  * `sign`: identities (may be none), delimiter, signature, parts, no buffers.
  * Used for the relay's own messages, whose parent header is the exact

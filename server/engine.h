@@ -50,6 +50,10 @@ struct engine_event {
     int chan;
     const struct jframe *frames;
     size_t nframes;
+    /* RELAY: the same frames as libzmq messages, or NULL. The kernel sends
+     * them with zmq_msg_copy() (libzmq shares a large frame's buffer rather
+     * than copying it), so a 50 MB stream is not copied on its way out. */
+    zmq_msg_t *msgs;
 };
 
 typedef void (*engine_event_fn)(void *ctx, const struct engine_event *ev);

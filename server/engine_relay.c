@@ -267,7 +267,9 @@ static void emit_frames(struct engine_relay *r, enum rch ch, const struct jframe
 static void emit(struct engine_relay *r, enum rch ch, const struct rmsg *m)
 {
     struct jframe *f = rmsg_view(m);
-    emit_frames(r, ch, f, m->n);
+    struct engine_event ev = {
+        .type = ENGINE_EV_RELAY, .chan = ch, .frames = f, .nframes = m->n, .msgs = m->parts};
+    r->fn(r->ctx, &ev);
     free(f);
 }
 

@@ -270,10 +270,47 @@ static bool send_wire(void *s, const struct jwire *w, int flags)
     return true;
 }
 
+/* send_wire for frames held as libzmq messages: each is sent as a copy
+ * (libzmq shares a large frame's buffer: nothing is copied), so zm stays
+ * whole for another try. */
+static bool send_msgs(void *s, zmq_msg_t *zm, size_t n, int flags)
+{
+    for (size_t i = 0; i < n; i++) {
+        int more = i + 1 < n ? ZMQ_SNDMORE : 0, rc;
+        zmq_msg_t t;
+        zmq_msg_init(&t);
+        zmq_msg_copy(&t, &zm[i]);
+        while ((rc = zmq_msg_send(&t, s, flags | more)) < 0 && zmq_errno() == EINTR)
+            ;
+        if (rc < 0) {
+            int e = zmq_errno();
+            zmq_msg_close(&t);
+            if (i > 0)
+                fprintf(stderr, "iopsd kernel: send failed mid-message: %s\n", zmq_strerror(e));
+            errno = e;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A pending message's frames, however they are held. */
+static bool send_pending(void *s, struct kpending *p, int flags)
+{
+    return p->zm ? send_msgs(s, p->zm, p->nzm, flags) : send_wire(s, &p->wire, flags);
+}
+
+static void deliver_result(struct kernel *k, enum kchan ch, bool sent, const char *what);
+
 /* Sends w on a ROUTER channel; `what` names it in messages. */
 static void deliver(struct kernel *k, enum kchan ch, const struct jwire *w, const char *what)
 {
-    if (send_wire(k->sock[ch], w, ZMQ_DONTWAIT)) {
+    deliver_result(k, ch, send_wire(k->sock[ch], w, ZMQ_DONTWAIT), what);
+}
+
+static void deliver_result(struct kernel *k, enum kchan ch, bool sent, const char *what)
+{
+    if (sent) {
         report_unroutable(k);
     } else if (zmq_errno() == EHOSTUNREACH) {
         /* The client left (a closed tab with requests still queued): say it
@@ -306,17 +343,22 @@ static void set_nodrop(struct kernel *k, int on)
     zmq_setsockopt(k->sock[KCHAN_IOPUB], ZMQ_XPUB_NODROP, &on, sizeof on);
 }
 
-static size_t wire_bytes(const struct jwire *w)
+static size_t pending_size(const struct kpending *p)
 {
     size_t n = 0;
-    for (size_t i = 0; i < w->n; i++)
-        n += w->frames[i].len;
+    for (size_t i = 0; i < p->nzm; i++)
+        n += zmq_msg_size(&p->zm[i]);
+    for (size_t i = 0; i < p->wire.n; i++)
+        n += p->wire.frames[i].len;
     return n;
 }
 
 static void pending_free(struct kpending *p)
 {
     jwire_release(&p->wire);
+    for (size_t i = 0; i < p->nzm; i++)
+        zmq_msg_close(&p->zm[i]);
+    free(p->zm);
     json_decref(p->parent);
     free(p);
 }
@@ -363,7 +405,7 @@ static void queue_shed_notice(struct kernel *k)
             k->pending_tail = &p->next;
         k->pending = p;
         k->npending++;
-        p->bytes = wire_bytes(&p->wire);
+        p->bytes = pending_size(p);
         k->pending_bytes += p->bytes;
     }
     jmsg_release(&m);
@@ -378,7 +420,7 @@ static void queue_shed_notice(struct kernel *k)
 static void send_lossy(struct kernel *k, struct kpending *p)
 {
     set_nodrop(k, 0);
-    send_wire(k->sock[KCHAN_IOPUB], &p->wire, ZMQ_DONTWAIT);
+    send_pending(k->sock[KCHAN_IOPUB], p, ZMQ_DONTWAIT);
     set_nodrop(k, 1);
     k->last_lossy_ns = clock_mono_ns();
 }
@@ -429,7 +471,7 @@ static void flush_pending(struct kernel *k)
         }
         if (!p->sheddable && settling && !k->iopub_stuck && !overfull)
             return;
-        if (send_wire(k->sock[KCHAN_IOPUB], &p->wire, ZMQ_DONTWAIT)) {
+        if (send_pending(k->sock[KCHAN_IOPUB], p, ZMQ_DONTWAIT)) {
             if (p->sheddable && k->shed_msgs)
                 count_shed(k, p); /* a skipped subscriber may lack it */
             k->iopub_lossy = false;
@@ -492,23 +534,29 @@ static void flush_pending(struct kernel *k)
 
 /* Queues w (owned) for iopub and sends what it can. A stream (stream_parent:
  * its parent header, owned; NULL for any other message) may be shed. */
+static void publish_pending(struct kernel *k, struct kpending *p, json_t *stream_parent,
+                            size_t text_bytes)
+{
+    if (stream_parent) {
+        p->sheddable = true;
+        p->text_bytes = text_bytes;
+        p->parent = stream_parent;
+    }
+    p->bytes = pending_size(p);
+    *k->pending_tail = p;
+    k->pending_tail = &p->next;
+    k->npending++;
+    k->pending_bytes += p->bytes;
+    flush_pending(k);
+}
+
 static void publish_wire(struct kernel *k, struct jwire *w, json_t *stream_parent,
                          size_t text_bytes)
 {
     struct kpending *p = xcalloc(1, sizeof *p);
     jwire_remember(w, &k->replay);
     p->wire = *w; /* moved */
-    if (stream_parent) {
-        p->sheddable = true;
-        p->text_bytes = text_bytes;
-        p->parent = stream_parent;
-    }
-    p->bytes = wire_bytes(w);
-    *k->pending_tail = p;
-    k->pending_tail = &p->next;
-    k->npending++;
-    k->pending_bytes += p->bytes;
-    flush_pending(k);
+    publish_pending(k, p, stream_parent, text_bytes);
 }
 
 void kernel_publish(struct kernel *k, struct jmsg *m)
@@ -523,7 +571,8 @@ void kernel_publish(struct kernel *k, struct jmsg *m)
                  stream ? json_string_length(json_object_get(m->content, "text")) : 0);
 }
 
-void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, size_t n)
+void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, size_t n,
+                      zmq_msg_t *msgs)
 {
     struct jraw raw;
     char err[256], hex[JSIGN_HEX_LEN + 1];
@@ -532,16 +581,36 @@ void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, s
         fprintf(stderr, "iopsd kernel: cannot relay a message on %s\n", chan_names[ch]);
         return;
     }
-    /* The same frames; only the signature is the frontend key's. */
-    struct jwire w = {xcalloc(n, sizeof(struct jblob)), n};
-    for (size_t i = 0; i < n; i++) {
-        const void *d = i == raw.nidents + 1 ? hex : f[i].data;
-        size_t len = i == raw.nidents + 1 ? strlen(hex) : f[i].len;
-        w.frames[i].data = xmalloc(len ? len : 1);
-        if (len)
-            memcpy(w.frames[i].data, d, len);
-        w.frames[i].len = len;
+    /* The same frames; only the signature is the frontend key's. Frames
+     * held by libzmq are shared with the message received, not copied. */
+    size_t sig = raw.nidents + 1;
+    struct kpending *p = xcalloc(1, sizeof *p);
+    if (msgs) {
+        p->zm = xcalloc(n, sizeof *p->zm);
+        p->nzm = n;
+        for (size_t i = 0; i < n; i++) {
+            if (i == sig) {
+                zmq_msg_init_size(&p->zm[i], strlen(hex));
+                memcpy(zmq_msg_data(&p->zm[i]), hex, strlen(hex));
+            } else {
+                zmq_msg_init(&p->zm[i]);
+                zmq_msg_copy(&p->zm[i], &msgs[i]);
+            }
+        }
+    } else {
+        p->wire = (struct jwire){xcalloc(n, sizeof(struct jblob)), n};
+        for (size_t i = 0; i < n; i++) {
+            const void *d = i == sig ? hex : f[i].data;
+            size_t len = i == sig ? strlen(hex) : f[i].len;
+            p->wire.frames[i].data = xmalloc(len ? len : 1);
+            if (len)
+                memcpy(p->wire.frames[i].data, d, len);
+            p->wire.frames[i].len = len;
+        }
     }
+    unsigned char digest[JSIGN_DIGEST_LEN];
+    if (hex[0] && !jsign_unhex(hex, strlen(hex), digest) && !jreplay_seen(&k->replay, digest))
+        jreplay_add(&k->replay, digest); /* as jwire_remember does */
     char type[64];
     if (jraw_msg_type(&raw, type, sizeof type))
         snprintf(type, sizeof type, "a relayed message");
@@ -551,17 +620,14 @@ void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, s
          * are read for the notice. */
         json_t *parent = NULL;
         size_t text_bytes = 0;
-        if (!strcmp(type, "stream") && (parent = jraw_peek(&raw, JRAW_PARENT))) {
-            json_t *c = jraw_peek(&raw, JRAW_CONTENT);
-            text_bytes = json_string_length(json_object_get(c, "text"));
-            json_decref(c);
-        }
-        publish_wire(k, &w, parent, text_bytes);
+        if (!strcmp(type, "stream") && (parent = jraw_peek(&raw, JRAW_PARENT)) &&
+            jraw_string_bytes(&raw, JRAW_CONTENT, "text", &text_bytes))
+            text_bytes = 0; /* counted without parsing: a stream may be 50 MB */
+        publish_pending(k, p, parent, text_bytes);
         return;
     }
-    jwire_remember(&w, &k->replay);
-    deliver(k, ch, &w, type);
-    jwire_release(&w);
+    deliver_result(k, ch, send_pending(k->sock[ch], p, ZMQ_DONTWAIT), type);
+    pending_free(p);
 }
 
 /* Receives one multipart message into frames (capped); -EAGAIN when none. */

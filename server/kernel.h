@@ -40,8 +40,10 @@ struct kqueued {
  * be shed for a subscriber that cannot keep up; every other message
  * (status, execute_input, error, display data) waits for room. */
 struct kpending {
-    struct jwire wire;
-    size_t bytes; /* of the wire's frames */
+    struct jwire wire; /* or, for a relayed message: */
+    zmq_msg_t *zm;     /* its frames, shared with the message received (n of them) */
+    size_t nzm;
+    size_t bytes; /* of its frames */
     bool sheddable;
     size_t text_bytes; /* of a stream's text */
     json_t *parent;    /* a stream's parent header (owned), for the notice */
@@ -125,7 +127,8 @@ int kernel_ensure_engine(struct kernel *k, char *err, size_t errlen);
 void kernel_publish(struct kernel *k, struct jmsg *m);
 /* Sends a relaying engine's message (frames, identities first) on ch: the
  * same frames, the signature made with the frontend's key. */
-void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, size_t n);
+void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, size_t n,
+                      zmq_msg_t *msgs);
 
 /* kernel_core.c: protocol logic */
 /* Handles one verified message from shell or control. */

@@ -886,7 +886,7 @@ void kcore_engine_event(void *ctx, const struct engine_event *ev)
     struct kernel *k = ctx;
     struct kcell *cell = &k->cell;
     if (ev->type == ENGINE_EV_RELAY) { /* a relaying engine's message */
-        kernel_relay_out(k, (enum kchan)ev->chan, ev->frames, ev->nframes);
+        kernel_relay_out(k, (enum kchan)ev->chan, ev->frames, ev->nframes, ev->msgs);
         return;
     }
     if (ev->type == ENGINE_EV_EXIT) {

@@ -78,6 +78,7 @@ LAZY(lib_zmq, int, zmq_send, (void *s, const void *b, size_t n, int fl), (s, b, 
 LAZY(lib_zmq, int, zmq_recv, (void *s, void *b, size_t n, int fl), (s, b, n, fl))
 LAZY(lib_zmq, int, zmq_msg_init, (zmq_msg_t * m), (m))
 LAZY(lib_zmq, int, zmq_msg_close, (zmq_msg_t * m), (m))
+LAZY(lib_zmq, int, zmq_msg_copy, (zmq_msg_t * d, zmq_msg_t *s), (d, s))
 LAZY(lib_zmq, int, zmq_msg_recv, (zmq_msg_t * m, void *s, int fl), (m, s, fl))
 LAZY(lib_zmq, int, zmq_msg_send, (zmq_msg_t * m, void *s, int fl), (m, s, fl))
 LAZY(lib_zmq, int, zmq_msg_init_size, (zmq_msg_t * m, size_t n), (m, n))

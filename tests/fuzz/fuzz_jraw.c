@@ -2,7 +2,8 @@
  * any frames. Input as fuzz_frames: one flag byte (bit 0: signing with key
  * "fuzz-key"), then frames as [2-byte big-endian length][bytes]. A message
  * accepted and re-signed with a second key must verify under that key with
- * every frame but the signature unchanged, and be refused as a replay. */
+ * every frame but the signature unchanged, and be refused as a replay; the
+ * length of content.text found without a parse must be jansson's. */
 #include "protocol/jraw.h"
 
 #include <errno.h>
@@ -43,7 +44,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         jraw_verify(&raw, &a, &guard, err, sizeof err) == 0) {
         (void)jraw_msg_type(&raw, type, sizeof type);
         (void)jraw_parent_id(&raw, pid, sizeof pid);
-        json_decref(jraw_peek(&raw, JRAW_CONTENT));
+        /* the length found without a parse is jansson's wherever jansson
+         * takes the content */
+        json_t *c = jraw_peek(&raw, JRAW_CONTENT);
+        json_t *text = json_object_get(c, "text");
+        size_t tb = 0;
+        int trc = jraw_string_bytes(&raw, JRAW_CONTENT, "text", &tb);
+        if (c && (json_is_string(text) ? trc || tb != json_string_length(text) : trc != -ENOENT))
+            abort();
+        json_decref(c);
         if (jraw_resign(&raw, &b, hex))
             abort();
         struct jframe *g = malloc(n * sizeof *g);

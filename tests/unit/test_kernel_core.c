@@ -58,7 +58,8 @@ void kernel_publish(struct kernel *k, struct jmsg *m)
 static int relayed_ch = -1;
 static size_t relayed_n;
 
-void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, size_t n)
+void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, size_t n,
+                      zmq_msg_t *msgs)
 {
     relayed_ch = (int)ch;
     relayed_n = n;

@@ -134,6 +134,70 @@ static void test_split_errors(void)
     CHECK_INT(jraw_msg_type(&raw, type, sizeof type), -EBADMSG);
 }
 
+/* content.text's length without a parse: jansson's json_string_length on
+ * the same text, escapes and surrogate pairs decoded, the last duplicate
+ * member counting, nested and other members skipped. */
+static size_t text_bytes(const char *content, int *rc)
+{
+    struct jframe m[6] = {fr(JMSG_DELIM), fr(""), fr(HEADER), fr("{}"), fr("{}"), fr(content)};
+    struct jraw raw;
+    char err[128];
+    size_t n = 12345;
+    if (jraw_split(&raw, m, 6, err, sizeof err))
+        return 99999;
+    *rc = jraw_string_bytes(&raw, JRAW_CONTENT, "text", &n);
+    return n;
+}
+
+static void test_string_bytes(void)
+{
+    static const char *const ok[] = {
+        "{\"name\": \"stdout\", \"text\": \"hello\\n\"}",
+        "{\"text\":\"\"}",
+        " { \"a\" : [1, {\"text\": 5}, \"x\\\"]\"], \"b\": {\"c\": [[]]}, \"text\" : \"q\\\"\\\\\\/\" } ",
+        "{\"text\": \"\\u00e9\\u20ac\\ud83d\\ude00\\u0041\\u0000\"}",
+        "{\"text\": \"\xc3\xa9t\xc3\xa9\", \"n\": -1.5e3, \"t\": true, \"z\": null}",
+        "{\"text\": \"first\", \"text\": \"second one\"}",
+        "{\"te\\u0078t\": \"escaped key\"}",
+    };
+    static const size_t want[] = {6, 0, 4, 2 + 3 + 4 + 1 + 1, 5, 10, 11};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        int rc = -1;
+        size_t n = text_bytes(ok[i], &rc);
+        CHECK_INT(rc, 0);
+        CHECK_INT(n, want[i]);
+        json_t *v = json_loads(ok[i], JSON_ALLOW_NUL, NULL);
+        CHECK(v != NULL);
+        CHECK_INT(json_string_length(json_object_get(v, "text")), want[i]);
+        json_decref(v);
+    }
+    int rc = 0;
+    text_bytes("{\"name\": \"stdout\"}", &rc);
+    CHECK_INT(rc, -ENOENT);
+    text_bytes("{\"text\": 5}", &rc);
+    CHECK_INT(rc, -ENOENT);
+    text_bytes("{\"text\": \"a\", \"text\": [\"b\"]}", &rc);
+    CHECK_INT(rc, -ENOENT);
+    text_bytes("{}", &rc);
+    CHECK_INT(rc, -ENOENT);
+    static const char *const bad[] = {
+        "[\"text\"]",
+        "{\"text\": \"abc",
+        "{\"text\": \"a\\q\"}",
+        "{\"text\" \"a\"}",
+        "{\"a\": [1, 2}",
+        "{\"text\": \"\\u12\"}",
+        "{\"a\": 1,",
+        "",
+        "{\"a\": 1 \"text\": \"b\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        rc = 0;
+        text_bytes(bad[i], &rc);
+        CHECK_INT(rc, -EBADMSG);
+    }
+}
+
 static void test_compose(void)
 {
     char err[128];
@@ -305,6 +369,7 @@ int main(void)
 {
     test_resign_original_bytes();
     test_split_errors();
+    test_string_bytes();
     test_compose();
     test_lookup();
     test_parse_and_subst();

@@ -68,6 +68,10 @@ jseeds = dict(seeds)
 jseeds["numbers"] = frames(1, raw_msg(b"fuzz-key", b'{"x": 1.1, "big": 18446744073709551616}',
                                       idents=[b"client"], buffers=[b"\x00\xff" * 8]))
 jseeds["numbers_unsigned"] = frames(0, raw_msg(b"", b'{"big": -1e400, "n": [1.10, 2.50]}'))
+# a stream whose text has escapes and a surrogate pair, and a nested "text"
+# that is not the content's (jraw_string_bytes against jansson)
+jseeds["stream_text"] = frames(0, raw_msg(b"", json.dumps(
+    {"name": "stdout", "meta": {"text": [1, "x"]}, "text": "a\"b\\ \u00e9 \U0001F600 \n"}).encode()))
 os.makedirs(os.path.join(here, "jraw"), exist_ok=True)
 for name, data in jseeds.items():
     with open(os.path.join(here, "jraw", name), "wb") as f:
