@@ -137,6 +137,22 @@ static void reaper_note(struct proc_shared *sh, struct proc_reaped *e, pid_t p)
         n > 0 && n <= PROCFS_MAX_STAT && procfs_parse_stat(text, (size_t)n, &e->stat) == 0;
 }
 
+/* Under AddressSanitizer the reaper is forked as it used to be: the
+ * sanitizer's vfork interceptor, run in the reaper, takes the reaper's stack
+ * for the host thread's and clears the shadow of everything between the two
+ * (the reaper then never comes back). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define REAPER_FORK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
+    __has_feature(memory_sanitizer)
+#define REAPER_FORK 1
+#endif
+#endif
+#ifndef REAPER_FORK
+#define REAPER_FORK 0
+#endif
+
 /* Below the reaper's stack: an overflow faults instead of writing over iopsd. */
 #define REAPER_GUARD 65536
 
@@ -262,6 +278,13 @@ static void *reaper_host(void *arg)
  * own): _exit only. Returns its pid, or -errno (then nothing is left). */
 static pid_t reaper_start(struct reaper *rp)
 {
+#if REAPER_FORK
+    pthread_sigmask(SIG_SETMASK, NULL, &rp->mask);
+    pid_t p = fork();
+    if (p == 0)
+        reaper_main(rp);
+    return p < 0 ? -errno : p;
+#endif
     struct rlimit rl;
     size_t len = 8u << 20; /* as a process's main stack: execvp may need much */
     if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > len)
