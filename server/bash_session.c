@@ -138,12 +138,21 @@ struct bash_session {
 static int write_file(const char *path, const char *data, size_t len);
 
 static void (*guard_track)(pid_t sid, int cmd_fd);
+static void (*guard_own_dir)(const char *dir, bool own);
 static int guard_pdeathsig = SIGHUP;
 
-void bash_session_set_guard(void (*track)(pid_t sid, int cmd_fd), int pdeathsig)
+void bash_session_set_guard(void (*track)(pid_t sid, int cmd_fd),
+                            void (*own_dir)(const char *dir, bool own), int pdeathsig)
 {
     guard_track = track;
+    guard_own_dir = own_dir;
     guard_pdeathsig = pdeathsig;
+}
+
+static void own_dir(const char *dir, bool own)
+{
+    if (guard_own_dir)
+        guard_own_dir(dir, own);
 }
 
 static int set_nonblock(int fd)
@@ -618,6 +627,7 @@ int bash_session_start(struct bash_session **out, bash_event_fn fn, void *ctx, c
         goto out_free;
     }
     s->dir = buf_detach(&d, NULL);
+    own_dir(s->dir, true);
     struct buf c = BUF_INIT;
     buf_printf(&c, "%s/cell", s->dir);
     s->cell = buf_detach(&c, NULL);
@@ -638,6 +648,7 @@ int bash_session_start(struct bash_session **out, bash_event_fn fn, void *ctx, c
 
 out_dir:
     unlink(s->rc);
+    own_dir(s->dir, false);
     rmdir(s->dir);
 out_free:
     session_free_memory(s);
@@ -1552,6 +1563,7 @@ void bash_session_free(struct bash_session *s)
     buf_printf(&q, "%s/check", s->dir);
     unlink(q.data);
     buf_release(&q);
+    own_dir(s->dir, false);
     rmdir(s->dir);
     session_free_memory(s);
 }

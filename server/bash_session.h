@@ -66,8 +66,11 @@ typedef void (*bash_event_fn)(void *ctx, const struct bash_event *ev);
  * process's descriptor of bash's command pipe, and (0, -1) before a bash is
  * ended on purpose. pdeathsig is what bash gets when this process dies
  * (PR_SET_PDEATHSIG): SIGHUP by default; SIGSTOP when a guard process
- * (kernel_guard.c) then ends bash's session and descendants. */
-void bash_session_set_guard(void (*track)(pid_t sid, int cmd_fd), int pdeathsig);
+ * (kernel_guard.c) then ends bash's session and descendants. own_dir (may be
+ * NULL) is told the session's private directory when it is made (true) and
+ * before it is removed (false), for whoever cleans up after a death. */
+void bash_session_set_guard(void (*track)(pid_t sid, int cmd_fd),
+                            void (*own_dir)(const char *dir, bool own), int pdeathsig);
 
 /* Starts bash (in its own session). Returns 0 or -errno with a message in err. */
 int bash_session_start(struct bash_session **out, bash_event_fn fn, void *ctx, char *err,

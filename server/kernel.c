@@ -989,7 +989,7 @@ int cmd_kernel(int argc, char **argv)
     int grc = kguard_start();
     if (grc == 0) {
         if (!wrap)
-            bash_session_set_guard(kguard_track, SIGSTOP);
+            bash_session_set_guard(kguard_track, kguard_own_dir, SIGSTOP);
         sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
         sigaction(SIGCHLD, &sa, NULL);
     } else {

@@ -23,11 +23,17 @@
  * - A killed guard is replaced at once (kguard_reap_orphans, on SIGCHLD): the
  *   kernel has threads by then, so the new guard is `iopsd --kernel-guard
  *   KPID` executed with its pipe on descriptor 3, and told the session again.
+ * - The kernel's private directories (the front's sockets, bash's cell file,
+ *   the wrapped kernel's connection file and sockets) are told to the guard
+ *   ("d PATH", "u PATH" when removed on purpose): after a death it removes
+ *   their entries and them, once the processes are gone.
  * docs/bash-kernel.md ("Ending") says what a deliberate daemon can still
  * escape. */
 #include "server/kernel_guard.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -50,6 +56,10 @@ static pid_t kernel_pid;  /* the process the guard watches */
 static pid_t tracked_sid; /* what the guard was last told, said again to a new guard */
 static int tracked_fd = -1;
 static unsigned respawns; /* guards started again after one was killed */
+/* Private directories the guard removes after a death (kguard_own_dir). */
+#define OWNED_DIRS_MAX 8
+#define OWNED_DIR_LEN  4000 /* a line to the guard stays one atomic write */
+static char *owned_dirs[OWNED_DIRS_MAX];
 #define RESPAWN_MAX 20
 
 static uint64_t now_ms(void)
@@ -133,6 +143,39 @@ static void guard_sweep(pid_t sid, pid_t kpid)
     free(v);
 }
 
+/* The guard, after the sweep: a private directory's entries, then it. */
+static void remove_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                unlinkat(dirfd(d), e->d_name, 0);
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+/* The guard's list of directories: "d PATH" adds, "u PATH" forgets. */
+static void dir_list_apply(char **dirs, char op, const char *path)
+{
+    int free_slot = -1;
+    for (int i = 0; i < OWNED_DIRS_MAX; i++) {
+        if (dirs[i] && !strcmp(dirs[i], path)) {
+            if (op == 'u') {
+                free(dirs[i]);
+                dirs[i] = NULL;
+            }
+            return;
+        }
+        if (!dirs[i] && free_slot < 0)
+            free_slot = i;
+    }
+    if (op == 'd' && free_slot >= 0)
+        dirs[free_slot] = strdup(path);
+}
+
 static void guard_main(int rfd, pid_t kpid)
 {
     setpgid(0, 0); /* a signal to the kernel's process group spares the guard */
@@ -158,8 +201,10 @@ static void guard_main(int rfd, pid_t kpid)
     }
     pid_t sid = 0;
     int cmd = -1;
-    char line[128];
+    static char line[OWNED_DIR_LEN + 8];
     size_t len = 0;
+    bool overlong = false;
+    char *dirs[OWNED_DIRS_MAX] = {0};
     if (getppid() != kpid) /* the kernel died before we started */
         goto swept;
     for (;;) {
@@ -172,10 +217,20 @@ static void guard_main(int rfd, pid_t kpid)
         if (c != '\n') {
             if (len < sizeof line - 1)
                 line[len++] = c;
+            else
+                overlong = true;
             continue;
         }
         line[len] = '\0';
         len = 0;
+        if (overlong) { /* never acted on cut short */
+            overlong = false;
+            continue;
+        }
+        if ((line[0] == 'd' || line[0] == 'u') && line[1] == ' ' && line[2] == '/') {
+            dir_list_apply(dirs, line[0], line + 2);
+            continue;
+        }
         long s, fd;
         if (!strcmp(line, "x"))
             _exit(0);
@@ -193,6 +248,9 @@ static void guard_main(int rfd, pid_t kpid)
     }
 swept:
     guard_sweep(sid, kpid);
+    for (int i = 0; i < OWNED_DIRS_MAX; i++)
+        if (dirs[i])
+            remove_dir(dirs[i]);
     _exit(0);
 }
 
@@ -250,12 +308,54 @@ static int spawn_guard(bool exec)
     return 0;
 }
 
+static void tell_dir(char op, const char *dir)
+{
+    if (guard_fd < 0)
+        return;
+    char line[OWNED_DIR_LEN + 8];
+    int n = snprintf(line, sizeof line, "%c %s\n", op, dir);
+    if (write(guard_fd, line, (size_t)n) != n)
+        fprintf(stderr, "iopsd kernel: guard: %s\n", strerror(errno));
+}
+
 static int kguard_respawn(void)
 {
     int rc = spawn_guard(true);
     if (rc == 0 && tracked_sid > 0)
         kguard_track(tracked_sid, tracked_fd);
+    for (int i = 0; rc == 0 && i < OWNED_DIRS_MAX; i++)
+        if (owned_dirs[i])
+            tell_dir('d', owned_dirs[i]);
     return rc;
+}
+
+void kguard_own_dir(const char *dir, bool own)
+{
+    /* absolute, one line, short enough for one atomic write */
+    if (!dir || dir[0] != '/' || strchr(dir, '\n') || strlen(dir) > OWNED_DIR_LEN)
+        return;
+    int slot = -1;
+    for (int i = 0; i < OWNED_DIRS_MAX; i++) {
+        if (owned_dirs[i] && !strcmp(owned_dirs[i], dir)) {
+            slot = i;
+            break;
+        }
+        if (!owned_dirs[i] && slot < 0)
+            slot = i;
+    }
+    if (slot < 0)
+        return; /* full: a leftover directory, no worse */
+    if (own && !owned_dirs[slot]) {
+        owned_dirs[slot] = strdup(dir);
+        if (!owned_dirs[slot])
+            return;
+    } else if (!own && owned_dirs[slot] && !strcmp(owned_dirs[slot], dir)) {
+        free(owned_dirs[slot]);
+        owned_dirs[slot] = NULL;
+    } else {
+        return; /* already told, or never told */
+    }
+    tell_dir(own ? 'd' : 'u', dir);
 }
 
 int kguard_start(void)

@@ -15,6 +15,10 @@ bool kguard_active(void);
 /* Tells the guard bash's session id and the kernel's descriptor of bash's
  * command pipe (sid 0: bash is being ended on purpose, forget it). */
 void kguard_track(pid_t sid, int cmd_fd);
+/* A private directory of the kernel's (own) or no longer (!own, before it
+ * is removed on purpose): after the kernel's death the guard removes its
+ * entries and it. At most 8 at once; the path must be absolute. */
+void kguard_own_dir(const char *dir, bool own);
 /* Reaps exited children of the kernel (adopted orphans), except keep. */
 void kguard_reap_orphans(pid_t keep);
 /* `iopsd --kernel-guard KPID`: a guard started again after the first one

@@ -1,6 +1,7 @@
 /* relay_child: the wrapped kernel's private connection file, its start in a
  * session of its own, and its end (no process of its group left behind). */
 #include "server/relay.h"
+#include "server/kernel_guard.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/xalloc.h"
@@ -76,6 +77,7 @@ int relay_child_prepare(struct relay_child *c, struct jspec *spec, bool tcp, cha
         c->dir[0] = '\0';
         return -e;
     }
+    kguard_own_dir(c->dir, true);
     snprintf(c->connfile, sizeof c->connfile, "%s/connection.json", c->dir);
 
     snprintf(c->conn.transport, sizeof c->conn.transport, "%s", tcp ? "tcp" : "ipc");
@@ -289,6 +291,7 @@ void relay_child_release(struct relay_child *c)
             }
         if (d)
             closedir(d);
+        kguard_own_dir(c->dir, false);
         rmdir(c->dir);
         c->dir[0] = '\0';
     }

@@ -1,5 +1,7 @@
 /* zmtp_front: see zmtp_front.h. */
 #include "server/zmtp_front.h"
+
+#include "server/kernel_guard.h"
 #include "util/xalloc.h"
 
 #include <arpa/inet.h>
@@ -129,6 +131,7 @@ struct zfront *zfront_new(char *err, size_t errlen)
         free(f);
         return NULL;
     }
+    kguard_own_dir(f->dir, true);
     f->ep = epoll_create1(EPOLL_CLOEXEC);
     f->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (f->ep < 0 || f->stopfd < 0) {
@@ -609,6 +612,7 @@ void zfront_free(struct zfront *f)
         close(f->ep);
     if (f->stopfd >= 0)
         close(f->stopfd);
+    kguard_own_dir(f->dir, false);
     rmdir(f->dir);
     free(f);
 }

@@ -5,9 +5,11 @@ clean shutdown exits 0 and leaves no process behind."""
 import os
 import queue
 import random
+import shutil
 import signal
 import socket
 import struct
+import tempfile
 import time
 import unittest
 
@@ -193,8 +195,10 @@ class HostileCase(unittest.TestCase):
     kernel_name = KERNEL
     healthy_code = "echo healthy-$((6*7))"  # prints healthy-42
 
+    kernel_env = None  # extra environment of the kernel process
+
     def setUp(self):
-        self.k = Kernel(self.kernel_name)
+        self.k = Kernel(self.kernel_name, env=self.kernel_env)
 
     def tearDown(self):
         self.k.close()
@@ -308,7 +312,27 @@ def with_marker(marker):
 
 class MarkedJobs:
     """Processes a cell starts, each with a unique marker argument that /proc
-    is scanned for (a HostileCase mixin)."""
+    is scanned for (a HostileCase mixin). The kernel's TMPDIR and Jupyter
+    runtime dir are a directory of the test's, where the kernel's private
+    directories go (the front's sockets, bash's cell file, the wrapped
+    kernel's connection file and sockets): nothing may be left there."""
+
+    def setUp(self):
+        self.private_tmp = tempfile.mkdtemp(prefix="iopsd-hostile-tmp-")
+        self.addCleanup(shutil.rmtree, self.private_tmp, True)
+        self.kernel_env = {"TMPDIR": self.private_tmp, "JUPYTER_RUNTIME_DIR": self.private_tmp}
+        super().setUp()
+
+    def assert_private_dirs_gone(self, timeout=5):
+        """After the kernel's end (the guard removes them after a SIGKILL)."""
+        deadline = time.monotonic() + timeout
+        while os.listdir(self.private_tmp) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = {}
+        for d in os.listdir(self.private_tmp):
+            path = os.path.join(self.private_tmp, d)
+            left[d] = sorted(os.listdir(path)) if os.path.isdir(path) else "file"
+        self.assertEqual(left, {}, "the kernel's private directories were left behind")
 
     def new_markers(self, series, kinds):
         """Markers for kinds (sleep arguments: SERIES.TAGi), killed at cleanup."""

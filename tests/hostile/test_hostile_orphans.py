@@ -28,6 +28,7 @@ class LeftBehind(MarkedJobs, HostileCase):
         self.assert_healthy("with jobs running")
         self.assert_clean_shutdown()
         self.assert_none_left()
+        self.assert_private_dirs_gone()
 
     def test_sigkill_of_the_kernel(self):
         self.start_jobs()
@@ -35,6 +36,7 @@ class LeftBehind(MarkedJobs, HostileCase):
         os.kill(self.k.pid, signal.SIGKILL)
         self.k.proc.wait(timeout=10)
         self.assert_none_left()
+        self.assert_private_dirs_gone()
         # the guard is gone too, and bash with it
         deadline = time.monotonic() + 5
         while [p for p in family if alive(p)] and time.monotonic() < deadline:
@@ -48,6 +50,7 @@ class LeftBehind(MarkedJobs, HostileCase):
         os.kill(self.k.pid, signal.SIGKILL)
         self.k.proc.wait(timeout=10)
         self.assert_none_left()
+        self.assert_private_dirs_gone()
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ class WrapLeftBehind(MarkedJobs, WrapHostileCase):
         self.assert_healthy("with jobs running")
         self.assert_clean_shutdown()
         self.assert_none_left()
+        self.assert_private_dirs_gone()
 
     def test_sigterm_of_iopsd(self):
         self.start_jobs(daemon=True)
@@ -59,6 +60,7 @@ class WrapLeftBehind(MarkedJobs, WrapHostileCase):
         os.kill(self.k.pid, signal.SIGTERM)
         self.assertEqual(self.k.proc.wait(timeout=10), 128 + signal.SIGTERM, self.k.stderr()[-2000:])
         self.assert_none_left()
+        self.assert_private_dirs_gone()
         self.assert_family_gone(family)
 
     def test_sigkill_of_iopsd(self):
@@ -68,6 +70,7 @@ class WrapLeftBehind(MarkedJobs, WrapHostileCase):
         os.kill(self.k.pid, signal.SIGKILL)
         self.k.proc.wait(timeout=10)
         self.assert_none_left()
+        self.assert_private_dirs_gone()
         self.assert_family_gone(family)  # the guard is gone too, and ipykernel with it
 
     def test_sigkill_of_iopsd_while_a_cell_runs(self):
@@ -91,6 +94,7 @@ class WrapLeftBehind(MarkedJobs, WrapHostileCase):
         os.kill(self.k.pid, signal.SIGKILL)
         self.k.proc.wait(timeout=10)
         self.assert_none_left()
+        self.assert_private_dirs_gone()
         self.assert_family_gone(family + descendants(family[0]))
 
 

@@ -79,11 +79,23 @@ def iopub_until_idle(kc, msg_id, timeout=15):
             return out
 
 
+def past_abort_window(kc):
+    """ipykernel aborts execute requests that reach it before its
+    stop-on-error window closes (a timer it queues after an error reply). A
+    kernel_info round trip on shell is queued behind that timer, so what is
+    sent after its reply is past the window; without this, a loaded machine
+    sees 'aborted' from ipykernel itself, relay or not."""
+    shell_reply(kc, kc.kernel_info())
+
+
 def run(kc, code, **kw):
     """Executes code; returns (reply, iopub messages of the request)."""
     msg_id = kc.execute(code, **kw)
     rep = shell_reply(kc, msg_id)
-    return rep, iopub_until_idle(kc, msg_id)
+    msgs = iopub_until_idle(kc, msg_id)
+    if rep["content"]["status"] == "error":
+        past_abort_window(kc)
+    return rep, msgs
 
 
 def stdout_of(msgs, name="stdout"):

@@ -243,6 +243,7 @@ class WrapKernel(unittest.TestCase):
         msgs = ku.iopub_until_idle(kc, msg_id)
         self.assertEqual([m["content"]["ename"] for m in msgs if m["msg_type"] == "error"],
                          ["KeyboardInterrupt"])
+        ku.past_abort_window(kc)
         # Still usable.
         rep, msgs = ku.run(kc, "6*7")
         self.assertEqual(rep["content"]["status"], "ok")
@@ -423,6 +424,7 @@ class WrapMessageInterrupt(unittest.TestCase):
             rep = ku.shell_reply(kc, msg_id, timeout=10)
             self.assertEqual(rep["content"]["ename"], "KeyboardInterrupt", how)
             ku.iopub_until_idle(kc, msg_id)
+            ku.past_abort_window(kc)
         rep, msgs = ku.run(kc, "print('alive')")
         self.assertEqual(ku.stdout_of(msgs), "alive\n")
 
