@@ -67,16 +67,19 @@
  * CANCEL are smaller. Handshake: the greeting and the READY. */
 #define FRONT_COMMAND_MAX   4096
 #define FRONT_HANDSHAKE_MAX 8192
-/* shell: what jmsg_parse() accepts (a 24 MiB cell, comm messages with
- * buffers); control and stdin carry small requests and replies (the frame
- * cap stays libzmq's, 32 MiB). */
-#define FRONT_SHELL_MSG_MAX JMSG_MESSAGE_MAX
+/* shell: a 24 MiB cell (ENGINE_CELL_MAX) whose JSON escapes add up to as
+ * much again, comm messages with buffers; control and stdin carry small
+ * requests and replies (the frame cap stays libzmq's, 32 MiB). Together
+ * with ZFRONT_INFLIGHT_MAX, what an unauthenticated peer can make libzmq
+ * hold stays at a few tens of MB. */
+#define FRONT_SHELL_MSG_MAX (48u << 20)
+_Static_assert(FRONT_SHELL_MSG_MAX >= 2 * ENGINE_CELL_MAX, "a cell at the cap, escaped, passes");
 #define FRONT_SMALL_MSG_MAX (32u << 20)
 /* iopub: live subscriptions of one connection and their bytes. Frontends
- * subscribe to "" (one); t0..t999 take 3,890 bytes; 16 KiB of 250-byte
- * random topics cost libzmq's trie ~0.6 MB. */
+ * subscribe to "" (one); t0..t999 take 3,890 bytes; 8 KiB of 250-byte
+ * random topics cost libzmq's trie ~0.3 MB. */
 #define FRONT_SUBS_MAX      1000
-#define FRONT_SUB_BYTES_MAX (16u << 10)
+#define FRONT_SUB_BYTES_MAX (8u << 10)
 /* iopub: inbound messages that are not subscriptions (drained unread). */
 #define FRONT_IOPUB_MSG_MAX 4096
 #define FRONT_IOPUB_FRAMES  16

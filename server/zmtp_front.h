@@ -23,9 +23,9 @@
 /* Bytes buffered per direction and connection. */
 #define ZFRONT_BUF (128u << 10)
 /* Connections at once on one channel; more are closed as they arrive. */
-#define ZFRONT_CONNS_MAX 64
+#define ZFRONT_CONNS_MAX 32
 /* Bytes of incomplete multipart messages libzmq may hold for all peers. */
-#define ZFRONT_INFLIGHT_MAX (160ull << 20)
+#define ZFRONT_INFLIGHT_MAX (64ull << 20)
 
 struct zfront;
 
