@@ -824,6 +824,9 @@ static void test_free(void)
 
 int main(void)
 {
+    /* each part's line reaches ctest's log at once, even if a later part
+     * hangs and the test is killed at its timeout */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     struct col c = {0};
     char err[256];
     int rc = bash_session_start(&c.s, on_event, &c, err, sizeof err);
@@ -848,6 +851,7 @@ int main(void)
                  {"round trip", test_round_trip},
                  {"big output", test_big_output}};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        printf("-- %s\n", parts[i].name);
         double t0 = now_s();
         parts[i].fn(&c);
         printf("%-16s %.2f s\n", parts[i].name, now_s() - t0);
