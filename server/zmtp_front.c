@@ -429,8 +429,11 @@ static bool flush(int fd, struct zbuf *b)
 /* Moves what can be moved both ways; closes c when it is over. `side`
  * (TAG_PEER, TAG_KERNEL, or 0 for both) reported the events ev. A side is
  * read when it reported input (or could not: its buffer was full, it hung
- * up), and again only while a read fills the buffer: no read that would
- * find nothing (libzmq writes 8 KiB at a time: one wake-up each). */
+ * up), and again only while a read fills the buffer or the side hung up:
+ * no read that would find nothing (libzmq writes 8 KiB at a time: one
+ * wake-up each). A peer that sent a 30 MiB frame and reset the connection
+ * was once left unread after the last of its bytes went on: its end never
+ * seen, its unfinished message held by libzmq for good. */
 static void pump(struct zfront *f, struct zconn *c, int side, uint32_t ev)
 {
     /* A side that hung up is read to its end but no longer waited for. */
@@ -461,7 +464,9 @@ static void pump(struct zfront *f, struct zconn *c, int side, uint32_t ev)
                 c->up.len += (size_t)n;
                 moved = true;
             }
-            rp = c->up.off + c->up.len == ZFRONT_BUF; /* more may wait */
+            /* more may wait; a side that hung up is out of the epoll set,
+             * so it is read to its end here or never */
+            rp = c->peer_hup || c->up.off + c->up.len == ZFRONT_BUF;
         }
         if (!c->kern_eof) {
             size_t before = c->up.len;
@@ -477,7 +482,7 @@ static void pump(struct zfront *f, struct zconn *c, int side, uint32_t ev)
                 c->down.len += (size_t)n;
                 moved = true;
             }
-            rk = c->down.off + c->down.len == ZFRONT_BUF;
+            rk = c->kern_hup || c->down.off + c->down.len == ZFRONT_BUF;
         }
         if (!c->peer_eof) {
             size_t before = c->down.len;
@@ -499,13 +504,15 @@ static void pump(struct zfront *f, struct zconn *c, int side, uint32_t ev)
     if (!c->peer_eof) {
         if (!f->stopping && !c->kern_eof && c->up.off + c->up.len < ZFRONT_BUF)
             pm |= EPOLLIN;
-        if (c->down.len)
+        /* the other side hung up but is not read to its end (the turns ran
+         * out): this side's readiness to write brings the next turn */
+        if (c->down.len || (c->kern_hup && !c->kern_eof))
             pm |= EPOLLOUT;
     }
     if (!c->kern_eof) {
         if (c->down.off + c->down.len < ZFRONT_BUF)
             km |= EPOLLIN;
-        if (c->up.len)
+        if (c->up.len || (c->peer_hup && !c->peer_eof))
             km |= EPOLLOUT;
     }
     set_mask(f, c->pfd, tag(c->id, TAG_PEER), &c->pmask, pm, c->peer_eof || c->peer_hup);

@@ -70,11 +70,12 @@ class FrontCuts(HostileCase):
     def cut_lines(self):
         return [l for l in self.k.stderr().splitlines() if " cut: " in l]
 
-    def wait_cut_line(self, timeout=10):
+    def wait_cut_line(self, count=1, timeout=10):
+        """The cut lines on stderr, once there are at least count of them."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             lines = self.cut_lines()
-            if lines:
+            if len(lines) >= count:
                 return lines
             time.sleep(0.05)
         return self.cut_lines()
@@ -160,32 +161,43 @@ class FrontCuts(HostileCase):
     def test_messages_in_progress_capped_across_connections(self):
         # Each connection stays under the 48 MiB shell cap with one 30 MiB
         # frame of an unfinished message; the third would take what libzmq
-        # holds for all of them past 64 MiB, and is cut.
+        # holds for all of them past 64 MiB, and is cut. Twice: what libzmq
+        # held is given back once the senders leave (glibc's default, which
+        # raises its mapping threshold to the largest block freed, kept the
+        # second round's 60 MiB resident; the kernel now fixes it at 1 MiB).
         hwm_before = status_kb(self.k.pid, "VmHWM")
-        socks = [zmtp_connect(self.k.endpoint("shell_port"), b"DEALER") for _ in range(3)]
-        try:
-            body = zmtp_frame(b"\0" * FRAME, more=True)
-            for s in socks[:2]:
-                s.sendall(body)  # returns once the front has read most of it
+        for attack in (1, 2):
+            socks = [zmtp_connect(self.k.endpoint("shell_port"), b"DEALER") for _ in range(3)]
             try:
-                socks[2].sendall(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-            self.assertTrue(wait_closed(socks[2]))
-            lines = self.wait_cut_line()
-            self.assertEqual(len(lines), 1, lines)
-            self.assertTrue(lines[0].endswith(
-                f"cut: messages in progress would hold {3 * FRAME} bytes, over the cap of "
-                f"{INFLIGHT_MAX}"), lines[0])
-            for s in socks[:2]:  # the first two are still connected: no end of file
-                s.setblocking(False)
-                with self.assertRaises(BlockingIOError):
-                    while s.recv(1 << 16):  # the kernel's READY, unread so far
-                        pass
-        finally:
-            for s in socks:
-                s.close()
-        self.assert_healthy("after 3 unfinished messages of 30 MiB on shell")
+                body = zmtp_frame(b"\0" * FRAME, more=True)
+                for s in socks[:2]:
+                    s.sendall(body)  # returns once the front has read most of it
+                try:
+                    socks[2].sendall(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.assertTrue(wait_closed(socks[2]))
+                lines = self.wait_cut_line(attack)
+                self.assertEqual(len(lines), attack, lines)
+                self.assertTrue(lines[-1].endswith(
+                    f"cut: messages in progress would hold {3 * FRAME} bytes, over the cap of "
+                    f"{INFLIGHT_MAX}"), lines[-1])
+                for s in socks[:2]:  # the first two are still connected: no end of file
+                    s.setblocking(False)
+                    with self.assertRaises(BlockingIOError):
+                        while s.recv(1 << 16):  # the kernel's READY, unread so far
+                            pass
+            finally:
+                for s in socks:
+                    s.close()
+            if not SANITIZED:
+                # libzmq lets go of a leaver's frames in its own time: wait
+                # for it (bounded), then the usual checks
+                deadline = time.monotonic() + 10
+                while (rss_kb(self.k.pid) >= self.rss_limit_kb and
+                       time.monotonic() < deadline):
+                    time.sleep(0.05)
+            self.assert_healthy(f"after 3 unfinished messages of 30 MiB on shell (attack {attack})")
         if not SANITIZED:
             # libzmq held the first two frames and nothing of the third
             peak = status_kb(self.k.pid, "VmHWM") - hwm_before
