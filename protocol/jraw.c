@@ -315,10 +315,11 @@ static const char *skip_value(const char *p, const char *end)
     return p;
 }
 
-int jraw_string_bytes(const struct jraw *r, enum jraw_part part, const char *key, size_t *out)
+int jraw_string_span(const struct jraw *r, enum jraw_part part, const char *key,
+                     struct jraw_span *out)
 {
     const struct jframe *f = &jraw_parts(r)[part];
-    const char *p = (const char *)f->data, *end = p + f->len;
+    const char *base = (const char *)f->data, *p = base, *end = p + f->len;
     size_t klen = strlen(key);
     int rc = -ENOENT;
     p = skip_ws(p, end);
@@ -340,9 +341,12 @@ int jraw_string_bytes(const struct jraw *r, enum jraw_part part, const char *key
         bool match = nlen == klen && klen <= sizeof name && !memcmp(name, key, klen);
         if (match && p < end && *p == '"') {
             size_t len;
+            const char *open = p;
             if (scan_string(&p, end, &len, NULL, 0))
                 return -EBADMSG;
-            *out = len;
+            out->start = (size_t)(open + 1 - base);
+            out->end = (size_t)(p - 1 - base);
+            out->decoded = len;
             rc = 0;
         } else {
             if (!(p = skip_value(p, end)))
@@ -357,5 +361,57 @@ int jraw_string_bytes(const struct jraw *r, enum jraw_part part, const char *key
             return rc;
         if (*p++ != ',')
             return -EBADMSG;
+    }
+}
+
+int jraw_string_bytes(const struct jraw *r, enum jraw_part part, const char *key, size_t *out)
+{
+    struct jraw_span sp;
+    int rc = jraw_string_span(r, part, key, &sp);
+    if (!rc)
+        *out = sp.decoded;
+    return rc;
+}
+
+size_t jraw_string_piece(const char *s, size_t len, size_t max, size_t *decoded)
+{
+    const char *end = s + len;
+    size_t at = 0, dec = 0;
+    *decoded = 0;
+    if (max < 12)
+        return 0; /* the longest escape (a surrogate pair) must fit */
+    size_t lim = len < max ? len : max;
+    for (;;) {
+        const char *b = memchr(s + at, '\\', lim - at);
+        if (!b) {
+            size_t cut = lim;
+            /* not inside a UTF-8 sequence: back to its lead byte (at most
+             * 3 steps; bad UTF-8 is cut where it is) */
+            for (int i = 0;
+                 i < 3 && cut < len && cut > at && ((unsigned char)s[cut] & 0xc0) == 0x80; i++)
+                cut--;
+            *decoded = dec + (cut - at);
+            return cut;
+        }
+        size_t e = (size_t)(b - s), elen = 2, edec = 1;
+        dec += e - at;
+        unsigned cp, lo;
+        if (end - b >= 2 && b[1] == 'u' && !hex4(b + 2, end, &cp)) {
+            elen = 6;
+            edec = put_utf8(cp, NULL, 0, 0);
+            if (cp >= 0xd800 && cp < 0xdc00 && end - b >= 12 && b[6] == '\\' && b[7] == 'u' &&
+                !hex4(b + 8, end, &lo) && lo >= 0xdc00 && lo < 0xe000) {
+                elen = 12;
+                edec = 4;
+            }
+        }
+        if (e + elen > lim) {
+            if (lim == len) /* a malformed escape at the very end: as it is */
+                e = len;
+            *decoded = dec;
+            return e;
+        }
+        dec += edec;
+        at = e + elen;
     }
 }

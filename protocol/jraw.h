@@ -87,6 +87,22 @@ int jraw_parent_id(const struct jraw *r, char *out, size_t outlen);
  * characters, a lone surrogate, counted as 3 bytes). */
 int jraw_string_bytes(const struct jraw *r, enum jraw_part part, const char *key, size_t *out);
 
+/* Where that string's bytes are in the part, as written (escapes and all,
+ * between its quotes): [*start, *end), and its decoded length in *decoded.
+ * Same rules and results as jraw_string_bytes. */
+struct jraw_span {
+    size_t start, end, decoded;
+};
+int jraw_string_span(const struct jraw *r, enum jraw_part part, const char *key,
+                     struct jraw_span *out);
+
+/* The first piece of a JSON string's contents as written (s, len: what is
+ * between its quotes) that is at most max bytes and a valid string by
+ * itself: no escape, surrogate pair (\ud83d\ude00) or UTF-8 sequence is
+ * cut. Returns its length (len when len <= max; 0 only for len 0 or max <
+ * 12) and its decoded length in *decoded. */
+size_t jraw_string_piece(const char *s, size_t len, size_t max, size_t *decoded);
+
 /* Builds a message from four part texts (borrowed), signing them with
  * `sign`: identities (may be none), delimiter, signature, parts, no buffers.
  * Used for the relay's own messages, whose parent header is the exact

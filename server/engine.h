@@ -114,7 +114,9 @@ struct engine_ops {
      * verified by the kernel (signature, replay guard) and not parsed.
      * Returns true when it took the message; false lets the kernel handle
      * it. Such an engine answers requests itself (ENGINE_EV_RELAY), so the
-     * kernel's own dispatch, busy/idle and cell logic stay out of its way. */
+     * kernel's own dispatch, busy/idle and cell logic stay out of its way.
+     * Such an engine's source cannot be held back, so it is also polled
+     * while iopub is backed up, as long as the kernel's queue has room. */
     bool (*relay)(struct engine *e, int chan, const struct jframe *frames, size_t n);
 };
 

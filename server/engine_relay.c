@@ -55,6 +55,9 @@ static const char *const rch_names[RCH_N] = {"shell", "control", "stdin", "iopub
 #define HELD_MAX_BYTES  (64u << 20)
 #define OUTSTANDING_MAX 10000
 #define BATCH           256
+/* ... or this many bytes: the kernel reads iopub while its own queue has
+ * room, and one turn must not add much more than that room */
+#define BATCH_BYTES (8u << 20)
 /* after shutdown_reply, how long the kernel has to exit by itself */
 #define SHUTDOWN_GRACE_MS 1500
 /* a measured cell's held execute_reply goes out at the latest this long
@@ -1371,7 +1374,8 @@ static void answer_orphans(struct engine_relay *r, const char *why)
 
 static void pump(struct engine_relay *r, enum rch ch)
 {
-    for (int i = 0; i < BATCH; i++) {
+    size_t bytes = 0;
+    for (int i = 0; i < BATCH && bytes < BATCH_BYTES; i++) {
         struct rmsg m;
         int rc = rmsg_recv(r->up[ch], &m);
         if (rc == -EAGAIN || rc == -EINTR || rc == -ETERM)
@@ -1381,6 +1385,8 @@ static void pump(struct engine_relay *r, enum rch ch)
                     rch_names[ch], rc == -E2BIG ? "too many frames" : zmq_strerror(-rc));
             continue;
         }
+        for (size_t j = 0; j < m.n; j++)
+            bytes += zmq_msg_size(&m.parts[j]);
         struct jframe *f = rmsg_view(&m);
         struct jraw raw;
         char err[256];

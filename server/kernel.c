@@ -47,6 +47,11 @@
  * messages whole, and one flush of output can be megabytes. */
 #define IOPUB_PENDING_BYTES (32u << 20)
 #define IOPUB_RETRY_MS      2
+/* A relayed stream's text goes out in pieces of at most this many bytes (as
+ * written in JSON), as the native kernel's output does: what libzmq queues
+ * for one subscriber (IOPUB_HWM messages) stays under 8 MiB of streams
+ * however the wrapped kernel flushes. */
+#define RELAY_PIECE_MAX (64u << 10)
 /* After a lossy send, non-output messages wait this long before they are
  * tried (see flush_pending). */
 #define IOPUB_SETTLE_MS  2000
@@ -298,9 +303,14 @@ static bool send_msgs(void *s, zmq_msg_t *zm, size_t n, int flags)
     return true;
 }
 
-/* A pending message's frames, however they are held. */
-static bool send_pending(void *s, struct kpending *p, int flags)
+static bool piece_build(struct kernel *k, struct kpending *p);
+
+/* A pending message's frames, however they are held (a split stream: its
+ * next piece). */
+static bool send_pending(struct kernel *k, void *s, struct kpending *p, int flags)
 {
+    if (p->split && piece_build(k, p))
+        return send_msgs(s, p->pz, p->nzm, flags);
     return p->zm ? send_msgs(s, p->zm, p->nzm, flags) : send_wire(s, &p->wire, flags);
 }
 
@@ -354,11 +364,92 @@ static size_t pending_size(const struct kpending *p)
         n += zmq_msg_size(&p->zm[i]);
     for (size_t i = 0; i < p->wire.n; i++)
         n += p->wire.frames[i].len;
-    return n;
+    return n - (p->text_at - p->text_start); /* a split stream's pieces sent */
+}
+
+static void piece_free(struct kpending *p)
+{
+    if (!p->pz)
+        return;
+    for (size_t i = 0; i < p->nzm; i++)
+        zmq_msg_close(&p->pz[i]);
+    free(p->pz);
+    p->pz = NULL;
+}
+
+/* Builds the next piece of a split stream in p->pz (once): the same frames
+ * but the text cut to at most RELAY_PIECE_MAX bytes (no escape or UTF-8
+ * sequence cut: jraw_string_piece), its header's msg_id with "-N" added
+ * from the second piece on, and a signature of its own. False (the message
+ * then goes out whole, signed here) if it cannot be cut. */
+static bool piece_build(struct kernel *k, struct kpending *p)
+{
+    if (p->pz)
+        return true;
+    size_t hi = p->sig_at + 1, ci = p->sig_at + 4;
+    const char *content = zmq_msg_data(&p->zm[ci]);
+    size_t clen = zmq_msg_size(&p->zm[ci]), dec;
+    size_t len =
+        jraw_string_piece(content + p->text_at, p->text_end - p->text_at, RELAY_PIECE_MAX, &dec);
+    if (!len) {
+        p->split = false;
+        struct jframe parts[4];
+        for (int i = 0; i < 4; i++)
+            parts[i] = (struct jframe){zmq_msg_data(&p->zm[hi + i]), zmq_msg_size(&p->zm[hi + i])};
+        char hex[JSIGN_HEX_LEN + 1];
+        if (jsign_sign(&k->sign, parts, 4, hex))
+            hex[0] = '\0';
+        zmq_msg_close(&p->zm[p->sig_at]);
+        zmq_msg_init_size(&p->zm[p->sig_at], strlen(hex));
+        memcpy(zmq_msg_data(&p->zm[p->sig_at]), hex, strlen(hex));
+        return false;
+    }
+    p->pz = xcalloc(p->nzm, sizeof *p->pz);
+    for (size_t i = 0; i < p->nzm; i++) {
+        zmq_msg_init(&p->pz[i]);
+        if (i != p->sig_at && i != ci && (i != hi || !p->piece || !p->id_end))
+            zmq_msg_copy(&p->pz[i], &p->zm[i]);
+    }
+    /* the content: what is before the text, the piece, what is after */
+    size_t tail = clen - p->text_end;
+    zmq_msg_close(&p->pz[ci]);
+    zmq_msg_init_size(&p->pz[ci], p->text_start + len + tail);
+    char *c = zmq_msg_data(&p->pz[ci]);
+    memcpy(c, content, p->text_start);
+    memcpy(c + p->text_start, content + p->text_at, len);
+    memcpy(c + p->text_start + len, content + p->text_end, tail);
+    if (p->piece && p->id_end) {
+        const char *h = zmq_msg_data(&p->zm[hi]);
+        size_t hlen = zmq_msg_size(&p->zm[hi]);
+        char suffix[24];
+        int sl = snprintf(suffix, sizeof suffix, "-%u", p->piece);
+        zmq_msg_close(&p->pz[hi]);
+        zmq_msg_init_size(&p->pz[hi], hlen + (size_t)sl);
+        char *nh = zmq_msg_data(&p->pz[hi]);
+        memcpy(nh, h, p->id_end);
+        memcpy(nh + p->id_end, suffix, (size_t)sl);
+        memcpy(nh + p->id_end + sl, h + p->id_end, hlen - p->id_end);
+    }
+    struct jframe parts[4];
+    for (int i = 0; i < 4; i++)
+        parts[i] = (struct jframe){zmq_msg_data(&p->pz[hi + i]), zmq_msg_size(&p->pz[hi + i])};
+    char hex[JSIGN_HEX_LEN + 1];
+    unsigned char digest[JSIGN_DIGEST_LEN];
+    if (jsign_sign(&k->sign, parts, 4, hex))
+        hex[0] = '\0';
+    zmq_msg_close(&p->pz[p->sig_at]);
+    zmq_msg_init_size(&p->pz[p->sig_at], strlen(hex));
+    memcpy(zmq_msg_data(&p->pz[p->sig_at]), hex, strlen(hex));
+    if (hex[0] && !jsign_unhex(hex, strlen(hex), digest) && !jreplay_seen(&k->replay, digest))
+        jreplay_add(&k->replay, digest);
+    p->piece_len = len;
+    p->text_bytes = dec;
+    return true;
 }
 
 static void pending_free(struct kpending *p)
 {
+    piece_free(p);
     jwire_release(&p->wire);
     for (size_t i = 0; i < p->nzm; i++)
         zmq_msg_close(&p->zm[i]);
@@ -376,6 +467,37 @@ static void pending_pop(struct kernel *k)
     k->npending--;
     k->pending_bytes -= p->bytes;
     pending_free(p);
+}
+
+/* The head went out (or past a full subscriber): popped, unless it is a
+ * split stream with text left, which stays at the head for its next piece. */
+static void pending_sent(struct kernel *k)
+{
+    struct kpending *p = k->pending;
+    if (p->split && p->pz) {
+        piece_free(p);
+        p->text_at += p->piece_len;
+        p->piece++;
+        if (p->text_at < p->text_end) {
+            size_t b = pending_size(p);
+            k->pending_bytes -= p->bytes - b;
+            p->bytes = b;
+            return;
+        }
+    }
+    pending_pop(k);
+}
+
+/* Bytes queued behind the head: what a backlog holds (the head, however
+ * large, is one message already received, and goes out in pieces). */
+static size_t pending_backlog(const struct kernel *k)
+{
+    return k->pending ? k->pending_bytes - k->pending->bytes : 0;
+}
+
+bool kernel_iopub_room(const struct kernel *k)
+{
+    return pending_backlog(k) < IOPUB_PENDING_BYTES;
 }
 
 /* Puts a stream message on stderr saying how much output was shed at the
@@ -424,7 +546,7 @@ static void queue_shed_notice(struct kernel *k)
 static void send_lossy(struct kernel *k, struct kpending *p)
 {
     set_nodrop(k, 0);
-    send_pending(k->sock[KCHAN_IOPUB], p, ZMQ_DONTWAIT);
+    send_pending(k, k->sock[KCHAN_IOPUB], p, ZMQ_DONTWAIT);
     set_nodrop(k, 1);
     k->last_lossy_ns = clock_mono_ns();
 }
@@ -464,7 +586,9 @@ static void flush_pending(struct kernel *k)
         struct kpending *p = k->pending;
         uint64_t now = clock_mono_ns();
         bool settling = k->last_lossy_ns && now - k->last_lossy_ns < settle;
-        bool overfull = k->npending > IOPUB_PENDING_MAX || k->pending_bytes > IOPUB_PENDING_BYTES;
+        /* bytes make only output overfull: status and results wait */
+        bool overfull = k->npending > IOPUB_PENDING_MAX ||
+                        (p->sheddable && pending_backlog(k) > IOPUB_PENDING_BYTES);
         if (p->sheddable && k->shed_parent && !json_equal(k->shed_parent, p->parent)) {
             queue_shed_notice(k); /* another cell's output: say so first */
             continue;
@@ -475,7 +599,7 @@ static void flush_pending(struct kernel *k)
         }
         if (!p->sheddable && settling && !k->iopub_stuck && !overfull)
             return;
-        if (send_pending(k->sock[KCHAN_IOPUB], p, ZMQ_DONTWAIT)) {
+        if (send_pending(k, k->sock[KCHAN_IOPUB], p, ZMQ_DONTWAIT)) {
             if (p->sheddable && k->shed_msgs)
                 count_shed(k, p); /* a skipped subscriber may lack it */
             k->iopub_lossy = false;
@@ -486,14 +610,14 @@ static void flush_pending(struct kernel *k)
                 k->last_lossy_ns = 0;
             }
             k->stall_since_ns = k->held_since_ns = 0;
-            pending_pop(k);
+            pending_sent(k);
             continue;
         }
         int e = zmq_errno();
         if (e != EAGAIN) {
             fprintf(stderr, "iopsd kernel: iopub: %s\n", zmq_strerror(e));
             send_lossy(k, p);
-            pending_pop(k);
+            pending_sent(k);
             continue;
         }
         if (!k->stall_since_ns)
@@ -516,7 +640,7 @@ static void flush_pending(struct kernel *k)
             }
             count_shed(k, p);
             send_lossy(k, p);
-            pending_pop(k);
+            pending_sent(k);
             continue;
         }
         if (!k->iopub_stuck) {
@@ -531,7 +655,7 @@ static void flush_pending(struct kernel *k)
             k->iopub_stuck = true;
         }
         send_lossy(k, p);
-        pending_pop(k);
+        pending_sent(k);
         k->held_since_ns = 0;
     }
 }
@@ -579,9 +703,20 @@ void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, s
                       zmq_msg_t *msgs)
 {
     struct jraw raw;
-    char err[256], hex[JSIGN_HEX_LEN + 1];
-    if (jraw_split_capped(&raw, f, n, SIZE_MAX / 4, SIZE_MAX / 4, err, sizeof err) ||
-        jraw_resign(&raw, &k->sign, hex)) {
+    char err[256], hex[JSIGN_HEX_LEN + 1] = "", type[64];
+    if (jraw_split_capped(&raw, f, n, SIZE_MAX / 4, SIZE_MAX / 4, err, sizeof err)) {
+        fprintf(stderr, "iopsd kernel: cannot relay a message on %s\n", chan_names[ch]);
+        return;
+    }
+    if (jraw_msg_type(&raw, type, sizeof type))
+        snprintf(type, sizeof type, "a relayed message");
+    /* A long stream goes out in pieces, each signed when it is cut; the
+     * text is found without a parse (a stream may be 50 MB). */
+    struct jraw_span text = {0};
+    bool split = ch == KCHAN_IOPUB && msgs && !strcmp(type, "stream") && jraw_nbuffers(&raw) == 0 &&
+                 !jraw_string_span(&raw, JRAW_CONTENT, "text", &text) &&
+                 text.end - text.start > RELAY_PIECE_MAX;
+    if (!split && jraw_resign(&raw, &k->sign, hex)) {
         fprintf(stderr, "iopsd kernel: cannot relay a message on %s\n", chan_names[ch]);
         return;
     }
@@ -615,22 +750,31 @@ void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, s
     unsigned char digest[JSIGN_DIGEST_LEN];
     if (hex[0] && !jsign_unhex(hex, strlen(hex), digest) && !jreplay_seen(&k->replay, digest))
         jreplay_add(&k->replay, digest); /* as jwire_remember does */
-    char type[64];
-    if (jraw_msg_type(&raw, type, sizeof type))
-        snprintf(type, sizeof type, "a relayed message");
+    if (split) {
+        p->split = true;
+        p->sig_at = sig;
+        p->text_start = p->text_at = text.start;
+        p->text_end = text.end;
+        struct jraw_span id;
+        if (!jraw_string_span(&raw, JRAW_HEADER, "msg_id", &id))
+            p->id_end = id.end;
+    }
     if (ch == KCHAN_IOPUB) {
         /* The wrapped kernel's streams may be shed for a slow subscriber as
          * the native kernel's are (the rest never is): their parent and size
          * are read for the notice. */
         json_t *parent = NULL;
         size_t text_bytes = 0;
-        if (!strcmp(type, "stream") && (parent = jraw_peek(&raw, JRAW_PARENT)) &&
-            jraw_string_bytes(&raw, JRAW_CONTENT, "text", &text_bytes))
-            text_bytes = 0; /* counted without parsing: a stream may be 50 MB */
+        if (!strcmp(type, "stream") && (parent = jraw_peek(&raw, JRAW_PARENT))) {
+            if (split)
+                text_bytes = text.decoded;
+            else if (jraw_string_bytes(&raw, JRAW_CONTENT, "text", &text_bytes))
+                text_bytes = 0; /* counted without parsing: a stream may be 50 MB */
+        }
         publish_pending(k, p, parent, text_bytes);
         return;
     }
-    deliver_result(k, ch, send_pending(k->sock[ch], p, ZMQ_DONTWAIT), type);
+    deliver_result(k, ch, send_pending(k, k->sock[ch], p, ZMQ_DONTWAIT), type);
     pending_free(p);
 }
 
@@ -833,17 +977,25 @@ static int serve(struct kernel *k)
         /* shell is read at all times: requests queue while a cell runs */
         int shell_at = n;
         items[n++] = (zmq_pollitem_t){k->sock[KCHAN_SHELL], 0, ZMQ_POLLIN, 0};
-        /* While iopub is backed up, the engine's output waits in its pipes. */
+        /* While iopub is backed up, the engine's output waits in its pipes
+         * (bash blocks on them). A relaying engine's source cannot be held
+         * back (the wrapped kernel's PUB never blocks; its messages would
+         * pile up in libzmq, unbounded in bytes): it is read until the
+         * queue's byte bound, past which output is shed (flush_pending). */
         int ne = 0, engine_at = n;
         long timeout = -1;
+        bool poll_engine =
+            k->engine_started && (!k->pending || (k->engine->ops->relay && kernel_iopub_room(k)));
         if (!k->engine_started) {
             timeout = LAZY_START_MS; /* answer early requests, then start the engine */
-        } else if (!k->pending) {
+        } else if (poll_engine) {
             ne = k->engine->ops->pollitems(k->engine, items + n, MAX_ENGINE_ITEMS);
             if (ne < 0)
                 ne = 0;
             n += ne;
             timeout = min_timeout(k->engine->ops->timeout_ms(k->engine), kcore_timeout_ms(k));
+            if (k->pending)
+                timeout = min_timeout(timeout, IOPUB_RETRY_MS);
         } else {
             timeout = IOPUB_RETRY_MS;
         }
@@ -872,7 +1024,7 @@ static int serve(struct kernel *k)
             }
         if (items[2].revents)
             drain_subscriptions(k);
-        if (k->engine_started && !k->pending && (ne > 0 || timeout >= 0)) {
+        if (poll_engine && (ne > 0 || timeout >= 0)) {
             int hr = k->engine->ops->handle(k->engine, items + engine_at, ne);
             if (hr < 0 && hr != -EAGAIN)
                 fprintf(stderr, "iopsd kernel: %s engine: %s\n", k->engine->ops->name,

@@ -47,6 +47,15 @@ struct kpending {
     bool sheddable;
     size_t text_bytes; /* of a stream's text */
     json_t *parent;    /* a stream's parent header (owned), for the notice */
+    /* A relayed stream whose text passes RELAY_PIECE_MAX bytes goes out as
+     * pieces of it, one message each, cut from zm as they are sent. */
+    bool split;
+    size_t sig_at;                        /* zm's signature frame */
+    size_t text_start, text_at, text_end; /* the text in content, as written; sent to text_at */
+    size_t id_end;                        /* where header.msg_id ends, as written (0: none) */
+    unsigned piece;                       /* pieces sent */
+    zmq_msg_t *pz;                        /* the next piece's nzm frames, once built */
+    size_t piece_len;                     /* its text's bytes, as written */
     struct kpending *next;
 };
 
@@ -125,6 +134,10 @@ bool kernel_next_shell(struct kernel *k, struct jmsg *m);
 int kernel_ensure_engine(struct kernel *k, char *err, size_t errlen);
 /* Publishes m on iopub, queueing it when subscribers are slow. */
 void kernel_publish(struct kernel *k, struct jmsg *m);
+/* Whether iopub takes more: the messages queued behind the one being sent
+ * hold less than the queue's byte bound. A relaying engine, whose source
+ * cannot be held back, is read while this holds. */
+bool kernel_iopub_room(const struct kernel *k);
 /* Sends a relaying engine's message (frames, identities first) on ch: the
  * same frames, the signature made with the frontend's key. */
 void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, size_t n,

@@ -3,6 +3,7 @@
  * spec lookup order, case, parsing, env and argv substitution). */
 #include "protocol/jraw.h"
 #include "protocol/jspec.h"
+#include "util/buf.h"
 #include "tests/unit/tap.h"
 
 #include <errno.h>
@@ -365,11 +366,69 @@ static void test_parse_and_subst(void)
     free(r);
 }
 
+/* A string cut into pieces of at most max bytes as written: each piece a
+ * valid string by itself, together the whole, decoded lengths summing to
+ * jansson's. */
+static void check_pieces(const char *text, size_t max, size_t npieces)
+{
+    char quoted[256];
+    snprintf(quoted, sizeof quoted, "\"%s\"", text);
+    json_t *whole = json_loads(quoted, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    CHECK(whole != NULL);
+    struct buf joined = BUF_INIT;
+    size_t len = strlen(text), at = 0, n = 0, total = 0;
+    while (at < len) {
+        size_t dec;
+        size_t cut = jraw_string_piece(text + at, len - at, max, &dec);
+        CHECK(cut > 0 && cut <= max);
+        if (!cut)
+            break;
+        snprintf(quoted, sizeof quoted, "\"%.*s\"", (int)cut, text + at);
+        json_t *piece = json_loads(quoted, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        CHECK(piece != NULL);
+        CHECK_INT(json_string_length(piece), dec);
+        buf_append(&joined, json_string_value(piece), json_string_length(piece));
+        json_decref(piece);
+        total += dec;
+        at += cut;
+        n++;
+    }
+    CHECK_INT(n, npieces);
+    CHECK_INT(total, json_string_length(whole));
+    CHECK(joined.len == json_string_length(whole) &&
+          !memcmp(joined.data, json_string_value(whole), joined.len));
+    buf_release(&joined);
+    json_decref(whole);
+}
+
+static void test_string_piece(void)
+{
+    check_pieces("abcdefghijklmnopqrstuvwxyz", 12, 3); /* 12 + 12 + 2 */
+    check_pieces("abcdefghijklmnopqrstuvwxyz", 26, 1);
+    /* an escape is not cut: "abcdefghij\n" is 12 bytes, "\n" starts at 10 */
+    check_pieces("abcdefghijk\\nopq", 12, 2);
+    check_pieces("\\u00e9\\u00e9\\u00e9", 12, 2); /* 6 + 6 | 6 */
+    check_pieces("ab\\ud83d\\ude00cd", 12, 3);    /* ab | the pair, whole | cd */
+    check_pieces("\\ud83d\\ude00\\ud83d\\ude00", 12, 2);
+    /* UTF-8 as written: é (2 bytes) and € (3 bytes) are not cut */
+    check_pieces("abcdefghijk\xc3\xa9z", 12, 2);
+    check_pieces("abcdefghij\xe2\x82\xacz", 12, 2);
+    check_pieces("\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
+                 "a",
+                 12, 2);
+    check_pieces("\\\"\\\\\\/\\b\\f\\n\\r\\t", 12, 2);
+    size_t dec = 7;
+    CHECK_INT(jraw_string_piece("abc", 3, 11, &dec), 0); /* max below one surrogate pair */
+    CHECK_INT(jraw_string_piece("", 0, 64, &dec), 0);
+    CHECK_INT(dec, 0);
+}
+
 int main(void)
 {
     test_resign_original_bytes();
     test_split_errors();
     test_string_bytes();
+    test_string_piece();
     test_compose();
     test_lookup();
     test_parse_and_subst();
