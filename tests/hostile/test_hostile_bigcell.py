@@ -3,7 +3,7 @@
 CellTooLarge error reply saying both sizes, and the kernel goes on."""
 import unittest
 
-from hostile import HostileCase, run
+from hostile import HostileCase, WrapHostileCase, run
 
 CELL_MAX = 24 << 20
 
@@ -36,6 +36,24 @@ class BigCells(HostileCase):
         rep, out, _ = run(self.k.kc, code, timeout=120)
         self.assertEqual((rep["content"]["status"], out), ("ok", "ok\n"))
         self.assert_healthy("after a cell over the cap")
+        self.assert_clean_shutdown()
+
+
+class WrapBigCells(WrapHostileCase):
+    """The wrap kernel relays a big cell whole: ipykernel runs it, and
+    execute_input echoes it (iopsd holds the request and the echo while
+    they pass, not the cell's run)."""
+    rss_limit_kb = 128 * 1024
+
+    def test_20mb_cell_runs(self):
+        code = "#" + "x" * 20_000_000 + "\nprint('ok')"
+        rep, out, msgs = run(self.k.kc, code, timeout=120)
+        self.assertEqual(rep["content"]["status"], "ok", rep["content"])
+        self.assertEqual(out, "ok\n")
+        echo = [m for m in msgs if m["msg_type"] == "execute_input"]
+        self.assertEqual(len(echo), 1)
+        self.assertEqual(echo[0]["content"]["code"], code)
+        self.assert_healthy("after a 20 MB cell")
         self.assert_clean_shutdown()
 
 
