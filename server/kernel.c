@@ -303,14 +303,16 @@ static bool send_msgs(void *s, zmq_msg_t *zm, size_t n, int flags)
     return true;
 }
 
-static bool piece_build(struct kernel *k, struct kpending *p);
+static void piece_build(struct kernel *k, struct kpending *p);
 
 /* A pending message's frames, however they are held (a split stream: its
  * next piece). */
 static bool send_pending(struct kernel *k, void *s, struct kpending *p, int flags)
 {
-    if (p->split && piece_build(k, p))
+    if (p->split) {
+        piece_build(k, p);
         return send_msgs(s, p->pz, p->nzm, flags);
+    }
     return p->zm ? send_msgs(s, p->zm, p->nzm, flags) : send_wire(s, &p->wire, flags);
 }
 
@@ -377,33 +379,29 @@ static void piece_free(struct kpending *p)
     p->pz = NULL;
 }
 
+/* The kernel's own outgoing signature goes into the replay guard (as
+ * jwire_remember does): a message sent back is refused. */
+static void remember_signature(struct kernel *k, const char *hex)
+{
+    unsigned char digest[JSIGN_DIGEST_LEN];
+    if (hex[0] && !jsign_unhex(hex, strlen(hex), digest) && !jreplay_seen(&k->replay, digest))
+        jreplay_add(&k->replay, digest);
+}
+
 /* Builds the next piece of a split stream in p->pz (once): the same frames
  * but the text cut to at most RELAY_PIECE_MAX bytes (no escape or UTF-8
- * sequence cut: jraw_string_piece), its header's msg_id with "-N" added
- * from the second piece on, and a signature of its own. False (the message
- * then goes out whole, signed here) if it cannot be cut. */
-static bool piece_build(struct kernel *k, struct kpending *p)
+ * sequence cut: jraw_string_piece; text is left, and the cap is far above a
+ * 12-byte escape, so the piece is never empty), its header's msg_id with
+ * "-N" added from the second piece on, and a signature of its own. */
+static void piece_build(struct kernel *k, struct kpending *p)
 {
     if (p->pz)
-        return true;
+        return;
     size_t hi = p->sig_at + 1, ci = p->sig_at + 4;
     const char *content = zmq_msg_data(&p->zm[ci]);
     size_t clen = zmq_msg_size(&p->zm[ci]), dec;
     size_t len =
         jraw_string_piece(content + p->text_at, p->text_end - p->text_at, RELAY_PIECE_MAX, &dec);
-    if (!len) {
-        p->split = false;
-        struct jframe parts[4];
-        for (int i = 0; i < 4; i++)
-            parts[i] = (struct jframe){zmq_msg_data(&p->zm[hi + i]), zmq_msg_size(&p->zm[hi + i])};
-        char hex[JSIGN_HEX_LEN + 1];
-        if (jsign_sign(&k->sign, parts, 4, hex))
-            hex[0] = '\0';
-        zmq_msg_close(&p->zm[p->sig_at]);
-        zmq_msg_init_size(&p->zm[p->sig_at], strlen(hex));
-        memcpy(zmq_msg_data(&p->zm[p->sig_at]), hex, strlen(hex));
-        return false;
-    }
     p->pz = xcalloc(p->nzm, sizeof *p->pz);
     for (size_t i = 0; i < p->nzm; i++) {
         zmq_msg_init(&p->pz[i]);
@@ -434,17 +432,14 @@ static bool piece_build(struct kernel *k, struct kpending *p)
     for (int i = 0; i < 4; i++)
         parts[i] = (struct jframe){zmq_msg_data(&p->pz[hi + i]), zmq_msg_size(&p->pz[hi + i])};
     char hex[JSIGN_HEX_LEN + 1];
-    unsigned char digest[JSIGN_DIGEST_LEN];
     if (jsign_sign(&k->sign, parts, 4, hex))
         hex[0] = '\0';
     zmq_msg_close(&p->pz[p->sig_at]);
     zmq_msg_init_size(&p->pz[p->sig_at], strlen(hex));
     memcpy(zmq_msg_data(&p->pz[p->sig_at]), hex, strlen(hex));
-    if (hex[0] && !jsign_unhex(hex, strlen(hex), digest) && !jreplay_seen(&k->replay, digest))
-        jreplay_add(&k->replay, digest);
+    remember_signature(k, hex);
     p->piece_len = len;
     p->text_bytes = dec;
-    return true;
 }
 
 static void pending_free(struct kpending *p)
@@ -747,9 +742,7 @@ void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, s
             p->wire.frames[i].len = len;
         }
     }
-    unsigned char digest[JSIGN_DIGEST_LEN];
-    if (hex[0] && !jsign_unhex(hex, strlen(hex), digest) && !jreplay_seen(&k->replay, digest))
-        jreplay_add(&k->replay, digest); /* as jwire_remember does */
+    remember_signature(k, hex);
     if (split) {
         p->split = true;
         p->sig_at = sig;

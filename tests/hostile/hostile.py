@@ -53,12 +53,17 @@ def zmtp_frame(body, more=False, command=False):
     return bytes([flags, len(body)]) + body
 
 
-def rss_kb(pid):
+def status_kb(pid, field):
+    """A field of /proc/PID/status in KiB (VmRSS, VmHWM, ...); 0 if absent."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def rss_kb(pid):
+    return status_kb(pid, "VmRSS")
 
 
 def children_map():

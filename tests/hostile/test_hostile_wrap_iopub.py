@@ -6,15 +6,7 @@ import time
 import unittest
 
 import test_hostile_iopub as native
-from hostile import SANITIZED, WrapHostileCase
-
-
-def vm_hwm_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+from hostile import SANITIZED, WrapHostileCase, status_kb
 
 
 class WrapSlowSubscriber(WrapHostileCase, native.SlowSubscriber):
@@ -42,7 +34,7 @@ class WrapSlowSubscriber(WrapHostileCase, native.SlowSubscriber):
         # output is shed past the subscriber once 32 MiB wait behind the
         # message being sent; the client that reads gets every byte.
         slow = self.subscriber()
-        before = vm_hwm_kb(self.k.pid)
+        before = status_kb(self.k.pid, "VmHWM")
         msg_id = self.k.kc.execute("import sys\n"
                                    "for i in range(20):\n"
                                    "    sys.stdout.write('x' * 5_000_000); sys.stdout.flush()\n")
@@ -69,7 +61,7 @@ class WrapSlowSubscriber(WrapHostileCase, native.SlowSubscriber):
         self.assertEqual(kinds, ["busy", "execute_input", "stream", "idle"])
         self.assertIsNotNone(native.NOTICE.search(fast[2]["content"]["text"]), fast[2]["content"])
         if not SANITIZED:
-            peak = vm_hwm_kb(self.k.pid) - before
+            peak = status_kb(self.k.pid, "VmHWM") - before
             self.assertLess(peak, 64 * 1024, f"iopsd's peak RSS grew by {peak} KiB")
         self.assert_healthy("after 100 MB in 20 flushes past a subscriber that reads nothing")
         self.assert_clean_shutdown()

@@ -21,21 +21,14 @@ import struct
 import time
 import unittest
 
-from hostile import SANITIZED, HostileCase, Kernel, rss_kb, zmtp_connect, zmtp_frame
+from hostile import (SANITIZED, HostileCase, Kernel, rss_kb, status_kb, zmtp_connect,
+                     zmtp_frame)
 
 SUBS_MAX = 1000
 SMALL_MSG_MAX = 32 << 20
 FRAME = 30 << 20
 CONNS_MAX = 32
 INFLIGHT_MAX = 64 << 20
-
-
-def status_kb(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def wait_closed(s, timeout=10):
