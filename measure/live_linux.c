@@ -23,10 +23,12 @@
 static const enum finding_rule live_rules[NLIVE] = {FR_FD_COUNT, FR_IOPS, FR_THROUGHPUT};
 
 struct meas_live {
-    pthread_mutex_t lock; /* guards fn, ctx, backend */
+    pthread_mutex_t lock; /* guards fn, ctx, backend, published, pending */
     meas_live_fn fn;
     void *ctx;
     char backend[16];
+    bool published; /* a source came (the command runs, or ran) */
+    bool pending;   /* a SIGUSR1 came before the source: answered when it comes */
     pthread_t thread;
     atomic_bool stop;
     int out;
@@ -40,6 +42,18 @@ struct meas_live {
 
 /* ---- the watcher ---- */
 
+/* Under l->lock: a source is there. A status asked for while the command was
+ * being started (between the fork and iopsd's noting the exec, which under
+ * load can be after the command's first calls) is answered now. */
+static void published(struct meas_live *l)
+{
+    l->published = true;
+    if (l->pending) {
+        l->pending = false;
+        pthread_kill(l->thread, SIGUSR1);
+    }
+}
+
 void meas_live_publish(struct meas_live *l, meas_live_fn fn, void *ctx, const char *backend)
 {
     if (!l)
@@ -48,6 +62,7 @@ void meas_live_publish(struct meas_live *l, meas_live_fn fn, void *ctx, const ch
     l->fn = fn;
     l->ctx = ctx;
     snprintf(l->backend, sizeof l->backend, "%s", backend);
+    published(l);
     pthread_mutex_unlock(&l->lock);
 }
 
@@ -82,6 +97,7 @@ void meas_live_publish_window(struct meas_live *l, const struct meas_backend *be
     l->fn = window_source;
     l->ctx = l;
     snprintf(l->backend, sizeof l->backend, "%s", be->name);
+    published(l);
     pthread_mutex_unlock(&l->lock);
 }
 
@@ -95,11 +111,19 @@ void meas_live_withdraw(struct meas_live *l)
     pthread_mutex_unlock(&l->lock);
 }
 
-/* The source's totals now; false when there is none (yet, or any more). */
-static bool take(struct meas_live *l, struct meas_progress *p, char *backend, size_t blen)
+/* The source's totals now; false when there is none (yet, or any more).
+ * defer: a status request; with no source yet it is kept for the source. */
+static bool take(struct meas_live *l, struct meas_progress *p, char *backend, size_t blen,
+                 bool defer, bool *deferred)
 {
     pthread_mutex_lock(&l->lock);
     bool ok = false;
+    if (deferred)
+        *deferred = false;
+    if (!l->fn && !l->published && defer) {
+        l->pending = true;
+        *deferred = true;
+    }
     if (l->fn) {
         memset(p, 0, sizeof *p);
         p->open_fds = -1;
@@ -163,7 +187,8 @@ static void *live_thread(void *arg)
         if (s == SIGUSR1) {
             char text[1024];
             size_t n;
-            if (take(l, &cur, backend, sizeof backend)) {
+            bool deferred;
+            if (take(l, &cur, backend, sizeof backend, true, &deferred)) {
                 const struct meas_progress *ref = NULL;
                 if (have_last && cur.elapsed_seconds - last.elapsed_seconds >= 0.1)
                     ref = &last;
@@ -180,10 +205,12 @@ static void *live_thread(void *arg)
                     last = cur;
                     have_last = true;
                 }
+            } else if (deferred) {
+                continue; /* answered when the command runs */
             } else {
                 n = (size_t)snprintf(text, sizeof text,
-                                     "iopsd: status at %.2f s: no totals (the command is not "
-                                     "running)\n",
+                                     "iopsd: status at %.2f s: no totals (the command has "
+                                     "ended)\n",
                                      (double)(clock_mono_ns() - l->t0) / 1e9);
                 emit(l, text, n);
             }
@@ -197,7 +224,7 @@ static void *live_thread(void *arg)
         do
             next += LIVE_TICK_NS; /* a deadline missed under load is skipped */
         while (next <= now);
-        if (!take(l, &cur, backend, sizeof backend))
+        if (!take(l, &cur, backend, sizeof backend, false, NULL))
             continue;
         if (cur.open_fds >= 0)
             check(l, FR_FD_COUNT, (double)cur.open_fds, cur.elapsed_seconds, 0);
@@ -211,6 +238,14 @@ static void *live_thread(void *arg)
         have_before = have_last;
         last = cur;
         have_last = true;
+    }
+    pthread_mutex_lock(&l->lock);
+    bool pending = l->pending;
+    pthread_mutex_unlock(&l->lock);
+    if (pending) { /* the command never ran (its exec failed) */
+        static const char never[] = "iopsd: status: no totals (the command did not start)\n";
+        emit(l, never, sizeof never - 1);
+        l->statuses++;
     }
     return NULL;
 }

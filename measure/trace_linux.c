@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/filter.h>
+#include <linux/kcmp.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
@@ -104,6 +105,7 @@ struct ttask {
     bool exiting;        /* past its PTRACE_EVENT_EXIT: it makes no more calls */
     bool in_wait;        /* in wait4/waitid: it cannot run until a child changes */
     bool no_pin;         /* it set its own affinity: never pinned again */
+    bool vfork_free;     /* let run while holding: a vfork parent waits for it */
     int resume_sig;      /* signal to deliver when a held task is restarted */
     /* the syscall in flight */
     const struct tsc_entry *sc;
@@ -2023,13 +2025,92 @@ static int wait_one(struct tracer *tr, bool *rang)
     return 0;
 }
 
-static bool all_held(struct tracer *tr)
+/* Every task held but those let run for a vfork parent (vfork_free). */
+static bool held_but_freed(struct tracer *tr, size_t *freed)
 {
+    *freed = 0;
     for (size_t i = 0; i < tr->tasks_cap; i++)
-        for (struct ttask *t = tr->tasks[i]; t; t = t->next)
-            if (!t->stopped)
+        for (struct ttask *t = tr->tasks[i]; t; t = t->next) {
+            if (t->stopped)
+                continue;
+            if (!t->vfork_free)
                 return false;
+            (*freed)++;
+        }
     return true;
+}
+
+/* A parent in vfork (dash running a command, posix_spawn, Python's
+ * subprocess) waits, uninterruptibly, until its child execs or exits: no
+ * ptrace stop reaches it before. Holding that child holds the parent for
+ * good. For each task in D state, the held processes that share its memory
+ * (kcmp) are let run, without syscall stops, until their exec (an event
+ * stop) or exit; an unrelated CLONE_VM child freed by mistake is
+ * interrupted again once the rest is held. Returns how many were freed. */
+static int free_vfork_children(struct tracer *tr)
+{
+    int freed = 0;
+    for (size_t i = 0; i < tr->tasks_cap; i++)
+        for (struct ttask *u = tr->tasks[i]; u; u = u->next) {
+            struct proc_stat ps;
+            if (u->stopped || u->vfork_free || procfs_read_stat(u->tid, &ps) || ps.state != 'D')
+                continue;
+            pid_t ugid = u->proc ? u->proc->tgid : u->tid;
+            for (size_t j = 0; j < tr->tasks_cap; j++)
+                for (struct ttask *c = tr->tasks[j]; c; c = c->next) {
+                    /* a process's first task, held, of another process */
+                    if (!c->stopped || !c->proc || c->tid != c->proc->tgid || c->tid == ugid ||
+                        syscall(SYS_kcmp, u->tid, c->tid, KCMP_VM, 0L, 0L) != 0)
+                        continue;
+                    if (ptrace(PTRACE_CONT, c->tid, 0L, (long)c->resume_sig) < 0)
+                        continue;
+                    c->resume_sig = 0;
+                    c->stopped = false;
+                    c->listening = false;
+                    c->vfork_free = true;
+                    freed++;
+                }
+        }
+    return freed;
+}
+
+/* Waits until every task is held at a stop (the attach, a window's end). */
+static void hold_all(struct tracer *tr, bool *rang)
+{
+    while (tr->ntasks > 0) {
+        size_t freed;
+        if (held_but_freed(tr, &freed)) {
+            if (freed == 0)
+                return;
+            /* the vfork parents are held: the children they waited for next */
+            for (size_t i = 0; i < tr->tasks_cap; i++)
+                for (struct ttask *t = tr->tasks[i]; t; t = t->next) {
+                    if (t->vfork_free && !t->stopped)
+                        ptrace(PTRACE_INTERRUPT, t->tid, 0L, 0L);
+                    t->vfork_free = false;
+                }
+        }
+        int st;
+        pid_t p = waitpid(-1, &st, __WALL | __WNOTHREAD | WNOHANG);
+        if (p == 0) {
+            /* nothing to take: is a held task what an unheld one waits for? */
+            free_vfork_children(tr);
+            if (wait_one(tr, rang) < 0)
+                return;
+            continue;
+        }
+        if (p < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        if (p == tr->doorbell) {
+            if (WIFEXITED(st) || WIFSIGNALED(st))
+                *rang = true;
+            continue;
+        }
+        on_wait(tr, p, st);
+    }
 }
 
 /* Holds every task at its next stop and detaches it, passing back the signal
@@ -2042,9 +2123,7 @@ static bool hold_and_detach(struct tracer *tr, bool *rang)
         for (struct ttask *t = tr->tasks[i]; t; t = t->next)
             if (!t->stopped)
                 ptrace(PTRACE_INTERRUPT, t->tid, 0L, 0L);
-    while (!all_held(tr) && tr->ntasks > 0)
-        if (wait_one(tr, rang) < 0)
-            break;
+    hold_all(tr, rang);
     for (struct tproc *p = tr->procs; p; p = p->next)
         proc_finish(tr, p, false);
     bool ok = true;
@@ -2134,9 +2213,7 @@ static void *window_thread(void *arg)
                     added += a;
             }
         }
-        while (!all_held(tr) && tr->ntasks > 0)
-            if (wait_one(tr, &rang) < 0)
-                break;
+        hold_all(tr, &rang);
         if (added == 0)
             break;
     }

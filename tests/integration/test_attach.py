@@ -372,6 +372,80 @@ class Attach(unittest.TestCase):
         if backend == "trace":
             self.assertEqual(r["processes"], 7)
 
+    # ---- a parent in vfork ----
+    # A parent in vfork (posix_spawn, dash, Python's subprocess) cannot stop
+    # until its child execs: holding that child held both for good (iopsd
+    # hung at the window's start or end). Here the child blocks before its
+    # exec on purpose: posix_spawn's file action opens a FIFO that has no
+    # writer yet. It then runs dd: 25 reads and writes of 4 KiB.
+
+    SPAWNER = ("import os, sys\n"
+               "sys.stdin.read(1) if sys.argv[3] == 'wait' else None\n"
+               "pid = os.posix_spawn('/bin/dd', ['dd', 'of=' + sys.argv[2], 'bs=4096', "
+               "'count=25', 'iflag=fullblock', 'status=none'], {'LC_ALL': 'C'}, "
+               "file_actions=[(os.POSIX_SPAWN_OPEN, 0, sys.argv[1], os.O_RDONLY, 0)])\n"
+               "os._exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n")
+
+    def spawner(self, wait):
+        fifo, out = os.path.join(self.d, "fifo"), os.path.join(self.d, "dd.out")
+        os.mkfifo(fifo)
+        p = subprocess.Popen(["/usr/bin/python3", "-c", self.SPAWNER, fifo, out,
+                              "wait" if wait else "go"], stdin=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        return p, fifo, out
+
+    def wait_vfork(self, pid):
+        """Until pid waits in vfork for its child (state D)."""
+        deadline = time.monotonic() + 20
+        while not status_field(pid, "State").startswith("D"):
+            self.assertLess(time.monotonic(), deadline, "the spawner never waited in vfork")
+            time.sleep(0.005)
+
+    def feed(self, fifo):
+        """Gives the blocked child its writer; returns the writer's fd."""
+        fd = os.open(fifo, os.O_RDWR)  # never blocks, so the child's open returns
+        self.addCleanup(os.close, fd)
+        return fd
+
+    @unittest.skipUnless(TRACE, "ptrace refused here")
+    def test_vfork_parent_at_the_start(self):
+        sp, fifo, out = self.spawner(wait=False)
+        self.wait_vfork(sp.pid)
+        p = subprocess.Popen([IOPSD, "measure", "--backend", "trace", "--pid", str(sp.pid),
+                              "-o", os.devnull, "--json", os.path.join(self.d, "r.json")],
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        time.sleep(0.5)  # iopsd has seized both and holds the child, before its exec
+        fd = self.feed(fifo)
+        self.assertIn("measuring", read_line(p.stderr))  # it started
+        os.write(fd, b"x" * (25 * KIB4))
+        r = self.finish(p, os.path.join(self.d, "r.json"))
+        self.assertEqual(sp.wait(timeout=30), 0)
+        self.assertEqual(os.path.getsize(out), 25 * KIB4)
+        self.assertEqual(r["attach"]["ended_by"], "exited")
+        self.assertEqual(r["processes"], 2)
+        self.assertEqual(r["io"]["write_ops"], 25)
+        self.assertEqual(r["io"]["write_bytes"], 25 * KIB4)
+
+    @unittest.skipUnless(TRACE, "ptrace refused here")
+    def test_vfork_parent_at_the_end(self):
+        sp, fifo, out = self.spawner(wait=True)
+        p, j = self.start("trace", [sp.pid])
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        sp.stdin.write(b"g")
+        sp.stdin.flush()
+        self.wait_vfork(sp.pid)  # in the window: the child blocks before its exec
+        p.send_signal(signal.SIGINT)  # the end: iopsd holds everything to detach
+        time.sleep(0.5)
+        fd = self.feed(fifo)
+        r = self.finish(p, j)
+        self.assertEqual(r["attach"]["ended_by"], "interrupted")
+        self.assertEqual(r["processes"], 2)
+        self.assertEqual(r["io"]["write_ops"], 0)  # dd ran after the window
+        os.write(fd, b"x" * (25 * KIB4))  # left alone: dd runs to its end
+        self.assertEqual(sp.wait(timeout=30), 0)
+        self.assertEqual(os.path.getsize(out), 25 * KIB4)
+
     @unittest.skipUnless(TRACE, "ptrace refused here")
     def test_orphan_trace(self):
         self.orphan("trace")

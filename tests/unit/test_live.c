@@ -6,6 +6,7 @@
 #include "tests/unit/tap.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,9 +90,11 @@ static void test_texts(void)
 }
 
 /* The whole watcher in this process: a proc window on a child that reads 1
- * byte and writes 10 x 4 KiB and 1 byte once measured, published with
- * meas_live_publish_window; SIGUSR1 sent to ourselves gives a status block
- * with exactly those counts, on the watcher's output pipe. */
+ * byte and writes 10 x 4 KiB and 1 byte once measured. A SIGUSR1 sent to
+ * ourselves before the window is published (a run whose exec iopsd has not
+ * noted yet) prints nothing until meas_live_publish_window, then the status
+ * block with exactly those counts, on the watcher's output pipe. One after
+ * the source is withdrawn says the command has ended. */
 static void test_watcher_window(void)
 {
     int go[2], done[2], out[2];
@@ -125,12 +128,14 @@ static void test_watcher_window(void)
     struct meas_opts o;
     meas_opts_init(&o);
     CHECK(be && be->window_begin(&c, 1, &o, &w, e2, sizeof e2) == 0);
-    meas_live_publish_window(l, be, w);
     char b = 'g';
     CHECK(write(go[1], &b, 1) == 1);
     CHECK(read(done[0], &b, 1) == 1);
     long fds = procfs_count_fds(c);
     kill(getpid(), SIGUSR1);
+    struct pollfd pf = {out[0], POLLIN, 0};
+    CHECK_INT(poll(&pf, 1, 200), 0); /* kept for the source */
+    meas_live_publish_window(l, be, w);
     char text[2048];
     size_t n = 0;
     while (n < sizeof text - 1 && !strstr(text, "open descriptors")) {
@@ -158,6 +163,16 @@ static void test_watcher_window(void)
     if (!reads || !writes)
         fprintf(stderr, "# %s", text);
     meas_live_withdraw(l);
+    kill(getpid(), SIGUSR1);
+    n = 0;
+    while (n < sizeof text - 1 && (n == 0 || text[n - 1] != '\n')) {
+        ssize_t k = read(out[0], text + n, sizeof text - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        text[n] = '\0';
+    }
+    CHECK(strstr(text, "s: no totals (the command has ended)\n") != NULL);
     struct report r;
     report_init(&r);
     CHECK(be->window_end(w, &r, e2, sizeof e2) == 0);
@@ -168,13 +183,42 @@ static void test_watcher_window(void)
     waitpid(c, NULL, 0);
     unsigned st = 0, al = 0;
     meas_live_stop(l, &st, &al);
-    CHECK_INT((int)st, 1);
+    CHECK_INT((int)st, 2);
     CHECK_INT((int)al, 0);
+}
+
+/* A SIGUSR1 for a command that never ran (its exec failed) is answered when
+ * the watcher stops. */
+static void test_watcher_never_started(void)
+{
+    int out[2];
+    CHECK(pipe(out) == 0);
+    struct findings_opts fo;
+    findings_opts_init(&fo);
+    fo.off[FR_FD_COUNT] = fo.off[FR_IOPS] = fo.off[FR_THROUGHPUT] = true;
+    char err[256];
+    struct meas_live *l = meas_live_start(&fo, out[1], err, sizeof err);
+    CHECK(l != NULL);
+    if (!l)
+        return;
+    kill(getpid(), SIGUSR1);
+    struct pollfd pf = {out[0], POLLIN, 0};
+    CHECK_INT(poll(&pf, 1, 100), 0);
+    unsigned st = 0, al = 0;
+    meas_live_stop(l, &st, &al);
+    CHECK_INT((int)st, 1);
+    char text[256];
+    ssize_t k = read(out[0], text, sizeof text - 1);
+    text[k > 0 ? k : 0] = '\0';
+    CHECK_STR(text, "iopsd: status: no totals (the command did not start)\n");
+    close(out[0]);
+    close(out[1]);
 }
 
 int main(void)
 {
     test_watcher_window();
+    test_watcher_never_started();
     test_crossings();
     test_rates();
     test_texts();
