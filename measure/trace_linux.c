@@ -525,6 +525,15 @@ static bool is_excluded(struct tracer *tr, struct ttask *t, int fd)
 static void pin_init(struct tracer *tr)
 {
     const char *e = getenv("IOPSD_TRACE_PIN");
+    /* The tracer thread wakes at every stop, its tracee at every resume:
+     * pinned to one CPU, that pair preempting each other kept any other
+     * task queued there from running, 2 s and more (an ipykernel starting
+     * beside a traced loop of lseek never answered). As a batch task the
+     * tracer no longer preempts on its wake-ups; alone on its CPU it runs
+     * as fast as before. Called after the command's fork: nothing the
+     * command starts inherits the policy. */
+    struct sched_param sp = {0};
+    sched_setscheduler(0, SCHED_BATCH, &sp);
     tr->pin_ok = !(e && !strcmp(e, "0")) &&
                  sched_getaffinity(0, sizeof(tr->orig_mask), &tr->orig_mask) == 0 &&
                  CPU_COUNT(&tr->orig_mask) >= 2;

@@ -32,7 +32,19 @@ def start(stderr_path=None, env=None, kernel=KERNEL):
     km.start_kernel(**kw)
     kc = km.client()
     kc.start_channels()
-    kc.wait_for_ready(timeout=30)
+    try:
+        kc.wait_for_ready(timeout=30)
+    except RuntimeError as e:
+        # no kernel left behind: one would hold ctest's output pipe open
+        # (the test then hangs until ctest's timeout), and say what it said
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        said = ""
+        if log:
+            log.close()
+            with open(stderr_path) as f:
+                said = f.read()[-2000:]
+        raise AssertionError(f"{e}; the kernel's stderr: {said!r}") from None
     drain_iopub(kc)
     return km, kc, log
 

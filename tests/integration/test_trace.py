@@ -352,6 +352,22 @@ class Command(TraceBase):
         self.assertEqual(r["files"], [])
         self.assertEqual(bucket(r, 4096)["read_ops"], 16)
 
+    def test_tracer_policy_not_inherited(self):
+        # the tracer runs as a batch task (docs/tracer.md, "Co-location");
+        # the command and its children keep the policy they would have had
+        out = subprocess.run([IOPSD, "measure", "--backend", "trace", "-q", "--",
+                              "/usr/bin/python3", "-c",
+                              "import os\n"
+                              "pid = os.fork()\n"
+                              "if pid == 0:\n"
+                              "    print('child', os.sched_getscheduler(0), flush=True)\n"
+                              "    os._exit(0)\n"
+                              "os.waitpid(pid, 0)\n"
+                              "print('parent', os.sched_getscheduler(0))\n"],
+                             stdout=subprocess.PIPE, text=True, check=True).stdout
+        self.assertEqual(out, f"child {os.SCHED_OTHER}\nparent {os.SCHED_OTHER}\n")
+        self.assertEqual(os.sched_getscheduler(0), os.SCHED_OTHER)
+
     def test_pinning_is_invisible(self):
         # the tracer pins itself and a single-task command to one CPU; the
         # command still sees its own affinity mask
