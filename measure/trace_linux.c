@@ -2018,11 +2018,14 @@ static int describe_refusal(pid_t pid, int e, char *out, size_t n)
     return -e;
 }
 
-/* Waits for one status and dispatches it; the doorbell's end sets *rang. */
-static int wait_one(struct tracer *tr, bool *rang)
+/* Waits for one status and dispatches it; the doorbell's end sets *rang.
+ * With WNOHANG in flags, returns 1 when no status is there. */
+static int wait_one(struct tracer *tr, bool *rang, int flags)
 {
     int st;
-    pid_t p = waitpid(-1, &st, __WALL | __WNOTHREAD);
+    pid_t p = waitpid(-1, &st, __WALL | __WNOTHREAD | flags);
+    if (p == 0)
+        return 1;
     if (p < 0)
         return errno == EINTR ? 0 : -errno;
     if (p == tr->doorbell) {
@@ -2099,26 +2102,14 @@ static void hold_all(struct tracer *tr, bool *rang)
                     t->vfork_free = false;
                 }
         }
-        int st;
-        pid_t p = waitpid(-1, &st, __WALL | __WNOTHREAD | WNOHANG);
-        if (p == 0) {
+        int rc = wait_one(tr, rang, WNOHANG);
+        if (rc == 1) {
             /* nothing to take: is a held task what an unheld one waits for? */
             free_vfork_children(tr);
-            if (wait_one(tr, rang) < 0)
-                return;
-            continue;
+            rc = wait_one(tr, rang, 0);
         }
-        if (p < 0) {
-            if (errno == EINTR)
-                continue;
+        if (rc < 0)
             return;
-        }
-        if (p == tr->doorbell) {
-            if (WIFEXITED(st) || WIFSIGNALED(st))
-                *rang = true;
-            continue;
-        }
-        on_wait(tr, p, st);
     }
 }
 
@@ -2252,7 +2243,7 @@ static void *window_thread(void *arg)
     /* Until window_end rings (the doorbell is our child: waitpid never
      * fails with ECHILD, even when the whole tree has exited). */
     while (!rang)
-        if (wait_one(tr, &rang) < 0)
+        if (wait_one(tr, &rang, 0) < 0)
             break;
     /* The end: interrupt everything and hold it at its next stop. */
     w->t1 = clock_mono_ns();
