@@ -3,6 +3,7 @@
 #ifndef IOPSD_BACKEND_H
 #define IOPSD_BACKEND_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +46,12 @@ struct meas_opts {
     /* Spawned runs: where the backend publishes its running totals while
      * the command runs (measure/live.h); NULL: nobody watches. */
     struct meas_live *live;
+    /* Attached mode: signals, blocked by the caller, that give up waiting
+     * for the tree to stop when it will not (a window's start fails with
+     * -EINTR; at its end the report follows without waiting). has_cancel
+     * false: nothing gives up (the kernels). */
+    bool has_cancel;
+    sigset_t cancel;
 };
 
 /* A running window's totals so far (live progress): syscall-level counts

@@ -131,6 +131,8 @@ struct tracer {
     bool attach;   /* attached mode: PTRACE_SYSCALL, no filter */
     bool started;  /* accounting on (spawned: after the command's first exec) */
     bool draining; /* window end: hold every task at its next stop */
+    atomic_bool cancel; /* attached: stop waiting for tasks to stop (Ctrl-C) */
+    bool can_cancel;    /* the host may set cancel: holding polls for it */
     pid_t root;
     struct tstate st;
     struct ttask **tasks;
@@ -1876,7 +1878,10 @@ struct meas_window {
     struct report leaks; /* leaked descriptors collect here */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    bool ready; /* the tracer thread attached (or failed) */
+    bool ready;    /* the tracer thread attached (or failed) */
+    bool finished; /* the tracer thread has detached */
+    bool has_cancel;
+    sigset_t cancel;
     int rc;
     char err[256];
     pid_t doorbell;
@@ -2086,10 +2091,11 @@ static int free_vfork_children(struct tracer *tr)
     return freed;
 }
 
-/* Waits until every task is held at a stop (the attach, a window's end). */
+/* Waits until every task is held at a stop (the attach, a window's end), or
+ * the host gives up (tr->cancel). */
 static void hold_all(struct tracer *tr, bool *rang)
 {
-    while (tr->ntasks > 0) {
+    while (tr->ntasks > 0 && !atomic_load(&tr->cancel)) {
         size_t freed;
         if (held_but_freed(tr, &freed)) {
             if (freed == 0)
@@ -2106,6 +2112,11 @@ static void hold_all(struct tracer *tr, bool *rang)
         if (rc == 1) {
             /* nothing to take: is a held task what an unheld one waits for? */
             free_vfork_children(tr);
+            if (tr->can_cancel) { /* a host that may give up: look again in 1 ms */
+                struct timespec ms = {0, 1000000};
+                nanosleep(&ms, NULL);
+                continue;
+            }
             rc = wait_one(tr, rang, 0);
         }
         if (rc < 0)
@@ -2141,6 +2152,69 @@ static void window_ready(struct meas_window *w, int rc)
     w->ready = true;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
+}
+
+static void window_finished(struct meas_window *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->finished = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* The host's side: waits until the tracer thread sets *flag. A cancel signal
+ * (meas_opts.cancel) taken meanwhile tells the thread to stop waiting for
+ * tasks that will not stop (hold_all polls for it). */
+static void window_wait(struct meas_window *w, const bool *flag)
+{
+    pthread_mutex_lock(&w->lock);
+    while (!*flag) {
+        if (!w->has_cancel || atomic_load(&w->tr.cancel)) {
+            pthread_cond_wait(&w->cond, &w->lock);
+            continue;
+        }
+        struct timespec zero = {0, 0}, ts;
+        if (sigtimedwait(&w->cancel, NULL, &zero) > 0) {
+            atomic_store(&w->tr.cancel, true);
+            continue;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* The attach given up (tr->cancel): the held tasks are let go as they were;
+ * those that never stopped are let go by the kernel when this thread exits. */
+static void attach_given_up(struct meas_window *w, bool rang)
+{
+    struct tracer *tr = &w->tr;
+    size_t stuck = 0;
+    pid_t one = 0;
+    for (size_t i = 0; i < tr->tasks_cap; i++)
+        for (struct ttask *t = tr->tasks[i]; t; t = t->next) {
+            if (t->stopped)
+                ptrace(PTRACE_DETACH, t->tid, 0L, (long)t->resume_sig);
+            else if (stuck++ == 0)
+                one = t->tid;
+        }
+    if (!rang) {
+        kill(w->doorbell, SIGKILL);
+        waitpid(w->doorbell, NULL, __WALL | __WNOTHREAD);
+    }
+    if (stuck)
+        snprintf(w->err, sizeof(w->err),
+                 "interrupted while attaching: task %d%s would not stop (a vfork child "
+                 "before its exec?); nothing was measured",
+                 (int)one, stuck > 1 ? " and others" : "");
+    else
+        snprintf(w->err, sizeof(w->err), "interrupted while attaching; nothing was measured");
+    window_ready(w, -EINTR);
 }
 
 /* The doorbell: sleeps until killed. Raw system calls only (it runs on
@@ -2214,8 +2288,12 @@ static void *window_thread(void *arg)
             }
         }
         hold_all(tr, &rang);
-        if (added == 0)
+        if (added == 0 || atomic_load(&tr->cancel))
             break;
+    }
+    if (atomic_load(&tr->cancel)) {
+        attach_given_up(w, rang);
+        return NULL;
     }
     /* Everything is stopped: the start of the window. */
     for (struct tproc *p = tr->procs; p; p = p->next)
@@ -2253,6 +2331,7 @@ static void *window_thread(void *arg)
         kill(w->doorbell, SIGKILL);
         waitpid(w->doorbell, NULL, __WALL | __WNOTHREAD);
     }
+    window_finished(w);
     return NULL;
 }
 
@@ -2285,10 +2364,13 @@ static int trace_window_begin(const pid_t *roots, size_t nroots, const struct me
     report_init(&w->leaks);
     tracer_init(&w->tr, true, o->hist_kinds, &w->leaks);
     w->tr.root = roots[0];
+    w->tr.can_cancel = o->has_cancel;
     w->tr.no_tree = !o->tree;
     w->tr.nexclude = o->nexclude < MEAS_EXCLUDE_MAX ? o->nexclude : MEAS_EXCLUDE_MAX;
     w->tr.root_only_tid = o->root_only_tid;
     memcpy(w->tr.exclude, o->exclude, w->tr.nexclude * sizeof(*w->tr.exclude));
+    w->has_cancel = o->has_cancel;
+    w->cancel = o->cancel;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     int rc = pthread_create(&w->thread, NULL, window_thread, w);
@@ -2297,10 +2379,7 @@ static int trace_window_begin(const pid_t *roots, size_t nroots, const struct me
         rc = -rc;
         goto fail;
     }
-    pthread_mutex_lock(&w->lock);
-    while (!w->ready)
-        pthread_cond_wait(&w->cond, &w->lock);
-    pthread_mutex_unlock(&w->lock);
+    window_wait(w, &w->ready);
     if (w->rc) {
         rc = w->rc;
         pthread_join(w->thread, NULL);
@@ -2321,6 +2400,7 @@ fail:
 static int trace_window_end(struct meas_window *w, struct report *r, char *err, size_t errlen)
 {
     kill(w->doorbell, SIGKILL);
+    window_wait(w, &w->finished); /* a second Ctrl-C stops waiting for a task that will not stop */
     pthread_join(w->thread, NULL);
     struct tracer *tr = &w->tr;
     snprintf(r->backend, sizeof(r->backend), "trace");

@@ -278,7 +278,8 @@ static int measure_attached(const struct meas_backend **bep, bool is_auto,
     }
     meas_live_withdraw(mo->live); /* before the window goes */
     rc = be->window_end(w, r, err, errlen);
-    /* A second Ctrl-C while detaching ends nothing more: the report follows. */
+    /* A second Ctrl-C while detaching stops waiting for tasks that will not
+     * stop (window_end), then the report follows. */
     struct timespec zero = {0, 0};
     while (sigtimedwait(&set, NULL, &zero) > 0)
         ;
@@ -591,6 +592,13 @@ int cmd_measure(int argc, char **argv)
     }
     mo.live = live;
 #endif
+    if (npids) { /* Ctrl-C while the tree will not stop (blocked in measure_attached) */
+        mo.has_cancel = true;
+        sigemptyset(&mo.cancel);
+        sigaddset(&mo.cancel, SIGINT);
+        sigaddset(&mo.cancel, SIGTERM);
+        sigaddset(&mo.cancel, SIGHUP);
+    }
     int rc = npids ? measure_attached(&be, !strcmp(backend_name, "auto"), &mo, pids, npids,
                                       duration, quiet, &r, err, sizeof(err))
                    : be->run(&mo, cmd, &r, err, sizeof(err));
@@ -618,6 +626,7 @@ int cmd_measure(int argc, char **argv)
     if (rc < 0) {
         cli_error("%s", err[0] ? err : strerror(-rc));
         status = !npids                            ? EXIT_IOPSD_FAILED
+                 : rc == -EINTR                    ? 128 + SIGINT
                  : rc == -ESRCH                    ? EXIT_NO_PROCESS
                  : (rc == -EPERM || rc == -EACCES) ? EXIT_NOT_PERMITTED
                                                    : EXIT_IOPSD_FAILED;

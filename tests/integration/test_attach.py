@@ -446,6 +446,57 @@ class Attach(unittest.TestCase):
         self.assertEqual(sp.wait(timeout=30), 0)
         self.assertEqual(os.path.getsize(out), 25 * KIB4)
 
+    def assert_untraced(self, pid):
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(x) for x in f.read().split()]
+        self.assertEqual(len(kids), 1)
+        for p in (pid, kids[0]):
+            self.assertEqual(status_field(p, "TracerPid"), "0")
+
+    @unittest.skipUnless(TRACE, "ptrace refused here")
+    def test_vfork_child_that_never_execs_ctrl_c_at_the_start(self):
+        # the child never gets to its exec while iopsd waits: Ctrl-C gives up
+        sp, fifo, out = self.spawner(wait=False)
+        self.wait_vfork(sp.pid)
+        p = subprocess.Popen([IOPSD, "measure", "--backend", "trace", "--pid", str(sp.pid),
+                              "-o", os.devnull, "--json", os.path.join(self.d, "r.json")],
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 130, err)
+        self.assertRegex(err, r"^iopsd: interrupted while attaching: task [0-9]+ and others "
+                              r"would not stop \(a vfork child before its exec\?\); nothing "
+                              r"was measured\n$")
+        self.assertEqual(os.path.getsize(os.path.join(self.d, "r.json")), 0)  # no report
+        self.assert_untraced(sp.pid)
+        fd = self.feed(fifo)  # left as it was: dd runs to its end
+        os.write(fd, b"x" * (25 * KIB4))
+        self.assertEqual(sp.wait(timeout=30), 0)
+        self.assertEqual(os.path.getsize(out), 25 * KIB4)
+
+    @unittest.skipUnless(TRACE, "ptrace refused here")
+    def test_vfork_child_that_never_execs_ctrl_c_at_the_end(self):
+        sp, fifo, out = self.spawner(wait=True)
+        p, j = self.start("trace", [sp.pid])
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        sp.stdin.write(b"g")
+        sp.stdin.flush()
+        self.wait_vfork(sp.pid)
+        p.send_signal(signal.SIGINT)  # the end: the child will not get to its exec
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)  # the second: stop waiting, report
+        r = self.finish(p, j)
+        self.assertEqual(r["attach"]["ended_by"], "interrupted")
+        self.assertEqual(r["processes"], 2)
+        self.assertEqual(r["io"]["write_ops"], 0)
+        self.assert_untraced(sp.pid)
+        fd = self.feed(fifo)
+        os.write(fd, b"x" * (25 * KIB4))
+        self.assertEqual(sp.wait(timeout=30), 0)
+        self.assertEqual(os.path.getsize(out), 25 * KIB4)
+
     @unittest.skipUnless(TRACE, "ptrace refused here")
     def test_orphan_trace(self):
         self.orphan("trace")
