@@ -128,9 +128,9 @@ struct ttask {
 };
 
 struct tracer {
-    bool attach;   /* attached mode: PTRACE_SYSCALL, no filter */
-    bool started;  /* accounting on (spawned: after the command's first exec) */
-    bool draining; /* window end: hold every task at its next stop */
+    bool attach;        /* attached mode: PTRACE_SYSCALL, no filter */
+    bool started;       /* accounting on (spawned: after the command's first exec) */
+    bool draining;      /* window end: hold every task at its next stop */
     atomic_bool cancel; /* attached: stop waiting for tasks to stop (Ctrl-C) */
     bool can_cancel;    /* the host may set cancel: holding polls for it */
     pid_t root;
