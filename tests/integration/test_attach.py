@@ -407,14 +407,20 @@ class Attach(unittest.TestCase):
         self.addCleanup(os.close, fd)
         return fd
 
-    @unittest.skipUnless(TRACE, "ptrace refused here")
-    def test_vfork_parent_at_the_start(self):
-        sp, fifo, out = self.spawner(wait=False)
-        self.wait_vfork(sp.pid)
+    def attach_vfork_parent(self, sp):
+        """iopsd on the spawner waiting in vfork: it prints nothing until
+        the window starts, so start() cannot be used."""
         p = subprocess.Popen([IOPSD, "measure", "--backend", "trace", "--pid", str(sp.pid),
                               "-o", os.devnull, "--json", os.path.join(self.d, "r.json")],
                              stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        return p
+
+    @unittest.skipUnless(TRACE, "ptrace refused here")
+    def test_vfork_parent_at_the_start(self):
+        sp, fifo, out = self.spawner(wait=False)
+        self.wait_vfork(sp.pid)
+        p = self.attach_vfork_parent(sp)
         time.sleep(0.5)  # iopsd has seized both and holds the child, before its exec
         fd = self.feed(fifo)
         self.assertIn("measuring", read_line(p.stderr))  # it started
@@ -458,10 +464,7 @@ class Attach(unittest.TestCase):
         # the child never gets to its exec while iopsd waits: Ctrl-C gives up
         sp, fifo, out = self.spawner(wait=False)
         self.wait_vfork(sp.pid)
-        p = subprocess.Popen([IOPSD, "measure", "--backend", "trace", "--pid", str(sp.pid),
-                              "-o", os.devnull, "--json", os.path.join(self.d, "r.json")],
-                             stderr=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        p = self.attach_vfork_parent(sp)
         time.sleep(0.5)
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=30)
