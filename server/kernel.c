@@ -47,6 +47,12 @@
  * messages whole, and one flush of output can be megabytes. */
 #define IOPUB_PENDING_BYTES (32u << 20)
 #define IOPUB_RETRY_MS      2
+/* Once output has been published past the subscribers that took nothing
+ * (libzmq then skips them until they read), a full subscriber is one that
+ * reads but is behind: with the queue over its byte bound, output waits for
+ * it this long (from when the queue first passed the bound) before it is
+ * shed past it too. The wrapped kernel is not read meanwhile. */
+#define IOPUB_CATCHUP_MS 3000
 /* A relayed stream's text goes out in pieces of at most this many bytes (as
  * written in JSON), as the native kernel's output does: what libzmq queues
  * for one subscriber (IOPUB_HWM messages) stays under 8 MiB of streams
@@ -462,6 +468,8 @@ static void pending_pop(struct kernel *k)
     k->npending--;
     k->pending_bytes -= p->bytes;
     pending_free(p);
+    if (!k->pending)
+        k->overfull_since_ns = 0;
 }
 
 /* The head went out (or past a full subscriber): popped, unless it is a
@@ -567,6 +575,14 @@ static void count_shed(struct kernel *k, struct kpending *p)
  * one to the next non-output message is therefore counted, and a notice in
  * the stream gives that upper bound of what a slow subscriber may lack.
  *
+ * Past the queue's byte bound (the wrap kernel's output arriving faster than
+ * it goes out), the first full subscriber is shed at once: the usual cause
+ * is one that takes nothing, and the others drained while the kernel waited.
+ * After that, a full subscriber is one that reads but is behind; shedding
+ * past it would make libzmq skip it for half its queue (64 messages), so
+ * output waits for it up to IOPUB_CATCHUP_MS from when the bound was passed,
+ * then is shed past it too.
+ *
  * Every other message (status, execute_input, errors, display data) is
  * never shed while a subscriber takes messages: it first waits
  * IOPUB_SETTLE_MS after the last shed message (time for a skipped
@@ -577,13 +593,16 @@ static void flush_pending(struct kernel *k)
 {
     const uint64_t stall = (uint64_t)IOPUB_STALL_MS * 1000000u;
     const uint64_t settle = (uint64_t)IOPUB_SETTLE_MS * 1000000u;
+    const uint64_t catchup = (uint64_t)IOPUB_CATCHUP_MS * 1000000u;
     while (k->pending) {
         struct kpending *p = k->pending;
         uint64_t now = clock_mono_ns();
         bool settling = k->last_lossy_ns && now - k->last_lossy_ns < settle;
         /* bytes make only output overfull: status and results wait */
-        bool overfull = k->npending > IOPUB_PENDING_MAX ||
-                        (p->sheddable && pending_backlog(k) > IOPUB_PENDING_BYTES);
+        bool full_bytes = p->sheddable && pending_backlog(k) > IOPUB_PENDING_BYTES;
+        bool overfull = k->npending > IOPUB_PENDING_MAX || full_bytes;
+        if (full_bytes && !k->overfull_since_ns)
+            k->overfull_since_ns = now;
         if (p->sheddable && k->shed_parent && !json_equal(k->shed_parent, p->parent)) {
             queue_shed_notice(k); /* another cell's output: say so first */
             continue;
@@ -618,6 +637,8 @@ static void flush_pending(struct kernel *k)
         if (!k->stall_since_ns)
             k->stall_since_ns = now;
         if (p->sheddable) {
+            if (full_bytes && k->last_lossy_ns && now - k->overfull_since_ns < catchup)
+                return; /* a subscriber that reads, behind: let it catch up */
             if (!k->iopub_lossy) {
                 if (!overfull && now - k->stall_since_ns < stall)
                     return;

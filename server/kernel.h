@@ -110,6 +110,7 @@ struct kernel {
     uint64_t held_since_ns;       /* when the waiting non-output message was refused */
     uint64_t last_lossy_ns;       /* the last message published past a full subscriber */
     bool iopub_stuck;             /* a subscriber took no message for that long either */
+    uint64_t overfull_since_ns;   /* when the queue's bytes passed their bound; 0 = not */
     size_t shed_msgs, shed_bytes; /* output shed since the last notice */
     json_t *shed_parent;          /* its parent header (owned) */
     int sigpipe[2];

@@ -26,10 +26,10 @@ class SlowSubscriber(HostileCase):
     big_cell = ("head -c 15000000 /dev/zero | tr '\\0' c; "
                 "for i in 1 2 3 4 5; do sleep 1; head -c 3000000 /dev/zero | tr '\\0' c; done")
 
-    def subscriber(self):
+    def subscriber(self, hwm=1, rcvbuf=4096):
         s = self.k.ctx.socket(zmq.SUB)
-        s.setsockopt(zmq.RCVHWM, 1)
-        s.setsockopt(zmq.RCVBUF, 4096)
+        s.setsockopt(zmq.RCVHWM, hwm)
+        s.setsockopt(zmq.RCVBUF, rcvbuf)
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.SUBSCRIBE, b"")
         s.connect(self.k.endpoint("iopub_port"))

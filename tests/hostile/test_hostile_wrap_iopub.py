@@ -2,8 +2,11 @@
 kernel's test_hostile_iopub, with a Python cell). The wrapped ipykernel's
 output is relayed through iopsd's iopub: a stream may be shed for the slow
 subscriber (with the notice), status, execute_input and the rest may not."""
+import threading
 import time
 import unittest
+
+from jupyter_client.session import Session
 
 import test_hostile_iopub as native
 from hostile import SANITIZED, WrapHostileCase, status_kb
@@ -64,6 +67,67 @@ class WrapSlowSubscriber(WrapHostileCase, native.SlowSubscriber):
             peak = status_kb(self.k.pid, "VmHWM") - before
             self.assertLess(peak, 64 * 1024, f"iopsd's peak RSS grew by {peak} KiB")
         self.assert_healthy("after 100 MB in 20 flushes past a subscriber that reads nothing")
+        self.assert_clean_shutdown()
+
+    def test_reader_that_pauses_gets_every_byte(self):
+        # The same 100,000,000 bytes past a subscriber that reads nothing,
+        # while a second one, with a queue of 16 messages, reads but stops
+        # for half a second after 200 pieces: its queues fill. iopsd used to
+        # publish past it at once (the queue being over its byte bound),
+        # and libzmq then skipped it for half its queue: CI's ASan run saw
+        # the frontend's own client lose 73 pieces so. Now a subscriber
+        # that reads is waited for (up to 3 s from when the bound was
+        # passed), and both readers get every byte.
+        slow = self.subscriber()
+        pauser = self.subscriber(hwm=16, rcvbuf=65536)
+        session = Session(key=self.k.km.session.key)
+        got = {}
+
+        def read_pausing(msg_id):
+            size, pieces, kinds = 0, 0, []
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and pauser.poll(int(1000 * (deadline - time.monotonic()))):
+                _, frames = session.feed_identities(pauser.recv_multipart())
+                m = session.deserialize(frames)
+                if m["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if m["msg_type"] == "stream" and m["content"]["name"] == "stdout":
+                    size += len(m["content"]["text"])
+                    pieces += 1
+                    if pieces == 200:
+                        time.sleep(0.5)
+                    continue
+                kinds.append(m["msg_type"] if m["msg_type"] != "status"
+                             else m["content"]["execution_state"])
+                if kinds[-1] == "idle":
+                    break
+            got.update(size=size, pieces=pieces, kinds=kinds)
+
+        msg_id = self.k.kc.execute("import sys\n"
+                                   "for i in range(20):\n"
+                                   "    sys.stdout.write('x' * 5_000_000); sys.stdout.flush()\n")
+        t = threading.Thread(target=read_pausing, args=(msg_id,))
+        t.start()
+        size, fast = 0, []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            m = self.k.kc.get_iopub_msg(timeout=60)
+            if m["parent_header"].get("msg_id") != msg_id:
+                continue
+            if m["msg_type"] == "stream" and m["content"]["name"] == "stdout":
+                size += len(m["content"]["text"])
+                continue
+            fast.append(m["msg_type"] if m["msg_type"] != "status" else m["content"]["execution_state"])
+            if fast[-1] == "idle":
+                break
+        t.join(130)
+        slow.close()
+        pauser.close()
+        self.assertEqual(size, 100_000_000)
+        self.assertEqual(fast, ["busy", "execute_input", "stream", "idle"])
+        self.assertEqual(got, {"size": 100_000_000, "pieces": 20 * 77,
+                               "kinds": ["busy", "execute_input", "stream", "idle"]})
+        self.assert_healthy("after 100 MB past a subscriber that reads nothing and one that paused")
         self.assert_clean_shutdown()
 
 
