@@ -89,10 +89,42 @@ out:
     return rc;
 }
 
+EVP_MAC_CTX *jsign_stream_begin(const struct jsign *s)
+{
+    return s->hmac ? EVP_MAC_CTX_dup(s->hmac) : NULL;
+}
+
+int jsign_stream_update(EVP_MAC_CTX *c, const void *p, size_t n)
+{
+    return !n || EVP_MAC_update(c, p, n) ? 0 : -EIO;
+}
+
+int jsign_stream_end(EVP_MAC_CTX *c, unsigned char out[JSIGN_DIGEST_LEN])
+{
+    size_t outl = 0;
+    int ok = EVP_MAC_final(c, out, &outl, JSIGN_DIGEST_LEN) && outl == JSIGN_DIGEST_LEN;
+    EVP_MAC_CTX_free(c);
+    return ok ? 0 : -EIO;
+}
+
+void jsign_stream_free(EVP_MAC_CTX *c)
+{
+    EVP_MAC_CTX_free(c);
+}
+
+void jsign_hex(const unsigned char d[JSIGN_DIGEST_LEN], char hex[JSIGN_HEX_LEN + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < JSIGN_DIGEST_LEN; i++) {
+        hex[2 * i] = digits[d[i] >> 4];
+        hex[2 * i + 1] = digits[d[i] & 15];
+    }
+    hex[JSIGN_HEX_LEN] = '\0';
+}
+
 int jsign_sign(const struct jsign *s, const struct jframe *parts, size_t n,
                char hex[JSIGN_HEX_LEN + 1])
 {
-    static const char digits[] = "0123456789abcdef";
     hex[0] = '\0';
     if (!jsign_enabled(s))
         return 0;
@@ -100,11 +132,7 @@ int jsign_sign(const struct jsign *s, const struct jframe *parts, size_t n,
     int rc = jsign_digest(s, parts, n, d);
     if (rc)
         return rc;
-    for (size_t i = 0; i < JSIGN_DIGEST_LEN; i++) {
-        hex[2 * i] = digits[d[i] >> 4];
-        hex[2 * i + 1] = digits[d[i] & 15];
-    }
-    hex[JSIGN_HEX_LEN] = '\0';
+    jsign_hex(d, hex);
     return 0;
 }
 

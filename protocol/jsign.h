@@ -50,6 +50,17 @@ int jsign_sign(const struct jsign *s, const struct jframe *parts, size_t n,
 int jsign_verify(const struct jsign *s, const void *sig, size_t siglen, const struct jframe *parts,
                  size_t n, unsigned char digest[JSIGN_DIGEST_LEN]);
 
+/* HMAC over bytes that arrive in pieces (a message too big to hold): begin
+ * gives a context (NULL when signing is off or on failure), update feeds it,
+ * end stores the digest and frees it (0 or -EIO); free drops an unfinished
+ * one. */
+struct evp_mac_ctx_st *jsign_stream_begin(const struct jsign *s);
+int jsign_stream_update(struct evp_mac_ctx_st *c, const void *p, size_t n);
+int jsign_stream_end(struct evp_mac_ctx_st *c, unsigned char out[JSIGN_DIGEST_LEN]);
+void jsign_stream_free(struct evp_mac_ctx_st *c);
+/* The lowercase hex of a digest (NUL-terminated). */
+void jsign_hex(const unsigned char d[JSIGN_DIGEST_LEN], char hex[JSIGN_HEX_LEN + 1]);
+
 /* Decodes 64 lowercase hex characters into a digest; -EINVAL otherwise. */
 int jsign_unhex(const void *hex, size_t len, unsigned char out[JSIGN_DIGEST_LEN]);
 

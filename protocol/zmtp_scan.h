@@ -44,6 +44,9 @@ struct zmtp_caps {
     bool subscriptions;
     uint32_t subs_max;      /* live subscriptions of one connection */
     uint64_t sub_bytes_max; /* their total bytes */
+    /* For the front, not the scanner: a signed request over frame_max or
+     * msg_max is drained and answered (zmtp_oversize.h), not cut. */
+    bool answer_oversized;
 };
 
 struct zmtp_sub {

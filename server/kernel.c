@@ -16,6 +16,7 @@
 #include "server/zmtp_front.h"
 #include "protocol/jconn.h"
 #include "protocol/jraw.h"
+#include "protocol/zmtp_oversize.h"
 #include "util/clock.h"
 #include "util/xalloc.h"
 
@@ -107,6 +108,8 @@ static struct zmtp_caps front_caps(enum jconn_channel ch)
     };
     if (ch == JCONN_SHELL)
         c.msg_max = FRONT_SHELL_MSG_MAX;
+    /* a signed request over the caps is answered (CellTooLarge), not cut */
+    c.answer_oversized = ch == JCONN_SHELL || ch == JCONN_CONTROL;
     if (ch == JCONN_IOPUB) {
         c.frame_max = IOPUB_SUB_MAX;
         c.msg_max = FRONT_IOPUB_MSG_MAX;
@@ -818,6 +821,15 @@ static int recv_frames(void *s, zmq_msg_t *parts, size_t max, size_t *n)
     return rc;
 }
 
+/* The front's stand-in for a request over its caps: answered here, never
+ * relayed (its content is the front's, and starts exactly so). */
+static bool oversized_standin(const struct jraw *raw)
+{
+    static const char head[] = "{\"" ZOV_MARKER "\":";
+    const struct jframe *c = &jraw_parts(raw)[JRAW_CONTENT];
+    return c->len >= sizeof head - 1 && !memcmp(c->data, head, sizeof head - 1);
+}
+
 bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m, size_t *bytes)
 {
     static zmq_msg_t parts[JMSG_FRAMES_MAX + 1];
@@ -843,7 +855,7 @@ bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m, size_t *bytes)
                 rc = jraw_split(&raw, f, n, err, sizeof err);
                 if (!rc)
                     rc = jraw_verify(&raw, &k->sign, &k->replay, err, sizeof err);
-                if (!rc && k->engine->ops->relay(k->engine, ch, f, n))
+                if (!rc && !oversized_standin(&raw) && k->engine->ops->relay(k->engine, ch, f, n))
                     taken = true;
                 else if (!rc)
                     rc = jmsg_parse(m, f, n, &k->sign, NULL, err, sizeof err);

@@ -3,6 +3,7 @@
  * store_history, stop_on_error, stdin), the other requests, the in-memory
  * history. Errors become Jupyter error replies in one place: reply_error(). */
 #include "server/kernel.h"
+#include "protocol/zmtp_oversize.h"
 #include "util/buf.h"
 #include "util/utf8.h"
 #include "util/xalloc.h"
@@ -694,9 +695,36 @@ static const struct khandler {
 static struct jmsg *take_queued(struct kernel *k, size_t *n);
 static void abort_taken(struct kernel *k, struct jmsg *v, size_t n);
 
+/* A request the front drained for being over its caps, and replaced with a
+ * signed stand-in (protocol/zmtp_oversize.h): an error reply; an execute
+ * request fails as a cell that could not run does. */
+static void refuse_oversized(struct kernel *k, enum kchan ch, struct jmsg *req, json_t *over)
+{
+    bool exec = !strcmp(jmsg_type(req), "execute_request");
+    status(k, req, "busy");
+    struct kerror e;
+    kerror_set(&e, exec ? "CellTooLarge" : "MessageTooLarge",
+               "the request was %" JSON_INTEGER_FORMAT
+               " bytes; the kernel takes at most %" JSON_INTEGER_FORMAT
+               " bytes in one frame and %" JSON_INTEGER_FORMAT
+               " in one message (cells of up to %u bytes run): it was not run",
+               json_integer_value(json_object_get(over, "bytes")),
+               json_integer_value(json_object_get(over, "frame_max")),
+               json_integer_value(json_object_get(over, "message_max")), ENGINE_CELL_MAX);
+    if (exec)
+        k->execution_count++;
+    reply_error(k, ch, req, &e, exec, exec ? k->execution_count : -1);
+    status(k, req, "idle");
+}
+
 void kcore_dispatch(struct kernel *k, enum kchan ch, struct jmsg *req)
 {
     const char *type = jmsg_type(req);
+    json_t *over = json_object_get(req->content, ZOV_MARKER);
+    if (json_is_object(over)) {
+        refuse_oversized(k, ch, req, over);
+        return;
+    }
     const struct khandler *h = NULL;
     for (size_t i = 0; i < sizeof handlers / sizeof *handlers; i++)
         if (!strcmp(handlers[i].type, type) &&

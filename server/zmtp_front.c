@@ -2,6 +2,8 @@
 #include "server/zmtp_front.h"
 
 #include "server/kernel_guard.h"
+#include "protocol/jsign.h"
+#include "protocol/zmtp_oversize.h"
 #include "util/xalloc.h"
 
 #include <arpa/inet.h>
@@ -49,7 +51,8 @@ struct zchan {
     struct zmtp_caps caps;
     unsigned nconns;
     bool full_logged;
-    bool paused; /* out of the epoll set: out of descriptors */
+    bool paused;       /* out of the epoll set: out of descriptors */
+    struct jsign sign; /* the key, when caps.answer_oversized */
 };
 
 struct zbuf {
@@ -67,6 +70,7 @@ struct zconn {
     bool peer_eof, kern_eof; /* read to its end, or failed */
     bool peer_hup, kern_hup; /* reported a hang-up: out of the epoll set */
     struct zmtp_scan scan;
+    struct zmtp_oversize *ov; /* before the scanner, when caps.answer_oversized */
     char peer[64];
 };
 
@@ -81,7 +85,8 @@ struct zfront {
     pthread_t thread;
     bool started;
     volatile bool stopping;
-    long long paused_at; /* when a listener was paused (0: none is) */
+    long long paused_at;               /* when a listener was paused (0: none is) */
+    unsigned char scratch[ZFRONT_BUF]; /* a peer's bytes before zmtp_oversize */
 };
 
 static const char *const chan_files[] = {"shell", "control", "stdin", "iopub"};
@@ -236,6 +241,11 @@ int zfront_listen(struct zfront *f, const char *name, const struct jconn *c, enu
     memcpy(dir, f->dir, sizeof dir);
     snprintf(z->priv_path, sizeof z->priv_path, "%s/%s", dir, name);
     z->caps = *caps;
+    if (caps->answer_oversized &&
+        (rc = jsign_init(&z->sign, c->scheme, c->key, c->keylen, err, errlen))) {
+        close(z->lfd);
+        return rc;
+    }
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag((uint64_t)f->nchans, TAG_LISTEN)};
     epoll_ctl(f->ep, EPOLL_CTL_ADD, z->lfd, &ev);
     f->nchans++;
@@ -281,6 +291,10 @@ static void conn_close(struct zfront *f, struct zconn *c)
     close(c->pfd);
     close(c->kfd);
     zmtp_scan_release(&c->scan);
+    if (c->ov) {
+        zov_release(c->ov);
+        free(c->ov);
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -321,6 +335,12 @@ static long long mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void note_oversized(void *ctx, const char *line)
+{
+    struct zconn *c = ctx;
+    fprintf(stderr, "iopsd kernel: %s: from %s: %s\n", c->ch->name, c->peer, line);
 }
 
 static void accept_all(struct zfront *f, struct zchan *z)
@@ -371,10 +391,15 @@ static void accept_all(struct zfront *f, struct zchan *z)
         c->ch = z;
         c->pfd = pfd;
         c->kfd = kfd;
-        c->up.d = xmalloc(ZFRONT_BUF);
+        c->up.d = xmalloc(z->caps.answer_oversized ? ZFRONT_BUF + ZOV_OUT_SLACK : ZFRONT_BUF);
         c->down.d = xmalloc(ZFRONT_BUF);
         zmtp_scan_init(&c->scan, &z->caps, &f->budget);
         describe_peer(pfd, c->peer, sizeof c->peer);
+        if (z->caps.answer_oversized) {
+            c->ov = xmalloc(sizeof *c->ov);
+            zov_init(c->ov, &z->sign, z->caps.frame_max, z->caps.msg_max, z->caps.frames_max,
+                     note_oversized, c);
+        }
         c->id = ++f->next_id;
         c->pmask = c->kmask = EPOLLIN;
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag(c->id, TAG_PEER)};
@@ -387,6 +412,36 @@ static void accept_all(struct zfront *f, struct zchan *z)
         f->conns = c;
         z->nconns++;
     }
+}
+
+/* Reads the peer of c through its zmtp_oversize into c->up's free space
+ * below ZFRONT_BUF (what the shaper lets out may pass it by at most
+ * ZOV_OUT_SLACK). Returns as fill() does, with *full when the read took all
+ * the room; -3 on a violation (the shaper's reason). */
+static ssize_t fill_shaped(struct zfront *f, struct zconn *c, size_t *out, bool *full)
+{
+    struct zbuf *b = &c->up;
+    *out = 0;
+    *full = false;
+    if (b->off && b->off + b->len >= ZFRONT_BUF) {
+        memmove(b->d, b->d + b->off, b->len);
+        b->off = 0;
+    }
+    if (b->off + b->len >= ZFRONT_BUF)
+        return -1;
+    size_t room = ZFRONT_BUF - b->off - b->len;
+    ssize_t n;
+    do
+        n = read(c->pfd, f->scratch, room);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
+    if (n == 0)
+        return 0;
+    *full = (size_t)n == room;
+    if (zov_feed(c->ov, f->scratch, (size_t)n, b->d + b->off + b->len, out))
+        return -3;
+    return n;
 }
 
 /* Reads from fd into b's free space; returns bytes read, 0 at EOF, -1 when
@@ -450,23 +505,32 @@ static void pump(struct zfront *f, struct zconn *c, int side, uint32_t ev)
     for (int turn = 0; turn < 16; turn++) {
         bool moved = false;
         if (rp && !c->peer_eof && !c->kern_eof && !f->stopping) {
-            size_t before = c->up.len;
-            ssize_t n = fill(c->pfd, &c->up);
+            size_t before = c->up.len, out = 0;
+            bool full = false;
+            ssize_t n = c->ov ? fill_shaped(f, c, &out, &full) : fill(c->pfd, &c->up);
+            if (n == -3) {
+                fprintf(stderr, "iopsd kernel: %s: connection from %s cut: %s\n", c->ch->name,
+                        c->peer, c->ov->reason);
+                conn_close(f, c);
+                return;
+            }
+            if (n > 0 && !c->ov)
+                out = (size_t)n;
             if (n == 0 || n == -2) {
                 c->peer_eof = true;
             } else if (n > 0) {
-                if (zmtp_scan_feed(&c->scan, c->up.d + c->up.off + before, (size_t)n)) {
+                if (zmtp_scan_feed(&c->scan, c->up.d + c->up.off + before, out)) {
                     fprintf(stderr, "iopsd kernel: %s: connection from %s cut: %s\n", c->ch->name,
                             c->peer, c->scan.reason);
                     conn_close(f, c);
                     return;
                 }
-                c->up.len += (size_t)n;
+                c->up.len += out;
                 moved = true;
             }
             /* more may wait; a side that hung up is out of the epoll set,
              * so it is read to its end here or never */
-            rp = c->peer_hup || c->up.off + c->up.len == ZFRONT_BUF;
+            rp = c->peer_hup || (c->ov ? full : c->up.off + c->up.len == ZFRONT_BUF);
         }
         if (!c->kern_eof) {
             size_t before = c->up.len;
@@ -614,6 +678,8 @@ void zfront_free(struct zfront *f)
         if (f->chans[i].lfd >= 0)
             close(f->chans[i].lfd);
         unlink(f->chans[i].priv_path);
+        if (f->chans[i].caps.answer_oversized)
+            jsign_release(&f->chans[i].sign);
     }
     if (f->ep >= 0)
         close(f->ep);

@@ -11,9 +11,12 @@ if(TARGET iopsd_protocol)
   iopsd_fuzz_target(frames ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_frames.c
                     ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/frames iopsd_protocol PkgConfig::OPENSSL)
   iopsd_unit_test(test_zmtp_scan SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_zmtp_scan.c
-                  LIBS iopsd_protocol)
+                  LIBS iopsd_protocol PkgConfig::OPENSSL)
   iopsd_fuzz_target(zmtp_scan ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_zmtp_scan.c
                     ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/zmtp_scan iopsd_protocol)
+  iopsd_fuzz_target(zmtp_oversize ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_zmtp_oversize.c
+                    ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/zmtp_oversize iopsd_protocol
+                    PkgConfig::OPENSSL)
   iopsd_fuzz_target(connfile ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_connfile.c
                     ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/connfile iopsd_protocol PkgConfig::OPENSSL)
 endif()

@@ -1,14 +1,92 @@
 """Hostile: big cells. A 20 MB cell failed with "Argument list too long"
 (the engine's cap was 16 MiB). Cells up to 24 MiB run; a bigger one gets a
-CellTooLarge error reply saying both sizes, and the kernel goes on."""
+CellTooLarge error reply saying both sizes, and the kernel goes on.
+
+A request over the front's caps (a frame over 32 MiB, a message over
+48 MiB) used to cut the sender's connection with no reply: the notebook
+waited for ever. The front now drains it while checking its signature and
+hands the kernel a signed stand-in, which gets the error reply; an unsigned
+one is dropped, with a line on stderr."""
+import re
+import time
 import unittest
+
+import zmq
 
 from hostile import HostileCase, WrapHostileCase, run
 
 CELL_MAX = 24 << 20
+FRAME_MAX = 32 << 20
+MSG_MAX = 48 << 20
 
 
-class BigCells(HostileCase):
+class OverTheFrontCaps:
+    """A 40,000,000-byte cell: its content frame is over the 32 MiB frame
+    cap, so the front drains it (both kernels: the front is theirs)."""
+
+    def send_raw(self, code, tamper=False):
+        """Sends an execute_request on a DEALER of our own; returns the
+        socket, the message id and the bytes of the message on the wire."""
+        session = self.k.kc.session
+        msg = session.msg("execute_request", {"code": code, "silent": False,
+                                              "store_history": True, "user_expressions": {},
+                                              "allow_stdin": False, "stop_on_error": True})
+        frames = session.serialize(msg)
+        if tamper:
+            frames[1] = bytes(reversed(frames[1]))
+        s = self.k.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(self.k.endpoint("shell_port"))
+        s.send_multipart(frames)
+        return s, msg["header"]["msg_id"], sum(len(f) for f in frames)
+
+    def test_cell_over_the_frame_cap_answered(self):
+        code = "x" * 40_000_000
+        s, msg_id, wire = self.send_raw(code)
+        try:
+            self.assertEqual(s.poll(120_000), zmq.POLLIN, "no reply to a 40 MB cell")
+            reply = self.k.kc.session.deserialize(self.k.kc.session.feed_identities(
+                s.recv_multipart())[1])
+        finally:
+            s.close()
+        c = reply["content"]
+        self.assertEqual(reply["parent_header"]["msg_id"], msg_id)
+        self.assertEqual(reply["msg_type"], "execute_reply")
+        self.assertEqual((c["status"], c["ename"]), ("error", "CellTooLarge"))
+        self.assertEqual(c["evalue"], f"the request was {wire} bytes; the kernel takes at most "
+                         f"{FRAME_MAX} bytes in one frame and {MSG_MAX} in one message (cells of "
+                         f"up to {CELL_MAX} bytes run): it was not run")
+        kinds = []
+        while not kinds or kinds[-1] != "idle":
+            m = self.k.kc.get_iopub_msg(timeout=30)
+            if m["parent_header"].get("msg_id") == msg_id:
+                kinds.append(m["content"]["execution_state"] if m["msg_type"] == "status"
+                             else m["msg_type"])
+        self.assertEqual(kinds, ["busy", "error", "idle"])
+        self.assertRegex(self.k.stderr(), re.compile(
+            r"^iopsd kernel: shell: from 127\.0\.0\.1:\d+: a message of "
+            rf"{wire} bytes in 6 frames, over the caps \({FRAME_MAX} a frame, {MSG_MAX} a "
+            r"message\): answered with an error in its place$", re.M))
+        self.assert_healthy("after a 40 MB cell answered with CellTooLarge")
+        self.assert_clean_shutdown()
+
+    def test_unsigned_cell_over_the_frame_cap_dropped(self):
+        s, msg_id, wire = self.send_raw("x" * 40_000_000, tamper=True)
+        try:
+            deadline = time.monotonic() + 120
+            while "dropped" not in self.k.stderr() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(s.poll(1000), 0, "a reply to a message with a bad signature")
+        finally:
+            s.close()
+        self.assertRegex(self.k.stderr(), re.compile(
+            rf"^iopsd kernel: shell: from 127\.0\.0\.1:\d+: a message of {wire} bytes in 6 "
+            r"frames, over the caps, is not signed with the connection's key: dropped$", re.M))
+        self.assert_healthy("after an unsigned 40 MB cell")
+        self.assert_clean_shutdown()
+
+
+class BigCells(OverTheFrontCaps, HostileCase):
     # a 24 MiB cell is held while it runs (the request, its parsed code, the
     # execute_input echo) and stays in the in-memory history
     rss_limit_kb = 128 * 1024
@@ -39,7 +117,7 @@ class BigCells(HostileCase):
         self.assert_clean_shutdown()
 
 
-class WrapBigCells(WrapHostileCase):
+class WrapBigCells(OverTheFrontCaps, WrapHostileCase):
     """The wrap kernel relays a big cell whole: ipykernel runs it, and
     execute_input echoes it (iopsd holds the request and the echo while
     they pass, not the cell's run)."""

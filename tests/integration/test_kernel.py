@@ -250,20 +250,31 @@ class KernelProtocolTests(unittest.TestCase):
         finally:
             req.close()
 
-    def test_oversized_frame_dropped(self):
-        # A frame over the 32 MiB cap: the peer is disconnected, nothing is
-        # answered, and the kernel keeps serving other clients.
+    def test_oversized_frame_answered(self):
+        # A frame over the 32 MiB cap (here a buffer of a signed request):
+        # the front drains it and the kernel answers with an error reply
+        # (the connection used to be cut with no reply), then keeps serving.
         import zmq
         ctx = zmq.Context.instance()
         d = ctx.socket(zmq.DEALER)
         d.linger = 0
         d.connect("tcp://%s:%d" % (self.km.ip, self.km.shell_port))
         try:
-            frames = self.kc.session.serialize(self.kc.session.msg("kernel_info_request", {}))
-            d.send_multipart(frames + [b"\0" * (33 << 20)])
-            self.assertEqual(d.poll(1000), 0)
+            msg = self.kc.session.msg("kernel_info_request", {})
+            frames = self.kc.session.serialize(msg) + [b"\0" * (33 << 20)]
+            d.send_multipart(frames)
+            self.assertEqual(d.poll(60000), zmq.POLLIN)
+            rep = self.kc.session.deserialize(self.kc.session.feed_identities(
+                d.recv_multipart())[1])
         finally:
             d.close()
+        self.assertEqual(rep["parent_header"]["msg_id"], msg["header"]["msg_id"])
+        self.assertEqual(rep["msg_type"], "kernel_info_reply")
+        c = rep["content"]
+        self.assertEqual((c["status"], c["ename"]), ("error", "MessageTooLarge"))
+        self.assertEqual(c["evalue"], f"the request was {sum(len(f) for f in frames)} bytes; the "
+                         "kernel takes at most 33554432 bytes in one frame and 50331648 in one "
+                         "message (cells of up to 25165824 bytes run): it was not run")
         rep, msgs = ku.run(self.kc, "echo fine")
         self.assertEqual(ku.stdout_of(msgs), "fine\n")
 

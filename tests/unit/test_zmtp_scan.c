@@ -1,6 +1,10 @@
 /* test_zmtp_scan: the ZMTP 3 scanner of the kernel's front on exact byte
  * sequences: a pyzmq-like handshake and messages fed whole and byte by byte,
- * then each cap and each malformed header, with the exact reason. */
+ * then each cap and each malformed header, with the exact reason. Then the
+ * front's shaper (zmtp_oversize): what it forwards for messages within the
+ * caps, a signed one over them (its stand-in, byte for byte), an unsigned
+ * one, and those it leaves to the scanner. */
+#include "protocol/zmtp_oversize.h"
 #include "protocol/zmtp_scan.h"
 #include "tests/unit/tap.h"
 
@@ -401,6 +405,226 @@ static void test_subscriptions(void)
     CHECK_STR(scan(&sub_caps, &b, 0), "frame of 257 bytes over the cap of 256");
 }
 
+/* ---- zmtp_oversize ---- */
+
+#define OV_FRAME_MAX 1000
+#define OV_MSG_MAX   2500
+
+static struct jsign ov_key, ov_nokey;
+static char ov_notes[1024];
+
+static void ov_note(void *ctx, const char *line)
+{
+    (void)ctx;
+    snprintf(ov_notes + strlen(ov_notes), sizeof ov_notes - strlen(ov_notes), "%s\n", line);
+}
+
+/* Runs b through a shaper whole (chunk 0) or in chunks; out gets what it
+ * forwards. Returns the result; *o is left for the caller to look at and
+ * release. */
+static int shape(struct zmtp_oversize *o, const struct jsign *key, const struct bytes *b,
+                 size_t chunk, struct bytes *out)
+{
+    static unsigned char tmp[(1 << 16) + ZOV_OUT_SLACK];
+    ov_notes[0] = 0;
+    out->n = 0;
+    zov_init(o, key, OV_FRAME_MAX, OV_MSG_MAX, 8, ov_note, NULL);
+    size_t step = chunk ? chunk : b->n;
+    for (size_t i = 0; i < b->n; i += step) {
+        size_t len = b->n - i < step ? b->n - i : step, n = 0;
+        int rc = zov_feed(o, b->d + i, len, tmp, &n);
+        if (n > len + ZOV_OUT_SLACK)
+            return -2;
+        put(out, tmp, n);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static bool same(const struct bytes *a, const struct bytes *b)
+{
+    return a->n == b->n && !memcmp(a->d, b->d, a->n);
+}
+
+/* A Jupyter message: delimiter, signature (over the four JSON frames with
+ * key, or `sig` when given), header, parent, metadata, content (`clen`
+ * bytes of 'x' when content is NULL), and nbuf buffers of buflen bytes. */
+static void jmessage(struct bytes *b, const struct jsign *key, const char *sig, const char *content,
+                     size_t clen, int nbuf, size_t buflen)
+{
+    static char big[1 << 15];
+    memset(big, 'x', sizeof big);
+    const char *h = "{\"msg_id\": \"m1\", \"msg_type\": \"execute_request\"}";
+    struct jframe parts[4] = {{h, strlen(h)},
+                              {"{}", 2},
+                              {"{}", 2},
+                              {content ? content : big, content ? strlen(content) : clen}};
+    char hex[JSIGN_HEX_LEN + 1];
+    jsign_sign(key, parts, 4, hex);
+    frame(b, 1, "<IDS|MSG>", 9);
+    frame(b, 1, sig ? sig : hex, strlen(sig ? sig : hex));
+    for (int i = 0; i < 4; i++)
+        frame(b, i < 3 || nbuf ? 1 : 0, parts[i].data, parts[i].len);
+    for (int i = 0; i < nbuf; i++)
+        frame(b, i < nbuf - 1 ? 1 : 0, big, buflen);
+}
+
+static void test_oversize_within_caps(void)
+{
+    static struct bytes b, out;
+    static struct zmtp_oversize o;
+    b.n = 0;
+    greeting(&b, 3, 1, "NULL");
+    ready(&b, "DEALER");
+    jmessage(&b, &ov_key, NULL, "{\"code\": \"true\"}", 0, 0, 0);
+    frame(&b, 4, "\x04PING\x00\x10", 7);
+    frame(&b, 1, "ident", 5); /* a routed one, with a buffer */
+    jmessage(&b, &ov_key, NULL, NULL, 900, 1, 800);
+    frame(&b, 1, "no", 2); /* no delimiter, at the frame cap */
+    frame(&b, 0, "", 0);
+    size_t chunks[] = {0, 1, 7, 100};
+    for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
+        CHECK_INT(shape(&o, &ov_key, &b, chunks[i], &out), 0);
+        CHECK(same(&out, &b)); /* forwarded unchanged */
+        CHECK_U64(o.answered + o.dropped, 0);
+        CHECK_STR(ov_notes, "");
+        zov_release(&o);
+    }
+}
+
+static void test_oversize_answered(void)
+{
+    static struct bytes b, out, want;
+    static struct zmtp_oversize o;
+    b.n = 0;
+    greeting(&b, 3, 1, "NULL");
+    ready(&b, "DEALER");
+    size_t prefix = b.n;
+    frame(&b, 1, "ident", 5);
+    jmessage(&b, &ov_key, NULL, NULL, 3000, 0, 0); /* content over the frame cap */
+    size_t msg = b.n - prefix;
+    jmessage(&b, &ov_key, NULL, "{\"code\": \"echo next\"}", 0, 0, 0);
+    /* what the kernel must get: the handshake, the stand-in, the next one */
+    want.n = 0;
+    put(&want, b.d, prefix);
+    frame(&want, 1, "ident", 5);
+    frame(&want, 1, "<IDS|MSG>", 9);
+    const char *h = "{\"msg_id\": \"m1\", \"msg_type\": \"execute_request\"}";
+    char content[200];
+    /* 7 frames: identity, delimiter, signature, the four JSON frames */
+    size_t bytes = 5 + 9 + 64 + strlen(h) + 2 + 2 + 3000;
+    snprintf(content, sizeof content,
+             "{\"iopsd_oversized\": {\"bytes\": %zu, \"frames\": 7, \"frame_max\": 1000, "
+             "\"message_max\": 2500}}",
+             bytes);
+    struct jframe parts[4] = {{h, strlen(h)}, {"{}", 2}, {"{}", 2}, {content, strlen(content)}};
+    char hex[JSIGN_HEX_LEN + 1];
+    jsign_sign(&ov_key, parts, 4, hex);
+    frame(&want, 1, hex, 64);
+    for (int i = 0; i < 4; i++)
+        frame(&want, i < 3, parts[i].data, parts[i].len);
+    put(&want, b.d + prefix + msg, b.n - prefix - msg);
+    char note[300];
+    snprintf(note, sizeof note,
+             "a message of %zu bytes in 7 frames, over the caps (1000 a frame, 2500 a message): "
+             "answered with an error in its place\n",
+             bytes);
+    size_t chunks[] = {0, 1, 13, 4096};
+    for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
+        CHECK_INT(shape(&o, &ov_key, &b, chunks[i], &out), 0);
+        CHECK(same(&out, &want));
+        CHECK_U64(o.answered, 1);
+        CHECK_STR(ov_notes, note);
+        zov_release(&o);
+    }
+    /* and the scanner takes the result whole */
+    CHECK_STR(scan(&shell_caps, &want, 0), "");
+    /* a buffer that takes the message past the message cap: the same */
+    b.n = prefix;
+    jmessage(&b, &ov_key, NULL, NULL, 600, 2, 1000);
+    CHECK_INT(shape(&o, &ov_key, &b, 0, &out), 0);
+    CHECK_U64(o.answered, 1);
+    CHECK_U64(out.n > prefix, 1);
+    CHECK_STR(scan(&shell_caps, &out, 0), "");
+    zov_release(&o);
+    /* signing off: a stand-in with an empty signature */
+    b.n = prefix;
+    jmessage(&b, &ov_nokey, NULL, NULL, 3000, 0, 0);
+    CHECK_INT(shape(&o, &ov_nokey, &b, 0, &out), 0);
+    CHECK_U64(o.answered, 1);
+    CHECK_U64(out.d[prefix + 11], 1); /* after the delimiter's frame: flags, size 0 */
+    CHECK_U64(out.d[prefix + 12], 0);
+    zov_release(&o);
+}
+
+static void test_oversize_dropped_or_cut(void)
+{
+    static struct bytes b, out;
+    static struct zmtp_oversize o;
+    b.n = 0;
+    greeting(&b, 3, 1, "NULL");
+    ready(&b, "DEALER");
+    size_t prefix = b.n;
+    /* a wrong signature: nothing goes on */
+    jmessage(&b, &ov_key, "0000000000000000000000000000000000000000000000000000000000000000", NULL,
+             3000, 0, 0);
+    CHECK_INT(shape(&o, &ov_key, &b, 0, &out), 0);
+    CHECK_U64(out.n, prefix);
+    CHECK_U64(o.dropped, 1);
+    CHECK_STR(ov_notes, "a message of 3124 bytes in 6 frames, over the caps, is not signed with "
+                        "the connection's key: dropped\n");
+    zov_release(&o);
+    /* a malformed one */
+    b.n = prefix;
+    jmessage(&b, &ov_key, "not hex", NULL, 3000, 0, 0);
+    CHECK_INT(shape(&o, &ov_key, &b, 5, &out), 0);
+    CHECK_U64(o.dropped, 1);
+    zov_release(&o);
+    /* no delimiter: forwarded as it comes, for the scanner to cut */
+    b.n = prefix;
+    frame(&b, 1, "a", 1);
+    static char big[3000];
+    frame(&b, 0, big, sizeof big);
+    CHECK_INT(shape(&o, &ov_key, &b, 0, &out), 0);
+    CHECK(same(&out, &b));
+    CHECK_STR(scan(&shell_caps, &out, 0), "frame of 3000 bytes over the cap of 1000");
+    zov_release(&o);
+    /* a header over the cap (before the content): the same */
+    b.n = prefix;
+    frame(&b, 1, "<IDS|MSG>", 9);
+    frame(&b, 1, "s", 1);
+    frame(&b, 0, big, sizeof big);
+    CHECK_INT(shape(&o, &ov_key, &b, 0, &out), 0);
+    CHECK(same(&out, &b));
+    zov_release(&o);
+    /* a command inside a drained message: cut */
+    b.n = prefix;
+    frame(&b, 1, "<IDS|MSG>", 9);
+    for (int i = 0; i < 4; i++)
+        frame(&b, 1, "{}", 2);
+    frame(&b, 1, big, sizeof big);
+    frame(&b, 4, "\x04PING\x00\x10", 7);
+    CHECK_INT(shape(&o, &ov_key, &b, 0, &out), -1);
+    CHECK_STR(o.reason, "command inside a multipart message");
+    size_t n = 1;
+    unsigned char tmp[ZOV_OUT_SLACK + 1];
+    CHECK_INT(zov_feed(&o, (const unsigned char *)"x", 1, tmp, &n), -1); /* final */
+    CHECK_U64(n, 0);
+    zov_release(&o);
+    /* too many frames while draining: cut */
+    b.n = prefix;
+    frame(&b, 1, "<IDS|MSG>", 9);
+    for (int i = 0; i < 4; i++)
+        frame(&b, 1, "{}", 2);
+    frame(&b, 1, big, sizeof big);
+    for (int i = 0; i < 3; i++)
+        frame(&b, 1, "", 0);
+    CHECK_INT(shape(&o, &ov_key, &b, 0, &out), -1);
+    CHECK_STR(o.reason, "message of more than 8 frames");
+    zov_release(&o);
+}
+
 int main(void)
 {
     test_valid_stream();
@@ -410,5 +634,12 @@ int main(void)
     test_message_caps();
     test_budget();
     test_subscriptions();
+    char err[128];
+    jsign_init(&ov_key, "hmac-sha256", "secret", 6, err, sizeof err);
+    jsign_init(&ov_nokey, "hmac-sha256", "", 0, err, sizeof err);
+    test_oversize_within_caps();
+    test_oversize_answered();
+    test_oversize_dropped_or_cut();
+    jsign_release(&ov_key);
     return tap_done("test_zmtp_scan");
 }

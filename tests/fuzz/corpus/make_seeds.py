@@ -93,3 +93,39 @@ os.makedirs(os.path.join(here, "kernelspec"), exist_ok=True)
 for name, text in kseeds.items():
     with open(os.path.join(here, "kernelspec", name), "w") as f:
         f.write(text)
+
+# fuzz_zmtp_oversize: option byte (bit 0 signing on with key "k", then the
+# chunk size), a ZMTP 3 stream: greeting, READY, messages (caps in the target:
+# 300 bytes a frame, 700 a message, 6 frames).
+def zframe(body, more=False, command=False):
+    flags = (1 if more else 0) | (4 if command else 0)
+    if len(body) > 255:
+        return bytes([flags | 2]) + struct.pack(">Q", len(body)) + body
+    return bytes([flags, len(body)]) + body
+
+def zstream(*msgs):
+    greeting = b"\xff" + bytes(8) + b"\x7f" + bytes([3, 0]) + b"NULL".ljust(20, b"\0") + bytes(32)
+    ready = b"\x05READY\x0bSocket-Type" + struct.pack(">I", 6) + b"DEALER"
+    out = greeting + zframe(ready, command=True)
+    for m in msgs:
+        out += b"".join(zframe(p, more=i < len(m) - 1) for i, p in enumerate(m))
+    return out
+
+def zmsg(key, content, buffers=(), sig=None, idents=()):
+    parts = [b'{"msg_id": "a"}', b"{}", b"{}", content]
+    if sig is None:
+        sig = hmac.new(key, b"".join(parts), hashlib.sha256).hexdigest().encode() if key else b""
+    return list(idents) + [b"<IDS|MSG>", sig] + parts + list(buffers)
+
+oversize = {
+    "small": bytes([1]) + zstream(zmsg(b"k", b'{"code": "x"}')),
+    "answered": bytes([3]) + zstream(zmsg(b"k", b"x" * 400), zmsg(b"k", b"{}")),
+    "answered_nokey": bytes([0]) + zstream(zmsg(b"", b"x" * 400, idents=[b"id"])),
+    "buffers": bytes([9]) + zstream(zmsg(b"k", b"{}", buffers=[b"b" * 250, b"b" * 250, b"b" * 250])),
+    "bad_sig": bytes([1]) + zstream(zmsg(b"k", b"x" * 400, sig=b"0" * 64)),
+    "no_delim": bytes([1]) + zstream([b"a", b"x" * 400]),
+}
+os.makedirs(os.path.join(here, "zmtp_oversize"), exist_ok=True)
+for name, data in oversize.items():
+    with open(os.path.join(here, "zmtp_oversize", name), "wb") as f:
+        f.write(data)
