@@ -90,6 +90,7 @@ int magic_run_new(const struct magic *m, struct magic_run **out, char *err, size
     struct magic_run *r = xcalloc(1, sizeof *r);
     r->backend = b;
     meas_opts_init(&r->mo);
+    r->mo.give_up_ms = MAGIC_GIVE_UP_MS;
     if (m->top_files >= 0)
         r->mo.top_files = (size_t)m->top_files;
     if (m->hist_kinds)
@@ -243,6 +244,14 @@ bool magic_run_began(const struct magic_run *r)
 const char *magic_run_error(const struct magic_run *r)
 {
     return r->error;
+}
+
+void magic_run_unmeasured_line(const struct magic_run *r, bool interrupted, char *out,
+                               size_t outlen)
+{
+    snprintf(out, outlen, "[iopsd: %%iops: nothing was measured%s%s]\n",
+             r->error[0] ? ": " : (interrupted ? ": interrupted before the code ran" : ""),
+             r->error);
 }
 
 long magic_run_progress_due_ms(const struct magic_run *r)

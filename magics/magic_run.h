@@ -44,6 +44,11 @@ struct magic_framing {
 
 /* A cell runs this long before the first live progress display. */
 #define MAGIC_PROGRESS_AFTER_MS 1000
+/* How long a window's start or end waits for the measured tree to stop
+ * (meas_opts.give_up_ms): a task that cannot stop (a vfork child blocked
+ * before its exec holds its parent) must not hang the notebook. Past it the
+ * cell runs unmeasured, or its report follows at once. */
+#define MAGIC_GIVE_UP_MS 5000
 /* Then at most one update per this many milliseconds. */
 #define MAGIC_PROGRESS_EVERY_MS 250
 
@@ -61,6 +66,10 @@ bool magic_run_measuring(const struct magic_run *r);
 bool magic_run_began(const struct magic_run *r);
 /* Why the window could not begin ("" if it did, or was never asked to). */
 const char *magic_run_error(const struct magic_run *r);
+/* The line shown instead of a report when the window never began (its
+ * start failed: magic_run_error() says why), NUL-terminated in out. */
+void magic_run_unmeasured_line(const struct magic_run *r, bool interrupted, char *out,
+                               size_t outlen);
 
 /* Milliseconds until magic_run_progress() has something to show; -1 when
  * never (not measuring, or the backend cannot sample). */

@@ -52,6 +52,11 @@ struct meas_opts {
      * false: nothing gives up (the kernels). */
     bool has_cancel;
     sigset_t cancel;
+    /* Attached mode: give up waiting for the tree to stop after this many
+     * ms (0: never), as a cancel does, the start failing with -ETIMEDOUT.
+     * The kernels set it: a notebook must not hang on a task that cannot
+     * stop (a vfork child blocked before its exec holds its parent). */
+    unsigned give_up_ms;
 };
 
 /* A running window's totals so far (live progress): syscall-level counts

@@ -1882,6 +1882,8 @@ struct meas_window {
     bool finished; /* the tracer thread has detached */
     bool has_cancel;
     sigset_t cancel;
+    unsigned give_up_ms; /* 0: never */
+    bool timed_out;      /* gave up waiting after give_up_ms */
     int rc;
     char err[256];
     pid_t doorbell;
@@ -2163,18 +2165,25 @@ static void window_finished(struct meas_window *w)
 }
 
 /* The host's side: waits until the tracer thread sets *flag. A cancel signal
- * (meas_opts.cancel) taken meanwhile tells the thread to stop waiting for
- * tasks that will not stop (hold_all polls for it). */
+ * (meas_opts.cancel) taken meanwhile, or give_up_ms gone by, tells the
+ * thread to stop waiting for tasks that will not stop (hold_all polls for
+ * it). */
 static void window_wait(struct meas_window *w, const bool *flag)
 {
+    uint64_t give_up = w->give_up_ms ? clock_mono_ns() + (uint64_t)w->give_up_ms * 1000000u : 0;
     pthread_mutex_lock(&w->lock);
     while (!*flag) {
-        if (!w->has_cancel || atomic_load(&w->tr.cancel)) {
+        if (!w->tr.can_cancel || atomic_load(&w->tr.cancel)) {
             pthread_cond_wait(&w->cond, &w->lock);
             continue;
         }
         struct timespec zero = {0, 0}, ts;
-        if (sigtimedwait(&w->cancel, NULL, &zero) > 0) {
+        if (w->has_cancel && sigtimedwait(&w->cancel, NULL, &zero) > 0) {
+            atomic_store(&w->tr.cancel, true);
+            continue;
+        }
+        if (give_up && clock_mono_ns() >= give_up) {
+            w->timed_out = true;
             atomic_store(&w->tr.cancel, true);
             continue;
         }
@@ -2207,14 +2216,20 @@ static void attach_given_up(struct meas_window *w, bool rang)
         kill(w->doorbell, SIGKILL);
         waitpid(w->doorbell, NULL, __WALL | __WNOTHREAD);
     }
-    if (stuck)
+    if (stuck && w->timed_out)
+        snprintf(w->err, sizeof(w->err),
+                 "task %d%s did not stop within %u ms (a vfork child before its exec?)", (int)one,
+                 stuck > 1 ? " and others" : "", w->give_up_ms);
+    else if (stuck)
         snprintf(w->err, sizeof(w->err),
                  "interrupted while attaching: task %d%s would not stop (a vfork child "
                  "before its exec?); nothing was measured",
                  (int)one, stuck > 1 ? " and others" : "");
     else
-        snprintf(w->err, sizeof(w->err), "interrupted while attaching; nothing was measured");
-    window_ready(w, -EINTR);
+        snprintf(w->err, sizeof(w->err), "%s",
+                 w->timed_out ? "the attach took too long"
+                              : "interrupted while attaching; nothing was measured");
+    window_ready(w, w->timed_out ? -ETIMEDOUT : -EINTR);
 }
 
 /* The doorbell: sleeps until killed. Raw system calls only (it runs on
@@ -2364,13 +2379,14 @@ static int trace_window_begin(const pid_t *roots, size_t nroots, const struct me
     report_init(&w->leaks);
     tracer_init(&w->tr, true, o->hist_kinds, &w->leaks);
     w->tr.root = roots[0];
-    w->tr.can_cancel = o->has_cancel;
+    w->tr.can_cancel = o->has_cancel || o->give_up_ms;
     w->tr.no_tree = !o->tree;
     w->tr.nexclude = o->nexclude < MEAS_EXCLUDE_MAX ? o->nexclude : MEAS_EXCLUDE_MAX;
     w->tr.root_only_tid = o->root_only_tid;
     memcpy(w->tr.exclude, o->exclude, w->tr.nexclude * sizeof(*w->tr.exclude));
     w->has_cancel = o->has_cancel;
     w->cancel = o->cancel;
+    w->give_up_ms = o->give_up_ms;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     int rc = pthread_create(&w->thread, NULL, window_thread, w);

@@ -886,6 +886,14 @@ static void abort_held(struct engine_relay *r)
 static void mcell_report(struct engine_relay *r)
 {
     struct mcell *c = &r->cell;
+    if (c->run && !magic_run_began(c->run)) { /* its start failed: the cell ran unmeasured */
+        char line[400];
+        magic_run_unmeasured_line(c->run, c->interrupted, line, sizeof line);
+        if (!c->silent)
+            send_own(r, RCH_IOPUB, NULL, 0, "stream", &c->header,
+                     json_pack("{s:s, s:s}", "name", "stderr", "text", line));
+        return;
+    }
     if (magic_run_measuring(c->run)) {
         char err[320];
         if (magic_run_end(c->run, NULL, err, sizeof err))

@@ -349,12 +349,9 @@ static void show_report(struct kernel *k)
     cell->report_shown = true;
     if (!magic_run_began(run)) {
         char line[400];
-        const char *why = magic_run_error(run);
-        int n = snprintf(
-            line, sizeof line, "[iopsd: %%iops: nothing was measured%s%s]\n",
-            why[0] ? ": " : (cell->interrupted ? ": interrupted before the code ran" : ""), why);
+        magic_run_unmeasured_line(run, cell->interrupted, line, sizeof line);
         if (!cell->silent)
-            publish_stream(k, "stderr", line, (size_t)n);
+            publish_stream(k, "stderr", line, strlen(line));
         return;
     }
     if (magic_run_measuring(run))

@@ -1,0 +1,122 @@
+"""Hostile: a task that cannot stop in the tree a measured cell traces.
+
+A process in vfork cannot stop until its child execs or exits; a child that
+blocks before its exec holds it for as long as it blocks. A background job
+of an earlier cell in that state made the next `%%iops -b trace` cell wait
+for it at the window's start, for ever: the cell got no reply and no idle,
+and an interrupt did nothing. Now the window's start gives up after 5 s
+(MAGIC_GIVE_UP_MS), the cell runs unmeasured and says why, and once the
+job moves on cells are measured exactly again.
+
+The job: a Python process whose posix_spawn child opens a FIFO that has no
+writer (a file action, before the child's exec), then runs dd: 25 writes of
+4 KiB."""
+import os
+import re
+import tempfile
+import time
+import unittest
+
+from hostile import HostileCase, WrapHostileCase, run
+
+SPAWNER = ("import os, sys\n"
+           "pid = os.posix_spawn('/bin/dd', ['dd', 'of=' + sys.argv[2], 'bs=4096', "
+           "'count=25', 'iflag=fullblock', 'status=none'], {'LC_ALL': 'C'}, "
+           "file_actions=[(os.POSIX_SPAWN_OPEN, 0, sys.argv[1], os.O_RDONLY, 0)])\n"
+           "os._exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n")
+
+GAVE_UP = re.compile(r"^\[iopsd: %iops: nothing was measured: cannot measure with trace: task "
+                     r"\d+( and others)? did not stop within 5000 ms \(a vfork child before its "
+                     r"exec\?\)\]\n$")
+
+
+def report_json(msgs):
+    shown = [m for m in msgs if m["msg_type"] in ("display_data", "update_display_data")
+             and "application/json" in m["content"]["data"]]
+    return shown[-1]["content"]["data"]["application/json"] if shown else None
+
+
+def stderr_of(msgs):
+    return "".join(m["content"]["text"] for m in msgs
+                   if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+
+
+class VforkChildThatNeverExecs:
+    start_job = None      # code of a cell that starts the spawner in the background
+    measured_hi = None    # a measured cell printing "hi"
+    measured_writes = None  # a measured cell writing 25 x 4 KiB to {out}
+
+    def test_measured_cell_gives_up_instead_of_hanging(self):
+        d = tempfile.mkdtemp(prefix="iopsd-vfork-")
+        fifo, spawner = os.path.join(d, "fifo"), os.path.join(d, "spawner.py")
+        os.mkfifo(fifo)
+        with open(spawner, "w") as f:
+            f.write(SPAWNER)
+        rep, _, _ = run(self.k.kc, self.start_job.format(spawner=spawner, fifo=fifo,
+                                                         out=os.path.join(d, "dd.out")))
+        self.assertEqual(rep["content"]["status"], "ok")
+        # the spawner reaches its vfork (the child then blocks in open)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not self.in_vfork(spawner):
+            time.sleep(0.05)
+        self.assertTrue(self.in_vfork(spawner), "the spawner never waited in vfork")
+        t0 = time.monotonic()
+        rep, out, msgs = run(self.k.kc, self.measured_hi, timeout=60)
+        took = time.monotonic() - t0
+        self.assertEqual(rep["content"]["status"], "ok", rep["content"])
+        self.assertEqual(out, "hi\n")
+        self.assertRegex(stderr_of(msgs), GAVE_UP)
+        self.assertIsNone(report_json(msgs))
+        self.assertGreaterEqual(took, 5.0)
+        # the job moves on: dd reads its 25 blocks and ends
+        w = os.open(fifo, os.O_WRONLY)
+        os.write(w, b"\0" * 4096 * 25)
+        os.close(w)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.in_vfork(spawner):
+            time.sleep(0.05)
+        rep, _, msgs = run(self.k.kc, self.measured_writes.format(out=os.path.join(d, "m.out")),
+                           timeout=60)
+        self.assertEqual(rep["content"]["status"], "ok", rep["content"])
+        io = report_json(msgs)["io"]
+        self.assertEqual((io["write_ops"], io["write_bytes"]), (25, 102400))
+        self.assertEqual(stderr_of(msgs), "")
+        self.assert_healthy("after a cell whose tree could not stop")
+        self.assert_clean_shutdown()
+
+    @staticmethod
+    def in_vfork(spawner):
+        """The spawner is alive and in uninterruptible sleep (its vfork)."""
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if spawner.encode() not in f.read():
+                        continue
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "D":
+                        return True
+            except OSError:
+                continue
+        return False
+
+
+class BashVfork(VforkChildThatNeverExecs, HostileCase):
+    start_job = "/usr/bin/python3 {spawner} {fifo} /dev/null &"
+    measured_hi = "%%iops -b trace\necho hi"
+    measured_writes = "%%iops -b trace\ndd if=/dev/zero of={out} bs=4096 count=25 status=none"
+
+
+class WrapVfork(VforkChildThatNeverExecs, WrapHostileCase):
+    start_job = ("import subprocess\n"
+                 "job = subprocess.Popen(['/usr/bin/python3', '{spawner}', '{fifo}', '/dev/null'])")
+    measured_hi = "%%iops -b trace\nprint('hi')"
+    measured_writes = ("%%iops -b trace\n"
+                       "with open('{out}', 'wb', buffering=0) as f:\n"
+                       "    for _ in range(25):\n"
+                       "        f.write(bytes(4096))")
+
+
+if __name__ == "__main__":
+    unittest.main()
