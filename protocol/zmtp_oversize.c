@@ -167,12 +167,20 @@ static void finish_drain(struct zmtp_oversize *o, unsigned char *out, size_t *n)
              (unsigned long long)o->msg_bytes, o->nframes);
         return;
     }
-    char content[200];
+    /* the original's signature goes along for the kernel's replay guard:
+     * the stand-in's own differs with the message's size (its buffers are
+     * not signed) */
+    char content[300], orig[JSIGN_HEX_LEN + 32] = "";
+    if (jsign_enabled(o->sign)) {
+        const struct zov_held *sig = &o->fr[o->delim + 1];
+        snprintf(orig, sizeof orig, ", \"signature\": \"%.*s\"", (int)sig->len,
+                 (const char *)o->held + sig->body);
+    }
     int cl = snprintf(content, sizeof content,
                       "{\"%s\": {\"bytes\": %llu, \"frames\": %u, \"frame_max\": %llu, "
-                      "\"message_max\": %llu}}",
+                      "\"message_max\": %llu%s}}",
                       ZOV_MARKER, (unsigned long long)o->msg_bytes, o->nframes,
-                      (unsigned long long)o->frame_max, (unsigned long long)o->msg_max);
+                      (unsigned long long)o->frame_max, (unsigned long long)o->msg_max, orig);
     struct jframe parts[4];
     for (int j = 0; j < 3; j++) {
         parts[j].data = held_body(o, o->delim + 2 + j);

@@ -12,7 +12,8 @@
  *  - signed with the connection's key: a stand-in goes on instead, the same
  *    identities, header, parent header and metadata with the content
  *    {"iopsd_oversized": {"bytes": B, "frames": F, "frame_max": X,
- *    "message_max": Y}} (the message's size and the caps) and a signature of its
+ *    "message_max": Y, "signature": S}} (the message's size, the caps, the
+ *    original's signature for the replay guard) and a signature of its
  *    own with the same key, which the kernel verifies like any request and
  *    answers with an error reply;
  *  - not signed: nothing goes on (a note says it was dropped).

@@ -24,25 +24,27 @@ class OverTheFrontCaps:
     """A 40,000,000-byte cell: its content frame is over the 32 MiB frame
     cap, so the front drains it (both kernels: the front is theirs)."""
 
-    def send_raw(self, code, tamper=False):
-        """Sends an execute_request on a DEALER of our own; returns the
-        socket, the message id and the bytes of the message on the wire."""
+    def send_raw(self, code, tamper=False, frames=None):
+        """Sends an execute_request (or the frames given) on a DEALER of
+        our own; returns the socket, the message id, the bytes of the
+        message on the wire and its frames."""
         session = self.k.kc.session
         msg = session.msg("execute_request", {"code": code, "silent": False,
                                               "store_history": True, "user_expressions": {},
                                               "allow_stdin": False, "stop_on_error": True})
-        frames = session.serialize(msg)
+        if frames is None:
+            frames = session.serialize(msg)
         if tamper:
             frames[1] = bytes(reversed(frames[1]))
         s = self.k.ctx.socket(zmq.DEALER)
         s.setsockopt(zmq.LINGER, 0)
         s.connect(self.k.endpoint("shell_port"))
         s.send_multipart(frames)
-        return s, msg["header"]["msg_id"], sum(len(f) for f in frames)
+        return s, msg["header"]["msg_id"], sum(len(f) for f in frames), frames
 
     def test_cell_over_the_frame_cap_answered(self):
         code = "x" * 40_000_000
-        s, msg_id, wire = self.send_raw(code)
+        s, msg_id, wire, frames = self.send_raw(code)
         try:
             self.assertEqual(s.poll(120_000), zmq.POLLIN, "no reply to a 40 MB cell")
             reply = self.k.kc.session.deserialize(self.k.kc.session.feed_identities(
@@ -67,11 +69,24 @@ class OverTheFrontCaps:
             r"^iopsd kernel: shell: from 127\.0\.0\.1:\d+: a message of "
             rf"{wire} bytes in 6 frames, over the caps \({FRAME_MAX} a frame, {MSG_MAX} a "
             r"message\): answered with an error in its place$", re.M))
+        # the same bytes again, with a bigger buffer: a replay, dropped
+        s, _, _, _ = self.send_raw(None, frames=frames + [b"b" * 100])
+        try:
+            deadline = time.monotonic() + 60
+            while "replayed message, over the caps" not in self.k.stderr() and \
+                    time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(s.poll(1000), 0, "a reply to a replayed message")
+        finally:
+            s.close()
+        self.assertRegex(self.k.stderr(), re.compile(
+            r"^iopsd kernel: dropped a message on shell: duplicate signature \(replayed message, "
+            r"over the caps\)$", re.M))
         self.assert_healthy("after a 40 MB cell answered with CellTooLarge")
         self.assert_clean_shutdown()
 
     def test_unsigned_cell_over_the_frame_cap_dropped(self):
-        s, msg_id, wire = self.send_raw("x" * 40_000_000, tamper=True)
+        s, msg_id, wire, _ = self.send_raw("x" * 40_000_000, tamper=True)
         try:
             deadline = time.monotonic() + 120
             while "dropped" not in self.k.stderr() and time.monotonic() < deadline:

@@ -511,13 +511,17 @@ static void test_oversize_answered(void)
     frame(&want, 1, "ident", 5);
     frame(&want, 1, "<IDS|MSG>", 9);
     const char *h = "{\"msg_id\": \"m1\", \"msg_type\": \"execute_request\"}";
-    char content[200];
+    char content[300], orig[JSIGN_HEX_LEN + 1];
+    static char xs[3000];
+    memset(xs, 'x', sizeof xs);
+    struct jframe oparts[4] = {{h, strlen(h)}, {"{}", 2}, {"{}", 2}, {xs, sizeof xs}};
+    jsign_sign(&ov_key, oparts, 4, orig);
     /* 7 frames: identity, delimiter, signature, the four JSON frames */
     size_t bytes = 5 + 9 + 64 + strlen(h) + 2 + 2 + 3000;
     snprintf(content, sizeof content,
              "{\"iopsd_oversized\": {\"bytes\": %zu, \"frames\": 7, \"frame_max\": 1000, "
-             "\"message_max\": 2500}}",
-             bytes);
+             "\"message_max\": 2500, \"signature\": \"%s\"}}",
+             bytes, orig);
     struct jframe parts[4] = {{h, strlen(h)}, {"{}", 2}, {"{}", 2}, {content, strlen(content)}};
     char hex[JSIGN_HEX_LEN + 1];
     jsign_sign(&ov_key, parts, 4, hex);
