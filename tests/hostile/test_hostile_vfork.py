@@ -86,7 +86,8 @@ class VforkChildThatNeverExecs:
 
     @staticmethod
     def in_vfork(spawner):
-        """The spawner is alive and in uninterruptible sleep (its vfork)."""
+        """The spawner is in uninterruptible sleep with a child: its vfork
+        (D alone is also Python reading its modules from a cold disk)."""
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
@@ -94,8 +95,10 @@ class VforkChildThatNeverExecs:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     if spawner.encode() not in f.read():
                         continue
+                with open(f"/proc/{pid}/task/{pid}/children") as f:
+                    kids = f.read().split()
                 with open(f"/proc/{pid}/stat") as f:
-                    if f.read().rsplit(")", 1)[1].split()[0] == "D":
+                    if kids and f.read().rsplit(")", 1)[1].split()[0] == "D":
                         return True
             except OSError:
                 continue

@@ -51,6 +51,17 @@ def status_field(pid, name):
     return None
 
 
+def in_vfork(pid):
+    """pid is in uninterruptible sleep (D) and has a child: a parent in
+    vfork waiting for its child's exec."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = f.read().split()
+    except OSError:
+        return False
+    return bool(kids) and status_field(pid, "State").startswith("D")
+
+
 class Loopw:
     """A running tw_loopw and its tally."""
 
@@ -395,9 +406,12 @@ class Attach(unittest.TestCase):
         return p, fifo, out
 
     def wait_vfork(self, pid):
-        """Until pid waits in vfork for its child (state D)."""
+        """Until pid waits in vfork for its child: state D with a child.
+        D alone is not enough: Python reading its modules from a cold disk
+        is in D too, and CI's fresh clone once attached iopsd before the
+        posix_spawn, so the window began and its end waited for ever."""
         deadline = time.monotonic() + 20
-        while not status_field(pid, "State").startswith("D"):
+        while not in_vfork(pid):
             self.assertLess(time.monotonic(), deadline, "the spawner never waited in vfork")
             time.sleep(0.005)
 
