@@ -73,6 +73,13 @@ static uint64_t ms_ns(long ms)
     return (uint64_t)ms * 1000000u;
 }
 
+static const volatile sig_atomic_t *host_interrupts;
+
+void magic_set_interrupts(const volatile sig_atomic_t *counter)
+{
+    host_interrupts = counter;
+}
+
 int magic_run_new(const struct magic *m, struct magic_run **out, char *err, size_t errlen)
 {
     char why[256];
@@ -91,6 +98,7 @@ int magic_run_new(const struct magic *m, struct magic_run **out, char *err, size
     r->backend = b;
     meas_opts_init(&r->mo);
     r->mo.give_up_ms = MAGIC_GIVE_UP_MS;
+    r->mo.interrupts = host_interrupts;
     if (m->top_files >= 0)
         r->mo.top_files = (size_t)m->top_files;
     if (m->hist_kinds)
@@ -217,6 +225,11 @@ int magic_run_begin(struct magic_run *r, const struct magic_plumbing *p, char *e
     int rc = r->backend->window_begin(&p->root, 1, &r->mo, &r->win, why, sizeof why);
     if (rc) {
         r->win = NULL;
+        /* the line shown says "nothing was measured" already */
+        static const char tail[] = "; nothing was measured";
+        size_t wl = strlen(why);
+        if (wl >= sizeof tail - 1 && !strcmp(why + wl - (sizeof tail - 1), tail))
+            why[wl - (sizeof tail - 1)] = '\0';
         snprintf(r->error, sizeof r->error, "cannot measure with %s: %s", r->backend->name, why);
         snprintf(err, errlen, "%%iops: %s", r->error);
         return rc;

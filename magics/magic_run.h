@@ -49,6 +49,10 @@ struct magic_framing {
  * before its exec holds its parent) must not hang the notebook. Past it the
  * cell runs unmeasured, or its report follows at once. */
 #define MAGIC_GIVE_UP_MS 5000
+
+/* The host's interrupt counter (bumped by its SIGINT handler): an interrupt
+ * while a window waits for the tree to stop gives up at once. Set once. */
+void magic_set_interrupts(const volatile sig_atomic_t *counter);
 /* Then at most one update per this many milliseconds. */
 #define MAGIC_PROGRESS_EVERY_MS 250
 

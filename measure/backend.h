@@ -57,6 +57,10 @@ struct meas_opts {
      * The kernels set it: a notebook must not hang on a task that cannot
      * stop (a vfork child blocked before its exec holds its parent). */
     unsigned give_up_ms;
+    /* Attached mode: a counter the host bumps on an interrupt (from a signal
+     * handler; NULL: none). A change while waiting for the tree to stop
+     * gives up at once, as a cancel does. */
+    const volatile sig_atomic_t *interrupts;
 };
 
 /* A running window's totals so far (live progress): syscall-level counts

@@ -1882,8 +1882,9 @@ struct meas_window {
     bool finished; /* the tracer thread has detached */
     bool has_cancel;
     sigset_t cancel;
-    unsigned give_up_ms; /* 0: never */
-    bool timed_out;      /* gave up waiting after give_up_ms */
+    unsigned give_up_ms;                     /* 0: never */
+    bool timed_out;                          /* gave up waiting after give_up_ms */
+    const volatile sig_atomic_t *interrupts; /* the host's interrupt counter, or NULL */
     int rc;
     char err[256];
     pid_t doorbell;
@@ -2171,6 +2172,7 @@ static void window_finished(struct meas_window *w)
 static void window_wait(struct meas_window *w, const bool *flag)
 {
     uint64_t give_up = w->give_up_ms ? clock_mono_ns() + (uint64_t)w->give_up_ms * 1000000u : 0;
+    sig_atomic_t interrupts = w->interrupts ? *w->interrupts : 0;
     pthread_mutex_lock(&w->lock);
     while (!*flag) {
         if (!w->tr.can_cancel || atomic_load(&w->tr.cancel)) {
@@ -2179,6 +2181,10 @@ static void window_wait(struct meas_window *w, const bool *flag)
         }
         struct timespec zero = {0, 0}, ts;
         if (w->has_cancel && sigtimedwait(&w->cancel, NULL, &zero) > 0) {
+            atomic_store(&w->tr.cancel, true);
+            continue;
+        }
+        if (w->interrupts && *w->interrupts != interrupts) {
             atomic_store(&w->tr.cancel, true);
             continue;
         }
@@ -2379,7 +2385,7 @@ static int trace_window_begin(const pid_t *roots, size_t nroots, const struct me
     report_init(&w->leaks);
     tracer_init(&w->tr, true, o->hist_kinds, &w->leaks);
     w->tr.root = roots[0];
-    w->tr.can_cancel = o->has_cancel || o->give_up_ms;
+    w->tr.can_cancel = o->has_cancel || o->give_up_ms || o->interrupts;
     w->tr.no_tree = !o->tree;
     w->tr.nexclude = o->nexclude < MEAS_EXCLUDE_MAX ? o->nexclude : MEAS_EXCLUDE_MAX;
     w->tr.root_only_tid = o->root_only_tid;
@@ -2387,6 +2393,7 @@ static int trace_window_begin(const pid_t *roots, size_t nroots, const struct me
     w->has_cancel = o->has_cancel;
     w->cancel = o->cancel;
     w->give_up_ms = o->give_up_ms;
+    w->interrupts = o->interrupts;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     int rc = pthread_create(&w->thread, NULL, window_thread, w);

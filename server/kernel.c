@@ -14,6 +14,7 @@
 #include "server/bash_session.h"
 #include "server/relay.h"
 #include "server/zmtp_front.h"
+#include "magics/magic_run.h"
 #include "protocol/jconn.h"
 #include "protocol/jraw.h"
 #include "protocol/zmtp_oversize.h"
@@ -125,10 +126,16 @@ static const char *const chan_names[] = {"shell", "control", "stdin", "iopub"};
 
 static int sig_write_fd = -1;
 
+/* Interrupts so far: a window waiting for a tree that will not stop gives
+ * up on the next one (magic_set_interrupts). */
+static volatile sig_atomic_t sigints;
+
 static void on_signal(int sig)
 {
     int saved = errno;
     char c = (char)sig;
+    if (sig == SIGINT)
+        sigints++;
     if (sig_write_fd >= 0)
         (void)!write(sig_write_fd, &c, 1);
     errno = saved;
@@ -1163,6 +1170,7 @@ int cmd_kernel(int argc, char **argv)
         goto out_sign;
     }
     sig_write_fd = k->sigpipe[1];
+    magic_set_interrupts(&sigints);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -8,6 +8,8 @@ and an interrupt did nothing. Now the window's start gives up after 5 s
 (MAGIC_GIVE_UP_MS), the cell runs unmeasured and says why, and once the
 job moves on cells are measured exactly again.
 
+An interrupt during that wait ends it at once.
+
 The job: a Python process whose posix_spawn child opens a FIFO that has no
 writer (a file action, before the child's exec), then runs dd: 25 writes of
 4 KiB."""
@@ -25,6 +27,9 @@ SPAWNER = ("import os, sys\n"
            "file_actions=[(os.POSIX_SPAWN_OPEN, 0, sys.argv[1], os.O_RDONLY, 0)])\n"
            "os._exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n")
 
+INTERRUPTED = re.compile(r"(?m)^\[iopsd: %iops: nothing was measured: cannot measure with trace: "
+                         r"interrupted while attaching: task \d+( and others)? would not stop "
+                         r"\(a vfork child before its exec\?\)\]$")
 GAVE_UP = re.compile(r"^\[iopsd: %iops: nothing was measured: cannot measure with trace: task "
                      r"\d+( and others)? did not stop within 5000 ms \(a vfork child before its "
                      r"exec\?\)\]\n$")
@@ -42,24 +47,75 @@ def stderr_of(msgs):
 
 
 class VforkChildThatNeverExecs:
-    start_job = None      # code of a cell that starts the spawner in the background
+    start_job = None      # code of a cell that starts the spawner ({spawner} {fifo}) in the background
     measured_hi = None    # a measured cell printing "hi"
     measured_writes = None  # a measured cell writing 25 x 4 KiB to {out}
 
-    def test_measured_cell_gives_up_instead_of_hanging(self):
+    def stuck_job(self):
+        """Starts the spawner in the background from a cell; returns when it
+        waits in vfork for its blocked child."""
         d = tempfile.mkdtemp(prefix="iopsd-vfork-")
         fifo, spawner = os.path.join(d, "fifo"), os.path.join(d, "spawner.py")
         os.mkfifo(fifo)
         with open(spawner, "w") as f:
             f.write(SPAWNER)
-        rep, _, _ = run(self.k.kc, self.start_job.format(spawner=spawner, fifo=fifo,
-                                                         out=os.path.join(d, "dd.out")))
+        rep, _, _ = run(self.k.kc, self.start_job.format(spawner=spawner, fifo=fifo))
         self.assertEqual(rep["content"]["status"], "ok")
         # the spawner reaches its vfork (the child then blocks in open)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not self.in_vfork(spawner):
             time.sleep(0.05)
         self.assertTrue(self.in_vfork(spawner), "the spawner never waited in vfork")
+        return d, fifo, spawner
+
+    def release(self, d, fifo, spawner):
+        """The job moves on (dd reads its 25 blocks and ends; or it is gone
+        already: the wrap kernel's interrupt, like ipykernel's, goes to the
+        whole process group); then a measured cell is exact again."""
+        w = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # never blocks
+        try:
+            left = 4096 * 25
+            deadline = time.monotonic() + 20
+            while left and time.monotonic() < deadline and self.alive(spawner):
+                try:
+                    left -= os.write(w, b"\0" * min(left, 4096))
+                except BlockingIOError:
+                    time.sleep(0.01)
+            while time.monotonic() < deadline and self.alive(spawner):
+                time.sleep(0.05)
+            self.assertFalse(self.alive(spawner), "the job did not end")
+        finally:
+            os.close(w)
+        rep, _, msgs = run(self.k.kc, self.measured_writes.format(out=os.path.join(d, "m.out")),
+                           timeout=60)
+        self.assertEqual(rep["content"]["status"], "ok", rep["content"])
+        io = report_json(msgs)["io"]
+        self.assertEqual((io["write_ops"], io["write_bytes"]), (25, 102400))
+        self.assertEqual(stderr_of(msgs), "")
+
+    def test_interrupt_gives_up_at_once(self):
+        # an interrupt during the wait ends it: no 5 s
+        d, fifo, spawner = self.stuck_job()
+        msg_id = self.k.kc.execute(self.measured_hi)
+        time.sleep(1)
+        t0 = time.monotonic()
+        self.k.km.interrupt_kernel()
+        msgs = []
+        while not msgs or msgs[-1]["msg_type"] != "status" or \
+                msgs[-1]["content"]["execution_state"] != "idle":
+            m = self.k.kc.get_iopub_msg(timeout=30)
+            if m["parent_header"].get("msg_id") == msg_id:
+                msgs.append(m)
+        took = time.monotonic() - t0
+        self.assertRegex(stderr_of(msgs), INTERRUPTED)
+        self.assertIsNone(report_json(msgs))
+        self.assertLess(took, 4.0)  # the give-up alone takes 5 s
+        self.release(d, fifo, spawner)
+        self.assert_healthy("after an interrupt while the tree could not stop")
+        self.assert_clean_shutdown()
+
+    def test_measured_cell_gives_up_instead_of_hanging(self):
+        d, fifo, spawner = self.stuck_job()
         t0 = time.monotonic()
         rep, out, msgs = run(self.k.kc, self.measured_hi, timeout=60)
         took = time.monotonic() - t0
@@ -68,21 +124,26 @@ class VforkChildThatNeverExecs:
         self.assertRegex(stderr_of(msgs), GAVE_UP)
         self.assertIsNone(report_json(msgs))
         self.assertGreaterEqual(took, 5.0)
-        # the job moves on: dd reads its 25 blocks and ends
-        w = os.open(fifo, os.O_WRONLY)
-        os.write(w, b"\0" * 4096 * 25)
-        os.close(w)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and self.in_vfork(spawner):
-            time.sleep(0.05)
-        rep, _, msgs = run(self.k.kc, self.measured_writes.format(out=os.path.join(d, "m.out")),
-                           timeout=60)
-        self.assertEqual(rep["content"]["status"], "ok", rep["content"])
-        io = report_json(msgs)["io"]
-        self.assertEqual((io["write_ops"], io["write_bytes"]), (25, 102400))
-        self.assertEqual(stderr_of(msgs), "")
+        self.release(d, fifo, spawner)
         self.assert_healthy("after a cell whose tree could not stop")
         self.assert_clean_shutdown()
+
+    @staticmethod
+    def alive(spawner):
+        """Some live (not zombie) process runs the spawner."""
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if spawner.encode() not in f.read():
+                        continue
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        return True
+            except OSError:
+                continue
+        return False
 
     @staticmethod
     def in_vfork(spawner):
@@ -113,7 +174,8 @@ class BashVfork(VforkChildThatNeverExecs, HostileCase):
 
 class WrapVfork(VforkChildThatNeverExecs, WrapHostileCase):
     start_job = ("import subprocess\n"
-                 "job = subprocess.Popen(['/usr/bin/python3', '{spawner}', '{fifo}', '/dev/null'])")
+                 "job = subprocess.Popen(['/usr/bin/python3', '{spawner}', '{fifo}', '/dev/null'],\n"
+                 "                       stderr=subprocess.DEVNULL)")  # an interrupt reaches it
     measured_hi = "%%iops -b trace\nprint('hi')"
     measured_writes = ("%%iops -b trace\n"
                        "with open('{out}', 'wb', buffering=0) as f:\n"
