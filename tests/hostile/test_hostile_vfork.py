@@ -129,26 +129,9 @@ class VforkChildThatNeverExecs:
         self.assert_clean_shutdown()
 
     @staticmethod
-    def alive(spawner):
-        """Some live (not zombie) process runs the spawner."""
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if spawner.encode() not in f.read():
-                        continue
-                with open(f"/proc/{pid}/stat") as f:
-                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
-                        return True
-            except OSError:
-                continue
-        return False
-
-    @staticmethod
-    def in_vfork(spawner):
-        """The spawner is in uninterruptible sleep with a child: its vfork
-        (D alone is also Python reading its modules from a cold disk)."""
+    def spawner_state(spawner):
+        """(state letter, has a child) of the live process running the
+        spawner; None when there is none (gone, or a zombie)."""
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
@@ -157,13 +140,24 @@ class VforkChildThatNeverExecs:
                     if spawner.encode() not in f.read():
                         continue
                 with open(f"/proc/{pid}/task/{pid}/children") as f:
-                    kids = f.read().split()
+                    kids = bool(f.read().split())
                 with open(f"/proc/{pid}/stat") as f:
-                    if kids and f.read().rsplit(")", 1)[1].split()[0] == "D":
-                        return True
+                    state = f.read().rsplit(")", 1)[1].split()[0]
             except OSError:
                 continue
-        return False
+            if state != "Z":
+                return state, kids
+        return None
+
+    @classmethod
+    def alive(cls, spawner):
+        return cls.spawner_state(spawner) is not None
+
+    @classmethod
+    def in_vfork(cls, spawner):
+        """In uninterruptible sleep with a child: its vfork (D alone is also
+        Python reading its modules from a cold disk)."""
+        return cls.spawner_state(spawner) == ("D", True)
 
 
 class BashVfork(VforkChildThatNeverExecs, HostileCase):

@@ -28,6 +28,26 @@ class WrapSlowSubscriber(WrapHostileCase, native.SlowSubscriber):
                 "    time.sleep(1); out(3000000)\n")
 
 
+    def read_cell(self, msg_id):
+        """What the test's own client gets of cell msg_id until its idle:
+        stdout bytes, stdout pieces (each at most 64 KiB of text), and the
+        other messages."""
+        size, pieces, others = 0, 0, []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            m = self.k.kc.get_iopub_msg(timeout=60)
+            if m["parent_header"].get("msg_id") != msg_id:
+                continue
+            if m["msg_type"] == "stream" and m["content"]["name"] == "stdout":
+                size += len(m["content"]["text"])
+                pieces += 1
+                self.assertLessEqual(len(m["content"]["text"]), 64 * 1024)
+                continue
+            others.append(m)
+            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                break
+        return size, pieces, others
+
     def test_large_flushes_bounded(self):
         # 100,000,000 bytes in 20 flushes of 5,000,000 while a subscriber
         # reads nothing: iopsd held all of it for that subscriber (RSS 11 ->
@@ -41,20 +61,7 @@ class WrapSlowSubscriber(WrapHostileCase, native.SlowSubscriber):
         msg_id = self.k.kc.execute("import sys\n"
                                    "for i in range(20):\n"
                                    "    sys.stdout.write('x' * 5_000_000); sys.stdout.flush()\n")
-        size, pieces, fast = 0, 0, []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            m = self.k.kc.get_iopub_msg(timeout=60)
-            if m["parent_header"].get("msg_id") != msg_id:
-                continue
-            if m["msg_type"] == "stream" and m["content"]["name"] == "stdout":
-                size += len(m["content"]["text"])
-                pieces += 1
-                self.assertLessEqual(len(m["content"]["text"]), 64 * 1024)
-                continue
-            fast.append(m)
-            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
-                break
+        size, pieces, fast = self.read_cell(msg_id)
         slow.close()
         self.assertEqual(size, 100_000_000)
         # 5,000,000 bytes are 76 pieces of 65,536 and one of 19,264
@@ -108,18 +115,9 @@ class WrapSlowSubscriber(WrapHostileCase, native.SlowSubscriber):
                                    "    sys.stdout.write('x' * 5_000_000); sys.stdout.flush()\n")
         t = threading.Thread(target=read_pausing, args=(msg_id,))
         t.start()
-        size, fast = 0, []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            m = self.k.kc.get_iopub_msg(timeout=60)
-            if m["parent_header"].get("msg_id") != msg_id:
-                continue
-            if m["msg_type"] == "stream" and m["content"]["name"] == "stdout":
-                size += len(m["content"]["text"])
-                continue
-            fast.append(m["msg_type"] if m["msg_type"] != "status" else m["content"]["execution_state"])
-            if fast[-1] == "idle":
-                break
+        size, _, msgs = self.read_cell(msg_id)
+        fast = [m["msg_type"] if m["msg_type"] != "status" else m["content"]["execution_state"]
+                for m in msgs]
         t.join(130)
         slow.close()
         pauser.close()
