@@ -1221,7 +1221,12 @@ int cmd_kernel(int argc, char **argv)
         cli_error("kernel: %s", err);
         goto out_sockets;
     }
-    for (int i = 0; i < 4; i++) {
+    /* iopub listens first and shell last: a frontend that reached shell
+     * finds iopub there too (a refused connection is tried again 100 ms
+     * later, and its first cell's output went to no one) */
+    static const int order[4] = {3, 1, 2, 0};
+    for (int j = 0; j < 4; j++) {
+        int i = order[j];
         char priv[160];
         struct zmtp_caps caps = front_caps(ports[i]);
         if (zfront_listen(front, chan_names[i], &conn, ports[i], &caps, priv, sizeof priv, err,

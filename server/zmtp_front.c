@@ -31,6 +31,9 @@
 #define STOP_DRAIN_MS   1000
 #define PAUSE_RETRY_MS  1000
 #define EVENTS_PER_WAIT 64
+/* Shell requests wait this long at most for an iopub connection to
+ * subscribe (see zfront_hold_shell below). */
+#define IOPUB_JOIN_MS 2000
 
 enum { TAG_STOP, TAG_LISTEN, TAG_PEER, TAG_KERNEL };
 
@@ -46,6 +49,7 @@ static uint64_t tag(uint64_t id, int kind)
 struct zchan {
     struct zfront *f;
     char name[16];
+    enum jconn_channel kind;
     int lfd;             /* public listener */
     char priv_path[108]; /* private ipc socket (libzmq's) */
     struct zmtp_caps caps;
@@ -71,6 +75,7 @@ struct zconn {
     bool peer_hup, kern_hup; /* reported a hang-up: out of the epoll set */
     struct zmtp_scan scan;
     struct zmtp_oversize *ov; /* before the scanner, when caps.answer_oversized */
+    long long join_until;     /* iopub: not subscribed yet; shell waits until then */
     char peer[64];
 };
 
@@ -85,7 +90,10 @@ struct zfront {
     pthread_t thread;
     bool started;
     volatile bool stopping;
-    long long paused_at;               /* when a listener was paused (0: none is) */
+    long long paused_at;   /* when a listener was paused (0: none is) */
+    long long hold_until;  /* shell is not forwarded until then (0: it is) */
+    unsigned joining;      /* iopub connections with a join_until */
+    long long first_until; /* no subscriber yet since the start: shell waits until then */
     unsigned char scratch[ZFRONT_BUF]; /* a peer's bytes before zmtp_oversize */
 };
 
@@ -236,6 +244,7 @@ int zfront_listen(struct zfront *f, const char *name, const struct jconn *c, enu
         return rc;
     }
     z->f = f;
+    z->kind = ch;
     snprintf(z->name, sizeof z->name, "%s", name);
     char dir[sizeof f->dir];
     memcpy(dir, f->dir, sizeof dir);
@@ -302,6 +311,8 @@ static void conn_close(struct zfront *f, struct zconn *c)
     if (c->next)
         c->next->prev = c->prev;
     c->ch->nconns--;
+    if (c->join_until)
+        f->joining--;
     resume_listeners(f);
     free(c->up.d);
     free(c->down.d);
@@ -401,6 +412,13 @@ static void accept_all(struct zfront *f, struct zchan *z)
                      note_oversized, c);
         }
         c->id = ++f->next_id;
+        if (z->kind == JCONN_IOPUB) {
+            /* shell waits for it from now on (hold_shell) */
+            c->join_until = mono_ms() + IOPUB_JOIN_MS;
+            if (!f->hold_until || c->join_until < f->hold_until)
+                f->hold_until = c->join_until;
+            f->joining++;
+        }
         c->pmask = c->kmask = EPOLLIN;
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag(c->id, TAG_PEER)};
         epoll_ctl(f->ep, EPOLL_CTL_ADD, pfd, &ev);
@@ -502,6 +520,7 @@ static void pump(struct zfront *f, struct zconn *c, int side, uint32_t ev)
         side == 0 || (side == TAG_PEER && (ev & EPOLLIN)) || !(c->pmask & EPOLLIN) || c->peer_hup;
     bool rk =
         side == 0 || (side == TAG_KERNEL && (ev & EPOLLIN)) || !(c->kmask & EPOLLIN) || c->kern_hup;
+    bool held = f->hold_until && c->ch->kind == JCONN_SHELL;
     for (int turn = 0; turn < 16; turn++) {
         bool moved = false;
         if (rp && !c->peer_eof && !c->kern_eof && !f->stopping) {
@@ -532,7 +551,7 @@ static void pump(struct zfront *f, struct zconn *c, int side, uint32_t ev)
              * so it is read to its end here or never */
             rp = c->peer_hup || (c->ov ? full : c->up.off + c->up.len == ZFRONT_BUF);
         }
-        if (!c->kern_eof) {
+        if (!c->kern_eof && !held) {
             size_t before = c->up.len;
             if (!flush(c->kfd, &c->up))
                 c->kern_eof = true;
@@ -576,11 +595,63 @@ static void pump(struct zfront *f, struct zconn *c, int side, uint32_t ev)
     if (!c->kern_eof) {
         if (c->down.off + c->down.len < ZFRONT_BUF)
             km |= EPOLLIN;
-        if (c->up.len || (c->peer_hup && !c->peer_eof))
+        if ((c->up.len && !held) || (c->peer_hup && !c->peer_eof))
             km |= EPOLLOUT;
     }
     set_mask(f, c->pfd, tag(c->id, TAG_PEER), &c->pmask, pm, c->peer_eof || c->peer_hup);
     set_mask(f, c->kfd, tag(c->id, TAG_KERNEL), &c->kmask, km, c->kern_eof || c->kern_hup);
+}
+
+/* A frontend may send its first request as soon as a kernel_info round
+ * trip on shell is over, without waiting for its iopub subscription to
+ * arrive (jupyter console does; jupyter_client's wait_for_ready waits).
+ * What the kernel published before the subscription reached libzmq is lost
+ * to that frontend: its first cell's busy, output and idle, and it waited
+ * for idle for ever. So while an iopub connection has connected but not yet
+ * subscribed (IOPUB_JOIN_MS at most), shell peers are read but their bytes
+ * are not forwarded. The subscription is forwarded first, and libzmq's one
+ * I/O thread takes sockets in the order they became readable, so the XPUB
+ * holds it before the request reaches the kernel. A frontend started with
+ * the kernel may find shell listening and iopub not yet (libzmq then tries
+ * again 100 ms later): until the first subscription, IOPUB_JOIN_MS at most,
+ * shell waits as well. Called before each wait;
+ * pumps the shell connections when the hold ends. */
+static void hold_shell(struct zfront *f)
+{
+    if (!f->joining && !f->hold_until && !f->first_until)
+        return;
+    long long now = mono_ms(), until = 0;
+    for (struct zconn *c = f->conns; c; c = c->next) {
+        if (!c->join_until)
+            continue;
+        if (c->scan.subscribed && !c->up.len) {
+            c->join_until = 0;
+            f->joining--;
+            f->first_until = 0;
+        } else if (now >= c->join_until || f->stopping) {
+            if (!f->stopping)
+                fprintf(stderr,
+                        "iopsd kernel: iopub: a connection from %s did not subscribe within "
+                        "%d ms: requests go on without waiting for it\n",
+                        c->peer, IOPUB_JOIN_MS);
+            c->join_until = 0;
+            f->joining--;
+        } else if (!until || c->join_until < until) {
+            until = c->join_until;
+        }
+    }
+    if (f->first_until && (now >= f->first_until || f->stopping))
+        f->first_until = 0;
+    if (f->first_until && (!until || f->first_until < until))
+        until = f->first_until;
+    bool released = f->hold_until && !until;
+    f->hold_until = until;
+    if (released)
+        for (struct zconn *c = f->conns, *next; c; c = next) {
+            next = c->next;
+            if (c->ch->kind == JCONN_SHELL)
+                pump(f, c, 0, 0);
+        }
 }
 
 static void *front_main(void *arg)
@@ -589,10 +660,15 @@ static void *front_main(void *arg)
     struct epoll_event evs[EVENTS_PER_WAIT];
     long long deadline = 0;
     for (;;) {
+        hold_shell(f);
         int timeout = -1;
         for (int i = 0; i < f->nchans; i++)
             if (f->chans[i].paused)
                 timeout = PAUSE_RETRY_MS; /* no connection may end to resume it */
+        if (f->hold_until) {
+            long long left = f->hold_until - mono_ms();
+            timeout = left <= 0 ? 0 : timeout < 0 || left < timeout ? (int)left : timeout;
+        }
         if (f->stopping) {
             if (!f->conns)
                 break;
@@ -653,6 +729,7 @@ int zfront_start(struct zfront *f, char *err, size_t errlen)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    f->first_until = f->hold_until = mono_ms() + IOPUB_JOIN_MS;
     int rc = pthread_create(&f->thread, NULL, front_main, f);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc) {
