@@ -79,6 +79,13 @@ int bash__parse_syscall(const char *text, size_t len, long *nr, unsigned long lo
 int bash__parse_syscall_arg2(const char *text, size_t len, unsigned long long *arg2);
 /* True when pid's main thread sleeps in read() on its descriptor fd. */
 bool bash__blocked_reading(pid_t pid, int fd);
+/* /proc/<pid>/status text: the hex mask of field ("SigBlk", "SigCgt", ...). */
+int bash__parse_sigmask(const char *text, size_t len, const char *field, unsigned long long *mask);
+/* /proc/<pid>/stat text: utime + stime in clock ticks. */
+int bash__parse_cpu(const char *text, size_t len, unsigned long long *ticks);
+/* Is pid inside a SIGINT handler (SIGINT caught, and blocked as it is while
+ * its handler runs)? *ticks: its CPU time so far. */
+bool bash__in_sigint_handler(pid_t pid, unsigned long long *ticks);
 /* Parses /proc/<pid>/stat: state, process group and session (after the last
  * ')'). 0 or -EBADMSG. */
 int bash__parse_stat(const char *text, size_t len, char *state, pid_t *pgrp, pid_t *session);

@@ -123,6 +123,57 @@ int bash__parse_stat(const char *text, size_t len, char *state, pid_t *pgrp, pid
     return 0;
 }
 
+int bash__parse_sigmask(const char *text, size_t len, const char *field, unsigned long long *mask)
+{
+    size_t flen = strlen(field);
+    for (size_t i = 0; i + flen + 1 < len; i++) {
+        if ((i && text[i - 1] != '\n') || memcmp(text + i, field, flen) || text[i + flen] != ':')
+            continue;
+        size_t j = i + flen + 1;
+        while (j < len && (text[j] == '\t' || text[j] == ' '))
+            j++;
+        unsigned long long m = 0;
+        size_t digits = 0;
+        for (; j < len && digits < 16; j++, digits++) {
+            char c = text[j];
+            int v = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+            if (v < 0)
+                break;
+            m = m << 4 | (unsigned)v;
+        }
+        if (!digits || j >= len || text[j] != '\n')
+            return -EBADMSG; /* a value cut by the end of the text is not known */
+        *mask = m;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+int bash__parse_cpu(const char *text, size_t len, unsigned long long *ticks)
+{
+    const char *rp = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (text[i] == ')')
+            rp = text + i;
+    if (!rp)
+        return -EBADMSG;
+    /* ") S ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime" */
+    char tmp[256];
+    size_t rest = len - (size_t)(rp + 1 - text);
+    if (rest >= sizeof tmp)
+        rest = sizeof tmp - 1;
+    memcpy(tmp, rp + 1, rest);
+    tmp[rest] = '\0';
+    unsigned long long ut, st;
+    if (sscanf(tmp, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -EBADMSG;
+    *ticks = ut + st;
+    return 0;
+}
+
 static ssize_t read_small(const char *path, char *out, size_t max)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -331,6 +382,23 @@ size_t bash__stragglers(pid_t root, const struct bash__pcomm *snap, size_t n,
         }
     }
     return k;
+}
+
+bool bash__in_sigint_handler(pid_t pid, unsigned long long *ticks)
+{
+    char path[64], text[2048];
+    unsigned long long blk, cgt;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    ssize_t n = read_small(path, text, sizeof text);
+    if (n <= 0 || bash__parse_sigmask(text, (size_t)n, "SigBlk", &blk) ||
+        bash__parse_sigmask(text, (size_t)n, "SigCgt", &cgt))
+        return false;
+    unsigned long long bit = 1ull << (SIGINT - 1);
+    if (!(blk & bit) || !(cgt & bit))
+        return false;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    n = read_small(path, text, sizeof text);
+    return n > 0 && bash__parse_cpu(text, (size_t)n, ticks) == 0;
 }
 
 bool bash__blocked_reading(pid_t pid, int fd)

@@ -109,6 +109,8 @@ struct bash_session {
     struct bash__pcomm snap[BASH__SNAP_MAX]; /* the cell's processes at the SIGINT */
     size_t nsnap;
     int resent;                          /* SIGINTs sent again because the cell went on */
+    int loop_seen;                       /* checks in a row that found bash in its SIGINT handler */
+    unsigned long long loop_cpu;         /* bash's CPU ticks at the last of them */
     struct bash__pcomm watch[WATCH_MAX]; /* stragglers of an interrupted cell */
     size_t nwatch;
     uint64_t watch_until;
@@ -673,6 +675,7 @@ static void cell_release(struct bash_session *s)
     s->recover_at = 0;
     s->nsnap = 0;
     s->resent = 0;
+    s->loop_seen = 0;
     s->stdin_check_at = 0;
     s->stdin_seen_at = 0;
     s->flush_at = 0;
@@ -1252,6 +1255,32 @@ static int recover_check(struct bash_session *s)
     return 0;
 }
 
+/* bash 5.2 can loop for ever in its own SIGINT handler: an interrupt that
+ * lands as it starts a command can leave wait_sigint_handler installed with
+ * nothing to restore, and that handler then sends bash SIGINT again and
+ * again (strace: getpid, kill(self, SIGINT), rt_sigreturn, at full speed;
+ * about 1 interrupt in 2,600 at random moments with the CPUs busy). Only a
+ * kill ends it. Two checks in a row, 500 ms apart, that find bash inside a
+ * SIGINT handler and burning CPU replace bash, as the third interrupt
+ * would. Returns true when the cell ended (DONE fired). */
+static bool sigint_loop_check(struct bash_session *s)
+{
+    unsigned long long cpu;
+    if (!bash__in_sigint_handler(s->pid, &cpu)) {
+        s->loop_seen = 0;
+        return false;
+    }
+    bool spinning = s->loop_seen && cpu >= s->loop_cpu + 5; /* 50 ms of CPU in 500 ms */
+    s->loop_cpu = cpu;
+    s->loop_seen = 1;
+    if (!spinning)
+        return false;
+    bash_died_why(s, "bash looped in its SIGINT handler (a race in bash: the interrupt came as "
+                     "it started a command): it was killed; a new bash was started: variables, "
+                     "functions and the working directory are lost");
+    return true;
+}
+
 /* While a cell runs, every HEALTH_MS: bash must be neither stopped nor back
  * at its prompt without having said the cell is done. Neither needs bash's
  * cooperation (a cell can redefine `builtin`, set a DEBUG trap that skips
@@ -1439,6 +1468,8 @@ int bash_session_handle(struct bash_session *s, const struct pollfd *fds, int n)
     uint64_t now = bash__now_ms();
     if (s->interrupted && s->recover_at && now >= s->recover_at) {
         s->recover_at = now + 500;
+        if (sigint_loop_check(s))
+            return 0;
         recover_check(s);
     }
     if (s->allow_stdin && !s->input_wanted && s->in_w >= 0 && s->stdin_check_at &&

@@ -1,4 +1,4 @@
-/* fuzz_bash_proc: the bash engine's /proc/<pid>/syscall and /proc/<pid>/stat
+/* fuzz_bash_proc: the bash engine's /proc/<pid>/syscall, /proc/<pid>/stat and status
  * parsers on any bytes. */
 #include "server/bash_internal.h"
 
@@ -24,6 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char state;
     pid_t pgrp, sid;
     bash__parse_stat(copy, size, &state, &pgrp, &sid);
+    unsigned long long mask, ticks;
+    bash__parse_sigmask(copy, size, "SigBlk", &mask);
+    bash__parse_cpu(copy, size, &ticks);
     free(copy);
     return 0;
 }

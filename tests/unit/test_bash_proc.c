@@ -64,6 +64,35 @@ static void test_parse_stat(void)
     CHECK_INT(bash__parse_stat("12 (x) Z 1", 10, &st, &pg, &sid), -EBADMSG);
 }
 
+static void test_parse_sigmask_cpu(void)
+{
+    const char *status = "Name:\tbash\nState:\tR (running)\nSigQ:\t1/95755\nSigPnd:\t"
+                         "0000000000000000\nShdPnd:\t0000000000010000\nSigBlk:\t"
+                         "0000000000010002\nSigIgn:\t0000000000384004\nSigCgt:\t"
+                         "000000004b813efb\n";
+    unsigned long long m = 0;
+    CHECK_INT(bash__parse_sigmask(status, strlen(status), "SigBlk", &m), 0);
+    CHECK_U64(m, 0x10002);
+    CHECK_INT(bash__parse_sigmask(status, strlen(status), "SigCgt", &m), 0);
+    CHECK_U64(m, 0x4b813efb);
+    /* "Pnd" alone is not a field; a field only at a line's start */
+    CHECK_INT(bash__parse_sigmask(status, strlen(status), "Pnd", &m), -ENOENT);
+    CHECK_INT(bash__parse_sigmask("xSigBlk:\t1\n", 11, "SigBlk", &m), -ENOENT);
+    CHECK_INT(bash__parse_sigmask("SigBlk:\tzz\n", 11, "SigBlk", &m), -EBADMSG);
+    /* a value cut by the length */
+    CHECK_INT(bash__parse_sigmask("SigBlk:\t0002\n", 12, "SigBlk", &m), -EBADMSG);
+    CHECK_INT(bash__parse_sigmask("SigBlk:\t00000000000000001\n", 26, "SigBlk", &m), -EBADMSG);
+    unsigned long long t = 0;
+    const char *stat =
+        "6164 (ba) sh) R 6152 6164 6164 0 -1 4194560 9016 1 0 0 1404 6542 0 0 20 0 1";
+    CHECK_INT(bash__parse_cpu(stat, strlen(stat), &t), 0);
+    CHECK_U64(t, 7946);
+    CHECK_INT(bash__parse_cpu("1 (x) R 1 2", 11, &t), -EBADMSG);
+    CHECK_INT(bash__parse_cpu("1 (x", 4, &t), -EBADMSG);
+    /* the process itself, whose handler for SIGINT is not running */
+    CHECK(!bash__in_sigint_handler(getpid(), &t));
+}
+
 /* A child blocked in read() on a pipe is found; on another pipe it is not. */
 static void test_reading_pipe(void)
 {
@@ -101,6 +130,7 @@ int main(void)
 {
     test_parse_syscall();
     test_parse_stat();
+    test_parse_sigmask_cpu();
     test_reading_pipe();
     return tap_done("test_bash_proc");
 }
