@@ -324,6 +324,7 @@ void report_merge(struct report *d, const struct report *s)
     d->unseen.mmap += s->unseen.mmap;
     d->unseen.mmap_exec += s->unseen.mmap_exec;
     d->unseen.exit_interrupted += s->unseen.exit_interrupted;
+    d->unseen.end_unstopped += s->unseen.end_unstopped;
     d->unseen.seccomp_filters += s->unseen.seccomp_filters;
     d->unseen.undecoded += s->unseen.undecoded;
     for (size_t i = 0; i < s->fds.nleaked; i++) {

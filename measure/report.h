@@ -188,6 +188,7 @@ struct report {
         uint64_t mmap;             /* successful mmaps of files for data (no PROT_EXEC) */
         uint64_t mmap_exec;        /* successful PROT_EXEC mmaps of files: programs, libraries */
         uint64_t exit_interrupted; /* traced calls in flight when their process exited */
+        uint64_t end_unstopped;    /* tasks that did not stop when the window ended */
         uint64_t seccomp_filters;  /* seccomp filters the traced tree installed itself */
         uint64_t undecoded;        /* calls whose I/O the tracer cannot decode (i386 socketcall) */
     } unseen;

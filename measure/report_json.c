@@ -281,6 +281,7 @@ json_t *report_to_json(const struct report *r)
         set(u, "mmap", ju64(r->unseen.mmap));
         set(u, "mmap_exec", ju64(r->unseen.mmap_exec));
         set(u, "exit_interrupted", ju64(r->unseen.exit_interrupted));
+        set(u, "end_unstopped", ju64(r->unseen.end_unstopped));
         set(u, "seccomp_filters", ju64(r->unseen.seccomp_filters));
         set(u, "undecoded", ju64(r->unseen.undecoded));
         set(o, "unseen", u);
@@ -627,6 +628,7 @@ int report_from_json(const json_t *doc, struct report *r, char *err, size_t errl
         r->unseen.mmap = get_u64(&c, u, "mmap");
         r->unseen.mmap_exec = get_u64(&c, u, "mmap_exec");
         r->unseen.exit_interrupted = get_u64(&c, u, "exit_interrupted");
+        r->unseen.end_unstopped = get_u64(&c, u, "end_unstopped");
         r->unseen.seccomp_filters = get_u64(&c, u, "seccomp_filters");
         r->unseen.undecoded = get_u64(&c, u, "undecoded");
     }

@@ -156,6 +156,7 @@ struct tstate {
     uint64_t read_errors, write_errors;
     uint64_t unseen_io_uring, unseen_mmap, unseen_mmap_exec;
     uint64_t exit_interrupted; /* calls in flight when their process exited */
+    uint64_t end_unstopped;    /* tasks that did not stop when a window ended */
     uint64_t seccomp_filters;  /* filters the tree installed itself */
     uint64_t undecoded;        /* calls whose I/O could not be decoded */
     uint64_t processes;

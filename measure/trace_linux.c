@@ -2138,6 +2138,11 @@ static bool hold_and_detach(struct tracer *tr, bool *rang)
             if (!t->stopped)
                 ptrace(PTRACE_INTERRUPT, t->tid, 0L, 0L);
     hold_all(tr, rang);
+    if (atomic_load(&tr->cancel)) /* given up: these never stopped */
+        for (size_t i = 0; i < tr->tasks_cap; i++)
+            for (struct ttask *t = tr->tasks[i]; t; t = t->next)
+                if (!t->stopped)
+                    tr->st.end_unstopped++;
     for (struct tproc *p = tr->procs; p; p = p->next)
         proc_finish(tr, p, false);
     bool ok = true;

@@ -298,6 +298,7 @@ void tstate_fill_report(struct tstate *s, struct report *r, size_t top_files)
     r->unseen.mmap = s->unseen_mmap;
     r->unseen.mmap_exec = s->unseen_mmap_exec;
     r->unseen.exit_interrupted = s->exit_interrupted;
+    r->unseen.end_unstopped = s->end_unstopped;
     r->unseen.seccomp_filters = s->seccomp_filters;
     r->unseen.undecoded = s->undecoded;
     struct io_counts t = report_kind_total(r, s->hist_kinds);

@@ -746,6 +746,15 @@ static void unseen_table(struct rdoc *d, const struct report *r)
              r->unseen.exit_interrupted == 1 ? " was" : "s were",
              r->unseen.exit_interrupted == 1 ? "its" : "their");
     }
+    if (r->unseen.end_unstopped) {
+        row = row_add(t, 0);
+        cell(row, 0, "end");
+        cell(row, 1,
+             "%s task%s did not stop when the measurement ended (a parent waiting in vfork for a "
+             "child that has not exec'd?): a call %s had under way then is not counted",
+             render__count(a, sizeof(a), r->unseen.end_unstopped),
+             r->unseen.end_unstopped == 1 ? "" : "s", r->unseen.end_unstopped == 1 ? "it" : "they");
+    }
     if (r->unseen.seccomp_filters) {
         row = row_add(t, 0);
         cell(row, 0, "seccomp");
@@ -768,7 +777,7 @@ static void unseen_table(struct rdoc *d, const struct report *r)
 static bool has_unseen(const struct report *r)
 {
     return r->unseen.io_uring_enter || r->unseen.mmap || r->unseen.exit_interrupted ||
-           r->unseen.seccomp_filters || r->unseen.undecoded;
+           r->unseen.end_unstopped || r->unseen.seccomp_filters || r->unseen.undecoded;
 }
 
 static void size_table(struct rdoc *d, const struct report *r)

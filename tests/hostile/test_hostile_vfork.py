@@ -10,6 +10,10 @@ job moves on cells are measured exactly again.
 
 An interrupt during that wait ends it at once.
 
+The same job started inside a measured cell cannot stop when the window
+ends: the end gives up after 5 s too, and the report says so (the
+"Not measured" table, and `unseen.end_unstopped` in its JSON).
+
 The job: a Python process whose posix_spawn child opens a FIFO that has no
 writer (a file action, before the child's exec), then runs dd: 25 writes of
 4 KiB."""
@@ -50,6 +54,7 @@ class VforkChildThatNeverExecs:
     start_job = None      # code of a cell that starts the spawner ({spawner} {fifo}) in the background
     measured_hi = None    # a measured cell printing "hi"
     measured_writes = None  # a measured cell writing 25 x 4 KiB to {out}
+    measured_spawn = None   # a measured cell that starts the spawner, waits for its vfork, prints "hi"
 
     def stuck_job(self):
         """Starts the spawner in the background from a cell; returns when it
@@ -128,6 +133,34 @@ class VforkChildThatNeverExecs:
         self.assert_healthy("after a cell whose tree could not stop")
         self.assert_clean_shutdown()
 
+    def test_tree_that_cannot_stop_at_the_end(self):
+        d = tempfile.mkdtemp(prefix="iopsd-vfork-")
+        fifo, spawner = os.path.join(d, "fifo"), os.path.join(d, "spawner.py")
+        os.mkfifo(fifo)
+        with open(spawner, "w") as f:
+            f.write(SPAWNER)
+        t0 = time.monotonic()
+        rep, out, msgs = run(self.k.kc, self.measured_spawn.format(spawner=spawner, fifo=fifo),
+                             timeout=90)
+        took = time.monotonic() - t0
+        self.assertEqual(rep["content"]["status"], "ok", rep["content"])
+        self.assertEqual(out, "hi\n")
+        self.assertTrue(self.in_vfork(spawner), "the spawner was not in vfork at the end")
+        self.assertGreaterEqual(took, 5.0)
+        r = report_json(msgs)
+        self.assertIsNotNone(r, stderr_of(msgs))
+        # the spawner (in vfork) and its child (blocked in open) never stopped
+        self.assertEqual(r["unseen"]["end_unstopped"], 2)
+        text = [m["content"]["data"]["text/plain"] for m in msgs
+                if m["msg_type"] in ("display_data", "update_display_data")
+                and "text/plain" in m["content"]["data"]][-1]
+        self.assertIn("2 tasks did not stop when the measurement ended (a parent waiting in vfork "
+                      "for a child that has not exec'd?): a call they had under way then is not "
+                      "counted", text)
+        self.release(d, fifo, spawner)
+        self.assert_healthy("after a cell whose tree could not stop at its end")
+        self.assert_clean_shutdown()
+
     @staticmethod
     def spawner_state(spawner):
         """(state letter, has a child) of the live process running the
@@ -164,6 +197,15 @@ class BashVfork(VforkChildThatNeverExecs, HostileCase):
     start_job = "/usr/bin/python3 {spawner} {fifo} /dev/null &"
     measured_hi = "%%iops -b trace\necho hi"
     measured_writes = "%%iops -b trace\ndd if=/dev/zero of={out} bs=4096 count=25 status=none"
+    measured_spawn = ("%%iops -b trace\n"
+                      "/usr/bin/python3 {spawner} {fifo} /dev/null &\n"
+                      "p=$!\n"
+                      "for i in $(seq 400); do\n"
+                      "  [ \"$(cut -d' ' -f3 /proc/$p/stat)\" = D ] && "
+                      "[ -n \"$(cat /proc/$p/task/$p/children)\" ] && break\n"
+                      "  sleep 0.05\n"
+                      "done\n"
+                      "echo hi")
 
 
 class WrapVfork(VforkChildThatNeverExecs, WrapHostileCase):
@@ -175,6 +217,20 @@ class WrapVfork(VforkChildThatNeverExecs, WrapHostileCase):
                        "with open('{out}', 'wb', buffering=0) as f:\n"
                        "    for _ in range(25):\n"
                        "        f.write(bytes(4096))")
+    measured_spawn = ("%%iops -b trace\n"
+                      "import subprocess, time\n"
+                      "job = subprocess.Popen(['/usr/bin/python3', '{spawner}', '{fifo}', "
+                      "'/dev/null'], stderr=subprocess.DEVNULL)\n"
+                      "def state(p):\n"
+                      "    with open(f'/proc/{{p}}/stat') as f:\n"
+                      "        s = f.read().rsplit(')', 1)[1].split()[0]\n"
+                      "    with open(f'/proc/{{p}}/task/{{p}}/children') as f:\n"
+                      "        return s, bool(f.read().split())\n"
+                      "for _ in range(400):\n"
+                      "    if state(job.pid) == ('D', True):\n"
+                      "        break\n"
+                      "    time.sleep(0.05)\n"
+                      "print('hi')")
 
 
 if __name__ == "__main__":
