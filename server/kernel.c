@@ -267,6 +267,39 @@ static void unlink_ipc(const struct jconn *c)
 }
 
 /* Logs how many replies went to clients that had left, once they stop. */
+/* IOPSD_KERNEL_LOG=FILE: one line per message in or out on the frontend's
+ * side (seconds since the start, direction, channel, type, ids), to see
+ * which message a hung frontend never got. */
+static FILE *klog;
+static uint64_t klog_t0;
+
+static void klog_line(const char *dir, enum kchan ch, const char *type, const char *id,
+                      const char *parent)
+{
+    fprintf(klog, "%.6f %s %s %s id=%s parent=%s\n", (double)(clock_mono_ns() - klog_t0) / 1e9, dir,
+            chan_names[ch], type && *type ? type : "?", id && *id ? id : "-",
+            parent && *parent ? parent : "-");
+}
+
+static void klog_msg(const char *dir, enum kchan ch, const struct jmsg *m)
+{
+    if (klog)
+        klog_line(dir, ch, jmsg_type(m), jmsg_id(m),
+                  json_string_value(json_object_get(m->parent, "msg_id")));
+}
+
+static void klog_raw(const char *dir, enum kchan ch, const struct jraw *raw)
+{
+    if (!klog)
+        return;
+    char type[64] = "", parent[128] = "";
+    jraw_msg_type(raw, type, sizeof type);
+    jraw_parent_id(raw, parent, sizeof parent);
+    json_t *h = jraw_peek(raw, JRAW_HEADER);
+    klog_line(dir, ch, type, json_string_value(json_object_get(h, "msg_id")), parent);
+    json_decref(h);
+}
+
 static void report_unroutable(struct kernel *k)
 {
     if (k->unroutable > 1)
@@ -366,6 +399,7 @@ void kernel_send(struct kernel *k, enum kchan ch, struct jmsg *m)
         return;
     }
     jwire_remember(&w, &k->replay);
+    klog_msg("out", ch, m);
     deliver(k, ch, &w, jmsg_type(m));
     jwire_release(&w);
 }
@@ -721,6 +755,7 @@ void kernel_publish(struct kernel *k, struct jmsg *m)
         return;
     }
     bool stream = !strcmp(jmsg_type(m), "stream");
+    klog_msg("out", KCHAN_IOPUB, m);
     publish_wire(k, &w, stream ? json_incref(m->parent) : NULL,
                  stream ? json_string_length(json_object_get(m->content, "text")) : 0);
 }
@@ -736,6 +771,7 @@ void kernel_relay_out(struct kernel *k, enum kchan ch, const struct jframe *f, s
     }
     if (jraw_msg_type(&raw, type, sizeof type))
         snprintf(type, sizeof type, "a relayed message");
+    klog_raw("out", ch, &raw);
     /* A long stream goes out in pieces, each signed when it is cut; the
      * text is found without a parse (a stream may be 50 MB). */
     struct jraw_span text = {0};
@@ -862,12 +898,16 @@ bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m, size_t *bytes)
                 rc = jraw_split(&raw, f, n, err, sizeof err);
                 if (!rc)
                     rc = jraw_verify(&raw, &k->sign, &k->replay, err, sizeof err);
+                if (!rc)
+                    klog_raw("in", ch, &raw);
                 if (!rc && !oversized_standin(&raw) && k->engine->ops->relay(k->engine, ch, f, n))
                     taken = true;
                 else if (!rc)
                     rc = jmsg_parse(m, f, n, &k->sign, NULL, err, sizeof err);
             } else {
                 rc = jmsg_parse(m, f, n, &k->sign, &k->replay, err, sizeof err);
+                if (!rc)
+                    klog_msg("in", ch, m);
             }
             free(f);
         } else {
@@ -1138,6 +1178,18 @@ int cmd_kernel(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     mallopt(M_TRIM_THRESHOLD, 4 << 20);
 
+    const char *log_path = getenv("IOPSD_KERNEL_LOG");
+    if (log_path && *log_path) {
+        klog = fopen(log_path, "ae");
+        if (klog) {
+            setvbuf(klog, NULL, _IOLBF, 0);
+            klog_t0 = clock_mono_ns();
+        } else {
+            fprintf(stderr, "iopsd kernel: warning: IOPSD_KERNEL_LOG: cannot open %s: %s\n",
+                    log_path, strerror(errno));
+        }
+    }
+
     char err[512];
     struct jconn conn;
     if (jconn_load(&conn, path, err, sizeof err)) {
@@ -1294,5 +1346,9 @@ out_sign:
 out_conn:
     jconn_release(&conn);
     free(k);
+    if (klog) {
+        fclose(klog);
+        klog = NULL;
+    }
     return status;
 }
