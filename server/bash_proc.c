@@ -98,7 +98,9 @@ int bash__parse_syscall_arg2(const char *text, size_t len, unsigned long long *a
     return 0;
 }
 
-int bash__parse_stat(const char *text, size_t len, char *state, pid_t *pgrp, pid_t *session)
+/* The fields of a /proc/<pid>/stat text after the command's closing ')'
+ * (the last one: a command may hold ')'), NUL-terminated in out. */
+static int after_comm(const char *text, size_t len, char *out, size_t outlen)
 {
     const char *rp = NULL;
     for (size_t i = 0; i < len; i++)
@@ -106,16 +108,22 @@ int bash__parse_stat(const char *text, size_t len, char *state, pid_t *pgrp, pid
             rp = text + i;
     if (!rp)
         return -EBADMSG;
+    size_t rest = len - (size_t)(rp + 1 - text);
+    if (rest >= outlen)
+        rest = outlen - 1;
+    memcpy(out, rp + 1, rest);
+    out[rest] = '\0';
+    return 0;
+}
+
+int bash__parse_stat(const char *text, size_t len, char *state, pid_t *pgrp, pid_t *session)
+{
     /* ") S ppid pgrp session" */
     char tmp[96];
-    size_t rest = len - (size_t)(rp + 1 - text);
-    if (rest >= sizeof tmp)
-        rest = sizeof tmp - 1;
-    memcpy(tmp, rp + 1, rest);
-    tmp[rest] = '\0';
     char st;
     long ppid, pg, sid;
-    if (sscanf(tmp, " %c %ld %ld %ld", &st, &ppid, &pg, &sid) != 4)
+    if (after_comm(text, len, tmp, sizeof tmp) ||
+        sscanf(tmp, " %c %ld %ld %ld", &st, &ppid, &pg, &sid) != 4)
         return -EBADMSG;
     *state = st;
     *pgrp = (pid_t)pg;
@@ -154,21 +162,11 @@ int bash__parse_sigmask(const char *text, size_t len, const char *field, unsigne
 
 int bash__parse_cpu(const char *text, size_t len, unsigned long long *ticks)
 {
-    const char *rp = NULL;
-    for (size_t i = 0; i < len; i++)
-        if (text[i] == ')')
-            rp = text + i;
-    if (!rp)
-        return -EBADMSG;
     /* ") S ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime" */
     char tmp[256];
-    size_t rest = len - (size_t)(rp + 1 - text);
-    if (rest >= sizeof tmp)
-        rest = sizeof tmp - 1;
-    memcpy(tmp, rp + 1, rest);
-    tmp[rest] = '\0';
     unsigned long long ut, st;
-    if (sscanf(tmp, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+    if (after_comm(text, len, tmp, sizeof tmp) ||
+        sscanf(tmp, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -EBADMSG;
     *ticks = ut + st;
     return 0;
