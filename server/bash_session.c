@@ -1256,10 +1256,10 @@ static int recover_check(struct bash_session *s)
 }
 
 /* bash 5.2 can loop for ever in its own SIGINT handler: an interrupt that
- * lands as it starts a command can leave wait_sigint_handler installed with
- * nothing to restore, and that handler then sends bash SIGINT again and
- * again (strace: getpid, kill(self, SIGINT), rt_sigreturn, at full speed;
- * about 1 interrupt in 2,600 at random moments with the CPUs busy). Only a
+ * lands as it starts a command can leave a handler installed that sends
+ * bash SIGINT again and again (by bash's source, wait_sigint_handler with
+ * nothing to restore; strace: getpid, kill(self, SIGINT), rt_sigreturn, at full speed;
+ * 3 times in about 28,700 interrupts at random moments, CPUs busy). Only a
  * kill ends it. Two checks in a row, 500 ms apart, that find bash inside a
  * SIGINT handler and burning CPU replace bash, as the third interrupt
  * would. Returns true when the cell ended (DONE fired). */

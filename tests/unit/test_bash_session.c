@@ -455,7 +455,7 @@ static void test_interrupt(struct col *c)
             wait_done(c, 10);
         } else if (c->last.restarted) {
             /* bash looped in its own SIGINT handler (a race in bash 5.2,
-             * about 1 interrupt in 2,600 here under load): replaced */
+             * 3 times in about 28,700 here under load): replaced */
             printf("# interrupt %d (after %.1f ms): %s\n", i, (i % 7) * 0.3, c->reason);
             CHECK_STR(c->reason,
                       "bash looped in its SIGINT handler (a race in bash: the interrupt came "
