@@ -32,7 +32,7 @@
 #define PAUSE_RETRY_MS  1000
 #define EVENTS_PER_WAIT 64
 /* Shell requests wait this long at most for an iopub connection to
- * subscribe (see zfront_hold_shell below). */
+ * subscribe (see hold_shell below). */
 #define IOPUB_JOIN_MS 2000
 
 enum { TAG_STOP, TAG_LISTEN, TAG_PEER, TAG_KERNEL };
