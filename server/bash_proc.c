@@ -140,21 +140,16 @@ int bash__parse_sigmask(const char *text, size_t len, const char *field, unsigne
         size_t j = i + flen + 1;
         while (j < len && (text[j] == '\t' || text[j] == ' '))
             j++;
-        unsigned long long m = 0;
-        size_t digits = 0;
-        for (; j < len && digits < 16; j++, digits++) {
-            char c = text[j];
-            int v = c >= '0' && c <= '9'   ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
-            if (v < 0)
-                break;
-            m = m << 4 | (unsigned)v;
-        }
-        if (!digits || j >= len || text[j] != '\n')
-            return -EBADMSG; /* a value cut by the end of the text is not known */
-        *mask = m;
+        /* at most 16 hex digits, then the line's end (a value cut by the
+         * end of the text is not known) */
+        char hex[18];
+        size_t k = 0;
+        while (j < len && k < sizeof hex - 1 && isxdigit((unsigned char)text[j]))
+            hex[k++] = text[j++];
+        hex[k] = '\0';
+        if (!k || k > 16 || j >= len || text[j] != '\n')
+            return -EBADMSG;
+        *mask = strtoull(hex, NULL, 16);
         return 0;
     }
     return -ENOENT;

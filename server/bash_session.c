@@ -109,7 +109,7 @@ struct bash_session {
     struct bash__pcomm snap[BASH__SNAP_MAX]; /* the cell's processes at the SIGINT */
     size_t nsnap;
     int resent;                          /* SIGINTs sent again because the cell went on */
-    int loop_seen;                       /* checks in a row that found bash in its SIGINT handler */
+    bool loop_seen;                      /* the last check found bash in its SIGINT handler */
     unsigned long long loop_cpu;         /* bash's CPU ticks at the last of them */
     struct bash__pcomm watch[WATCH_MAX]; /* stragglers of an interrupted cell */
     size_t nwatch;
@@ -675,7 +675,7 @@ static void cell_release(struct bash_session *s)
     s->recover_at = 0;
     s->nsnap = 0;
     s->resent = 0;
-    s->loop_seen = 0;
+    s->loop_seen = false;
     s->stdin_check_at = 0;
     s->stdin_seen_at = 0;
     s->flush_at = 0;
@@ -1267,12 +1267,12 @@ static bool sigint_loop_check(struct bash_session *s)
 {
     unsigned long long cpu;
     if (!bash__in_sigint_handler(s->pid, &cpu)) {
-        s->loop_seen = 0;
+        s->loop_seen = false;
         return false;
     }
     bool spinning = s->loop_seen && cpu >= s->loop_cpu + 5; /* 50 ms of CPU in 500 ms */
     s->loop_cpu = cpu;
-    s->loop_seen = 1;
+    s->loop_seen = true;
     if (!spinning)
         return false;
     bash_died_why(s, "bash looped in its SIGINT handler (a race in bash: the interrupt came as "

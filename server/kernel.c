@@ -266,7 +266,6 @@ static void unlink_ipc(const struct jconn *c)
             unlink(ep + strlen("ipc://"));
 }
 
-/* Logs how many replies went to clients that had left, once they stop. */
 /* IOPSD_KERNEL_LOG=FILE: one line per message in or out on the frontend's
  * side (seconds since the start, direction, channel, type, ids), to see
  * which message a hung frontend never got. */
@@ -292,14 +291,15 @@ static void klog_raw(const char *dir, enum kchan ch, const struct jraw *raw)
 {
     if (!klog)
         return;
-    char type[64] = "", parent[128] = "";
-    jraw_msg_type(raw, type, sizeof type);
+    char parent[128] = "";
     jraw_parent_id(raw, parent, sizeof parent);
     json_t *h = jraw_peek(raw, JRAW_HEADER);
-    klog_line(dir, ch, type, json_string_value(json_object_get(h, "msg_id")), parent);
+    klog_line(dir, ch, json_string_value(json_object_get(h, "msg_type")),
+              json_string_value(json_object_get(h, "msg_id")), parent);
     json_decref(h);
 }
 
+/* Logs how many replies went to clients that had left, once they stop. */
 static void report_unroutable(struct kernel *k)
 {
     if (k->unroutable > 1)

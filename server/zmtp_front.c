@@ -92,7 +92,6 @@ struct zfront {
     volatile bool stopping;
     long long paused_at;   /* when a listener was paused (0: none is) */
     long long hold_until;  /* shell is not forwarded until then (0: it is) */
-    unsigned joining;      /* iopub connections with a join_until */
     long long first_until; /* no subscriber yet since the start: shell waits until then */
     unsigned char scratch[ZFRONT_BUF]; /* a peer's bytes before zmtp_oversize */
 };
@@ -311,8 +310,6 @@ static void conn_close(struct zfront *f, struct zconn *c)
     if (c->next)
         c->next->prev = c->prev;
     c->ch->nconns--;
-    if (c->join_until)
-        f->joining--;
     resume_listeners(f);
     free(c->up.d);
     free(c->down.d);
@@ -417,7 +414,6 @@ static void accept_all(struct zfront *f, struct zchan *z)
             c->join_until = mono_ms() + IOPUB_JOIN_MS;
             if (!f->hold_until || c->join_until < f->hold_until)
                 f->hold_until = c->join_until;
-            f->joining++;
         }
         c->pmask = c->kmask = EPOLLIN;
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag(c->id, TAG_PEER)};
@@ -618,7 +614,7 @@ static void pump(struct zfront *f, struct zconn *c, int side, uint32_t ev)
  * pumps the shell connections when the hold ends. */
 static void hold_shell(struct zfront *f)
 {
-    if (!f->joining && !f->hold_until && !f->first_until)
+    if (!f->hold_until) /* no connection joining, no wait since the start */
         return;
     long long now = mono_ms(), until = 0;
     for (struct zconn *c = f->conns; c; c = c->next) {
@@ -626,7 +622,6 @@ static void hold_shell(struct zfront *f)
             continue;
         if (c->scan.subscribed && !c->up.len) {
             c->join_until = 0;
-            f->joining--;
             f->first_until = 0;
         } else if (now >= c->join_until || f->stopping) {
             if (!f->stopping)
@@ -635,7 +630,6 @@ static void hold_shell(struct zfront *f)
                         "%d ms: requests go on without waiting for it\n",
                         c->peer, IOPUB_JOIN_MS);
             c->join_until = 0;
-            f->joining--;
         } else if (!until || c->join_until < until) {
             until = c->join_until;
         }
