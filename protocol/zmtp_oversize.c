@@ -42,6 +42,7 @@ void zov_init(struct zmtp_oversize *o, const struct jsign *sign, uint64_t frame_
     o->frames_max = frames_max;
     o->note = note;
     o->note_ctx = note_ctx;
+    o->in_place = "answered with an error in its place";
     o->held = xmalloc(ZOV_HOLD_MAX);
     o->state = ST_GREETING;
     o->greeting_left = GREETING_LEN;
@@ -203,9 +204,25 @@ static void finish_drain(struct zmtp_oversize *o, unsigned char *out, size_t *n)
     o->answered++;
     note(o,
          "a message of %llu bytes in %u frames, over the caps (%llu a frame, %llu a message): "
-         "answered with an error in its place",
+         "%s",
          (unsigned long long)o->msg_bytes, o->nframes, (unsigned long long)o->frame_max,
-         (unsigned long long)o->msg_max);
+         (unsigned long long)o->msg_max, o->in_place);
+}
+
+bool zov_is_standin(const void *content, size_t len)
+{
+    static const char head[] = "{\"" ZOV_MARKER "\":";
+    return len >= sizeof head - 1 && !memcmp(content, head, sizeof head - 1);
+}
+
+void zov_input_notice(char *out, size_t outlen, uint64_t bytes, uint64_t frame_max,
+                      uint64_t msg_max)
+{
+    snprintf(out, outlen,
+             "iopsd: the reply to the input request was %llu bytes; the kernel takes at most "
+             "%llu bytes in one frame and %llu in one message: the program got end of file "
+             "instead\n",
+             (unsigned long long)bytes, (unsigned long long)frame_max, (unsigned long long)msg_max);
 }
 
 /* A frame's header is complete. */

@@ -58,6 +58,9 @@ struct zmtp_oversize {
     uint32_t frames_max;
     zov_note_fn note;
     void *note_ctx;
+    /* what the kernel does with a stand-in, for the note (default: "answered
+     * with an error in its place") */
+    const char *in_place;
     int state;
     uint32_t greeting_left;
     uint8_t flags;
@@ -93,5 +96,11 @@ void zov_init(struct zmtp_oversize *o, const struct jsign *sign, uint64_t frame_
 int zov_feed(struct zmtp_oversize *o, const unsigned char *in, size_t len, unsigned char *out,
              size_t *outlen);
 void zov_release(struct zmtp_oversize *o);
+/* Whether a content frame is a stand-in's (it starts exactly so). */
+bool zov_is_standin(const void *content, size_t len);
+/* The line (ending in a newline) shown on a cell's stderr when its
+ * input_reply was over the caps, from the stand-in's numbers. */
+void zov_input_notice(char *out, size_t outlen, uint64_t bytes, uint64_t frame_max,
+                      uint64_t msg_max);
 
 #endif

@@ -24,6 +24,7 @@
 #include "magics/magic.h"
 #include "magics/magic_run.h"
 #include "protocol/jraw.h"
+#include "protocol/zmtp_oversize.h"
 #include "util/clock.h"
 #include "util/xalloc.h"
 #include "version.h"
@@ -163,6 +164,7 @@ struct engine_relay {
     char last_own_id[96];         /* msg_id of the relay's last own message */
     char bump_id[96];             /* an own execute_request in flight (counter catch-up); "" */
     bool bump_replied, bump_idle; /* its reply and its idle came (done when both) */
+    struct jblob input_parent;    /* the last input_request's parent header frame */
 };
 
 static struct engine_relay *er(struct engine *e)
@@ -323,23 +325,31 @@ static void publish_status(struct engine_relay *r, const struct jblob *parent, c
     send_own(r, RCH_IOPUB, NULL, 0, "status", parent, json_pack("{s:s}", "execution_state", state));
 }
 
+/* Signs parts (header, parent, metadata, content) with the private key and
+ * sends them to the wrapped kernel after the identities. */
+static void send_composed(struct engine_relay *r, enum rch ch, const struct jblob *idents,
+                          size_t nidents, const struct jframe parts[4], const char *msg_type)
+{
+    struct jwire w;
+    if (jraw_compose(idents, nidents, parts, &r->usign, &w))
+        return;
+    for (size_t i = 0; i < w.n; i++)
+        if (zmq_send(r->up[ch], w.frames[i].data, w.frames[i].len,
+                     ZMQ_DONTWAIT | (i + 1 < w.n ? ZMQ_SNDMORE : 0)) < 0) {
+            fprintf(stderr, "iopsd kernel: %s to the wrapped kernel not sent: %s\n", msg_type,
+                    zmq_strerror(zmq_errno()));
+            break;
+        }
+    jwire_release(&w);
+}
+
 /* A request of the relay's own to the wrapped kernel (no identities). */
 static void send_up(struct engine_relay *r, enum rch ch, const char *msg_type, json_t *content)
 {
     char *ht = own_header(r, msg_type), *ct = json_dumps(content, JSON_COMPACT);
     json_decref(content);
     struct jframe parts[4] = {{ht, strlen(ht)}, {"{}", 2}, {"{}", 2}, {ct, strlen(ct)}};
-    struct jwire w;
-    if (jraw_compose(NULL, 0, parts, &r->usign, &w) == 0) {
-        for (size_t i = 0; i < w.n; i++)
-            if (zmq_send(r->up[ch], w.frames[i].data, w.frames[i].len,
-                         ZMQ_DONTWAIT | (i + 1 < w.n ? ZMQ_SNDMORE : 0)) < 0) {
-                fprintf(stderr, "iopsd kernel: %s to the wrapped kernel not sent: %s\n", msg_type,
-                        zmq_strerror(zmq_errno()));
-                break;
-            }
-        jwire_release(&w);
-    }
+    send_composed(r, ch, NULL, 0, parts, msg_type);
     free(ht);
     free(ct);
 }
@@ -373,6 +383,32 @@ static void idents_free(struct jblob *ids, size_t n)
     for (size_t i = 0; i < n; i++)
         free(ids[i].data);
     free(ids);
+}
+
+/* An input_reply the front drained for being over its caps (its stand-in,
+ * verified by the kernel): the wrapped kernel gets end of file in its place
+ * ("\x04": ipykernel's input() raises EOFError), the cell a line saying so. */
+static void input_oversized(struct engine_relay *r, const struct jraw *raw)
+{
+    const struct jframe *p = jraw_parts(raw);
+    json_t *c = json_loadb(p[JRAW_CONTENT].data, p[JRAW_CONTENT].len, 0, NULL);
+    json_t *over = json_object_get(c, ZOV_MARKER);
+    char line[320];
+    zov_input_notice(line, sizeof line, json_integer_value(json_object_get(over, "bytes")),
+                     json_integer_value(json_object_get(over, "frame_max")),
+                     json_integer_value(json_object_get(over, "message_max")));
+    json_decref(c);
+    struct jblob parent = r->input_parent;
+    if (!parent.data)
+        parent = (struct jblob){(unsigned char *)p[JRAW_PARENT].data, p[JRAW_PARENT].len};
+    send_own(r, RCH_IOPUB, NULL, 0, "stream", &parent,
+             json_pack("{s:s, s:s}", "name", "stderr", "text", line));
+    static const char eof[] = "{\"value\": \"\\u0004\"}";
+    struct jframe parts[4] = {
+        p[JRAW_HEADER], p[JRAW_PARENT], p[JRAW_METADATA], {eof, sizeof eof - 1}};
+    struct jblob *ids = idents_copy(raw);
+    send_composed(r, RCH_STDIN, ids, raw->nidents, parts, "input_reply");
+    idents_free(ids, raw->nidents);
 }
 
 /* ---- requests in flight ---- */
@@ -1309,6 +1345,11 @@ static bool relay_in(struct engine *e, int chan, const struct jframe *frames, si
         fprintf(stderr, "iopsd kernel: the wrapped kernel is gone: dropped %s\n", type);
         return true;
     }
+    const struct jframe *content = &jraw_parts(&raw)[JRAW_CONTENT];
+    if (ch == RCH_STDIN && zov_is_standin(content->data, content->len)) {
+        input_oversized(r, &raw);
+        return true;
+    }
     struct rmsg m;
     rmsg_from_frames(&m, frames, n);
     char hex[JSIGN_HEX_LEN + 1];
@@ -1457,6 +1498,11 @@ static void pump(struct engine_relay *r, enum rch ch)
             }
         } else if (ch == RCH_CONTROL && !strcmp(type, "kernel_info_reply")) {
             kernel_info_add(&m, &raw);
+        } else if (ch == RCH_STDIN && !strcmp(type, "input_request")) {
+            /* its cell, for a notice about the answer (input_oversized) */
+            const struct jframe *pf = &jraw_parts(&raw)[JRAW_PARENT];
+            free(r->input_parent.data);
+            blob_set(&r->input_parent, pf->data, pf->len);
         } else if (ch == RCH_IOPUB && !strcmp(type, "status")) {
             json_t *c = jraw_peek(&raw, JRAW_CONTENT);
             const char *st = json_string_value(json_object_get(c, "execution_state"));
@@ -1680,6 +1726,7 @@ static void relay_free(struct engine *e)
         r->shifted = sh->next;
         free(sh);
     }
+    free(r->input_parent.data);
     jreplay_release(&r->ureplay);
     jsign_release(&r->usign);
     relay_child_release(&r->child);

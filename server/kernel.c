@@ -109,8 +109,9 @@ static struct zmtp_caps front_caps(enum jconn_channel ch)
     };
     if (ch == JCONN_SHELL)
         c.msg_max = FRONT_SHELL_MSG_MAX;
-    /* a signed request over the caps is answered (CellTooLarge), not cut */
-    c.answer_oversized = ch == JCONN_SHELL || ch == JCONN_CONTROL;
+    /* a signed request over the caps is answered (CellTooLarge), not cut;
+     * an input_reply over them becomes end of file (kcore_stdin) */
+    c.answer_oversized = ch == JCONN_SHELL || ch == JCONN_CONTROL || ch == JCONN_STDIN;
     if (ch == JCONN_IOPUB) {
         c.frame_max = IOPUB_SUB_MAX;
         c.msg_max = FRONT_IOPUB_MSG_MAX;
@@ -864,13 +865,26 @@ static int recv_frames(void *s, zmq_msg_t *parts, size_t max, size_t *n)
     return rc;
 }
 
-/* The front's stand-in for a request over its caps: answered here, never
- * relayed (its content is the front's, and starts exactly so). */
-static bool oversized_standin(const struct jraw *raw)
+/* A stand-in of the front for a message over its caps (zmtp_oversize.h)
+ * carries the original's signature: its own differs with the size of the
+ * (unsigned) buffers, so a replay of the original is caught by that one.
+ * True when it was seen before (the stand-in is dropped). */
+static bool standin_replayed(struct kernel *k, enum kchan ch, json_t *content)
 {
-    static const char head[] = "{\"" ZOV_MARKER "\":";
-    const struct jframe *c = &jraw_parts(raw)[JRAW_CONTENT];
-    return c->len >= sizeof head - 1 && !memcmp(c->data, head, sizeof head - 1);
+    json_t *over = json_object_get(content, ZOV_MARKER);
+    const char *orig = json_string_value(json_object_get(over, "signature"));
+    unsigned char d[JSIGN_DIGEST_LEN];
+    if (!orig || jsign_unhex(orig, strlen(orig), d))
+        return false;
+    if (jreplay_seen(&k->replay, d)) {
+        fprintf(stderr,
+                "iopsd kernel: dropped a message on %s: duplicate signature (replayed message, "
+                "over the caps)\n",
+                chan_names[ch]);
+        return true;
+    }
+    jreplay_add(&k->replay, d);
+    return false;
 }
 
 bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m, size_t *bytes)
@@ -900,14 +914,29 @@ bool kernel_recv(struct kernel *k, enum kchan ch, struct jmsg *m, size_t *bytes)
                     rc = jraw_verify(&raw, &k->sign, &k->replay, err, sizeof err);
                 if (!rc)
                     klog_raw("in", ch, &raw);
-                if (!rc && !oversized_standin(&raw) && k->engine->ops->relay(k->engine, ch, f, n))
+                const struct jframe *c = rc ? NULL : &jraw_parts(&raw)[JRAW_CONTENT];
+                bool standin = c && zov_is_standin(c->data, c->len);
+                if (standin) {
+                    json_t *content = json_loadb(c->data, c->len, 0, NULL);
+                    taken = standin_replayed(k, ch, content);
+                    json_decref(content);
+                }
+                /* a request's stand-in is answered here; an input_reply's
+                 * goes on as end of file, which only the relay can send */
+                if (!rc && !taken && (!standin || ch == KCHAN_STDIN) &&
+                    k->engine->ops->relay(k->engine, ch, f, n))
                     taken = true;
-                else if (!rc)
+                else if (!rc && !taken)
                     rc = jmsg_parse(m, f, n, &k->sign, NULL, err, sizeof err);
             } else {
                 rc = jmsg_parse(m, f, n, &k->sign, &k->replay, err, sizeof err);
                 if (!rc)
                     klog_msg("in", ch, m);
+                if (!rc && json_is_object(json_object_get(m->content, ZOV_MARKER)) &&
+                    standin_replayed(k, ch, m->content)) {
+                    jmsg_release(m);
+                    taken = true;
+                }
             }
             free(f);
         } else {

@@ -697,20 +697,7 @@ static void abort_taken(struct kernel *k, struct jmsg *v, size_t n);
  * request fails as a cell that could not run does. */
 static void refuse_oversized(struct kernel *k, enum kchan ch, struct jmsg *req, json_t *over)
 {
-    /* The original's signature: the stand-in's own differs with the size
-     * of the (unsigned) buffers, so a replay is caught by this one. */
-    const char *orig = json_string_value(json_object_get(over, "signature"));
-    unsigned char d[JSIGN_DIGEST_LEN];
-    if (orig && jsign_unhex(orig, strlen(orig), d) == 0) {
-        if (jreplay_seen(&k->replay, d)) {
-            fprintf(stderr,
-                    "iopsd kernel: dropped a message on %s: duplicate signature (replayed "
-                    "message, over the caps)\n",
-                    ch == KCHAN_SHELL ? "shell" : "control");
-            return;
-        }
-        jreplay_add(&k->replay, d);
-    }
+    /* (a replay of the original was dropped in kernel_recv) */
     bool exec = !strcmp(jmsg_type(req), "execute_request");
     status(k, req, "busy");
     struct kerror e;
@@ -1011,6 +998,16 @@ void kcore_stdin(struct kernel *k, struct jmsg *msg)
     const char *value = json_string_value(json_object_get(msg->content, "value"));
     if (!value)
         value = "";
+    json_t *over = json_object_get(msg->content, ZOV_MARKER);
+    if (json_is_object(over)) {
+        /* the front drained an input_reply over its caps: end of file */
+        char line[320];
+        zov_input_notice(line, sizeof line, json_integer_value(json_object_get(over, "bytes")),
+                         json_integer_value(json_object_get(over, "frame_max")),
+                         json_integer_value(json_object_get(over, "message_max")));
+        publish_stream(k, "stderr", line, strlen(line));
+        value = "\x04";
+    }
     k->cell.waiting_input = false;
     int rc = k->engine->ops->input(k->engine, value, strlen(value));
     if (rc < 0)

@@ -407,6 +407,8 @@ static void accept_all(struct zfront *f, struct zchan *z)
             c->ov = xmalloc(sizeof *c->ov);
             zov_init(c->ov, &z->sign, z->caps.frame_max, z->caps.msg_max, z->caps.frames_max,
                      note_oversized, c);
+            if (z->kind == JCONN_STDIN)
+                c->ov->in_place = "the program waiting for input gets end of file in its place";
         }
         c->id = ++f->next_id;
         if (z->kind == JCONN_IOPUB) {

@@ -101,7 +101,64 @@ class OverTheFrontCaps:
         self.assert_clean_shutdown()
 
 
+    def test_input_over_the_frame_cap_is_end_of_file(self):
+        """An input_reply over the 32 MiB frame cap used to cut the stdin
+        connection: the cell waited for its input for ever. Now the
+        program gets end of file, and the cell a line saying why."""
+        kc = self.k.kc
+        msg_id = kc.execute(self.input_cell, allow_stdin=True)
+        req = kc.get_stdin_msg(timeout=30)
+        self.assertEqual(req["msg_type"], "input_request")
+        session = kc.session
+        frames = session.serialize(session.msg("input_reply", {"value": "y" * 40_000_000},
+                                               parent=req["header"]))
+        wire = sum(len(f) for f in frames)
+        s = self.k.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(self.k.endpoint("stdin_port"))
+        try:
+            s.send_multipart(frames)
+            rep = kc.get_shell_msg(timeout=120)
+            self.assertEqual(rep["parent_header"]["msg_id"], msg_id)
+            self.assertEqual(rep["content"]["status"], "ok", rep["content"])
+            streams = []
+            while True:
+                m = kc.get_iopub_msg(timeout=30)
+                if m["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if m["msg_type"] == "stream":
+                    streams.append((m["content"]["name"], m["content"]["text"]))
+                if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                    break
+            self.assertEqual(streams, [
+                ("stderr", f"iopsd: the reply to the input request was {wire} bytes; the "
+                           f"kernel takes at most {FRAME_MAX} bytes in one frame and {FRAME_MAX} "
+                           "in one message: the program got end of file instead\n"),
+                ("stdout", self.input_eof_out)])
+            self.assertRegex(self.k.stderr(), re.compile(
+                r"^iopsd kernel: stdin: from 127\.0\.0\.1:\d+: a message of "
+                rf"{wire} bytes in 6 frames, over the caps \({FRAME_MAX} a frame, {FRAME_MAX} a "
+                r"message\): the program waiting for input gets end of file in its place$", re.M))
+            # the same message again, with a buffer (its stand-in differs):
+            # a replay of the original, dropped
+            s.send_multipart(frames + [b"b" * 100])
+            deadline = time.monotonic() + 60
+            while "replayed message, over the caps" not in self.k.stderr() and \
+                    time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            s.close()
+        self.assertRegex(self.k.stderr(), re.compile(
+            r"^iopsd kernel: dropped a message on stdin: duplicate signature \(replayed message, "
+            r"over the caps\)$", re.M))
+        self.assert_healthy("after an input over the caps")
+        self.assert_clean_shutdown()
+
+
 class BigCells(OverTheFrontCaps, HostileCase):
+    input_cell = 'read -r x; echo "rc=$? len=${#x}"'
+    input_eof_out = "rc=1 len=0\n"
+
     # a 24 MiB cell is held while it runs (the request, its parsed code, the
     # execute_input echo) and stays in the in-memory history
     rss_limit_kb = 128 * 1024
@@ -136,6 +193,9 @@ class WrapBigCells(OverTheFrontCaps, WrapHostileCase):
     """The wrap kernel relays a big cell whole: ipykernel runs it, and
     execute_input echoes it (iopsd holds the request and the echo while
     they pass, not the cell's run)."""
+    input_cell = "try:\n    x = input()\nexcept EOFError:\n    print('EOFError')\n" \
+                 "else:\n    print(len(x))"
+    input_eof_out = "EOFError\n"
     rss_limit_kb = 128 * 1024
 
     def test_20mb_cell_runs(self):
