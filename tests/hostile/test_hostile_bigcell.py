@@ -42,6 +42,12 @@ class OverTheFrontCaps:
         s.send_multipart(frames)
         return s, msg["header"]["msg_id"], sum(len(f) for f in frames), frames
 
+    def wait_stderr(self, text, timeout=60):
+        """Waits until the kernel's stderr has text (or the timeout)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.k.stderr() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
     def test_cell_over_the_frame_cap_answered(self):
         code = "x" * 40_000_000
         s, msg_id, wire, frames = self.send_raw(code)
@@ -72,10 +78,7 @@ class OverTheFrontCaps:
         # the same bytes again, with a bigger buffer: a replay, dropped
         s, _, _, _ = self.send_raw(None, frames=frames + [b"b" * 100])
         try:
-            deadline = time.monotonic() + 60
-            while "replayed message, over the caps" not in self.k.stderr() and \
-                    time.monotonic() < deadline:
-                time.sleep(0.1)
+            self.wait_stderr("replayed message, over the caps")
             self.assertEqual(s.poll(1000), 0, "a reply to a replayed message")
         finally:
             s.close()
@@ -88,9 +91,7 @@ class OverTheFrontCaps:
     def test_unsigned_cell_over_the_frame_cap_dropped(self):
         s, msg_id, wire, _ = self.send_raw("x" * 40_000_000, tamper=True)
         try:
-            deadline = time.monotonic() + 120
-            while "dropped" not in self.k.stderr() and time.monotonic() < deadline:
-                time.sleep(0.1)
+            self.wait_stderr("dropped", timeout=120)
             self.assertEqual(s.poll(1000), 0, "a reply to a message with a bad signature")
         finally:
             s.close()
@@ -142,10 +143,7 @@ class OverTheFrontCaps:
             # the same message again, with a buffer (its stand-in differs):
             # a replay of the original, dropped
             s.send_multipart(frames + [b"b" * 100])
-            deadline = time.monotonic() + 60
-            while "replayed message, over the caps" not in self.k.stderr() and \
-                    time.monotonic() < deadline:
-                time.sleep(0.1)
+            self.wait_stderr("replayed message, over the caps")
         finally:
             s.close()
         self.assertRegex(self.k.stderr(), re.compile(
