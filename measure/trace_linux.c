@@ -1400,9 +1400,12 @@ static void count_in_flight(struct tracer *tr, struct ttask *t)
 
 /* At a task's exit event with a call in flight: a fatal signal (SIGKILL,
  * another thread's exit_group or exec) ended it after the call, so no exit
- * stop came. On x86-64 the call's result is still in rax (the kernel puts
- * -ENOSYS there at entry: a call that never ran stays unknown). A call cut
- * short to be restarted moved no data. */
+ * stop came. On x86-64 the call's result is still in rax. The kernel puts
+ * -ENOSYS there at entry: still there, the call never ran (the signal came
+ * while the task was stopped at its entry, and the kernel skips the call of
+ * a task being killed): it moved nothing and is not an operation. (A call
+ * the kernel does not implement returns -ENOSYS too, and moves nothing
+ * either.) A call cut short to be restarted moved no data. */
 static void finish_in_flight(struct tracer *tr, struct ttask *t)
 {
 #if defined(__x86_64__)
@@ -1412,9 +1415,7 @@ static void finish_in_flight(struct tracer *tr, struct ttask *t)
     if (ptrace(PTRACE_GETREGS, t->tid, 0L, &regs) != 0)
         return;
     int64_t rv = t->compat ? (int64_t)(int32_t)regs.rax : (int64_t)regs.rax;
-    if (rv == -ENOSYS)
-        return; /* count_in_flight counts it as unknown */
-    if (rv <= -T_ERESTARTSYS && rv >= -T_ERESTART_RESTARTBLOCK) {
+    if (rv == -ENOSYS || (rv <= -T_ERESTARTSYS && rv >= -T_ERESTART_RESTARTBLOCK)) {
         t->want_exit = false;
         return;
     }
