@@ -40,7 +40,13 @@ class BehindFloor(Kernel):
         self.floor = floor
 
     def start(self):
-        back = dict(zip(PORTS, free_ports(len(PORTS))))
+        taken = {self.conn[p] for p in PORTS}
+        back = {}
+        while len(back) < len(PORTS):  # free_ports may repeat a port already given
+            for port in free_ports(len(PORTS)):
+                if port not in taken and len(back) < len(PORTS):
+                    taken.add(port)
+                    back[PORTS[len(back)]] = port
         fd, self.back_path = tempfile.mkstemp(suffix=".json")
         with os.fdopen(fd, "w") as f:
             json.dump({**self.conn, **back}, f)
