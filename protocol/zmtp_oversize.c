@@ -215,9 +215,12 @@ bool zov_is_standin(const void *content, size_t len)
     return len >= sizeof head - 1 && !memcmp(content, head, sizeof head - 1);
 }
 
-void zov_input_notice(char *out, size_t outlen, uint64_t bytes, uint64_t frame_max,
-                      uint64_t msg_max)
+void zov_input_notice(char *out, size_t outlen, const json_t *content)
 {
+    const json_t *over = json_object_get(content, ZOV_MARKER);
+    json_int_t bytes = json_integer_value(json_object_get(over, "bytes")),
+               frame_max = json_integer_value(json_object_get(over, "frame_max")),
+               msg_max = json_integer_value(json_object_get(over, "message_max"));
     snprintf(out, outlen,
              "iopsd: the reply to the input request was %llu bytes; the kernel takes at most "
              "%llu bytes in one frame and %llu in one message: the program got end of file "

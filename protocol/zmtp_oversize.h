@@ -27,6 +27,8 @@
 
 #include "protocol/jsign.h"
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -99,8 +101,7 @@ void zov_release(struct zmtp_oversize *o);
 /* Whether a content frame is a stand-in's (it starts exactly so). */
 bool zov_is_standin(const void *content, size_t len);
 /* The line (ending in a newline) shown on a cell's stderr when its
- * input_reply was over the caps, from the stand-in's numbers. */
-void zov_input_notice(char *out, size_t outlen, uint64_t bytes, uint64_t frame_max,
-                      uint64_t msg_max);
+ * input_reply was over the caps, from a stand-in's parsed content. */
+void zov_input_notice(char *out, size_t outlen, const json_t *content);
 
 #endif

@@ -392,11 +392,8 @@ static void input_oversized(struct engine_relay *r, const struct jraw *raw)
 {
     const struct jframe *p = jraw_parts(raw);
     json_t *c = json_loadb(p[JRAW_CONTENT].data, p[JRAW_CONTENT].len, 0, NULL);
-    json_t *over = json_object_get(c, ZOV_MARKER);
     char line[320];
-    zov_input_notice(line, sizeof line, json_integer_value(json_object_get(over, "bytes")),
-                     json_integer_value(json_object_get(over, "frame_max")),
-                     json_integer_value(json_object_get(over, "message_max")));
+    zov_input_notice(line, sizeof line, c);
     json_decref(c);
     struct jblob parent = r->input_parent;
     if (!parent.data)

@@ -998,13 +998,10 @@ void kcore_stdin(struct kernel *k, struct jmsg *msg)
     const char *value = json_string_value(json_object_get(msg->content, "value"));
     if (!value)
         value = "";
-    json_t *over = json_object_get(msg->content, ZOV_MARKER);
-    if (json_is_object(over)) {
+    if (json_is_object(json_object_get(msg->content, ZOV_MARKER))) {
         /* the front drained an input_reply over its caps: end of file */
         char line[320];
-        zov_input_notice(line, sizeof line, json_integer_value(json_object_get(over, "bytes")),
-                         json_integer_value(json_object_get(over, "frame_max")),
-                         json_integer_value(json_object_get(over, "message_max")));
+        zov_input_notice(line, sizeof line, msg->content);
         publish_stream(k, "stderr", line, strlen(line));
         value = "\x04";
     }

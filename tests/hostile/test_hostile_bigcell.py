@@ -48,6 +48,12 @@ class OverTheFrontCaps:
         while text not in self.k.stderr() and time.monotonic() < deadline:
             time.sleep(0.1)
 
+    def assert_replay_dropped(self, chan):
+        """The kernel's line for a replay of a message over the caps."""
+        self.assertRegex(self.k.stderr(), re.compile(
+            rf"^iopsd kernel: dropped a message on {chan}: duplicate signature \(replayed "
+            r"message, over the caps\)$", re.M))
+
     def test_cell_over_the_frame_cap_answered(self):
         code = "x" * 40_000_000
         s, msg_id, wire, frames = self.send_raw(code)
@@ -82,9 +88,7 @@ class OverTheFrontCaps:
             self.assertEqual(s.poll(1000), 0, "a reply to a replayed message")
         finally:
             s.close()
-        self.assertRegex(self.k.stderr(), re.compile(
-            r"^iopsd kernel: dropped a message on shell: duplicate signature \(replayed message, "
-            r"over the caps\)$", re.M))
+        self.assert_replay_dropped("shell")
         self.assert_healthy("after a 40 MB cell answered with CellTooLarge")
         self.assert_clean_shutdown()
 
@@ -146,9 +150,7 @@ class OverTheFrontCaps:
             self.wait_stderr("replayed message, over the caps")
         finally:
             s.close()
-        self.assertRegex(self.k.stderr(), re.compile(
-            r"^iopsd kernel: dropped a message on stdin: duplicate signature \(replayed message, "
-            r"over the caps\)$", re.M))
+        self.assert_replay_dropped("stdin")
         self.assert_healthy("after an input over the caps")
         self.assert_clean_shutdown()
 
